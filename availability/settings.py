@@ -1,0 +1,214 @@
+"""Typed app settings, read once from the environment (contract §2).
+
+Every value is validated when read; a malformed value raises `ConfigurationError` naming the setting.
+Required settings that are absent stay `None` here and are demanded with `Settings.require(...)` by the
+part of the app that needs them, so `/api/health` and the history reads work without an org configured.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from .errors import ConfigurationError
+
+DEFAULT_SECRET_NAME = "dataverse-client-secret"
+DEFAULT_SCHEDULE = "0 */5 * * * *"
+DEFAULT_TABLE = "AvailabilitySnapshots"
+
+# attribute name -> environment name, for the settings that `require` may be asked for
+_NAMES = {
+    "dataverse_url": "DATAVERSE_URL",
+    "tenant_id": "DATAVERSE_TENANT_ID",
+    "client_id": "DATAVERSE_CLIENT_ID",
+    "key_vault_url": "KEY_VAULT_URL",
+    "storage_connection": "AzureWebJobsStorage",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's settings; see contract §2 for each one's meaning."""
+
+    dataverse_url: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    key_vault_url: str | None = None
+    client_secret_name: str = DEFAULT_SECRET_NAME
+    client_secret: str | None = field(default=None, repr=False)
+    cache_seconds: float = 15.0
+    stale_seconds: float = 300.0
+    snapshot_schedule: str = DEFAULT_SCHEDULE
+    snapshot_workstreams: tuple[str, ...] | None = None  # None = auto (every active workstream)
+    snapshot_table: str = DEFAULT_TABLE
+    snapshot_retention_days: int = 90
+    storage_connection: str | None = field(default=None, repr=False)
+    storage_account_name: str | None = None
+    authority_host: str | None = None
+    running_in_azure: bool = False
+
+    def require(self, *names: str) -> None:
+        """Raise `ConfigurationError` for the first of `names` (attribute names) that is not set."""
+        for name in names:
+            if name == "key_vault_url" and self.client_secret:
+                continue
+            if name == "storage_connection" and self.storage_account_name:
+                continue
+            if not getattr(self, name):
+                setting = _NAMES.get(name, name)
+                hint = " (or DATAVERSE_CLIENT_SECRET for local development)" if name == "key_vault_url" else ""
+                raise ConfigurationError(
+                    message=f"The app setting {setting} is required{hint} but is not set.",
+                    setting=setting,
+                )
+
+    @property
+    def vault_is_loopback(self) -> bool:
+        """True when the vault is a local stand-in (its challenge resource cannot match its host)."""
+        return _is_loopback(self.key_vault_url)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting from `environ` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    return Settings(
+        dataverse_url=_url(get("DATAVERSE_URL"), "DATAVERSE_URL"),
+        tenant_id=_tenant(get("DATAVERSE_TENANT_ID")),
+        client_id=_guid(get("DATAVERSE_CLIENT_ID"), "DATAVERSE_CLIENT_ID"),
+        key_vault_url=_url(get("KEY_VAULT_URL"), "KEY_VAULT_URL"),
+        client_secret_name=_secret_name(get("DATAVERSE_CLIENT_SECRET_NAME") or DEFAULT_SECRET_NAME),
+        client_secret=env.get("DATAVERSE_CLIENT_SECRET") or None,
+        cache_seconds=_seconds(get("AVAILABILITY_CACHE_SECONDS"), "AVAILABILITY_CACHE_SECONDS", 15.0, 3600),
+        stale_seconds=_seconds(get("AVAILABILITY_STALE_SECONDS"), "AVAILABILITY_STALE_SECONDS", 300.0, 86400),
+        snapshot_schedule=_schedule(get("SNAPSHOT_SCHEDULE") or DEFAULT_SCHEDULE),
+        snapshot_workstreams=_workstreams(get("SNAPSHOT_WORKSTREAMS")),
+        snapshot_table=_table(get("SNAPSHOT_TABLE") or DEFAULT_TABLE),
+        snapshot_retention_days=_int(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 90, 1, 3650),
+        storage_connection=get("AzureWebJobsStorage"),
+        storage_account_name=get("AzureWebJobsStorage__accountName"),
+        authority_host=_url(get("AZURE_AUTHORITY_HOST"), "AZURE_AUTHORITY_HOST"),
+        # WEBSITE_INSTANCE_ID is set by App Service on every instance and never by local hosts.
+        running_in_azure=bool(get("WEBSITE_INSTANCE_ID")),
+    )
+
+
+def _bad(setting: str, why: str) -> ConfigurationError:
+    return ConfigurationError(message=f"The app setting {setting} {why}.", setting=setting)
+
+
+def _url(value: str | None, setting: str) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise _bad(setting, "must be an absolute https URL such as https://contoso.crm.dynamics.com")
+    if parts.scheme == "http" and not _is_loopback(value):
+        raise _bad(setting, "must use https")
+    if parts.query or parts.fragment:
+        raise _bad(setting, "must not carry a query or a fragment")
+    return value.rstrip("/")
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guid(value: str | None, setting: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise _bad(setting, "must be a GUID such as 00000000-0000-0000-0000-000000000000") from None
+
+
+def _tenant(value: str | None) -> str | None:
+    # A tenant may also be named by one of its domains (contoso.onmicrosoft.com).
+    if value is None:
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError:
+        pass
+    if all(part.isalnum() or part.replace("-", "").isalnum() for part in value.split(".")) and "." in value:
+        return value.lower()
+    raise _bad("DATAVERSE_TENANT_ID", "must be a tenant GUID or a domain such as contoso.onmicrosoft.com")
+
+
+def _secret_name(value: str) -> str:
+    # Key Vault secret names: 1-127 characters, letters, digits and dashes.
+    if not (1 <= len(value) <= 127 and value.replace("-", "").isalnum() and value.isascii()):
+        raise _bad("DATAVERSE_CLIENT_SECRET_NAME", "must be 1-127 letters, digits or dashes")
+    return value
+
+
+def _seconds(value: str | None, setting: str, default: float, maximum: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise _bad(setting, "must be a number of seconds") from None
+    if not (0 <= seconds <= maximum):
+        raise _bad(setting, f"must be between 0 and {maximum:g} seconds")
+    return seconds
+
+
+def _int(value: str | None, setting: str, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise _bad(setting, "must be a whole number") from None
+    if not (low <= number <= high):
+        raise _bad(setting, f"must be between {low} and {high}")
+    return number
+
+
+def _schedule(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 6:
+        raise _bad("SNAPSHOT_SCHEDULE", "must be an NCRONTAB expression with 6 fields (second minute hour day month weekday)")
+    return " ".join(fields)
+
+
+def _workstreams(value: str | None) -> tuple[str, ...] | None:
+    if value is None or value.lower() == "auto":
+        return None
+    ids = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        ids.append(_guid(item, "SNAPSHOT_WORKSTREAMS"))
+    if not ids:
+        raise _bad("SNAPSHOT_WORKSTREAMS", "must be 'auto' or a comma-separated list of workstream GUIDs")
+    return tuple(dict.fromkeys(ids))
+
+
+def _table(value: str) -> str:
+    # Table names: 3-63 alphanumeric characters, not starting with a digit.
+    if not (3 <= len(value) <= 63 and value.isalnum() and value.isascii() and not value[0].isdigit()):
+        raise _bad("SNAPSHOT_TABLE", "must be 3-63 letters or digits, starting with a letter")
+    return value

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Developer commands. Standard library only; works on Linux, macOS and Windows.
+
+    python3 dev.py start [--port N] [--scenario FILE]   set up, then run the local stack until Ctrl-C
+    python3 dev.py test [pytest args]                   set up, then run the test suite
+    python3 dev.py bench [args]                         set up, then run the benchmarks
+
+Set-up (first use, and again whenever a requirements file changes): a `.venv` with
+requirements-dev.txt, and Azurite from npm under `.tools/azurite`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+TOOLS = ROOT / ".tools"
+AZURITE_VERSION = "3.37.0"
+REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
+MIN_PYTHON = (3, 11)
+
+
+def say(text: str) -> None:
+    print(f"[dev] {text}", flush=True)
+
+
+def fail(text: str) -> "NoReturn":  # noqa: F821 - only a hint
+    print(f"[dev] error: {text}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv() -> Path:
+    """Create .venv and install the pinned requirements when they changed since the last install."""
+    if sys.version_info < MIN_PYTHON:
+        fail(f"Python {'.'.join(map(str, MIN_PYTHON))} or newer is needed (this is {sys.version.split()[0]}).")
+    python = venv_python()
+    if not python.exists():
+        say(f"Creating the virtual environment in {VENV.name}/ ...")
+        try:
+            venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+        except Exception as exc:  # e.g. Debian without python3-venv
+            fail(f"could not create {VENV}: {exc}. On Debian/Ubuntu install python3-venv first.")
+    digest = hashlib.sha256()
+    for name in REQUIREMENTS:
+        digest.update((ROOT / name).read_bytes())
+    stamp = VENV / ".requirements.sha256"
+    if not stamp.exists() or stamp.read_text().strip() != digest.hexdigest():
+        say("Installing Python requirements (requirements-dev.txt) ...")
+        command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                   "-r", str(ROOT / "requirements-dev.txt")]
+        if subprocess.call(command, cwd=ROOT) != 0:
+            fail("pip could not install requirements-dev.txt (see above).")
+        stamp.write_text(digest.hexdigest())
+    return python
+
+
+def ensure_azurite() -> None:
+    """Install Azurite from npm into .tools/azurite (git-ignored) unless the pinned version is there."""
+    target = TOOLS / "azurite"
+    marker = target / "node_modules" / "azurite" / "package.json"
+    if marker.exists() and f'"version": "{AZURITE_VERSION}"' in marker.read_text(encoding="utf-8"):
+        return
+    npm = shutil.which("npm")
+    if not npm:
+        fail("npm is needed to install Azurite (Table Storage emulator). Install Node.js 18+ with npm.")
+    say(f"Installing Azurite {AZURITE_VERSION} from npm into {target.relative_to(ROOT)}/ ...")
+    target.mkdir(parents=True, exist_ok=True)
+    package = target / "package.json"
+    if not package.exists():
+        package.write_text('{"name": "local-tools", "private": true}\n', encoding="utf-8")
+    command = [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", f"azurite@{AZURITE_VERSION}"]
+    if subprocess.call(command, cwd=target) != 0:
+        fail("npm could not install Azurite (see above).")
+
+
+def run_in_venv(python: Path, args: list[str]) -> int:
+    """Run the venv's python with args; Ctrl-C and SIGTERM reach the child, which shuts down itself."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if os.name != "nt":
+        os.chdir(ROOT)
+        os.execve(str(python), [str(python), *args], env)
+    process = subprocess.Popen([str(python), *args], cwd=ROOT, env=env)
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue  # the child got the Ctrl-C too; wait for it to stop
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in ("start", "test", "bench"):
+        fail(f"unknown command '{command}'. Use start, test or bench.")
+    python = ensure_venv()
+    ensure_azurite()
+    if command == "start":
+        return run_in_venv(python, ["-m", "sandbox.stack", "start", *rest])
+    if command == "test":
+        return run_in_venv(python, ["-m", "pytest", *(rest or ["tests"])])
+    return run_in_venv(python, ["-m", "bench", *rest])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,8 @@
+"""Entry point the Functions host indexes: the app and its blueprints, nothing else."""
+
+import azure.functions as func
+
+from availability.http_api import bp as http_functions
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(http_functions)

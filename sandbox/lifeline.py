@@ -1,0 +1,23 @@
+"""Lets a stack's child process end itself when the stack that started it is gone."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Callable
+
+
+def watch_parent(on_orphaned: Callable[[], None], interval: float = 1.0) -> None:
+    """Call `on_orphaned` once the process named by LOCAL_STACK_PARENT_PID is no longer our parent."""
+    parent = os.environ.get("LOCAL_STACK_PARENT_PID")
+    if not parent or not parent.isdigit() or os.name == "nt":
+        return
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(interval):
+            if os.getppid() != int(parent):
+                on_orphaned()
+                return
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()

@@ -1,0 +1,456 @@
+"""The local stack: sandbox org + Azurite (Table service) + the local Functions host, started together.
+
+`python3 dev.py start` runs `python -m sandbox.stack start` inside the project's virtual environment;
+the test suite builds a `Stack` of its own. Every process logs to its own file under the log folder,
+and `stop()` ends every process that `start()` began.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.toml"
+AZURITE_DIR = ROOT / ".tools" / "azurite"
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development account key (public, documented by Microsoft; not a secret).
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+DEFAULT_TABLE_PORT = 10002
+
+# Settings a user may override from the environment; reported in stack.json's appSettings when set.
+APP_SETTING_NAMES = (
+    "DATAVERSE_URL", "DATAVERSE_TENANT_ID", "DATAVERSE_CLIENT_ID", "KEY_VAULT_URL",
+    "DATAVERSE_CLIENT_SECRET_NAME", "DATAVERSE_CLIENT_SECRET", "AVAILABILITY_CACHE_SECONDS",
+    "AVAILABILITY_STALE_SECONDS", "SNAPSHOT_SCHEDULE", "SNAPSHOT_WORKSTREAMS", "SNAPSHOT_TABLE",
+    "SNAPSHOT_RETENTION_DAYS", "AzureWebJobsStorage", "AzureWebJobsStorage__accountName",
+    "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE",
+)
+SECRET_SETTINGS = ("DATAVERSE_CLIENT_SECRET",)
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not start; the message says which and why."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def azurite_connection_string(port: int) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"TableEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
+
+
+def azurite_command() -> Path:
+    name = "azurite-table.cmd" if os.name == "nt" else "azurite-table"
+    return AZURITE_DIR / "node_modules" / ".bin" / name
+
+
+@dataclass
+class Process:
+    """One child process of the stack, with its log file."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self.popen.poll() is not None:
+            return
+        try:
+            if os.name == "nt":
+                self.popen.terminate()
+            else:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.wait(grace)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            pass
+        if self.popen.poll() is None:
+            if os.name == "nt":
+                self.popen.kill()
+            else:
+                try:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.popen.wait(5)
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Host:
+    """A running local Functions host and the settings it was given."""
+
+    url: str
+    function_key: str
+    master_key: str
+    app_settings: dict[str, str]
+    process: Process
+
+
+class Stack:
+    """Starts and stops the sandbox, Azurite and one or more local Functions hosts."""
+
+    def __init__(
+        self,
+        *,
+        root: Path = ROOT,
+        scenario: Path = DEMO_SCENARIO,
+        state_dir: Path | None = None,
+        log_dir: Path | None = None,
+        local_settings: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        quiet: bool = False,
+    ) -> None:
+        self.root = root
+        self.scenario = scenario
+        self.state_dir = state_dir or root / ".local"
+        self.log_dir = log_dir or self.state_dir / "logs"
+        self.local_settings = dict(local_settings) if local_settings is not None else None
+        self.environ = dict(os.environ if environ is None else environ)
+        self.quiet = quiet
+        self.processes: list[Process] = []
+        self.hosts: list[Host] = []
+        self.sandbox: dict[str, Any] | None = None
+        self.table_endpoint: str | None = None
+        self.storage_connection: str | None = None
+
+    # -- progress --
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    # -- the parts --
+    def _spawn(self, name: str, command: list[str], env: Mapping[str, str] | None = None) -> Process:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        log_file = open(log_path, "w", encoding="utf-8")
+        child_env = dict(env if env is not None else self.environ)
+        # Children end themselves if this process dies without stopping them.
+        child_env["LOCAL_STACK_PARENT_PID"] = str(os.getpid())
+        child_env.setdefault("PYTHONUNBUFFERED", "1")
+        kwargs: dict[str, Any] = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {
+            "start_new_session": True}
+        popen = subprocess.Popen(command, cwd=self.root, env=child_env, stdout=log_file,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
+        log_file.close()
+        process = Process(name, popen, log_path)
+        self.processes.append(process)
+        return process
+
+    def _wait_for_file(self, process: Process, path: Path, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists():
+                return json.loads(path.read_text(encoding="utf-8"))
+            if not process.alive():
+                raise StackError(f"{process.name} exited with code {process.popen.returncode}:\n{process.log_tail()}")
+            time.sleep(0.05)
+        raise StackError(f"{process.name} did not start within {timeout:.0f} s; see {process.log_path}")
+
+    def start_sandbox(self) -> dict[str, Any]:
+        self.say(f"Starting the sandbox org (scenario {self._shown(self.scenario)}) ...")
+        cert_dir = self.state_dir / "sandbox"
+        cert_dir.mkdir(parents=True, exist_ok=True)
+        ready = cert_dir / f"ready-{os.getpid()}.json"
+        ready.unlink(missing_ok=True)
+        process = self._spawn("sandbox", [
+            sys.executable, "-m", "sandbox", "--scenario", str(self.scenario), "--port", "0",
+            "--cert-dir", str(cert_dir), "--identity-header", secrets.token_urlsafe(24),
+            "--ready-file", str(ready)])
+        self.sandbox = self._wait_for_file(process, ready, 30)
+        ready.unlink(missing_ok=True)
+        return self.sandbox
+
+    def start_azurite(self, port: int | None = None) -> str:
+        command = azurite_command()
+        if not command.exists():
+            raise StackError(f"Azurite is not installed in {AZURITE_DIR}; run 'python3 dev.py start' "
+                             "(it installs Azurite from npm).")
+        if port is None:
+            port = DEFAULT_TABLE_PORT if port_is_free(DEFAULT_TABLE_PORT) else free_port()
+        elif not port_is_free(port):
+            raise StackError(f"Port {port} for Azurite's Table service is in use.")
+        self.say(f"Starting Azurite (Table service) on 127.0.0.1:{port} ...")
+        workspace = self.state_dir / "azurite"
+        workspace.mkdir(parents=True, exist_ok=True)
+        process = self._spawn("azurite", [
+            str(command), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--inMemoryPersistence",
+            "--disableTelemetry", "--skipApiVersionCheck", "--location", str(workspace)])
+        self._wait_for_port(process, port, 30)
+        self.table_endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+        self.storage_connection = azurite_connection_string(port)
+        return self.storage_connection
+
+    def _wait_for_port(self, process: Process, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise StackError(f"{process.name} exited with code {process.popen.returncode}:\n{process.log_tail()}")
+            with socket.socket() as probe:
+                probe.settimeout(0.5)
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise StackError(f"{process.name} did not listen on port {port} within {timeout:.0f} s; see {process.log_path}")
+
+    def sandbox_settings(self) -> dict[str, str]:
+        """The settings that point the app at the sandbox org, vault and identity endpoint."""
+        assert self.sandbox is not None
+        sandbox = self.sandbox
+        return {
+            "DATAVERSE_URL": sandbox["url"],
+            "DATAVERSE_TENANT_ID": sandbox["tenantId"],
+            "DATAVERSE_CLIENT_ID": sandbox["clientId"],
+            "KEY_VAULT_URL": sandbox["url"],
+            "DATAVERSE_CLIENT_SECRET_NAME": sandbox["secretName"],
+            "AZURE_AUTHORITY_HOST": sandbox["url"],
+            "IDENTITY_ENDPOINT": sandbox["identityEndpoint"],
+            "IDENTITY_HEADER": sandbox["identityHeader"],
+            "REQUESTS_CA_BUNDLE": sandbox["caBundle"],
+        }
+
+    def app_settings(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Every setting the host gives the app: stack defaults < local.settings.json < extra < environment."""
+        settings = {"FUNCTIONS_WORKER_RUNTIME": "python"}
+        if self.local_settings is not None:
+            settings.update(self.local_settings)
+        else:
+            settings.update(self.sandbox_settings())
+        if self.storage_connection and settings.get("AzureWebJobsStorage", "UseDevelopmentStorage=true") in (
+                "UseDevelopmentStorage=true", ""):
+            settings["AzureWebJobsStorage"] = self.storage_connection
+        settings.update(extra or {})
+        for name in APP_SETTING_NAMES:
+            if name in self.environ:
+                settings[name] = self.environ[name]
+        return settings
+
+    def start_host(self, port: int = 7071, extra_settings: Mapping[str, str] | None = None,
+                   app_dir: Path | None = None, name: str | None = None) -> Host:
+        """Start a local Functions host on `port` (0 = any free port) with the stack's settings."""
+        if port and not port_is_free(port):
+            raise StackError(f"Port {port} for the Functions host is in use (is another 'dev.py start' or "
+                             f"'func start' running?). Stop it, or choose another port with --port.")
+        index = len(self.hosts)
+        name = name or ("host" if index == 0 else f"host-{index}")
+        self.say(f"Starting the local Functions host ({name}) ...")
+        settings = self.app_settings(extra_settings)
+        keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30)}
+        keys_file = self.state_dir / f"{name}-keys.json"
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        keys_file.write_text(json.dumps(keys), encoding="utf-8")
+        ready = self.state_dir / f"{name}-ready-{os.getpid()}.json"
+        ready.unlink(missing_ok=True)
+        env = {**self.environ, **settings}
+        process = self._spawn(name, [
+            sys.executable, "-m", "sandbox.host", "--app-dir", str(app_dir or self.root), "--port", str(port),
+            "--keys-file", str(keys_file), "--ready-file", str(ready)], env=env)
+        url = self._wait_for_file(process, ready, 60)["url"]
+        ready.unlink(missing_ok=True)
+        host = Host(url, keys["functionKey"], keys["masterKey"], settings, process)
+        self._wait_for_health(host)
+        self.hosts.append(host)
+        return host
+
+    def _wait_for_health(self, host: Host, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not host.process.alive():
+                raise StackError(f"{host.process.name} exited:\n{host.process.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{host.url}/api/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise StackError(f"{host.process.name} did not answer /api/health within {timeout:.0f} s")
+
+    def start(self, host_port: int = 7071, extra_settings: Mapping[str, str] | None = None) -> Host:
+        """Start everything; on failure stop what was started and raise `StackError`."""
+        try:
+            if self.local_settings is None:
+                self.start_sandbox()
+            storage = (self.local_settings or {}).get("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+            if self.environ.get("AzureWebJobsStorage"):
+                storage = self.environ["AzureWebJobsStorage"]
+            if storage in ("UseDevelopmentStorage=true", ""):
+                if self.local_settings is not None and not port_is_free(DEFAULT_TABLE_PORT):
+                    self.say(f"Port {DEFAULT_TABLE_PORT} is in use: assuming Azurite already runs there.")
+                else:
+                    self.start_azurite(DEFAULT_TABLE_PORT if self.local_settings is not None else None)
+            return self.start_host(host_port, extra_settings)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+        self.hosts.clear()
+
+    # -- what start tells --
+    def describe(self) -> dict[str, Any]:
+        """The content of `.local/stack.json` (contract §1)."""
+        host = self.hosts[0]
+        sandbox = self.sandbox or {}
+        return {
+            "hostUrl": host.url,
+            "functionKey": host.function_key,
+            "masterKey": host.master_key,
+            "sandboxUrl": sandbox.get("url"),
+            "caBundle": sandbox.get("caBundle"),
+            "tableEndpoint": self.table_endpoint,
+            "logDir": str(self.log_dir),
+            "workstreams": sandbox.get("workstreams", []),
+            "queues": sandbox.get("queues", []),
+            "conversations": sandbox.get("conversations", []),
+            "appSettings": host.app_settings,
+        }
+
+    def _shown(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def banner(info: dict[str, Any]) -> str:
+    """What `dev.py start` prints once the stack answers: keys, ids and ready curl lines."""
+    url, key = info["hostUrl"], info["functionKey"]
+    lines = [
+        "",
+        "The local stack is running.",
+        f"  Functions host   {url}   (function key and master key below)",
+    ]
+    if info.get("sandboxUrl"):
+        lines.append(f"  Sandbox org      {info['sandboxUrl']}   (CA bundle {info['caBundle']})")
+    if info.get("tableEndpoint"):
+        lines.append(f"  Table storage    {info['tableEndpoint']}   (Azurite)")
+    lines += [
+        f"  Logs             {info['logDir']}",
+        "",
+        f"  function key     {key}",
+        f"  master key       {info['masterKey']}",
+    ]
+    if info["workstreams"]:
+        lines += ["", "Demo workstreams:"]
+        lines += [f"  {w['id']}  {w['name']}" for w in info["workstreams"]]
+    if info["conversations"]:
+        lines += ["Demo conversations:"]
+        lines += [f"  {c['id']}  (workstream {c['workstreamId']})" for c in info["conversations"]]
+    lines += ["", "Try:", f"  curl -s {url}/api/health"]
+    if info["workstreams"]:
+        workstream = info["workstreams"][0]["id"]
+        lines.append(
+            f"  curl -s -X POST {url}/api/availability/before-conversation -H 'x-functions-key: {key}' "
+            f"-H 'Content-Type: application/json' -d '{{\"workstreamId\": \"{workstream}\", "
+            f"\"contextItems\": {{\"Language\": \"fr\"}}}}'")
+    if info["conversations"]:
+        conversation = info["conversations"][0]["id"]
+        lines.append(
+            f"  curl -s -X POST {url}/api/availability/for-conversation -H 'x-functions-key: {key}' "
+            f"-H 'Content-Type: application/json' -d '{{\"conversationId\": \"{conversation}\"}}'")
+    lines += [
+        f"  curl -s '{url}/api/snapshots?code={key}'",
+        f"  curl -s -X POST {url}/admin/functions/snapshot_availability -H 'x-functions-key: {info['masterKey']}' "
+        f"-H 'Content-Type: application/json' -d '{{\"input\": \"\"}}'",
+        "",
+        "Stack details are in .local/stack.json. Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def read_local_settings(root: Path) -> dict[str, str] | None:
+    path = root / "local.settings.json"
+    if not path.exists():
+        return None
+    try:
+        values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+    except ValueError as exc:
+        raise StackError(f"local.settings.json is not valid JSON: {exc}") from None
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    local_settings = read_local_settings(ROOT)
+    stack = Stack(scenario=args.scenario, local_settings=local_settings)
+    if local_settings is not None:
+        print("Found local.settings.json: running against the org it names (no sandbox).")
+    stopping = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start(host_port=args.port)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    info = stack.describe()
+    stack_file = stack.state_dir / "stack.json"
+    stack_file.write_text(json.dumps(info, indent=2), encoding="utf-8")
+    print(banner(info), flush=True)
+    try:
+        while not stopping.wait(0.5):
+            dead = [p for p in stack.processes if not p.alive()]
+            if dead:
+                print(f"error: {dead[0].name} stopped unexpectedly:\n{dead[0].log_tail()}", file=sys.stderr)
+                return 1
+    finally:
+        print("Stopping ...", flush=True)
+        stack.stop()
+        stack_file.unlink(missing_ok=True)
+        print("Stopped.", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 dev.py start", description="Run the local stack.")
+    parser.add_argument("--port", type=int, default=7071, help="port of the local Functions host (default 7071)")
+    parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="sandbox scenario (TOML)")
+    args = parser.parse_args(argv)
+    if not args.scenario.exists():
+        parser.error(f"scenario file not found: {args.scenario}")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[2:] if sys.argv[1:2] == ["start"] else sys.argv[1:]))

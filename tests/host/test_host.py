@@ -1,0 +1,141 @@
+"""The local Functions host over HTTP: routing, keys, concurrency, timers and the admin trigger."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox.host import compile_route, resolve_setting_refs
+from sandbox.stack import Stack
+
+APP_DIR = Path(__file__).parent / "app"
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    state = tmp_path_factory.mktemp("host")
+    timer_log = state / "timers.log"
+    timer_log.touch()
+    stack = Stack(local_settings={}, state_dir=state, quiet=True,
+                  environ={**__import__("os").environ, "TIMER_LOG": str(timer_log),
+                           "TICK_SCHEDULE": "*/1 * * * * *", "BARRIER_PARTIES": "4"})
+    started = stack.start_host(port=0, app_dir=APP_DIR)
+    started.timer_log = timer_log
+    yield started
+    stack.stop()
+    assert not started.process.alive()
+
+
+def get(host, path, key=None, **kwargs):
+    headers = kwargs.pop("headers", {})
+    if key:
+        headers["x-functions-key"] = key
+    return requests.request(kwargs.pop("method", "GET"), host.url + path, headers=headers, timeout=10, **kwargs)
+
+
+def test_route_params_query_and_body_reach_the_function(host):
+    response = get(host, "/api/echo/alice?x=1&y=two", host.function_key, method="POST", data=b"hello",
+                   headers={"x-test": "t"})
+    assert response.status_code == 200
+    assert response.headers["x-echo"] == "yes"
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["method"] == "POST"
+    assert body["route"] == {"name": "alice"}
+    assert body["params"] == {"x": "1", "y": "two"}
+    assert body["body"] == "hello"
+    assert body["header"] == "t"
+
+
+def test_routes_are_case_insensitive_and_typed(host):
+    assert get(host, "/API/Items/42", host.function_key).text == "42"
+    assert get(host, "/api/items/abc", host.function_key).status_code == 404
+    assert get(host, "/api/nowhere", host.function_key).status_code == 404
+    assert get(host, "/elsewhere", host.function_key).status_code == 404
+
+
+def test_methods_not_declared_are_not_routed(host):
+    assert get(host, "/api/items/1", host.function_key, method="DELETE").status_code == 404
+
+
+def test_keys_are_enforced_like_azure(host):
+    missing = get(host, "/api/echo/a")
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "unauthorized"
+    assert missing.headers["x-correlation-id"]
+    assert get(host, "/api/echo/a", "wrong-key").status_code == 401
+    assert get(host, "/api/echo/a", host.function_key).status_code == 200
+    assert get(host, f"/api/echo/a?code={host.function_key}").status_code == 200
+    assert get(host, "/api/echo/a?code=nope").status_code == 401
+    # the master key is a host key: it opens function-level endpoints too
+    assert get(host, "/api/echo/a", host.master_key).status_code == 200
+    # admin level needs the master key
+    assert get(host, "/api/admin-only", host.function_key).status_code == 401
+    assert get(host, "/api/admin-only", host.master_key).text == "admin"
+    # anonymous endpoints need none
+    assert get(host, "/api/health").status_code == 200
+
+
+def test_async_functions_are_awaited(host):
+    response = get(host, "/api/async", host.function_key)
+    assert (response.status_code, response.text) == (201, "async")
+
+
+def test_requests_are_served_concurrently(host):
+    # The function waits on a barrier of 4: it only completes if 4 requests are in flight at once.
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: get(host, "/api/barrier", host.function_key), range(4)))
+    assert [a.text for a in answers] == ["together"] * 4
+
+
+def test_a_failing_function_gives_500_without_a_trace(host):
+    response = get(host, "/api/boom", host.function_key)
+    assert response.status_code == 500
+    assert "RuntimeError" not in response.text and "Traceback" not in response.text
+
+
+def test_one_log_line_per_request_without_the_key(host):
+    get(host, f"/api/echo/logged?code={host.function_key}")
+    lines = [l for l in host.process.log_path.read_text().splitlines() if "/api/echo/logged" in l]
+    assert len(lines) == 1
+    assert "GET /api/echo/logged 200" in lines[0] and "function=echo" in lines[0]
+    assert host.function_key not in host.process.log_path.read_text()
+
+
+def test_timer_runs_on_its_schedule_with_the_setting_resolved(host):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and host.timer_log.read_text().count("tick") < 2:
+        time.sleep(0.2)
+    assert host.timer_log.read_text().count("tick") >= 2
+
+
+def test_admin_trigger_runs_a_timer_function(host):
+    url = "/admin/functions/manual"
+    assert get(host, url, host.function_key, method="POST", json={"input": ""}).status_code == 401
+    response = get(host, url, host.master_key, method="POST", json={"input": ""})
+    assert response.status_code == 202
+    deadline = time.monotonic() + 10
+    status = {}
+    while time.monotonic() < deadline:
+        status = get(host, url + "/status", host.master_key).json()
+        if status["invocations"] >= 1 and not status["running"]:
+            break
+        time.sleep(0.1)
+    assert status["lastResult"] == "Succeeded"
+    assert "manual past_due=False" in host.timer_log.read_text()
+    assert get(host, "/admin/functions/unknown", host.master_key, method="POST", json={}).status_code == 404
+
+
+def test_route_templates():
+    assert compile_route("a/{b}").fullmatch("/a/x").group("b") == "x"
+    assert compile_route("a/{b?}").fullmatch("/a") is not None
+    assert compile_route("files/{*path}").fullmatch("/files/x/y").group("path") == "x/y"
+    assert compile_route("n/{id:int}").fullmatch("/n/x") is None
+
+
+def test_setting_references_resolve_or_name_the_missing_setting():
+    assert resolve_setting_refs("%A% %B%", {"A": "1", "B": "2"}) == "1 2"
+    with pytest.raises(LookupError, match="MISSING"):
+        resolve_setting_refs("%MISSING%", {})

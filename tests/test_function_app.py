@@ -1,0 +1,23 @@
+"""The entry point the real Functions host indexes: an import error there means zero functions."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_function_app_imports_and_lists_its_functions():
+    import function_app
+
+    functions = {f.get_function_name(): f.get_trigger().get_dict_repr() for f in function_app.app.get_functions()}
+    assert functions["health"]["route"] == "health"
+    assert str(getattr(functions["health"]["authLevel"], "value", "")).lower() == "anonymous"
+
+
+def test_import_does_not_load_the_heavy_sdks():
+    code = ("import sys, function_app; "
+            "print(sorted(m for m in sys.modules if m.startswith(('azure.identity', 'azure.keyvault', "
+            "'azure.data.tables', 'msal', 'requests'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
