@@ -1,0 +1,172 @@
+"""Tokens for the org: the client secret from Key Vault (managed identity) feeding a ClientSecretCredential.
+
+- The secret is read once and kept in memory; reads are single-flight, and a failed read is not
+  remembered, so the app recovers by itself when the vault comes back.
+- Tokens for `{DATAVERSE_URL}/.default` are kept until five minutes before they expire; concurrent callers
+  share one token request.
+- When the token endpoint refuses the secret (it was rotated in the vault), the secret is read again once
+  and the token request retried: no restart needed.
+- `DATAVERSE_CLIENT_SECRET` replaces the vault for local development (with a warning in Azure).
+
+azure-identity and azure-keyvault-secrets are imported on first use, never at app import.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError, UpstreamAuthFailed, UpstreamUnavailable
+from .settings import Settings, _is_loopback
+
+log = logging.getLogger(__name__)
+
+REFRESH_MARGIN = 300.0  # seconds before expiry when a cached token is renewed
+_REFUSED_SECRET = ("AADSTS7000215", "AADSTS7000222", "invalid_client")  # wrong or expired secret
+_CLIENT_OPTIONS = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 2, "retry_backoff_factor": 0.2}
+
+
+class DataverseCredential:
+    """Hands out bearer tokens for the org; `invalidate()` forces a fresh one (after a 401 from the org)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        vault_credential_factory: Callable[[], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        settings.require("dataverse_url", "tenant_id", "client_id", "key_vault_url")
+        self._settings = settings
+        self._scope = f"{settings.dataverse_url}/.default"
+        self._vault_credential_factory = vault_credential_factory
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._secret: str | None = None
+        self._secret_version: str | None = None
+        self._credential: Any = None
+        self._token: Any = None  # azure.core.credentials.AccessToken
+        if settings.client_secret:
+            self._secret = settings.client_secret
+            if settings.running_in_azure:
+                log.warning("DATAVERSE_CLIENT_SECRET is set in Azure: keep the secret in Key Vault instead "
+                            "(KEY_VAULT_URL) and remove the setting.")
+
+    def token(self) -> str:
+        """A bearer token for the org, from memory while it is fresh."""
+        token = self._token
+        if token is not None and token.expires_on - self._clock() > REFRESH_MARGIN:
+            return token.token
+        with self._lock:
+            token = self._token
+            if token is None or token.expires_on - self._clock() <= REFRESH_MARGIN:
+                self._token = token = self._acquire()
+            return token.token
+
+    def invalidate(self, stale_token: str) -> None:
+        """Forget `stale_token` (refused by the org) so the next `token()` asks Entra ID for a new one."""
+        with self._lock:
+            if self._token is not None and self._token.token == stale_token:
+                self._token = None
+                self._credential = None  # a new credential has an empty MSAL cache
+
+    # -- internals (called under the lock) --
+    def _acquire(self) -> Any:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        if self._secret is None:
+            self._read_secret()
+        try:
+            return self._client_credential().get_token(self._scope)
+        except ClientAuthenticationError as exc:
+            if not _secret_refused(exc) or self._settings.client_secret:
+                raise _token_error(exc) from None
+            previous = self._secret_version
+            log.info("The token endpoint refused the client secret; reading it again from Key Vault")
+            self._read_secret()
+            if self._secret_version == previous:
+                raise UpstreamAuthFailed(message="Entra ID refused the app's client secret, and Key Vault holds "
+                                                 "no newer one.") from None
+            try:
+                return self._client_credential().get_token(self._scope)
+            except ClientAuthenticationError as retry_exc:
+                raise _token_error(retry_exc) from None
+
+    def _client_credential(self) -> Any:
+        if self._credential is None:
+            from azure.identity import ClientSecretCredential
+
+            options: dict[str, Any] = dict(_CLIENT_OPTIONS)
+            authority = self._settings.authority_host
+            if authority:
+                options["authority"] = authority
+                # Instance discovery asks login.microsoft.com about the authority: not for a local stand-in.
+                options["disable_instance_discovery"] = _is_loopback(authority)
+            self._credential = ClientSecretCredential(
+                self._settings.tenant_id, self._settings.client_id, self._secret, **options)
+        return self._credential
+
+    def _read_secret(self) -> None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.keyvault.secrets import SecretClient
+
+        settings = self._settings
+        vault = settings.key_vault_url
+        try:
+            client = SecretClient(
+                vault, self._vault_credential(),
+                # The challenge names the real vault resource; a loopback vault can never be its subdomain.
+                verify_challenge_resource=not settings.vault_is_loopback, **_CLIENT_OPTIONS)
+            secret = client.get_secret(settings.client_secret_name)
+        except ResourceNotFoundError:
+            raise ConfigurationError(
+                message=f"Key Vault {_host(vault)} has no secret named '{settings.client_secret_name}' "
+                        f"(DATAVERSE_CLIENT_SECRET_NAME).", setting="DATAVERSE_CLIENT_SECRET_NAME") from None
+        except AzureError as exc:
+            raise ConfigurationError(
+                message=f"Key Vault {_host(vault)} could not be read ({_describe(exc)}); check KEY_VAULT_URL and "
+                        "the app's managed identity access to the vault.", setting="KEY_VAULT_URL") from None
+        if not secret.value:
+            raise ConfigurationError(message=f"The Key Vault secret '{settings.client_secret_name}' is empty.",
+                                     setting="DATAVERSE_CLIENT_SECRET_NAME")
+        if secret.value != self._secret:
+            self._credential = None
+        self._secret = secret.value
+        self._secret_version = secret.properties.version
+
+    def _vault_credential(self) -> Any:
+        if self._vault_credential_factory is not None:
+            return self._vault_credential_factory()
+        from azure.identity import DefaultAzureCredential
+
+        # Managed identity in Azure (and the sandbox's identity endpoint locally); a developer's
+        # Azure CLI / VS Code sign-in otherwise.
+        return DefaultAzureCredential(exclude_interactive_browser_credential=True, **_CLIENT_OPTIONS)
+
+
+def _secret_refused(exc: Exception) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in _REFUSED_SECRET)
+
+
+def _token_error(exc: Exception) -> Exception:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None and (status >= 500 or status == 429):
+        return UpstreamUnavailable(message=f"Entra ID could not issue a token (HTTP {status}).")
+    if status is None and "AADSTS" not in str(exc) and "invalid_" not in str(exc):
+        return UpstreamUnavailable(message="Entra ID could not be reached to issue a token.")
+    return UpstreamAuthFailed(message="Entra ID refused the app's credentials (tenant, client id or secret).")
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status:
+        return f"HTTP {status}"
+    return type(exc).__name__
+
+
+def _host(url: str | None) -> str:
+    return urlsplit(url or "").netloc or "(unset)"

@@ -1,0 +1,249 @@
+"""`DataverseClient`: the two availability actions and the discovery queries, over a pooled session.
+
+Budgets are explicit: every call gets `timeout` seconds in all (retries and waits included), each
+attempt at most `attempt_timeout`. Within that budget:
+- 429: wait `Retry-After` and try again if the wait fits, else raise `UpstreamThrottled` carrying it; until
+  that moment passes, calls for any key fail fast (or wait, if it fits) instead of hammering the org.
+- 5xx and connection errors: retried with jittered exponential back-off.
+- 401: one fresh token and one retry, then `UpstreamAuthFailed`.
+
+The loop is written here rather than with azure-core's RetryPolicy because the policy sleeps a
+Retry-After even past the caller's budget; this one turns such a wait into an error the caller can pass on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+
+import requests
+
+from .errors import (
+    AvailabilityError,
+    InvalidRequest,
+    NotFound,
+    UpstreamAuthFailed,
+    UpstreamThrottled,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from .model import Availability, BeforeConversationCheck, ForConversationCheck, parse_upstream
+
+log = logging.getLogger(__name__)
+
+BEFORE_CONVERSATION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
+FOR_CONVERSATION = "CCaaS_GetRepresentativeAvailabilityForConversation"
+API_PATH = "/api/data/v9.2/"
+
+
+class DataverseClient:
+    """Client for a Dynamics 365 org's availability actions, shaped like an Azure SDK client.
+
+    :param org_url: the org URL, e.g. ``https://contoso.crm.dynamics.com`` (from settings only).
+    :param credential: object with ``token() -> str`` and ``invalidate(token)``.
+    :keyword timeout: seconds one call may take in all (default 20).
+    :keyword attempt_timeout: seconds one HTTP attempt may take (default 10).
+    :keyword backoff: first back-off after a 5xx or connection error, doubled each retry (default 0.25 s).
+    :keyword pool_size: pooled connections kept to the org (default 32).
+    """
+
+    def __init__(
+        self,
+        org_url: str,
+        credential: Any,
+        *,
+        timeout: float = 20.0,
+        attempt_timeout: float = 10.0,
+        backoff: float = 0.25,
+        pool_size: int = 32,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._base = org_url.rstrip("/") + API_PATH
+        self._credential = credential
+        self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
+        self.backoff = backoff
+        self._clock = clock
+        self._sleep = sleep
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._throttle_lock = threading.Lock()
+        self._throttled_until = 0.0  # monotonic time before which the org asked us not to call
+
+    # -- operations --
+    def get_availability_before_conversation(self, check: BeforeConversationCheck, *,
+                                             deadline: float | None = None) -> Availability:
+        """Call CCaaS_GetRepresentativeAvailabilityBeforeConversation for one workstream and context."""
+        payload = self._send("POST", BEFORE_CONVERSATION, body=check.to_upstream_body(), deadline=deadline,
+                             not_found=f"The workstream {check.workstream_id} is not known to the org.",
+                             not_found_target="workstreamId")
+        return parse_upstream(payload, datetime.now(timezone.utc))
+
+    def get_availability_for_conversation(self, check: ForConversationCheck, *,
+                                          deadline: float | None = None) -> Availability:
+        """Call CCaaS_GetRepresentativeAvailabilityForConversation for one active conversation."""
+        payload = self._send("POST", FOR_CONVERSATION, body=check.to_upstream_body(), deadline=deadline,
+                             not_found=f"The conversation {check.conversation_id} is not known to the org "
+                                       "or is not active.", not_found_target="conversationId")
+        return parse_upstream(payload, datetime.now(timezone.utc))
+
+    def get_availability(self, check: BeforeConversationCheck | ForConversationCheck, *,
+                         deadline: float | None = None) -> Availability:
+        if isinstance(check, ForConversationCheck):
+            return self.get_availability_for_conversation(check, deadline=deadline)
+        return self.get_availability_before_conversation(check, deadline=deadline)
+
+    def list_workstreams(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+        """Workstreams (`msdyn_liveworkstreams`): id, name, channel code, default queue."""
+        query = "$select=msdyn_liveworkstreamid,msdyn_name,msdyn_streamsource,_msdyn_defaultqueue_value"
+        if active_only:
+            query += "&$filter=statecode eq 0"
+        return self._send("GET", f"msdyn_liveworkstreams?{query}").get("value", [])
+
+    def list_queues(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+        """Queues (`queues`): id, name, type."""
+        query = "$select=queueid,name,msdyn_queuetype,msdyn_isomnichannelqueue"
+        if active_only:
+            query += "&$filter=statecode eq 0"
+        return self._send("GET", f"queues?{query}").get("value", [])
+
+    def who_am_i(self) -> dict[str, Any]:
+        """`WhoAmI`: proves the credentials and the application user."""
+        return self._send("GET", "WhoAmI")
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- the wire --
+    def _send(self, method: str, path: str, *, body: dict | None = None, deadline: float | None = None,
+              not_found: str = "The org does not know this resource.", not_found_target: str | None = None,
+              ) -> dict[str, Any]:
+        deadline = min(deadline or float("inf"), self._clock() + self.timeout)
+        refreshed = False
+        attempt = 0
+        data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        while True:
+            attempt += 1
+            self._wait_for_throttle(deadline)
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+            token = self._credential.token()
+            request_id = str(uuid.uuid4())
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "OData-MaxVersion": "4.0",
+                "OData-Version": "4.0",
+                "x-ms-client-request-id": request_id,
+            }
+            if data is not None:
+                headers["Content-Type"] = "application/json; charset=utf-8"
+            try:
+                response = self._session.request(
+                    method, self._base + path, data=data, headers=headers,
+                    timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)), allow_redirects=False)
+            except requests.Timeout:
+                failure: AvailabilityError = UpstreamTimeout(
+                    message="Dynamics 365 did not answer within the time budget.")
+                log.warning("Dataverse %s %s timed out (client request %s)", method, _name(path), request_id)
+            except requests.RequestException as exc:
+                failure = UpstreamUnavailable(message="Dynamics 365 could not be reached.")
+                log.warning("Dataverse %s %s failed: %s (client request %s)", method, _name(path),
+                            type(exc).__name__, request_id)
+            else:
+                status = response.status_code
+                log.debug("Dataverse %s %s -> %d (client request %s, service request %s)", method, _name(path),
+                          status, request_id, response.headers.get("x-ms-service-request-id"))
+                if status == 200:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise UpstreamUnavailable(message="Dynamics 365 sent an answer that is not JSON.") from None
+                if status >= 500 or status not in (400, 401, 403, 404, 405, 429):
+                    log.warning("Dataverse %s %s -> %d (service request %s)", method, _name(path), status,
+                                response.headers.get("x-ms-service-request-id"))
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    self._credential.invalidate(token)
+                    continue
+                if status == 429:
+                    wait = _retry_after(response)
+                    self._note_throttle(wait)
+                    if self._clock() + wait < deadline:
+                        continue  # _wait_for_throttle sleeps it off
+                    raise UpstreamThrottled(message="Dynamics 365 is rate-limiting requests; try again later.",
+                                            retry_after=max(1, round(wait)))
+                if status < 500:
+                    raise _client_error(status, _upstream_message(response), not_found, not_found_target)
+                failure = UpstreamUnavailable(message=f"Dynamics 365 answered with HTTP {status}.")
+            pause = self.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+            if self._clock() + pause >= deadline - 0.05:
+                raise failure
+            self._sleep(pause)
+
+    def _note_throttle(self, wait: float) -> None:
+        with self._throttle_lock:
+            self._throttled_until = max(self._throttled_until, self._clock() + wait)
+
+    def _wait_for_throttle(self, deadline: float) -> None:
+        wait = self._throttled_until - self._clock()
+        if wait <= 0:
+            return
+        if self._clock() + wait >= deadline:
+            raise UpstreamThrottled(message="Dynamics 365 is rate-limiting requests; try again later.",
+                                    retry_after=max(1, round(wait)))
+        self._sleep(wait)
+
+
+def _name(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def _retry_after(response: requests.Response) -> float:
+    """Seconds from a Retry-After header (seconds or an HTTP date); 1 s when absent or unreadable."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return 1.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _upstream_message(response: requests.Response) -> str:
+    """The Dataverse error message (`{"error": {"code", "message"}}`), trimmed; never the whole body."""
+    try:
+        message = str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return message[:300]
+
+
+def _client_error(status: int, message: str, not_found: str, target: str | None) -> AvailabilityError:
+    if status == 404:
+        return NotFound(message=not_found, target=target)
+    if status == 400:
+        detail = f": {message}" if message else "."
+        return InvalidRequest(message=f"Dynamics 365 rejected the request{detail}")
+    if status in (401, 403):
+        return UpstreamAuthFailed(
+            message="Dynamics 365 refused the app's credentials (the application user may be missing or lack "
+                    "the Omnichannel administrator role).")
+    if status == 405:
+        return UpstreamUnavailable(message="Dynamics 365 does not allow this API in the org.")
+    return UpstreamUnavailable(message=f"Dynamics 365 answered with HTTP {status}.")

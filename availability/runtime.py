@@ -1,0 +1,42 @@
+"""The few process-wide instances, built lazily on first use so importing the app stays cheap."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .settings import Settings, load_settings
+
+_lock = threading.RLock()
+_instances: dict[str, Any] = {}
+
+
+def settings() -> Settings:
+    """The app settings, read once (a malformed one raises ConfigurationError, and is read again next time)."""
+    return _once("settings", load_settings)
+
+
+def availability_service() -> Any:
+    """The AvailabilityService bound to the configured org."""
+
+    def build() -> Any:
+        from .credentials import DataverseCredential
+        from .dataverse import DataverseClient
+        from .service import AvailabilityService
+
+        config = settings()
+        credential = DataverseCredential(config)
+        client = DataverseClient(config.dataverse_url, credential)
+        return AvailabilityService(client, cache_seconds=config.cache_seconds, stale_seconds=config.stale_seconds)
+
+    return _once("service", build)
+
+
+def _once(name: str, build: Any) -> Any:
+    instance = _instances.get(name)
+    if instance is None:
+        with _lock:
+            instance = _instances.get(name)
+            if instance is None:
+                instance = _instances[name] = build()
+    return instance

@@ -1,0 +1,137 @@
+"""The availability service: cache, single flight, stale fallback and batch fan-out over DataverseClient.
+
+- An answer is served from cache for `cache_seconds`, never past its `nextTransitionTime`.
+- Identical concurrent requests (same cache key) share one upstream call.
+- While upstream is down, throttling or slow, an answer up to `stale_seconds` old is served marked `stale`.
+- `live=True` (the snapshot timer) bypasses all three: always a fresh upstream answer, or the error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from .errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
+from .model import Availability, Check
+
+# Errors that mean "the org cannot answer right now": a remembered answer is better than none.
+STALE_ON = (UpstreamUnavailable, UpstreamTimeout, UpstreamThrottled)
+MAX_ENTRIES = 10_000
+
+
+@dataclass
+class _Entry:
+    answer: Availability
+    fresh_until: float  # monotonic
+    stale_until: float  # monotonic
+
+
+class AvailabilityService:
+    """Answers availability checks, sparing the org's rate budget.
+
+    :param client: a `DataverseClient` (anything with `get_availability(check, deadline=...)`).
+    :keyword cache_seconds: how long an answer is served from cache (0 = never).
+    :keyword stale_seconds: how old an answer may be when served as stale while upstream fails.
+    :keyword batch_concurrency: upstream calls a batch makes at once.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        cache_seconds: float = 15.0,
+        stale_seconds: float = 300.0,
+        batch_concurrency: int = 8,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self._client = client
+        self.cache_seconds = cache_seconds
+        self.stale_seconds = stale_seconds
+        self._monotonic = monotonic
+        self._now = now
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
+        self._in_flight: dict[tuple, Future] = {}
+        self._pool = ThreadPoolExecutor(max_workers=batch_concurrency, thread_name_prefix="batch")
+
+    def check(self, check: Check, *, deadline: float | None = None, live: bool = False) -> Availability:
+        """One answer for `check`: from cache, from upstream (shared with identical concurrent calls), or stale."""
+        if live:
+            return self._client.get_availability(check, deadline=deadline)
+        key = check.cache_key()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and self._monotonic() < entry.fresh_until:
+                return replace(entry.answer, source="cache")
+            future = self._in_flight.get(key)
+            leader = future is None
+            if leader:
+                future = self._in_flight[key] = Future()
+        if leader:
+            self._fetch(key, check, deadline, future)
+        try:
+            return future.result()
+        except STALE_ON:
+            stale = self._stale(key)
+            if stale is None:
+                raise
+            return stale
+
+    def check_many(self, checks: Sequence[Check], *, deadline: float | None = None
+                   ) -> list[Availability | AvailabilityError]:
+        """Answers for several checks, in parallel and in order; one failing check never fails the others."""
+        futures = [self._pool.submit(self.check, check, deadline=deadline) for check in checks]
+        results: list[Availability | AvailabilityError] = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except AvailabilityError as exc:
+                results.append(exc)
+        return results
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    # -- internals --
+    def _fetch(self, key: tuple, check: Check, deadline: float | None, future: Future) -> None:
+        try:
+            answer = self._client.get_availability(check, deadline=deadline)
+        except BaseException as exc:
+            with self._lock:
+                del self._in_flight[key]
+            future.set_exception(exc)
+            return
+        self._remember(key, answer)
+        with self._lock:
+            del self._in_flight[key]
+        future.set_result(answer)
+
+    def _remember(self, key: tuple, answer: Availability) -> None:
+        now = self._monotonic()
+        fresh_for, stale_for = self.cache_seconds, self.stale_seconds
+        if answer.next_transition_time is not None:
+            # The answer is known to be wrong after the transition: serve it neither fresh nor stale then.
+            until_transition = (answer.next_transition_time - answer.retrieved_at).total_seconds()
+            fresh_for, stale_for = min(fresh_for, until_transition), min(stale_for, until_transition)
+        if fresh_for <= 0 and stale_for <= 0:
+            return
+        entry = _Entry(answer, now + max(0.0, fresh_for), now + max(0.0, stale_for))
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > MAX_ENTRIES:
+                self._entries.popitem(last=False)
+
+    def _stale(self, key: tuple) -> Availability | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or self._monotonic() >= entry.stale_until:
+            return None
+        return replace(entry.answer, source="stale")

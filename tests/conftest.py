@@ -1,0 +1,127 @@
+"""Shared fixtures: one local stack (sandbox + Azurite + host) per test session, and a sandbox remote."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox.stack import ROOT, Stack
+
+SCENARIO = Path(__file__).parent / "scenarios" / "gateway.toml"
+
+
+class SandboxRemote:
+    """The sandbox's control endpoints (contract §5), for arranging and counting."""
+
+    def __init__(self, url: str, ca_bundle: str) -> None:
+        self.url = url
+        self.session = requests.Session()
+        self.session.verify = ca_bundle
+
+    def _call(self, method: str, path: str, **kwargs):
+        response = self.session.request(method, self.url + path, timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def stats(self) -> dict:
+        return self._call("GET", "/_sandbox/stats")
+
+    def fault(self, target: str, **fault) -> None:
+        self._call("POST", "/_sandbox/faults", json={"target": target, **fault})
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/_sandbox/faults")
+
+    def set_clock(self, now: str) -> None:
+        self._call("POST", "/_sandbox/clock", json={"now": now})
+
+    def reset(self) -> None:
+        self._call("POST", "/_sandbox/reset")
+
+    def rotate_secret(self) -> None:
+        self._call("POST", "/_sandbox/rotate-secret")
+
+    def revoke_tokens(self) -> None:
+        self._call("POST", "/_sandbox/revoke-tokens")
+
+
+class Gateway:
+    """A running host of the function app, with its keys."""
+
+    def __init__(self, host) -> None:
+        self.host = host
+        self.url = host.url
+        self.function_key = host.function_key
+        self.master_key = host.master_key
+        self.session = requests.Session()
+        self.session.headers["x-functions-key"] = host.function_key
+
+    def post(self, path: str, body=None, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.post(f"{self.url}/api/{path}", json=body, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.get(f"{self.url}/api/{path}", **kwargs)
+
+    def log(self) -> str:
+        return self.host.process.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("stack")
+    log_dir = ROOT / ".local" / "test-logs"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
+    started = Stack(scenario=SCENARIO, state_dir=state, log_dir=log_dir, environ=environ, quiet=True)
+    try:
+        started.start_sandbox()
+        started.start_azurite()
+    except BaseException:
+        started.stop()
+        raise
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox(stack) -> SandboxRemote:
+    return SandboxRemote(stack.sandbox["url"], stack.sandbox["caBundle"])
+
+
+@pytest.fixture(autouse=False)
+def clean_sandbox(sandbox):
+    sandbox.reset()
+    yield sandbox
+    sandbox.reset()
+
+
+@pytest.fixture(scope="session")
+def gateway(stack) -> Gateway:
+    """The app on a shared host with default settings."""
+    return Gateway(stack.start_host(port=0, name="gateway"))
+
+
+@pytest.fixture
+def fresh_gateway(stack):
+    """A host of its own (empty cache, no token, no secret yet), stopped after the test; settings as kwargs."""
+    started = []
+
+    def start(**settings) -> Gateway:
+        host = stack.start_host(port=0, extra_settings={k: str(v) for k, v in settings.items()},
+                                name=f"host-{uuid.uuid4().hex[:6]}")
+        started.append(host)
+        return Gateway(host)
+
+    yield start
+    for host in started:
+        host.process.stop()
+
+
+def unique() -> dict:
+    """A context item no routing rule reads: makes a cache key no other test shares."""
+    return {"TestCase": uuid.uuid4().hex}
