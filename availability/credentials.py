@@ -48,6 +48,7 @@ class DataverseCredential:
         self._secret: str | None = None
         self._secret_version: str | None = None
         self._credential: Any = None
+        self._vault_identity: Any = None
         self._token: Any = None  # azure.core.credentials.AccessToken
         if settings.client_secret:
             self._secret = settings.client_secret
@@ -138,13 +139,18 @@ class DataverseCredential:
         self._secret_version = secret.properties.version
 
     def _vault_credential(self) -> Any:
-        if self._vault_credential_factory is not None:
-            return self._vault_credential_factory()
-        from azure.identity import DefaultAzureCredential
+        # Kept: it caches its own token for the vault, so a re-read after rotation costs one request.
+        if self._vault_identity is None:
+            if self._vault_credential_factory is not None:
+                self._vault_identity = self._vault_credential_factory()
+            else:
+                from azure.identity import DefaultAzureCredential
 
-        # Managed identity in Azure (and the sandbox's identity endpoint locally); a developer's
-        # Azure CLI / VS Code sign-in otherwise.
-        return DefaultAzureCredential(exclude_interactive_browser_credential=True, **_CLIENT_OPTIONS)
+                # Managed identity in Azure (and the sandbox's identity endpoint locally); a developer's
+                # Azure CLI / VS Code sign-in otherwise.
+                self._vault_identity = DefaultAzureCredential(exclude_interactive_browser_credential=True,
+                                                              **_CLIENT_OPTIONS)
+        return self._vault_identity
 
 
 def _secret_refused(exc: Exception) -> bool:

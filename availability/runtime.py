@@ -26,7 +26,8 @@ def availability_service() -> Any:
 
         config = settings()
         credential = DataverseCredential(config)
-        client = DataverseClient(config.dataverse_url, credential)
+        client = DataverseClient(config.dataverse_url, credential, timeout=config.timeout_seconds,
+                                 attempt_timeout=min(10.0, config.timeout_seconds))
         return AvailabilityService(client, cache_seconds=config.cache_seconds, stale_seconds=config.stale_seconds)
 
     return _once("service", build)

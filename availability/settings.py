@@ -42,6 +42,7 @@ class Settings:
     client_secret: str | None = field(default=None, repr=False)
     cache_seconds: float = 15.0
     stale_seconds: float = 300.0
+    timeout_seconds: float = 20.0
     snapshot_schedule: str = DEFAULT_SCHEDULE
     snapshot_workstreams: tuple[str, ...] | None = None  # None = auto (every active workstream)
     snapshot_table: str = DEFAULT_TABLE
@@ -92,6 +93,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         client_secret=env.get("DATAVERSE_CLIENT_SECRET") or None,
         cache_seconds=_seconds(get("AVAILABILITY_CACHE_SECONDS"), "AVAILABILITY_CACHE_SECONDS", 15.0, 3600),
         stale_seconds=_seconds(get("AVAILABILITY_STALE_SECONDS"), "AVAILABILITY_STALE_SECONDS", 300.0, 86400),
+        timeout_seconds=_seconds(get("AVAILABILITY_TIMEOUT_SECONDS"), "AVAILABILITY_TIMEOUT_SECONDS", 20.0, 24) or 20.0,
         snapshot_schedule=_schedule(get("SNAPSHOT_SCHEDULE") or DEFAULT_SCHEDULE),
         snapshot_workstreams=_workstreams(get("SNAPSHOT_WORKSTREAMS")),
         snapshot_table=_table(get("SNAPSHOT_TABLE") or DEFAULT_TABLE),

@@ -1,0 +1,369 @@
+"""The availability API over the wire: local host → function app → real SDKs → sandbox org."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.conftest import unique
+
+CHAT = "22222222-0000-4000-8000-000000000001"
+BUSY_LINE = "22222222-0000-4000-8000-000000000002"
+OFFICE = "22222222-0000-4000-8000-000000000003"
+Q_OPEN = "11111111-0000-4000-8000-000000000001"
+Q_BUSY = "11111111-0000-4000-8000-000000000002"
+Q_OFFICE = "11111111-0000-4000-8000-000000000003"
+Q_FRENCH = "11111111-0000-4000-8000-000000000004"
+Q_PREMIUM = "11111111-0000-4000-8000-000000000005"
+CONVERSATION = "33333333-0000-4000-8000-000000000001"
+UNKNOWN = "99999999-0000-4000-8000-000000000009"
+SECRET = "gateway-test-secret"
+
+pytestmark = pytest.mark.usefixtures("clean_sandbox")
+
+
+def before(gateway, workstream=CHAT, **extra) -> requests.Response:
+    body = {"workstreamId": workstream, "contextItems": {**unique(), **extra.pop("contextItems", {})}, **extra}
+    return gateway.post("availability/before-conversation", body)
+
+
+# -- the answer, field by field ----------------------------------------------------------------------
+
+
+def test_open_24x7_queue_with_representatives(gateway):
+    response = before(gateway)
+    assert response.status_code == 200
+    assert response.headers["x-correlation-id"]
+    answer = response.json()
+    assert answer["queueId"] == Q_OPEN
+    assert answer["status"] == "available"
+    assert answer["canEscalate"] is True
+    assert answer["withinOperatingHours"] is True
+    assert answer["representativesAvailable"] is True
+    assert answer["availableRepresentatives"] == 3
+    assert answer["positionInQueue"] == 3  # waiting 2, so this customer would be third
+    assert answer["averageWaitSeconds"] == 90
+    assert answer["nextTransitionTime"] is None  # 24x7: the 9999 sentinel
+    assert answer["nextOpeningTime"] is None and answer["nextClosingTime"] is None  # 0001 sentinels
+    assert answer["source"] == "live"
+    assert answer["retrievedAt"].endswith("Z")
+    assert 0 <= answer["ageSeconds"] < 5
+    assert "representative is available" in answer["message"].lower()
+
+
+def test_busy_queue_is_open_without_free_representatives(gateway):
+    answer = before(gateway, BUSY_LINE).json()
+    assert (answer["queueId"], answer["status"], answer["canEscalate"]) == (Q_BUSY, "busy", False)
+    assert answer["withinOperatingHours"] is True
+    assert answer["representativesAvailable"] is False
+    assert answer["availableRepresentatives"] == 0
+    assert answer["averageWaitSeconds"] == 600
+    assert "10 minutes" in answer["message"]
+
+
+def test_queue_inside_its_operating_hours(gateway, sandbox):
+    sandbox.set_clock("2026-11-24T10:00:00Z")  # Tuesday 11:00 in Paris
+    answer = before(gateway, OFFICE).json()
+    assert answer["status"] == "available"
+    assert answer["nextTransitionTime"] == "2026-11-24T17:00:00Z"  # closes at 18:00 Paris
+    assert answer["nextOpeningTime"] is None and answer["nextClosingTime"] is None
+
+
+def test_closed_queue_tells_when_it_opens(gateway, sandbox):
+    sandbox.set_clock("2026-11-28T12:00:00Z")  # Saturday
+    answer = before(gateway, OFFICE, timeZone="Europe/Paris").json()
+    assert answer["status"] == "closed"
+    assert answer["canEscalate"] is False
+    assert answer["withinOperatingHours"] is False
+    assert answer["representativesAvailable"] is False
+    assert answer["nextOpeningTime"] == "2026-11-30T07:00:00Z"
+    assert answer["nextClosingTime"] == "2026-11-30T17:00:00Z"
+    assert answer["nextTransitionTime"] == "2026-11-30T07:00:00Z"
+    assert "08:00" in answer["message"] and "closed" in answer["message"].lower()
+
+
+def test_closed_on_a_holiday(gateway, sandbox):
+    sandbox.set_clock("2026-12-25T10:00:00Z")  # Friday, Christmas
+    answer = before(gateway, OFFICE).json()
+    assert answer["status"] == "closed"
+    assert answer["nextOpeningTime"] == "2026-12-28T07:00:00Z"
+
+
+# -- routing by context items and engagement context -------------------------------------------------
+
+
+@pytest.mark.parametrize("items, queue", [
+    ({"Language": "fr"}, Q_FRENCH),
+    ({"Language": {"value": "fr", "type": "text", "isDisplayable": False}}, Q_FRENCH),
+    ({"Tier": 2}, Q_PREMIUM),
+    ({"Tier": {"value": 3, "type": "integer"}}, Q_PREMIUM),
+    ({"Tier": 1}, Q_OPEN),
+    ({"Language": "fr", "Tier": 5}, Q_FRENCH),  # first matching rule wins
+])
+def test_context_items_route_to_queues(gateway, items, queue):
+    response = before(gateway, contextItems=items)
+    assert response.status_code == 200, response.text
+    assert response.json()["queueId"] == queue
+
+
+def test_engagement_context_routes(gateway):
+    answer = before(gateway, engagementContext={"msdyn_browser": "Edge"}).json()
+    assert answer["queueId"] == Q_BUSY
+    assert before(gateway, engagementContext={"msdyn_browser": "Firefox"}).json()["queueId"] == Q_OPEN
+
+
+def test_for_conversation(gateway):
+    response = gateway.post("availability/for-conversation", {"conversationId": CONVERSATION})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["queueId"] == Q_FRENCH
+    assert answer["positionInQueue"] == 1
+    assert answer["status"] == "available"
+
+
+# -- batch -------------------------------------------------------------------------------------------
+
+
+def test_batch_answers_in_order_and_isolates_failures(gateway):
+    checks = [
+        {"workstreamId": CHAT, "contextItems": unique()},
+        {"workstreamId": UNKNOWN},
+        {"workstreamId": "not-a-guid"},
+        {"workstreamId": BUSY_LINE, "contextItems": unique()},
+    ]
+    response = gateway.post("availability/batch", {"checks": checks})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [200, 404, 400, 200]
+    assert results[0]["availability"]["queueId"] == Q_OPEN
+    assert results[1]["error"]["code"] == "not_found"
+    assert results[2]["error"]["target"] == "checks[2].workstreamId"
+    assert results[3]["availability"]["status"] == "busy"
+
+
+def test_batch_limits(gateway):
+    too_many = {"checks": [{"workstreamId": CHAT}] * 26}
+    error = gateway.post("availability/batch", too_many).json()["error"]
+    assert (error["code"], error["target"]) == ("invalid_request", "checks")
+    assert gateway.post("availability/batch", {"checks": []}).json()["error"]["target"] == "checks"
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body, target", [
+    ({}, "workstreamId"),
+    ({"workstreamId": "42"}, "workstreamId"),
+    ({"workstreamId": CHAT, "contextItems": {"Score": 1.5}}, "contextItems.Score"),
+    ({"workstreamId": CHAT, "contextItems": {"Flag": True}}, "contextItems.Flag"),
+    ({"workstreamId": CHAT, "contextItems": {"Nested": {"a": {"b": 1}}}}, None),
+    ({"workstreamId": CHAT, "contextItems": {"Gone": None}}, "contextItems.Gone"),
+    ({"workstreamId": CHAT, "contextItems": {f"k{i}": "v" for i in range(51)}}, "contextItems"),
+    ({"workstreamId": CHAT, "contextItems": {"Long": "x" * 1001}}, "contextItems.Long"),
+    ({"workstreamId": CHAT, "timeZone": "Mars/Olympus"}, "timeZone"),
+    ({"workstreamID": CHAT}, "workstreamID"),
+])
+def test_invalid_fields_are_named(gateway, body, target):
+    response = gateway.post("availability/before-conversation", body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    if target:
+        assert error["target"] == target
+    else:
+        assert error["target"].startswith("contextItems.Nested")
+    assert response.headers["x-correlation-id"]
+
+
+def test_malformed_and_oversized_bodies(gateway):
+    for raw in (b"{not json", b"", b"[1, 2]", "\u00e9".encode("latin-1")):
+        response = gateway.session.post(f"{gateway.url}/api/availability/before-conversation", data=raw,
+                                        headers={"Content-Type": "application/json"}, timeout=10)
+        assert response.status_code == 400, raw
+        assert response.json()["error"]["code"] == "invalid_request"
+    big = json.dumps({"workstreamId": CHAT, "contextItems": {f"k{i}": "x" * 1000 for i in range(50)},
+                      "pad": "x" * 20000})
+    response = gateway.session.post(f"{gateway.url}/api/availability/before-conversation", data=big, timeout=10)
+    assert response.status_code == 400
+    assert "64 KiB" in response.json()["error"]["message"]
+
+
+def test_for_conversation_requires_a_conversation_id(gateway):
+    error = gateway.post("availability/for-conversation", {"conversationId": ""}).json()["error"]
+    assert error["target"] == "conversationId"
+
+
+def test_function_key_is_required(gateway):
+    for headers in ({}, {"x-functions-key": "wrong"}):
+        response = requests.post(f"{gateway.url}/api/availability/before-conversation", json={"workstreamId": CHAT},
+                                 headers=headers, timeout=10)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"
+    response = requests.post(f"{gateway.url}/api/availability/before-conversation?code={gateway.function_key}",
+                             json={"workstreamId": CHAT, "contextItems": unique()}, timeout=10)
+    assert response.status_code == 200
+
+
+def test_unknown_workstream_and_conversation_are_404(gateway):
+    response = before(gateway, UNKNOWN)
+    assert response.status_code == 404
+    assert response.json()["error"] == {"code": "not_found", "target": "workstreamId",
+                                        "message": response.json()["error"]["message"]}
+    response = gateway.post("availability/for-conversation", {"conversationId": UNKNOWN})
+    assert response.status_code == 404
+    assert response.json()["error"]["target"] == "conversationId"
+
+
+def test_health_needs_no_key_and_calls_nothing(gateway, sandbox):
+    response = requests.get(f"{gateway.url}/api/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert sandbox.stats()["actions"] == {} or sum(sandbox.stats()["actions"].values()) == 0
+
+
+# -- sparing the org: cache, single flight, token and secret reuse -----------------------------------
+
+
+def test_cache_serves_repeats_without_upstream_calls(gateway, sandbox):
+    items = unique()
+    first = before(gateway, contextItems=items).json()
+    second = before(gateway, contextItems=items, timeZone="Europe/Paris").json()
+    assert (first["source"], second["source"]) == ("live", "cache")
+    assert second["retrievedAt"] == first["retrievedAt"]
+    assert sum(sandbox.stats()["actions"].values()) == 1
+
+
+def test_identical_concurrent_requests_share_one_upstream_call(fresh_gateway, sandbox):
+    gateway = fresh_gateway()
+    before(gateway)  # warm the token and the secret
+    sandbox.reset()
+    sandbox.fault("actions", delayMs=500)
+    items = unique()
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: before(gateway, contextItems=items), range(20)))
+    assert all(a.status_code == 200 for a in answers)
+    assert sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 1
+
+
+def test_one_token_and_one_secret_read_for_many_requests(fresh_gateway, sandbox):
+    gateway = fresh_gateway()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: before(gateway), range(40)))
+    assert all(a.status_code == 200 for a in answers)
+    stats = sandbox.stats()
+    assert stats["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 40
+    assert (stats["tokens"], stats["secretReads"], stats["identityTokens"]) == (1, 1, 1)
+
+
+# -- upstream trouble --------------------------------------------------------------------------------
+
+
+def test_stale_answer_while_upstream_is_down(fresh_gateway, sandbox):
+    gateway = fresh_gateway(AVAILABILITY_CACHE_SECONDS=0)
+    items = unique()
+    assert before(gateway, contextItems=items).json()["source"] == "live"
+    sandbox.fault("actions", status=503)
+    stale = before(gateway, contextItems=items)
+    assert stale.status_code == 200
+    assert stale.json()["source"] == "stale"
+    assert stale.json()["queueId"] == Q_OPEN
+    never_seen = before(gateway)
+    assert never_seen.status_code == 503
+    assert never_seen.json()["error"]["code"] == "upstream_unavailable"
+
+
+def test_short_retry_after_is_waited_out(gateway, sandbox):
+    sandbox.fault("actions", status=429, retryAfter=1, count=1)
+    response = before(gateway)
+    assert response.status_code == 200
+    assert response.json()["source"] == "live"
+    assert sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 2
+
+
+def test_long_retry_after_is_passed_on_and_respected(fresh_gateway, sandbox):
+    gateway = fresh_gateway()
+    before(gateway)
+    sandbox.reset()
+    sandbox.fault("actions", status=429, retryAfter=120)
+    response = before(gateway)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "upstream_throttled"
+    assert 100 <= int(response.headers["Retry-After"]) <= 120
+    # Within the Retry-After period nothing more reaches the org, whatever the key.
+    for _ in range(5):
+        assert before(gateway).status_code == 503
+    assert sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 1
+
+
+def test_slow_upstream_gets_504_within_the_budget(fresh_gateway, sandbox):
+    gateway = fresh_gateway(AVAILABILITY_TIMEOUT_SECONDS=2)
+    before(gateway)
+    sandbox.fault("actions", delayMs=6000)
+    started = time.monotonic()
+    response = before(gateway)
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "upstream_timeout"
+    assert time.monotonic() - started < 6
+
+
+def test_rotated_secret_is_read_again_without_restart(fresh_gateway, sandbox):
+    gateway = fresh_gateway()
+    assert before(gateway).status_code == 200
+    sandbox.rotate_secret()
+    sandbox.revoke_tokens()  # the cached token dies too, so the old secret must be tried and refused
+    sandbox.reset()
+    response = before(gateway)
+    assert response.status_code == 200, response.text
+    stats = sandbox.stats()
+    assert stats["secretReads"] == 1
+    assert stats["tokens"] == 2  # old secret refused, new secret accepted
+
+
+def test_revoked_token_gets_one_fresh_token(fresh_gateway, sandbox):
+    gateway = fresh_gateway()
+    assert before(gateway).status_code == 200
+    sandbox.revoke_tokens()
+    sandbox.reset()
+    assert before(gateway).status_code == 200
+    stats = sandbox.stats()
+    assert stats["tokens"] == 1
+    assert stats["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 2
+
+
+def test_refused_credentials_are_upstream_auth_failed(fresh_gateway, sandbox):
+    gateway = fresh_gateway(DATAVERSE_CLIENT_ID="bbbbbbbb-0000-4000-8000-00000000dead")
+    response = before(gateway)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_auth_failed"
+
+
+def test_key_vault_down_then_back(fresh_gateway, sandbox):
+    gateway = fresh_gateway()
+    sandbox.fault("keyVault", status=503)
+    response = before(gateway)
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "configuration_error"
+    assert "Key Vault" in error["message"]
+    sandbox.clear_faults()
+    assert before(gateway).status_code == 200
+
+
+def test_missing_setting_is_a_configuration_error_naming_it(fresh_gateway):
+    gateway = fresh_gateway(DATAVERSE_URL="")
+    response = before(gateway)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "configuration_error"
+    assert "DATAVERSE_URL" in response.json()["error"]["message"]
+
+
+def test_logs_hold_no_secret_and_no_token(gateway, sandbox):
+    before(gateway)
+    log = gateway.log()
+    assert "before-conversation 200" in log
+    assert SECRET not in log
+    assert "Bearer " not in log and "eyJ" not in log
