@@ -205,11 +205,9 @@ class Stack:
         elif not port_is_free(port):
             raise StackError(f"Port {port} for Azurite's Table service is in use.")
         self.say(f"Starting Azurite (Table service) on 127.0.0.1:{port} ...")
-        workspace = self.state_dir / "azurite"
-        workspace.mkdir(parents=True, exist_ok=True)
         process = self._spawn("azurite", [
             str(command), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--inMemoryPersistence",
-            "--disableTelemetry", "--skipApiVersionCheck", "--location", str(workspace)])
+            "--disableTelemetry", "--skipApiVersionCheck"])
         self._wait_for_port(process, port, 30)
         self.table_endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
         self.storage_connection = azurite_connection_string(port)
