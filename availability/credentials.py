@@ -111,17 +111,17 @@ class DataverseCredential:
         return self._credential
 
     def _read_secret(self) -> None:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-        from azure.keyvault.secrets import SecretClient
+        from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
 
         settings = self._settings
         vault = settings.key_vault_url
         try:
-            client = SecretClient(
-                vault, self._vault_credential(),
-                # The challenge names the real vault resource; a loopback vault can never be its subdomain.
-                verify_challenge_resource=not settings.vault_is_loopback, **_CLIENT_OPTIONS)
-            secret = client.get_secret(settings.client_secret_name)
+            try:
+                secret = self._secret_client().get_secret(settings.client_secret_name)
+            except ClientAuthenticationError:
+                # The vault refused our identity's cached token (revoked): start over with a fresh identity.
+                self._vault_identity = None
+                secret = self._secret_client().get_secret(settings.client_secret_name)
         except ResourceNotFoundError:
             raise ConfigurationError(
                 message=f"Key Vault {_host(vault)} has no secret named '{settings.client_secret_name}' "
@@ -137,6 +137,14 @@ class DataverseCredential:
             self._credential = None
         self._secret = secret.value
         self._secret_version = secret.properties.version
+
+    def _secret_client(self) -> Any:
+        from azure.keyvault.secrets import SecretClient
+
+        return SecretClient(
+            self._settings.key_vault_url, self._vault_credential(),
+            # The challenge names the real vault resource; a loopback vault can never be its subdomain.
+            verify_challenge_resource=not self._settings.vault_is_loopback, **_CLIENT_OPTIONS)
 
     def _vault_credential(self) -> Any:
         # Kept: it caches its own token for the vault, so a re-read after rotation costs one request.

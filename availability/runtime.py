@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -16,10 +17,17 @@ def settings() -> Settings:
     return _once("settings", load_settings)
 
 
+def quiet_sdk_logs() -> None:
+    """The Azure SDKs log every request and response at INFO: keep only their warnings."""
+    for name in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "msal"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def availability_service() -> Any:
     """The AvailabilityService bound to the configured org."""
 
     def build() -> Any:
+        quiet_sdk_logs()
         from .credentials import DataverseCredential
         from .dataverse import DataverseClient
         from .service import AvailabilityService

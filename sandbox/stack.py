@@ -37,7 +37,7 @@ APP_SETTING_NAMES = (
     "DATAVERSE_CLIENT_SECRET_NAME", "DATAVERSE_CLIENT_SECRET", "AVAILABILITY_CACHE_SECONDS",
     "AVAILABILITY_STALE_SECONDS", "AVAILABILITY_TIMEOUT_SECONDS", "SNAPSHOT_SCHEDULE", "SNAPSHOT_WORKSTREAMS", "SNAPSHOT_TABLE",
     "SNAPSHOT_RETENTION_DAYS", "AzureWebJobsStorage", "AzureWebJobsStorage__accountName",
-    "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE",
+    "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
 )
 SECRET_SETTINGS = ("DATAVERSE_CLIENT_SECRET",)
 
@@ -238,8 +238,23 @@ class Stack:
             "AZURE_AUTHORITY_HOST": sandbox["url"],
             "IDENTITY_ENDPOINT": sandbox["identityEndpoint"],
             "IDENTITY_HEADER": sandbox["identityHeader"],
-            "REQUESTS_CA_BUNDLE": sandbox["caBundle"],
+            "REQUESTS_CA_BUNDLE": self._trust_bundle(),
         }
+
+    def _trust_bundle(self) -> str:
+        """The sandbox CA added to the usual trusted CAs, so the app reaches both the sandbox and real hosts."""
+        assert self.sandbox is not None
+        bundle = self.state_dir / "sandbox" / "trusted-cas.pem"
+        if not bundle.exists():
+            base = self.environ.get("REQUESTS_CA_BUNDLE") or self.environ.get("CURL_CA_BUNDLE")
+            if not base or not Path(base).is_file():
+                import certifi
+
+                base = certifi.where()
+            sandbox_ca = Path(self.sandbox["caBundle"]).read_text(encoding="ascii")
+            base_cas = Path(base).read_text(encoding="ascii", errors="ignore")
+            bundle.write_text(base_cas.rstrip("\n") + "\n" + sandbox_ca, encoding="ascii")
+        return str(bundle)
 
     def app_settings(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Every setting the host gives the app: stack defaults < local.settings.json < extra < environment."""

@@ -19,11 +19,12 @@ class SandboxRemote:
 
     def __init__(self, url: str, ca_bundle: str) -> None:
         self.url = url
+        self.ca_bundle = ca_bundle
         self.session = requests.Session()
-        self.session.verify = ca_bundle
 
     def _call(self, method: str, path: str, **kwargs):
-        response = self.session.request(method, self.url + path, timeout=10, **kwargs)
+        # verify per request: a REQUESTS_CA_BUNDLE in the environment would override a session-wide one
+        response = self.session.request(method, self.url + path, timeout=10, verify=self.ca_bundle, **kwargs)
         response.raise_for_status()
         return response.json() if response.content else None
 
