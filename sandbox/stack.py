@@ -422,7 +422,8 @@ def read_local_settings(root: Path) -> dict[str, str] | None:
 
 def run(args: argparse.Namespace) -> int:
     local_settings = read_local_settings(ROOT)
-    stack = Stack(scenario=args.scenario, local_settings=local_settings)
+    state_dir = args.state_dir.resolve() if args.state_dir else None
+    stack = Stack(scenario=args.scenario, local_settings=local_settings, state_dir=state_dir)
     if local_settings is not None:
         print("Found local.settings.json: running against the org it names (no sandbox).")
     stopping = threading.Event()
@@ -451,6 +452,8 @@ def run(args: argparse.Namespace) -> int:
         print("Stopping ...", flush=True)
         stack.stop()
         stack_file.unlink(missing_ok=True)
+        for keys in stack.state_dir.glob("*-keys.json"):
+            keys.unlink(missing_ok=True)
         print("Stopped.", flush=True)
     return 0
 
@@ -459,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 dev.py start", description="Run the local stack.")
     parser.add_argument("--port", type=int, default=7071, help="port of the local Functions host (default 7071)")
     parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="sandbox scenario (TOML)")
+    parser.add_argument("--state-dir", type=Path, help="where stack.json, keys and logs go (default .local)")
     args = parser.parse_args(argv)
     if not args.scenario.exists():
         parser.error(f"scenario file not found: {args.scenario}")

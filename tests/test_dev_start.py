@@ -1,0 +1,58 @@
+"""`python3 dev.py start`: brings the stack up, answers, and leaves nothing behind on Ctrl-C."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from sandbox.stack import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
+    process = subprocess.Popen([sys.executable, "dev.py", "start", "--port", str(port), "--state-dir", str(tmp_path)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stack_file = tmp_path / "stack.json"
+    try:
+        deadline = time.monotonic() + 90
+        while not stack_file.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert stack_file.exists(), process.stdout.read() if process.poll() is not None else "no stack.json"
+        info = json.loads(stack_file.read_text())
+        assert info["hostUrl"] == f"http://127.0.0.1:{port}"
+        assert info["workstreams"] and info["conversations"] and info["queues"]
+        assert Path(info["caBundle"]).is_file()
+        for name in ("DATAVERSE_URL", "KEY_VAULT_URL", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE",
+                     "AzureWebJobsStorage", "AZURE_AUTHORITY_HOST", "DATAVERSE_TENANT_ID", "DATAVERSE_CLIENT_ID"):
+            assert info["appSettings"][name], name
+        assert requests.get(f"{info['hostUrl']}/api/health", timeout=5).json()["status"] == "ok"
+        answer = requests.post(f"{info['hostUrl']}/api/availability/before-conversation",
+                               headers={"x-functions-key": info["functionKey"]},
+                               json={"workstreamId": info["workstreams"][0]["id"]}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        sandbox_port = int(info["sandboxUrl"].rsplit(":", 1)[1])
+        table_port = int(info["tableEndpoint"].split(":")[2].split("/")[0])
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        output = process.stdout.read()
+        assert "function key" in output and "curl" in output and "Stopped." in output
+        assert not stack_file.exists()
+        for listened in (port, sandbox_port, table_port):
+            assert not _listening(listened), listened
+    finally:
+        if process.poll() is None:
+            process.kill()
