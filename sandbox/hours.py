@@ -104,7 +104,7 @@ def _judge(stretch: tuple[datetime, datetime], t: datetime, *, complete: bool) -
         # A stretch still running at the horizon has no known end: same answer as 24x7.
         return HoursState(True, closes_at=end if complete else None)
     if start > t:
-        return HoursState(False, opens_at=start, next_closes_at=end)
+        return HoursState(False, opens_at=start, next_closes_at=end if complete else None)
     return None
 
 

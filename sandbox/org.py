@@ -178,7 +178,8 @@ class Org:
             experts = metrics.representatives
         else:
             start = iso(state.opens_at) if state.opens_at else MIN_DATE
-            end = iso(state.next_closes_at) if state.next_closes_at else MIN_DATE
+            # A next window with no end within the horizon (24x7 after a holiday) ends "never": the 9999 sentinel.
+            end = iso(state.next_closes_at) if state.next_closes_at else (MAX_DATE if state.opens_at else MIN_DATE)
             transition = iso(state.opens_at) if state.opens_at else MAX_DATE
             experts = 0
         return {

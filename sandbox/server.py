@@ -183,6 +183,8 @@ class _HTTPServer(ThreadingHTTPServer):
     def finish_request(self, request: socket.socket, client_address: Any) -> None:
         # The TLS handshake runs here, in the connection's own thread, so a slow client never stalls accept().
         request.settimeout(IDLE_SECONDS)
+        # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms per answer.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             connection = self.context.wrap_socket(request, server_side=True)
         except (OSError, ssl.SSLError):
