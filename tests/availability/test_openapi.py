@@ -1,0 +1,571 @@
+"""The API definition: both documents are well formed, complete, and describe what the code really does."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import availability
+from availability import errors, openapi
+from availability.model import (
+    Availability,
+    parse_before_conversation,
+    parse_for_conversation,
+    parse_upstream,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Contract §3, as written there.
+CONTRACT_OPERATIONS = {
+    ("/api/availability/before-conversation", "post"),
+    ("/api/availability/for-conversation", "post"),
+    ("/api/availability/batch", "post"),
+    ("/api/snapshots", "get"),
+    ("/api/health", "get"),
+    ("/api/openapi.json", "get"),
+}
+CONTRACT_ANSWER_FIELDS = {
+    "queueId", "status", "canEscalate", "withinOperatingHours", "representativesAvailable",
+    "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "nextTransitionTime", "nextOpeningTime",
+    "nextClosingTime", "message", "retrievedAt", "source", "ageSeconds",
+}
+CONTRACT_SNAPSHOT_FIELDS = {
+    "workstreamId", "queueId", "capturedAt", "status", "withinOperatingHours", "representativesAvailable",
+    "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "error",
+}
+CONNECTOR_OPERATIONS = {
+    "CheckAvailabilityBeforeConversation", "CheckAvailabilityForConversation", "CheckAvailabilityBatch",
+    "GetAvailabilityHistory",
+}
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+UPSTREAM_SAMPLE = {
+    "@odata.context": "https://org.example/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.X",
+    "QueueId": "85e55877-f27a-e911-a81a-000d3a1ca610",
+    "IsQueueAvailable": True,
+    "IsAgentAvailable": True,
+    "NumberOfExpertsAvailableInQueue": 5,
+    "PositionInQueue": 1,
+    "AverageWaitTime": None,
+    "AverageWaitTimeInSeconds": 45,
+    "StartTimeOfNextOperatingHour": "0001-01-01T00:00:00Z",
+    "EndTimeOfNextOperatingHour": "0001-01-01T00:00:00Z",
+    "NextTransitionTime": "9999-12-31T23:59:59Z",
+}
+GUID = "5c0d7a1e-6b2f-4e8a-9d3c-1f2e3a4b5c6d"
+
+
+@pytest.fixture(scope="module")
+def oas() -> dict:
+    return openapi.openapi_document()
+
+
+@pytest.fixture(scope="module")
+def swagger() -> dict:
+    return openapi.swagger_document()
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def resolve(root: dict, ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    node: Any = root
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(node, dict) and part in node, f"unresolved $ref {ref}"
+        node = node[part]
+    return node
+
+
+def walk(node: Any, path: str = "#"):
+    """(path, dict) for every dict in the document."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from walk(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, f"{path}/{index}")
+
+
+def operations(document: dict):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def problems(schema: dict, value: Any, root: dict, at: str = "$") -> list[str]:
+    """A small validator for the schema subset the definition uses (both dialects)."""
+    if "$ref" in schema:
+        return problems(resolve(root, schema["$ref"]), value, root, at)
+    if value is None:
+        return [] if schema.get("nullable") or schema.get("x-nullable") else [f"{at}: null not allowed"]
+    found: list[str] = []
+    if "oneOf" in schema:
+        matches = sum(1 for option in schema["oneOf"] if not problems(option, value, root, at))
+        if matches != 1:
+            found.append(f"{at}: matches {matches} of oneOf")
+    kind = schema.get("type")
+    checks = {
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+    }
+    if kind and not checks[kind](value):
+        return [f"{at}: not {kind}"]
+    if "enum" in schema and value not in schema["enum"]:
+        found.append(f"{at}: {value!r} not in enum")
+    if isinstance(value, str):
+        if len(value) > schema.get("maxLength", len(value)):
+            found.append(f"{at}: too long")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            found.append(f"{at}: does not match pattern")
+        if schema.get("format") == "uuid" and not _UUID.match(value):
+            found.append(f"{at}: not a uuid")
+        if schema.get("format") == "date-time" and not _DATE_TIME.match(value):
+            found.append(f"{at}: not a date-time")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            found.append(f"{at}: below minimum")
+        if "maximum" in schema and value > schema["maximum"]:
+            found.append(f"{at}: above maximum")
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name in schema.get("required", ()):
+            if name not in value:
+                found.append(f"{at}: missing {name}")
+        if len(value) > schema.get("maxProperties", len(value)):
+            found.append(f"{at}: too many properties")
+        extra = schema.get("additionalProperties", True)
+        for name, item in value.items():
+            if name in properties:
+                found += problems(properties[name], item, root, f"{at}.{name}")
+            elif extra is False:
+                found.append(f"{at}: unknown property {name}")
+            elif isinstance(extra, dict):
+                found += problems(extra, item, root, f"{at}.{name}")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
+            found.append(f"{at}: wrong number of items")
+        for index, item in enumerate(value):
+            found += problems(schema.get("items", {}), item, root, f"{at}[{index}]")
+    return found
+
+
+def oas_schema(oas: dict, name: str) -> dict:
+    return oas["components"]["schemas"][name]
+
+
+def accepted(parse, body) -> bool:
+    try:
+        parse(body)
+    except errors.InvalidRequest:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------- the connector files
+
+
+def test_checked_in_connector_files_are_what_the_definition_generates():
+    for name, text in openapi.connector_files().items():
+        path = ROOT / "connector" / name
+        assert path.exists(), f"connector/{name} is missing; regenerate with: {openapi.REGENERATE}"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"connector/{name} differs from the API definition in availability/openapi.py; "
+            f"regenerate with: {openapi.REGENERATE}"
+        )
+
+
+def test_connector_files_are_indented_json_ending_in_a_newline():
+    for text in openapi.connector_files().values():
+        assert text.endswith("}\n") and text.startswith('{\n  "')
+        json.loads(text)
+    assert openapi.connector_files() == openapi.connector_files()  # stable
+
+
+def test_cli_writes_checks_and_reports_drift(tmp_path, capsys):
+    assert openapi.main([str(tmp_path)]) == 0
+    assert openapi.main(["--check", str(tmp_path)]) == 0
+    capsys.readouterr()
+
+    swagger_file = tmp_path / "apiDefinition.swagger.json"
+    swagger_file.write_text(swagger_file.read_text(encoding="utf-8").replace("Workstream ID", "Stream"),
+                            encoding="utf-8")
+    (tmp_path / "apiProperties.json").unlink()
+    assert openapi.main(["--check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "apiDefinition.swagger.json is out of date" in err
+    assert "apiProperties.json is missing" in err
+    assert "python -m availability.openapi" in err
+
+    assert openapi.main(["--host", "my-app.azurewebsites.net", str(tmp_path)]) == 0
+    assert json.loads(swagger_file.read_text(encoding="utf-8"))["host"] == "my-app.azurewebsites.net"
+
+
+def test_module_runs_as_a_command_and_the_repository_is_up_to_date():
+    run = subprocess.run([sys.executable, "-m", "availability.openapi", "--check"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+
+
+def test_import_is_cheap():
+    code = ("import sys, availability.openapi; "
+            "print(sorted(m for m in sys.modules if m.startswith(('availability.', 'azure'))))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['availability.openapi']"
+
+
+# ------------------------------------------------------------------------------------------- OpenAPI 3
+
+
+def test_openapi_document_is_structurally_valid(oas):
+    assert oas["openapi"] == "3.0.3"
+    assert oas["info"]["title"] and oas["info"]["version"] == availability.__version__
+    assert "servers" not in oas
+    json.dumps(oas, allow_nan=False)
+    for path, node in walk(oas):
+        assert not any(key.startswith("_") for key in node), f"private key left at {path}"
+        if "$ref" in node:
+            resolve(oas, node["$ref"])
+            assert set(node) == {"$ref"}, f"siblings of $ref are ignored in OpenAPI 3.0 ({path})"
+    ids = []
+    for path, method, operation in operations(oas):
+        ids.append(operation["operationId"])
+        assert operation["summary"] and operation["description"], (path, method)
+        assert operation["responses"] and "200" in operation["responses"], (path, method)
+        for status, response in operation["responses"].items():
+            response = resolve(oas, response["$ref"]) if "$ref" in response else response
+            assert response["description"], (path, status)
+            assert "x-correlation-id" in response["headers"], (path, status)
+            if status == "503":
+                assert "Retry-After" in response["headers"]
+    assert len(ids) == len(set(ids))
+
+
+def test_openapi_has_every_endpoint_of_the_contract(oas):
+    assert {(path, method) for path, method, _ in operations(oas)} == CONTRACT_OPERATIONS
+
+
+def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
+    schemes = oas["components"]["securitySchemes"]
+    assert {(s["type"], s["in"], s["name"]) for s in schemes.values()} == {
+        ("apiKey", "header", "x-functions-key"), ("apiKey", "query", "code")}
+    assert {name for requirement in oas["security"] for name in requirement} == set(schemes)
+    for path, method, operation in operations(oas):
+        if path in ("/api/health", "/api/openapi.json"):
+            assert operation["security"] == []
+        else:
+            assert "security" not in operation
+            assert "401" in operation["responses"]
+
+
+def test_openapi_error_responses_per_operation(oas):
+    statuses = {path: set(op["responses"]) for path, _, op in operations(oas)}
+    for path in ("/api/availability/before-conversation", "/api/availability/for-conversation"):
+        assert {"200", "400", "401", "404", "502", "503", "504"} <= statuses[path]
+    assert {"200", "400", "401", "503"} <= statuses["/api/availability/batch"]
+    assert {"200", "400", "401"} <= statuses["/api/snapshots"]
+
+
+def test_servers_is_the_given_origin():
+    for given in ("https://app.example", "https://app.example/", "https://app.example/api",
+                  "https://app.example/api/"):
+        document = openapi.openapi_document(given)
+        assert document["servers"] == [{"url": "https://app.example"}]
+        assert list(document)[:3] == ["openapi", "info", "servers"]
+
+
+def test_each_call_returns_a_fresh_copy():
+    first = openapi.openapi_document()
+    first["paths"].clear()
+    assert openapi.openapi_document()["paths"]
+    second = openapi.swagger_document()
+    second["definitions"].clear()
+    assert openapi.swagger_document()["definitions"]
+
+
+def test_answer_schema_has_exactly_the_contract_fields(oas):
+    schema = oas_schema(oas, "Availability")
+    assert set(schema["properties"]) == CONTRACT_ANSWER_FIELDS
+    assert set(schema["required"]) == CONTRACT_ANSWER_FIELDS
+    props = schema["properties"]
+    assert props["status"]["enum"] == ["available", "busy", "closed"]
+    assert props["source"]["enum"] == ["live", "cache", "stale"]
+    nullable = {name for name, prop in props.items() if prop.get("nullable")}
+    assert nullable == {"availableRepresentatives", "positionInQueue", "averageWaitSeconds",
+                        "nextTransitionTime", "nextOpeningTime", "nextClosingTime"}
+    for name in ("nextTransitionTime", "nextOpeningTime", "nextClosingTime", "retrievedAt"):
+        assert props[name]["format"] == "date-time"
+    assert set(oas_schema(oas, "Snapshot")["properties"]) == CONTRACT_SNAPSHOT_FIELDS
+
+
+def test_answer_schema_fields_are_the_keys_of_to_json(oas):
+    now = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
+    answer = parse_upstream(UPSTREAM_SAMPLE, now)
+    rendered = answer.to_json(now + timedelta(seconds=3), "Europe/Paris")
+    assert set(rendered) == set(oas_schema(oas, "Availability")["properties"])
+    assert problems(_ref_schema("Availability"), rendered, oas) == []
+    sparse = parse_upstream({"QueueId": UPSTREAM_SAMPLE["QueueId"], "IsQueueAvailable": False,
+                             "IsAgentAvailable": False}, now).to_json(now)
+    assert problems(_ref_schema("Availability"), sparse, oas) == []
+
+
+def _ref_schema(name: str) -> dict:
+    return {"$ref": "#/components/schemas/" + name}
+
+
+def test_error_schema_codes_are_the_error_hierarchy_plus_internal_error(oas):
+    def classes(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from classes(sub)
+
+    codes = {cls.code for cls in classes(errors.AvailabilityError)} | {"internal_error"}
+    detail = oas_schema(oas, "ErrorDetail")
+    assert set(detail["properties"]["code"]["enum"]) == codes
+    assert set(detail["properties"]) == {"code", "message", "target"}
+    assert detail["required"] == ["code", "message"]
+    bodies = [errors.InvalidRequest("bad", target="workstreamId").to_body(), errors.NotFound().to_body(),
+              errors.UpstreamThrottled(retry_after=3).to_body(), errors.ConfigurationError(setting="X").to_body()]
+    for body in bodies:
+        assert problems(_ref_schema("Error"), body, oas) == []
+    batch_result = {"status": 404, **errors.NotFound().to_body()}
+    assert problems(_ref_schema("BatchResult"), batch_result, oas) == []
+
+
+def test_every_example_matches_its_schema(oas):
+    seen = 0
+    for path, method, operation in operations(oas):
+        media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        responses = [resolve(oas, r["$ref"]) if "$ref" in r else r for r in operation["responses"].values()]
+        medias = [media] + [r["content"]["application/json"] for r in responses]
+        for media in filter(None, medias):
+            for name, example in media.get("examples", {}).items():
+                seen += 1
+                assert problems(media["schema"], example["value"], oas) == [], (path, method, name)
+    assert seen >= 20
+
+
+def test_availability_examples_are_what_the_model_renders(oas):
+    examples = oas["paths"]["/api/availability/before-conversation"]["post"]["responses"]["200"]["content"][
+        "application/json"]["examples"]
+    assert set(examples) == {"available", "busy", "closed"}
+
+    def when(text):
+        return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    for example in (e["value"] for e in examples.values()):
+        answer = Availability(
+            queue_id=example["queueId"],
+            within_operating_hours=example["withinOperatingHours"],
+            representatives_available=example["representativesAvailable"],
+            available_representatives=example["availableRepresentatives"],
+            position_in_queue=example["positionInQueue"],
+            average_wait_seconds=example["averageWaitSeconds"],
+            next_transition_time=when(example["nextTransitionTime"]),
+            next_opening_time=when(example["nextOpeningTime"]),
+            next_closing_time=when(example["nextClosingTime"]),
+            retrieved_at=when(example["retrievedAt"]),
+            source=example["source"],
+        )
+        now = answer.retrieved_at + timedelta(seconds=example["ageSeconds"])
+        assert answer.to_json(now, "Europe/Paris") == example
+
+
+def test_request_examples_are_accepted_by_the_parser(oas):
+    for path, parse in (("/api/availability/before-conversation", parse_before_conversation),
+                        ("/api/availability/for-conversation", parse_for_conversation)):
+        examples = oas["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"]
+        for example in examples.values():
+            parse(example["value"])
+    batch = oas["paths"]["/api/availability/batch"]["post"]["requestBody"]["content"]["application/json"]
+    for example in batch["examples"].values():
+        for check in example["value"]["checks"]:
+            parse_before_conversation(check)
+
+
+BEFORE_CASES = [
+    {"workstreamId": GUID},
+    {"workstreamId": GUID.upper(), "contextItems": None, "engagementContext": None, "timeZone": None},
+    {"workstreamId": GUID, "contextItems": {"Language": "fr", "Tier": 2}, "timeZone": "America/New_York"},
+    {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2, "type": "integer", "isDisplayable": False}}},
+    {"workstreamId": GUID, "contextItems": {"Tier": {"value": "gold"}}},
+    {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2, "extra": 1}}},
+    {"workstreamId": GUID, "contextItems": {"Tier": {"type": "integer"}}},
+    {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2, "type": "float"}}},
+    {"workstreamId": GUID, "contextItems": {"Tier": 1.5}},
+    {"workstreamId": GUID, "contextItems": {"Tier": True}},
+    {"workstreamId": GUID, "contextItems": {"Tier": None}},
+    {"workstreamId": GUID, "contextItems": {"Tier": [1]}},
+    {"workstreamId": GUID, "contextItems": {"Tier": 2**31}},
+    {"workstreamId": GUID, "contextItems": {"Tier": -(2**31)}},
+    {"workstreamId": GUID, "contextItems": {"Note": "x" * 1000}},
+    {"workstreamId": GUID, "contextItems": {"Note": "x" * 1001}},
+    {"workstreamId": GUID, "contextItems": {f"k{i}": "v" for i in range(50)}},
+    {"workstreamId": GUID, "contextItems": {f"k{i}": "v" for i in range(51)}},
+    {"workstreamId": GUID, "contextItems": "Language=fr"},
+    {"workstreamId": GUID, "engagementContext": {"msdyn_browser": "Edge"}},
+    {"workstreamId": GUID, "engagementContext": {"msdyn_browser": 3}},
+    {"workstreamId": GUID, "engagementContext": {"msdyn_city": "y" * 1001}},
+    {"workstreamId": GUID, "timeZone": "../../etc/passwd"},
+    {"workstreamId": GUID, "timeZone": "A" * 65},
+    {"workstreamId": GUID, "timeZone": 1},
+    {"workstreamId": "not-a-guid"},
+    {"workstreamId": 12},
+    {"workstreamID": GUID},
+    {"workstreamId": GUID, "conversationId": GUID},
+    {},
+    [GUID],
+]
+
+
+@pytest.mark.parametrize("body", BEFORE_CASES, ids=range(len(BEFORE_CASES)))
+def test_before_conversation_schema_accepts_what_the_parser_accepts(oas, body):
+    assert (problems(_ref_schema("BeforeConversationRequest"), body, oas) == []) == accepted(
+        parse_before_conversation, body), problems(_ref_schema("BeforeConversationRequest"), body, oas)
+
+
+def test_for_conversation_schema_accepts_what_the_parser_accepts(oas):
+    cases = [
+        {"conversationId": GUID},
+        {"conversationId": GUID, "contextItems": {"Language": "fr"}, "timeZone": "Europe/Paris"},
+        {"conversationId": GUID, "engagementContext": {"msdyn_browser": "Edge"}},
+        {"conversationId": GUID, "contextItems": {"Tier": 2.5}},
+        {"workstreamId": GUID},
+        {"conversationId": "x"},
+    ]
+    for body in cases:
+        schema_ok = problems(_ref_schema("ForConversationRequest"), body, oas) == []
+        assert schema_ok == accepted(parse_for_conversation, body), body
+
+
+def test_limits_mirror_the_code():
+    from availability import http_api, model
+
+    assert openapi.MAX_BATCH == http_api.MAX_BATCH
+    assert openapi.MAX_BODY_BYTES == http_api.MAX_BODY_BYTES
+    assert openapi.MAX_ZONE_NAME == model._MAX_ZONE_NAME
+    for name in ("Europe/Paris", "Etc/GMT+5", "America/Argentina/Buenos_Aires", "UTC", "a/../b", "/x", "x/",
+                 "Europe Paris", "é", ""):
+        assert bool(re.search(openapi.ZONE_NAME_PATTERN, name)) == bool(model._ZONE_NAME.fullmatch(name)), name
+
+
+# ------------------------------------------------------------------------------------------- Swagger 2.0
+
+
+def test_swagger_document_is_a_power_platform_connector(swagger):
+    assert swagger["swagger"] == "2.0"
+    assert swagger["info"]["version"] == availability.__version__
+    assert 30 <= len(swagger["info"]["description"]) <= 500 and len(swagger["info"]["title"]) <= 30
+    assert swagger["host"] == openapi.DEFAULT_HOST == "contoso-availability.azurewebsites.net"
+    assert swagger["basePath"] == "/api" and swagger["schemes"] == ["https"]
+    assert openapi.swagger_document("other.example")["host"] == "other.example"
+    for path, node in walk(swagger):
+        assert not any(key.startswith("_") for key in node), f"private key left at {path}"
+        for key in ("oneOf", "anyOf", "nullable", "components"):
+            assert key not in node, f"{key} is not Swagger 2.0 ({path})"
+        if "$ref" in node:
+            assert node["$ref"].startswith("#/definitions/"), path
+            resolve(swagger, node["$ref"])
+    referenced = {node["$ref"].rsplit("/", 1)[1] for _, node in walk(swagger) if "$ref" in node}
+    assert set(swagger["definitions"]) == referenced  # no unused definitions
+
+
+def test_swagger_security_is_the_function_key_header(swagger):
+    assert swagger["securityDefinitions"] == {"api_key": {
+        "type": "apiKey", "in": "header", "name": "x-functions-key",
+        "description": swagger["securityDefinitions"]["api_key"]["description"]}}
+    assert "Function key" in swagger["securityDefinitions"]["api_key"]["description"]
+    assert swagger["security"] == [{"api_key": []}]
+
+
+def test_swagger_operations_are_described_for_makers(swagger):
+    found = {}
+    for path, method, operation in operations(swagger):
+        found[operation["operationId"]] = ("/api" + path, method)
+        assert operation["summary"] and len(operation["summary"]) <= 80
+        assert len(operation["description"]) >= 100, operation["operationId"]
+        assert "security" not in operation
+        for parameter in operation["parameters"]:
+            assert parameter.get("x-ms-summary"), (operation["operationId"], parameter["name"])
+            assert parameter.get("description"), (operation["operationId"], parameter["name"])
+            if parameter["in"] == "body":
+                assert set(parameter) >= {"name", "schema", "required"}
+            else:
+                assert parameter["type"] in ("string", "integer")
+        assert "200" in operation["responses"]
+        for response in operation["responses"].values():
+            assert response["description"] and "x-correlation-id" in response["headers"]
+    assert set(found) == CONNECTOR_OPERATIONS
+    assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")}
+    description = swagger["paths"]["/availability/before-conversation"]["post"]["description"]
+    assert "escalat" in description and "canEscalate" in description
+
+
+def test_swagger_every_property_has_a_display_name(swagger):
+    for name, definition in swagger["definitions"].items():
+        assert definition.get("x-ms-summary"), name
+        for path, node in walk(definition, f"#/definitions/{name}"):
+            for prop_name, prop in node.get("properties", {}).items():
+                if "$ref" in prop:
+                    assert resolve(swagger, prop["$ref"]).get("x-ms-summary"), f"{path}/{prop_name}"
+                else:
+                    assert prop.get("x-ms-summary"), f"{path}/{prop_name}"
+                    assert prop.get("description") or prop_name in ("status", "version"), f"{path}/{prop_name}"
+
+
+def test_swagger_definitions_come_from_the_same_schemas(oas, swagger):
+    for name, definition in swagger["definitions"].items():
+        assert set(definition.get("properties", {})) == set(oas_schema(oas, name).get("properties", {})), name
+        assert definition.get("required") == oas_schema(oas, name).get("required"), name
+    availability_def = swagger["definitions"]["Availability"]["properties"]
+    assert {n for n, p in availability_def.items() if p.get("x-nullable")} == {
+        n for n, p in oas_schema(oas, "Availability")["properties"].items() if p.get("nullable")}
+    context = swagger["definitions"]["BeforeConversationRequest"]["properties"]["contextItems"]
+    assert context["type"] == "object" and context["additionalProperties"]["type"] == "string"
+    assert "integer" in context["description"] and "long form" in context["description"]
+    assert swagger["definitions"]["Snapshot"]["properties"]["status"]["enum"] == ["available", "busy", "closed"]
+
+
+def test_swagger_response_examples_fit_its_definitions(oas, swagger):
+    values = [e["value"] for e in oas["paths"]["/api/availability/before-conversation"]["post"]["responses"][
+        "200"]["content"]["application/json"]["examples"].values()]
+    for value in values:
+        assert problems({"$ref": "#/definitions/Availability"}, value, swagger) == []
+    now = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
+    rendered = parse_upstream(UPSTREAM_SAMPLE, now).to_json(now)
+    assert problems({"$ref": "#/definitions/Availability"}, rendered, swagger) == []
+    snapshots = oas["paths"]["/api/snapshots"]["get"]["responses"]["200"]["content"]["application/json"]
+    for example in snapshots["examples"].values():
+        assert problems({"$ref": "#/definitions/SnapshotList"}, example["value"], swagger) == []
+
+
+def test_api_properties_has_the_function_key_connection_parameter():
+    properties = openapi.api_properties()["properties"]
+    api_key = properties["connectionParameters"]["api_key"]
+    assert api_key["type"] == "securestring"
+    ui = api_key["uiDefinition"]
+    assert ui["displayName"] == "Function key" and ui["description"] and ui["tooltip"]
+    assert ui["constraints"] == {"tabIndex": 2, "clearText": False, "required": "true"}
+    assert re.fullmatch(r"#[0-9a-f]{6}", properties["iconBrandColor"])
+    assert properties["capabilities"] == []
+    assert properties["publisher"] and properties["stackOwner"]
