@@ -644,11 +644,12 @@ def _operations() -> list[dict[str, Any]]:
                  "_visibility": "advanced", "description": "Only snapshots routed to this queue.",
                  "schema": {"type": "string", "format": "uuid"}, "example": _QUEUE},
                 {"name": "from", "in": "query", "required": False, "title": "From",
-                 "description": "Start of the period, ISO-8601 (e.g. 2026-11-24T08:00:00Z); default 24 hours "
-                                "before to.",
+                 "description": "Start of the period: an ISO-8601 time with Z or an offset (e.g. "
+                                "2026-11-24T08:00:00Z) or a date (2026-11-24); default 24 hours before to.",
                  "schema": {"type": "string", "format": "date-time"}, "example": "2026-11-24T08:00:00Z"},
                 {"name": "to", "in": "query", "required": False, "title": "To",
-                 "description": "End of the period, ISO-8601; default now.",
+                 "description": "End of the period (inclusive): an ISO-8601 time with Z or an offset, or a "
+                                "date meaning the whole of that day (UTC); default now.",
                  "schema": {"type": "string", "format": "date-time"}, "example": "2026-11-24T18:00:00Z"},
                 {"name": "limit", "in": "query", "required": False, "title": "Maximum number of snapshots",
                  "_visibility": "advanced", "description": "1 to 5000; default 500.",
@@ -659,6 +660,14 @@ def _operations() -> list[dict[str, Any]]:
                    "examples": {"history": {"summary": "A good run and a failed one",
                                             "value": examples["snapshots"]}}},
             "errors": (400, 401, 500, 503),
+            # status -> (description, codes), where this operation's causes differ from _ERROR_RESPONSES
+            "error_notes": {
+                400: ("invalid_request: an unknown query parameter, a workstreamId or queueId that is not a GUID, "
+                      "from or to that is not an ISO-8601 time with Z or an offset (or a date), from after to, "
+                      "or limit outside 1 to 5000; target names the parameter.", ("invalid_request",)),
+                503: ("upstream_unavailable (the snapshot table cannot be reached) or configuration_error "
+                      "(AzureWebJobsStorage is missing or refused).", ("upstream_unavailable", "configuration_error")),
+            },
         },
         {
             "path": "/health",
@@ -723,6 +732,22 @@ def _openapi_json() -> str:
     from . import __version__
 
     examples = _examples()["errors"]
+
+    def error_response(description: str, codes: tuple[str, ...]) -> dict[str, Any]:
+        headers = {"x-correlation-id": _correlation_header()}
+        if "upstream_throttled" in codes:
+            headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
+        return {
+            "description": description,
+            "headers": headers,
+            "content": {"application/json": {
+                "schema": _ref("Error"),
+                "examples": {code: {"value": examples[code]} for code in codes},
+            }},
+        }
+
+    error_responses = {_RESPONSE_NAMES[status]: error_response(*entry) for status, entry in _ERROR_RESPONSES.items()}
+
     paths: dict[str, dict[str, Any]] = {}
     for op in _operations():
         operation: dict[str, Any] = {
@@ -751,26 +776,16 @@ def _openapi_json() -> str:
             "200": {"description": ok["description"], "headers": {"x-correlation-id": _correlation_header()},
                     "content": {"application/json": media}},
         }
+        notes = op.get("error_notes", {})
         for status in op["errors"]:
-            responses[str(status)] = {"$ref": "#/components/responses/" + _RESPONSE_NAMES[status]}
+            name = _RESPONSE_NAMES[status]
+            # The shared response, or this operation's own when its causes differ.
+            responses[str(status)] = (error_response(*notes[status]) if status in notes
+                                      else {"$ref": "#/components/responses/" + name})
         operation["responses"] = responses
         if op.get("public"):
             operation["security"] = []
         paths.setdefault("/api" + op["path"], {})[op["method"]] = operation
-
-    error_responses = {}
-    for status, (description, codes) in _ERROR_RESPONSES.items():
-        headers = {"x-correlation-id": _correlation_header()}
-        if "upstream_throttled" in codes:
-            headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
-        error_responses[_RESPONSE_NAMES[status]] = {
-            "description": description,
-            "headers": headers,
-            "content": {"application/json": {
-                "schema": _ref("Error"),
-                "examples": {code: {"value": examples[code]} for code in codes},
-            }},
-        }
 
     document = {
         "openapi": "3.0.3",
@@ -916,7 +931,7 @@ def _swagger_json(host: str) -> str:
                                              "schema": {"$ref": "#/definitions/" + ok["schema"]},
                                              "headers": {"x-correlation-id": correlation_header}}}
         for status in op["errors"]:
-            description, codes = _ERROR_RESPONSES[status]
+            description, codes = op.get("error_notes", {}).get(status, _ERROR_RESPONSES[status])
             headers = {"x-correlation-id": correlation_header}
             if "upstream_throttled" in codes:
                 headers["Retry-After"] = {"type": "integer", "description": "Seconds to wait before retrying."}

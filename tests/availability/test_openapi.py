@@ -256,8 +256,8 @@ def test_openapi_document_is_structurally_valid(oas):
             response = resolve(oas, response["$ref"]) if "$ref" in response else response
             assert response["description"], (path, status)
             assert "x-correlation-id" in response["headers"], (path, status)
-            if status == "503":
-                assert "Retry-After" in response["headers"]
+            throttled = "upstream_throttled" in response["content"]["application/json"].get("examples", {})
+            assert ("Retry-After" in response["headers"]) == throttled, (path, status)
     assert len(ids) == len(set(ids))
 
 
@@ -456,6 +456,21 @@ def test_for_conversation_schema_accepts_what_the_parser_accepts(oas):
     for body in cases:
         schema_ok = problems(_ref_schema("ForConversationRequest"), body, oas) == []
         assert schema_ok == accepted(parse_for_conversation, body), body
+
+
+def test_history_parameters_and_rows_are_what_the_snapshots_module_uses(oas):
+    snapshots = pytest.importorskip("availability.snapshots")
+    operation = oas["paths"]["/api/snapshots"]["get"]
+    query = {p["name"]: p for p in operation["parameters"] if p.get("in") == "query"}
+    assert tuple(query) == snapshots._QUERY_PARAMETERS
+    assert query["limit"]["schema"]["default"] == snapshots.DEFAULT_LIMIT
+    assert query["limit"]["schema"]["maximum"] == snapshots.MAX_LIMIT
+    now = datetime(2026, 11, 24, 14, 3, tzinfo=timezone.utc)
+    slot = now.replace(minute=0)
+    rows = [snapshots.Snapshot.of(GUID, slot, parse_upstream(UPSTREAM_SAMPLE, now)).to_json(),
+            snapshots.Snapshot.failed(GUID, slot, "upstream_timeout", now).to_json()]
+    assert set(rows[0]) == set(oas_schema(oas, "Snapshot")["properties"])
+    assert problems(_ref_schema("SnapshotList"), {"snapshots": rows}, oas) == []
 
 
 def test_limits_mirror_the_code():
