@@ -372,3 +372,12 @@ def test_logs_hold_no_secret_and_no_token(gateway, stack):
         log = path.read_text(encoding="utf-8", errors="replace")
         assert SECRET not in log, path.name
         assert not re.search(r"Bearer [A-Za-z0-9._~+/=-]{16,}", log), path.name
+
+
+def test_openapi_document_is_served_without_a_key(gateway):
+    response = requests.get(f"{gateway.url}/api/openapi.json", timeout=10)
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert document["servers"] == [{"url": gateway.url}]
+    assert "/api/availability/before-conversation" in document["paths"]
