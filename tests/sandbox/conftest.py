@@ -77,16 +77,19 @@ class Client:
 
     # -- tokens ----------------------------------------------------------------------------------------------
 
-    def token(self, resource: str | None = None, secret: str = SECRET) -> str:
+    def token(self, resource: str | None = None, secret: str | None = None) -> str:
         """A client-credential token from the v2 endpoint (for the org unless `resource` says otherwise)."""
         response = self.token_response(resource, secret)
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
 
-    def token_response(self, resource: str | None = None, secret: str = SECRET, **form: str) -> requests.Response:
-        data = {"grant_type": "client_credentials", "client_id": CLIENT, "client_secret": secret,
+    def token_response(self, resource: str | None = None, secret: str | None = None, **form: str):
+        """The v2 token endpoint's answer; the scenario's own secret unless `secret` is given."""
+        org = self.server.scenario.org
+        data = {"grant_type": "client_credentials", "client_id": org.client_id,
+                "client_secret": org.client_secret if secret is None else secret,
                 "scope": f"{resource or self.url}/.default", **form}
-        return self.post(f"/{TENANT}/oauth2/v2.0/token", data=data)
+        return self.post(f"/{org.tenant_id}/oauth2/v2.0/token", data=data)
 
     def identity_token(self, resource: str) -> str:
         response = self.get("/msi/token", params={"api-version": "2019-08-01", "resource": resource},
