@@ -3,6 +3,8 @@
 import azure.functions as func
 
 from availability.http_api import bp as http_functions
+from availability.timer import bp as timer_functions
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(http_functions)
+app.register_functions(timer_functions)

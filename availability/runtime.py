@@ -23,22 +23,61 @@ def quiet_sdk_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def availability_service() -> Any:
-    """The AvailabilityService bound to the configured org."""
+def dataverse_client() -> Any:
+    """The DataverseClient for the configured org (one token cache, one throttle state, one pool)."""
 
     def build() -> Any:
         quiet_sdk_logs()
         from .credentials import DataverseCredential
         from .dataverse import DataverseClient
-        from .service import AvailabilityService
 
         config = settings()
         credential = DataverseCredential(config)
-        client = DataverseClient(config.dataverse_url, credential, timeout=config.timeout_seconds,
-                                 attempt_timeout=min(10.0, config.timeout_seconds))
-        return AvailabilityService(client, cache_seconds=config.cache_seconds, stale_seconds=config.stale_seconds)
+        return DataverseClient(config.dataverse_url, credential, timeout=config.timeout_seconds,
+                               attempt_timeout=min(10.0, config.timeout_seconds))
+
+    return _once("client", build)
+
+
+def availability_service() -> Any:
+    """The AvailabilityService bound to the configured org."""
+
+    def build() -> Any:
+        from .service import AvailabilityService
+
+        config = settings()
+        return AvailabilityService(dataverse_client(), cache_seconds=config.cache_seconds,
+                                   stale_seconds=config.stale_seconds)
 
     return _once("service", build)
+
+
+def snapshot_store() -> Any:
+    """The SnapshotStore on `SNAPSHOT_TABLE` (ConfigurationError naming AzureWebJobsStorage when unset)."""
+
+    def build() -> Any:
+        quiet_sdk_logs()
+        from .snapshots import SnapshotStore
+
+        return SnapshotStore.from_settings(settings())
+
+    return _once("snapshot_store", build)
+
+
+def snapshot_runner() -> Any:
+    """The SnapshotRunner the timer calls: live checks through the shared service, rows into the store."""
+
+    def build() -> Any:
+        from .snapshots import SnapshotRunner, WorkstreamTargets
+
+        config = settings()
+        store = snapshot_store()  # storage first: without it a run has nowhere to write
+        auto = config.snapshot_workstreams is None
+        targets = WorkstreamTargets(config.snapshot_workstreams, dataverse_client() if auto else None)
+        return SnapshotRunner(schedule=config.snapshot_schedule, targets=targets, service=availability_service(),
+                              store=store, retention_days=config.snapshot_retention_days)
+
+    return _once("snapshot_runner", build)
 
 
 def _once(name: str, build: Any) -> Any:

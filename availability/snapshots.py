@@ -1,0 +1,731 @@
+"""Availability history: one Table Storage row per workstream per schedule slot; the run, the reads, retention.
+
+Table design (azure-data-tables, imported on first use so importing the app stays cheap):
+
+- **PartitionKey = workstream id** (lowercase GUID), **RowKey = the slot inverted**: `999999999999 − epoch
+  seconds of the slot`, zero-padded to 12 digits. Rows of a partition sort by RowKey ascending, which is
+  newest first, so "one workstream, a time range, newest first" is one range query on one partition
+  (`PartitionKey eq w and RowKey ge rk(to) and RowKey le rk(from)`), read in pages of 1,000, already in
+  order: 7 days at 5 minutes (2,016 rows) cost 3 page requests and no sorting.
+- **Identity = the schedule slot**, the latest NCRONTAB occurrence at or before the run's start (UTC, as the
+  Functions host on Linux evaluates schedules). Rows are upserted in replace mode, so a re-run in the same
+  slot (manual trigger, retry, a second instance) overwrites its rows instead of adding new ones.
+- **All workstreams**: the same RowKey range holds across partitions, so it is one query too; the service
+  returns partitions one after another, so the reader stops following a partition once it holds `limit`
+  rows of it and jumps to the next (`PartitionKey gt w`), and narrows the range to the newest `limit` rows
+  seen so far; the merge is then newest first, ties by workstream id.
+- **Retention** (`SNAPSHOT_RETENTION_DAYS`): the timer's first slot of each UTC day deletes rows older than
+  the slot minus the retention, with one table-wide query on RowKey (keys only) and transactions of at most
+  100 deletes of one partition. Once a day keeps the scan cost negligible and still catches workstreams no
+  longer snapshotted; rows are never older than the retention plus one day.
+- Nulls are left out of the entity (Table Storage has no null) and read back as null.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping, Sequence
+from uuid import UUID
+
+from .errors import AvailabilityError, ConfigurationError, InvalidRequest, UpstreamUnavailable
+from .model import Availability, BeforeConversationCheck, format_time
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Snapshot",
+    "SnapshotSummary",
+    "SnapshotStore",
+    "SnapshotRunner",
+    "HistoryQuery",
+    "WorkstreamTargets",
+    "run_snapshot",
+    "schedule_slot",
+    "next_slot",
+    "is_first_slot_of_day",
+    "row_key",
+    "parse_history_query",
+]
+
+DEFAULT_CONCURRENCY = 8  # upstream calls at once: far below Dataverse's 52 concurrent, ≥ 5× faster than serial
+DISCOVERY_TTL = 600.0  # seconds: upstream refreshes queue configuration every 10 minutes
+DEFAULT_LIMIT, MAX_LIMIT = 500, 5000
+DEFAULT_WINDOW = timedelta(hours=24)
+PAGE_SIZE = 1000  # the Table service's maximum per response
+TRANSACTION_SIZE = 100  # the Table service's maximum operations per transaction
+_MAX_KEY = 999_999_999_999  # 12 digits: epoch seconds up to the year 33658
+_CLIENT_OPTIONS = {"connection_timeout": 5, "read_timeout": 15, "retry_total": 2, "retry_backoff_factor": 0.4}
+
+_FIELDS = ("workstreamId", "queueId", "capturedAt", "retrievedAt", "status", "withinOperatingHours",
+           "representativesAvailable", "availableRepresentatives", "positionInQueue", "averageWaitSeconds",
+           "error")
+_QUERY_PARAMETERS = ("workstreamId", "queueId", "from", "to", "limit")
+_AUTH_PARAMETERS = ("code",)  # the function key, read by the host
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+# ----------------------------------------------------------------------------------------------- slots
+
+
+def _cron(schedule: str, start: datetime) -> Any:
+    from croniter import croniter
+
+    try:
+        return croniter(schedule, start, second_at_beginning=True)
+    except (ValueError, KeyError) as exc:  # croniter's errors derive from ValueError
+        raise ConfigurationError(message=f"The app setting SNAPSHOT_SCHEDULE is not a valid NCRONTAB expression "
+                                         f"({exc}).", setting="SNAPSHOT_SCHEDULE") from None
+
+
+def schedule_slot(schedule: str, moment: datetime) -> datetime:
+    """The latest occurrence of the NCRONTAB `schedule` at or before `moment` (UTC, whole seconds)."""
+    # croniter's get_prev is strictly before its start: start one second past the (truncated) moment so
+    # that a moment exactly on an occurrence is its own slot.
+    start = _utc(moment).replace(microsecond=0) + timedelta(seconds=1)
+    return _utc(_cron(schedule, start).get_prev(datetime))
+
+
+def next_slot(schedule: str, slot: datetime) -> datetime:
+    """The first occurrence of `schedule` strictly after `slot`."""
+    return _utc(_cron(schedule, _utc(slot).replace(microsecond=0)).get_next(datetime))
+
+
+def is_first_slot_of_day(schedule: str, slot: datetime) -> bool:
+    """True when the occurrence before `slot` falls on an earlier UTC day."""
+    slot = _utc(slot).replace(microsecond=0)
+    previous = _utc(_cron(schedule, slot).get_prev(datetime))
+    return previous.date() < slot.date()
+
+
+def row_key(slot: datetime) -> str:
+    """The RowKey of `slot`: inverted epoch seconds, so ascending RowKeys run newest first."""
+    return f"{_MAX_KEY - int(_utc(slot).timestamp()):012d}"
+
+
+def _slot_of(key: str) -> datetime:
+    return datetime.fromtimestamp(_MAX_KEY - int(key), timezone.utc)
+
+
+# ------------------------------------------------------------------------------------------------ rows
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One workstream at one slot: the upstream facts, or the code of the error that replaced them."""
+
+    workstream_id: str
+    captured_at: datetime  # the slot
+    retrieved_at: datetime | None = None
+    queue_id: str | None = None
+    status: str | None = None
+    within_operating_hours: bool | None = None
+    representatives_available: bool | None = None
+    available_representatives: int | None = None
+    position_in_queue: int | None = None
+    average_wait_seconds: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, workstream_id: str, slot: datetime, answer: Availability) -> Snapshot:
+        return cls(
+            workstream_id=workstream_id, captured_at=_utc(slot), retrieved_at=answer.retrieved_at,
+            queue_id=answer.queue_id, status=answer.status,
+            within_operating_hours=answer.within_operating_hours,
+            representatives_available=answer.representatives_available,
+            available_representatives=answer.available_representatives,
+            position_in_queue=answer.position_in_queue, average_wait_seconds=answer.average_wait_seconds)
+
+    @classmethod
+    def failed(cls, workstream_id: str, slot: datetime, code: str, at: datetime) -> Snapshot:
+        return cls(workstream_id=workstream_id, captured_at=_utc(slot), retrieved_at=_utc(at), error=code)
+
+    def _values(self) -> dict[str, Any]:
+        return {
+            "workstreamId": self.workstream_id, "queueId": self.queue_id, "capturedAt": self.captured_at,
+            "retrievedAt": self.retrieved_at, "status": self.status,
+            "withinOperatingHours": self.within_operating_hours,
+            "representativesAvailable": self.representatives_available,
+            "availableRepresentatives": self.available_representatives,
+            "positionInQueue": self.position_in_queue, "averageWaitSeconds": self.average_wait_seconds,
+            "error": self.error,
+        }
+
+    def to_entity(self) -> dict[str, Any]:
+        """The Table entity: keys from workstream and slot; null fields left out."""
+        entity = {"PartitionKey": self.workstream_id, "RowKey": row_key(self.captured_at)}
+        entity.update((name, value) for name, value in self._values().items() if value is not None)
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> Snapshot:
+        def when(name: str) -> datetime | None:
+            value = entity.get(name)
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            return None if value is None else _utc(value)
+
+        return cls(
+            workstream_id=entity.get("workstreamId") or entity["PartitionKey"],
+            captured_at=when("capturedAt") or _slot_of(entity["RowKey"]),
+            retrieved_at=when("retrievedAt"), queue_id=entity.get("queueId"), status=entity.get("status"),
+            within_operating_hours=entity.get("withinOperatingHours"),
+            representatives_available=entity.get("representativesAvailable"),
+            available_representatives=entity.get("availableRepresentatives"),
+            position_in_queue=entity.get("positionInQueue"),
+            average_wait_seconds=entity.get("averageWaitSeconds"), error=entity.get("error"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The history API's row (contract §3)."""
+        return {
+            "workstreamId": self.workstream_id, "queueId": self.queue_id,
+            "capturedAt": format_time(self.captured_at), "status": self.status,
+            "withinOperatingHours": self.within_operating_hours,
+            "representativesAvailable": self.representatives_available,
+            "availableRepresentatives": self.available_representatives,
+            "positionInQueue": self.position_in_queue, "averageWaitSeconds": self.average_wait_seconds,
+            "error": self.error,
+        }
+
+
+# --------------------------------------------------------------------------------------- history query
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Rows captured in [start, end] (both inclusive), newest first, at most `limit`."""
+
+    start: datetime
+    end: datetime
+    limit: int = DEFAULT_LIMIT
+    workstream_id: str | None = None
+    queue_id: str | None = None
+
+
+def parse_history_query(params: Mapping[str, str], now: datetime) -> HistoryQuery:
+    """Validate `GET /api/snapshots` parameters; every fault is an `InvalidRequest` naming its parameter."""
+    unknown = sorted(name for name in params if name not in _QUERY_PARAMETERS + _AUTH_PARAMETERS)
+    if unknown:
+        shown = ", ".join(f"'{name[:100]}'" for name in unknown[:10])
+        raise InvalidRequest(f"Unknown query parameter{'s' if len(unknown) > 1 else ''} {shown}; expected "
+                             f"{', '.join(_QUERY_PARAMETERS)}.", target=unknown[0][:100])
+    workstream_id = _guid_parameter(params, "workstreamId")
+    queue_id = _guid_parameter(params, "queueId")
+    start = _time_parameter(params, "from", end_of_day=False)
+    end = _time_parameter(params, "to", end_of_day=True)
+    if end is None:
+        end = _utc(now)
+    if start is None:
+        start = end - DEFAULT_WINDOW
+    if start > end:
+        raise InvalidRequest("'from' must not be after 'to'.", target="from")
+    limit = DEFAULT_LIMIT
+    raw = params.get("limit")
+    if raw is not None:
+        text = raw.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 6 and 1 <= int(text) <= MAX_LIMIT):
+            raise InvalidRequest(f"'limit' must be a whole number from 1 to {MAX_LIMIT}.", target="limit")
+        limit = int(text)
+    return HistoryQuery(start=start, end=end, limit=limit, workstream_id=workstream_id, queue_id=queue_id)
+
+
+def _guid_parameter(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    if not _GUID.fullmatch(value):
+        raise InvalidRequest(f"'{name}' must be a GUID such as 00000000-0000-0000-0000-000000000000.",
+                             target=name)
+    return str(UUID(value))
+
+
+def _time_parameter(params: Mapping[str, str], name: str, *, end_of_day: bool) -> datetime | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    text = value.strip()
+    problem = (f"'{name}' must be an ISO-8601 time with 'Z' or an offset (2026-11-24T10:00:00Z) "
+               f"or a date (2026-11-24).")
+    if len(text) > 40:
+        raise InvalidRequest(problem, target=name)
+    if _DATE.fullmatch(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(problem, target=name) from None
+        moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        # A day given as `to` means the whole of it.
+        return moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
+    # An unencoded '+' of an offset arrives as a space.
+    text = re.sub(r" (\d{2}(?::?\d{2})?)$", r"+\1", text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(problem, target=name) from None
+    if moment.tzinfo is None:
+        raise InvalidRequest(problem, target=name)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidRequest(problem, target=name) from None
+
+
+# ------------------------------------------------------------------------------------------------ store
+
+
+class _StorageErrors:
+    """Turns azure-core errors into the gateway's: unreachable → upstream_unavailable, refused → configuration."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, AvailabilityError):
+            return False
+        from azure.core.exceptions import (
+            AzureError,
+            ClientAuthenticationError,
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        if not isinstance(exc, AzureError) or isinstance(exc, ResourceNotFoundError):
+            return False  # a missing table is for the caller to handle
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if isinstance(exc, ClientAuthenticationError) or status == 403:
+            raise ConfigurationError(
+                message="Table storage refused the app's credentials; check AzureWebJobsStorage (or the managed "
+                        "identity's Storage Table Data Contributor role).", setting="AzureWebJobsStorage") from None
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError)) or status is None:
+            raise UpstreamUnavailable(message="Table storage could not be reached.") from None
+        if isinstance(exc, HttpResponseError):
+            raise UpstreamUnavailable(message=f"Table storage answered with HTTP {status}.") from None
+        return False
+
+
+class SnapshotStore:
+    """Snapshot rows in one table. Thread-safe; the table is created on first write.
+
+    :param table: an `azure.data.tables.TableClient` for the snapshot table.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._table_ready = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, table_name: str, **client_options: Any) -> SnapshotStore:
+        """A store on `table_name` of the account named by a connection string (UseDevelopmentStorage=true works)."""
+        from azure.data.tables import TableClient
+
+        try:
+            client = TableClient.from_connection_string(connection_string, table_name,
+                                                        **{**_CLIENT_OPTIONS, **client_options})
+        except (ValueError, TypeError):
+            raise ConfigurationError(message="The app setting AzureWebJobsStorage is not a valid storage "
+                                             "connection string.", setting="AzureWebJobsStorage") from None
+        return cls(client)
+
+    @classmethod
+    def from_account(cls, account_name: str, table_name: str, credential: Any = None,
+                     **client_options: Any) -> SnapshotStore:
+        """A store reached with an identity (`AzureWebJobsStorage__accountName`), DefaultAzureCredential by default."""
+        from azure.data.tables import TableClient
+
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+        endpoint = f"https://{account_name}.table.core.windows.net"
+        return cls(TableClient(endpoint, table_name, credential=credential, **{**_CLIENT_OPTIONS, **client_options}))
+
+    @classmethod
+    def from_settings(cls, settings: Any, **client_options: Any) -> SnapshotStore:
+        """The store the settings describe; `ConfigurationError` naming AzureWebJobsStorage when there is none."""
+        settings.require("storage_connection")
+        if settings.storage_connection:
+            return cls.from_connection_string(settings.storage_connection, settings.snapshot_table, **client_options)
+        account = settings.storage_account_name
+        if not re.fullmatch(r"[a-z0-9]{3,24}", account or ""):
+            raise ConfigurationError(message="The app setting AzureWebJobsStorage__accountName must be a storage "
+                                             "account name (3-24 lowercase letters or digits).",
+                                     setting="AzureWebJobsStorage__accountName")
+        return cls.from_account(account, settings.snapshot_table, **client_options)
+
+    @property
+    def table_name(self) -> str:
+        return self._table.table_name
+
+    def close(self) -> None:
+        self._table.close()
+
+    # -- writes --
+    def ensure_table(self) -> None:
+        """Create the table if it does not exist (once per store)."""
+        if self._table_ready:
+            return
+        from azure.core.exceptions import ResourceExistsError
+
+        with self._lock:
+            if self._table_ready:
+                return
+            with _StorageErrors():
+                try:
+                    self._table.create_table()
+                    log.info("Created the snapshot table %s", self.table_name)
+                except ResourceExistsError:
+                    pass
+            self._table_ready = True
+
+    def write(self, snapshot: Snapshot) -> None:
+        """Upsert (replace) one row: a second write for the same workstream and slot overwrites the first."""
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        self.ensure_table()
+        with _StorageErrors():
+            try:
+                self._table.upsert_entity(snapshot.to_entity(), mode=UpdateMode.REPLACE)
+            except ResourceNotFoundError:  # the table was deleted behind our back: make it again, once
+                self._table_ready = False
+                self.ensure_table()
+                try:
+                    self._table.upsert_entity(snapshot.to_entity(), mode=UpdateMode.REPLACE)
+                except ResourceNotFoundError:
+                    raise UpstreamUnavailable(message="Table storage lost the snapshot table.") from None
+
+    # -- reads --
+    def history(self, query: HistoryQuery) -> list[Snapshot]:
+        """Rows matching `query`, newest first (ties by workstream id), at most `query.limit`."""
+        low, high = row_key(query.end), row_key(query.start.replace(microsecond=0) + timedelta(
+            seconds=1 if query.start.microsecond else 0))
+        if low > high:
+            return []
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            with _StorageErrors():
+                if query.workstream_id is not None:
+                    rows = self._one_partition(query, low, high)
+                else:
+                    rows = self._all_partitions(query, low, high)
+        except ResourceNotFoundError:  # no table yet: no history yet
+            return []
+        return [Snapshot.from_entity(entity) for entity in rows]
+
+    def _filter(self, query: HistoryQuery, low: str, high: str, after: str | None = None) -> tuple[str, dict]:
+        parts, parameters = ["RowKey ge @low", "RowKey le @high"], {"low": low, "high": high}
+        if query.workstream_id is not None:
+            parts.insert(0, "PartitionKey eq @partition")
+            parameters["partition"] = query.workstream_id
+        if after is not None:
+            parts.insert(0, "PartitionKey gt @after")
+            parameters["after"] = after
+        if query.queue_id is not None:
+            parts.append("queueId eq @queue")
+            parameters["queue"] = query.queue_id
+        return " and ".join(parts), parameters
+
+    def _one_partition(self, query: HistoryQuery, low: str, high: str) -> list[dict]:
+        text, parameters = self._filter(query, low, high)
+        rows: list[dict] = []
+        pages = self._table.query_entities(text, parameters=parameters, select=list(_FIELDS) + ["RowKey"],
+                                           results_per_page=min(PAGE_SIZE, query.limit)).by_page()
+        for page in pages:
+            rows.extend(page)
+            if len(rows) >= query.limit:
+                break
+        return rows[:query.limit]
+
+    def _all_partitions(self, query: HistoryQuery, low: str, high: str) -> list[dict]:
+        kept: list[tuple[_Newest, int, dict]] = []  # the newest `limit` rows seen, a heap rooted at the oldest
+        taken: Counter[str] = Counter()
+        sequence = 0
+        after: str | None = None
+        while True:
+            text, parameters = self._filter(query, low, high, after)
+            pages = self._table.query_entities(text, parameters=parameters, select=list(_FIELDS) + [
+                "PartitionKey", "RowKey"], results_per_page=PAGE_SIZE).by_page()
+            jump = None
+            for page in pages:
+                last = None
+                for entity in page:
+                    partition = entity["PartitionKey"]
+                    last = partition
+                    if taken[partition] >= query.limit:
+                        continue
+                    taken[partition] += 1
+                    sequence += 1
+                    item = (_Newest(entity["RowKey"], partition), sequence, entity)
+                    if len(kept) < query.limit:
+                        heapq.heappush(kept, item)
+                    elif item[0] > kept[0][0]:
+                        heapq.heapreplace(kept, item)
+                if last is not None and taken[last] >= query.limit:
+                    jump = last  # the rest of this partition cannot make it: skip to the next one
+                    break
+            if jump is None:
+                break
+            after = jump
+            if len(kept) >= query.limit:
+                high = min(high, kept[0][0].row_key)  # nothing older than the oldest kept row can make it
+        ordered = sorted(kept, key=lambda item: (item[0].row_key, item[0].partition))
+        return [entity for _, _, entity in ordered]
+
+    # -- retention --
+    def purge(self, older_than: datetime) -> int:
+        """Delete every row captured before `older_than`, in transactions of ≤ 100 per partition; returns the count."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        oldest_kept = row_key(_utc(older_than).replace(microsecond=0) + timedelta(
+            seconds=1 if older_than.microsecond else 0))
+        deleted = 0
+        batch: list[tuple[str, dict]] = []
+        partition: str | None = None
+        try:
+            with _StorageErrors():
+                rows = self._table.query_entities("RowKey gt @key", parameters={"key": oldest_kept},
+                                                  select=["PartitionKey", "RowKey"], results_per_page=PAGE_SIZE)
+                for entity in rows:
+                    if batch and (entity["PartitionKey"] != partition or len(batch) == TRANSACTION_SIZE):
+                        deleted += self._delete(batch)
+                        batch = []
+                    partition = entity["PartitionKey"]
+                    batch.append(("delete", {"PartitionKey": partition, "RowKey": entity["RowKey"]}))
+                if batch:
+                    deleted += self._delete(batch)
+        except ResourceNotFoundError:
+            return deleted
+        return deleted
+
+    def _delete(self, batch: list[tuple[str, dict]]) -> int:
+        from azure.data.tables import TableTransactionError
+
+        try:
+            self._table.submit_transaction(batch)
+        except TableTransactionError:
+            # A row deleted meanwhile (another instance purging) fails the whole transaction: delete one by one.
+            for _, entity in batch:
+                self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        return len(batch)
+
+
+@dataclass(frozen=True)
+class _Newest:
+    """Orders rows newest first (smaller RowKey), then by workstream id; `a > b` means a comes before b."""
+
+    row_key: str
+    partition: str
+
+    def __lt__(self, other: _Newest) -> bool:
+        return (self.row_key, self.partition) > (other.row_key, other.partition)
+
+    def __gt__(self, other: _Newest) -> bool:
+        return (self.row_key, self.partition) < (other.row_key, other.partition)
+
+
+# ---------------------------------------------------------------------------------------------- targets
+
+
+class WorkstreamTargets:
+    """The workstreams to snapshot: the configured ids, or (auto) the org's active workstreams, cached.
+
+    :param ids: workstream ids from `SNAPSHOT_WORKSTREAMS`; None = auto.
+    :param client: anything with `list_workstreams()` (a `DataverseClient`), used only for auto.
+    :keyword ttl: seconds a discovered list is reused.
+    """
+
+    def __init__(self, ids: Sequence[str] | None, client: Any = None, *, ttl: float = DISCOVERY_TTL,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._ids = None if ids is None else list(dict.fromkeys(i.lower() for i in ids))
+        self._client = client
+        self.ttl = ttl
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._discovered: list[str] | None = None
+        self._discovered_at = 0.0
+
+    @property
+    def auto(self) -> bool:
+        return self._ids is None
+
+    def resolve(self) -> list[str]:
+        """The target ids; in auto mode a failed discovery falls back to the last list, if any."""
+        if self._ids is not None:
+            return list(self._ids)
+        with self._lock:
+            if self._discovered is not None and self._monotonic() - self._discovered_at < self.ttl:
+                return list(self._discovered)
+            try:
+                records = self._client.list_workstreams()
+            except AvailabilityError as exc:
+                if self._discovered is None:
+                    raise
+                log.warning("Workstream discovery failed (%s); using the %d workstreams found before",
+                            exc.code, len(self._discovered))
+                return list(self._discovered)
+            ids = []
+            for record in records:
+                value = str(record.get("msdyn_liveworkstreamid") or "")
+                if _GUID.fullmatch(value):
+                    ids.append(value.lower())
+            self._discovered = list(dict.fromkeys(ids))
+            self._discovered_at = self._monotonic()
+            return list(self._discovered)
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class SnapshotSummary:
+    """What one run did; `line()` is the log line."""
+
+    slot: datetime
+    targets: int
+    ok: int
+    failed: int
+    duration_seconds: float
+    errors: Mapping[str, int] = field(default_factory=dict)  # error code → workstreams
+    unwritten: int = 0  # rows the store could not take
+    past_due: bool = False
+    purged: int | None = None  # rows deleted by retention in this run, None when it did not run
+
+    def line(self) -> str:
+        errors = "".join(f" {code}={count}" for code, count in sorted(self.errors.items()))
+        text = (f"Snapshot slot={format_time(self.slot)} targets={self.targets} ok={self.ok} "
+                f"failed={self.failed}{errors} duration={self.duration_seconds:.2f}s")
+        if self.unwritten:
+            text += f" unwritten={self.unwritten}"
+        if self.purged is not None:
+            text += f" purged={self.purged}"
+        if self.past_due:
+            text += " past_due=true"
+        return text
+
+
+def run_snapshot(
+    slot: datetime,
+    *,
+    targets: Iterable[str],
+    service: Any,
+    store: SnapshotStore,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    deadline: float | None = None,
+    now: Callable[[], datetime] = _utcnow,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> SnapshotSummary:
+    """Check every target live and write one row each under `slot`'s identity; a failure becomes an error row.
+
+    :param slot: the schedule slot the rows belong to (see `schedule_slot`); rows already there are replaced.
+    :param targets: workstream ids.
+    :param service: an `AvailabilityService` (`check(check, deadline=, live=True)`).
+    :param store: where the rows go; the table is created first, so a storage outage fails the run before any
+        upstream call.
+    :keyword concurrency: upstream calls at once (the org's budget: the client also waits out Retry-After).
+    :keyword deadline: `monotonic()` time by which every check must be answered.
+    :raises AvailabilityError: when the store cannot be reached at all.
+    """
+    started = monotonic()
+    slot = _utc(slot).replace(microsecond=0)
+    ids = list(dict.fromkeys(t.lower() for t in targets))
+    store.ensure_table()
+    errors: Counter[str] = Counter()
+    unwritten = 0
+    lock = threading.Lock()
+
+    def one(workstream_id: str) -> None:
+        nonlocal unwritten
+        try:
+            answer = service.check(BeforeConversationCheck(workstream_id=workstream_id), deadline=deadline, live=True)
+            row = Snapshot.of(workstream_id, slot, answer)
+        except AvailabilityError as exc:
+            row = Snapshot.failed(workstream_id, slot, exc.code, now())
+        except Exception:  # a bug must not cost the other workstreams their rows
+            log.exception("Snapshot of workstream %s failed unexpectedly", workstream_id)
+            row = Snapshot.failed(workstream_id, slot, "internal_error", now())
+        if row.error:
+            log.warning("Snapshot of workstream %s at %s: %s", workstream_id, format_time(slot), row.error)
+        try:
+            store.write(row)
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, AvailabilityError) else type(exc).__name__
+            log.error("Snapshot row of workstream %s at %s not written: %s", workstream_id, format_time(slot), reason)
+            with lock:
+                unwritten += 1
+        with lock:
+            if row.error:
+                errors[row.error] += 1
+
+    if ids:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(ids))),
+                                thread_name_prefix="snapshot") as pool:
+            for future in [pool.submit(one, workstream_id) for workstream_id in ids]:
+                future.result()
+    failed = sum(errors.values())
+    return SnapshotSummary(slot=slot, targets=len(ids), ok=len(ids) - failed, failed=failed,
+                           duration_seconds=round(monotonic() - started, 3), errors=dict(errors),
+                           unwritten=unwritten)
+
+
+class SnapshotRunner:
+    """What the timer does: the slot from the clock, the targets, the run, retention once a day, one log line."""
+
+    MIN_BUDGET = 20.0  # seconds the checks get even when the schedule is tighter
+    MARGIN = 15.0  # seconds kept before the next slot for writing and logging
+
+    def __init__(self, *, schedule: str, targets: WorkstreamTargets, service: Any, store: SnapshotStore,
+                 retention_days: int, concurrency: int = DEFAULT_CONCURRENCY,
+                 now: Callable[[], datetime] = _utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.schedule = schedule
+        self.targets = targets
+        self.service = service
+        self.store = store
+        self.retention_days = retention_days
+        self.concurrency = concurrency
+        self._now = now
+        self._monotonic = monotonic
+
+    def run(self, *, past_due: bool = False) -> SnapshotSummary:
+        """One run for the current slot; raises when storage or discovery fail (the invocation then fails)."""
+        started = self._now()
+        slot = schedule_slot(self.schedule, started)
+        if past_due:
+            log.warning("Snapshot run for slot %s is past due (started %s)", format_time(slot), format_time(started))
+        budget = max(self.MIN_BUDGET, (next_slot(self.schedule, slot) - started).total_seconds() - self.MARGIN)
+        targets = self.targets.resolve()
+        summary = run_snapshot(slot, targets=targets, service=self.service, store=self.store,
+                               concurrency=self.concurrency, deadline=self._monotonic() + budget, now=self._now,
+                               monotonic=self._monotonic)
+        purged = None
+        if is_first_slot_of_day(self.schedule, slot):
+            try:
+                purged = self.store.purge(slot - timedelta(days=self.retention_days))
+            except AvailabilityError as exc:
+                log.error("Snapshot retention failed: %s", exc.message)
+        summary = SnapshotSummary(**{**summary.__dict__, "past_due": past_due, "purged": purged})
+        log.info(summary.line())
+        if summary.unwritten:
+            raise UpstreamUnavailable(message=f"{summary.unwritten} of {summary.targets} snapshot rows could not be "
+                                              f"written to table storage.")
+        return summary

@@ -1,0 +1,526 @@
+"""Snapshots: slot identity, the Table Storage design (against Azurite), and the run (against the sandbox org)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from availability.errors import ConfigurationError, InvalidRequest
+from availability.model import Availability
+from availability.snapshots import (
+    HistoryQuery,
+    Snapshot,
+    SnapshotRunner,
+    SnapshotStore,
+    WorkstreamTargets,
+    is_first_slot_of_day,
+    next_slot,
+    parse_history_query,
+    row_key,
+    run_snapshot,
+    schedule_slot,
+)
+
+CHAT = "22222222-0000-4000-8000-000000000001"
+BUSY_LINE = "22222222-0000-4000-8000-000000000002"
+OFFICE = "22222222-0000-4000-8000-000000000003"
+Q_OPEN = "11111111-0000-4000-8000-000000000001"
+Q_BUSY = "11111111-0000-4000-8000-000000000002"
+UNKNOWN = "99999999-0000-4000-8000-000000000009"
+EVERY_5_MINUTES = "0 */5 * * * *"
+UTC = timezone.utc
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# ---------------------------------------------------------------------------------------- slots (unit)
+
+
+@pytest.mark.parametrize("moment, slot", [
+    ("2026-11-24T10:05:00Z", "2026-11-24T10:05:00Z"),         # exactly on an occurrence: that occurrence
+    ("2026-11-24T10:05:00.999999Z", "2026-11-24T10:05:00Z"),  # within its second
+    ("2026-11-24T10:07:03Z", "2026-11-24T10:05:00Z"),         # between two occurrences: the earlier
+    ("2026-11-24T10:04:59.999Z", "2026-11-24T10:00:00Z"),     # just before one: the previous
+    ("2026-11-24T00:00:00Z", "2026-11-24T00:00:00Z"),
+    ("2026-11-24T00:02:00Z", "2026-11-24T00:00:00Z"),
+    ("2026-01-01T00:00:01Z", "2026-01-01T00:00:00Z"),
+    ("2025-12-31T23:59:59Z", "2025-12-31T23:55:00Z"),         # across a year
+])
+def test_slot_is_the_latest_occurrence_at_or_before_the_start(moment, slot):
+    assert schedule_slot(EVERY_5_MINUTES, at(moment)) == at(slot)
+
+
+def test_slot_of_a_start_given_with_an_offset_is_in_utc():
+    # 03:07 in Paris on the day summer time begins is 01:07 UTC: local clocks play no part.
+    moment = datetime.fromisoformat("2026-03-29T03:07:00+02:00")
+    assert schedule_slot(EVERY_5_MINUTES, moment) == at("2026-03-29T01:05:00Z")
+
+
+def test_hourly_slots_stay_an_hour_apart_across_a_daylight_saving_change():
+    hourly = "0 0 * * * *"
+    moments = [at("2026-03-29T00:30:00Z") + timedelta(hours=h) for h in range(4)]
+    slots = [schedule_slot(hourly, m) for m in moments]
+    assert [s.hour for s in slots] == [0, 1, 2, 3]
+    assert all(s.tzinfo is not None and s.utcoffset() == timedelta(0) for s in slots)
+
+
+def test_slots_of_a_schedule_with_seconds_and_weekdays():
+    weekdays = "30 15 9 * * 1-5"  # 09:15:30 on Monday to Friday
+    assert schedule_slot(weekdays, at("2026-11-30T09:15:29Z")) == at("2026-11-27T09:15:30Z")  # Mon → Fri
+    assert schedule_slot(weekdays, at("2026-11-30T09:15:30Z")) == at("2026-11-30T09:15:30Z")
+    assert next_slot(weekdays, at("2026-11-27T09:15:30Z")) == at("2026-11-30T09:15:30Z")
+
+
+def test_first_slot_of_the_day():
+    assert is_first_slot_of_day(EVERY_5_MINUTES, at("2026-11-24T00:00:00Z"))
+    assert not is_first_slot_of_day(EVERY_5_MINUTES, at("2026-11-24T00:05:00Z"))
+    assert is_first_slot_of_day("0 30 6,18 * * *", at("2026-11-24T06:30:00Z"))
+    assert not is_first_slot_of_day("0 30 6,18 * * *", at("2026-11-24T18:30:00Z"))
+
+
+def test_a_malformed_schedule_names_the_setting():
+    with pytest.raises(ConfigurationError) as caught:
+        schedule_slot("0 */5 * * * banana", at("2026-11-24T10:00:00Z"))
+    assert caught.value.setting == "SNAPSHOT_SCHEDULE"
+
+
+def test_row_keys_sort_newest_first_and_have_a_fixed_width():
+    older, newer = at("2026-11-24T10:00:00Z"), at("2026-11-24T10:05:00Z")
+    assert row_key(newer) < row_key(older)
+    assert len(row_key(older)) == len(row_key(at("1970-01-01T00:00:00Z"))) == len(row_key(at("2999-01-01T00:00:00Z")))
+    assert row_key(at("2026-11-24T11:05:00+01:00")) == row_key(newer)
+
+
+def test_entity_leaves_out_nulls_and_reads_back():
+    slot = at("2026-11-24T10:05:00Z")
+    failed = Snapshot.failed(UNKNOWN, slot, "not_found", at("2026-11-24T10:05:01Z"))
+    entity = failed.to_entity()
+    assert entity["PartitionKey"] == UNKNOWN and entity["RowKey"] == row_key(slot)
+    assert entity["error"] == "not_found"
+    assert not {"queueId", "status", "withinOperatingHours", "availableRepresentatives"} & set(entity)
+    assert None not in entity.values()
+    assert Snapshot.from_entity(entity) == failed
+    assert failed.to_json() == {
+        "workstreamId": UNKNOWN, "queueId": None, "capturedAt": "2026-11-24T10:05:00Z", "status": None,
+        "withinOperatingHours": None, "representativesAvailable": None, "availableRepresentatives": None,
+        "positionInQueue": None, "averageWaitSeconds": None, "error": "not_found"}
+
+
+# ------------------------------------------------------------------------------- query parameters (unit)
+
+NOW = at("2026-11-24T12:00:00Z")
+
+
+def test_history_defaults_to_the_last_24_hours_and_500_rows():
+    query = parse_history_query({}, NOW)
+    assert (query.start, query.end, query.limit) == (NOW - timedelta(hours=24), NOW, 500)
+    assert query.workstream_id is None and query.queue_id is None
+    assert parse_history_query({"code": "function-key"}, NOW).limit == 500  # the key is not a filter
+
+
+def test_history_parameters_are_read():
+    query = parse_history_query({"workstreamId": CHAT.upper(), "queueId": Q_OPEN, "from": "2026-11-20",
+                                 "to": "2026-11-23", "limit": "5000"}, NOW)
+    assert query.workstream_id == CHAT and query.queue_id == Q_OPEN and query.limit == 5000
+    assert query.start == at("2026-11-20T00:00:00Z")
+    assert query.end == at("2026-11-23T23:59:59.999999Z")  # a date as `to` means the whole day
+    query = parse_history_query({"from": "2026-11-24T09:00:00+01:00", "to": "2026-11-24T10:00:00 01:00"}, NOW)
+    assert (query.start, query.end) == (at("2026-11-24T08:00:00Z"), at("2026-11-24T09:00:00Z"))  # '+' lost to a space
+    assert parse_history_query({"to": "2026-11-20T00:00:00Z"}, NOW).start == at("2026-11-19T00:00:00Z")
+
+
+@pytest.mark.parametrize("params, target", [
+    ({"workstreamId": "chat"}, "workstreamId"),
+    ({"queueId": "11111111-0000-4000-8000"}, "queueId"),
+    ({"from": "yesterday"}, "from"),
+    ({"from": "2026-11-24T10:00:00"}, "from"),  # no offset: ambiguous
+    ({"to": "2026-13-01"}, "to"),
+    ({"to": "2026-11-24T25:00:00Z"}, "to"),
+    ({"from": "2026-11-24T10:00:00Z", "to": "2026-11-24T09:00:00Z"}, "from"),
+    ({"limit": "0"}, "limit"),
+    ({"limit": "5001"}, "limit"),
+    ({"limit": "ten"}, "limit"),
+    ({"limit": "-1"}, "limit"),
+    ({"limit": "1.5"}, "limit"),
+    ({"workstream": CHAT}, "workstream"),
+    ({"top": "3", "limit": "3"}, "top"),
+])
+def test_history_parameters_are_validated(params, target):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_history_query(params, NOW)
+    assert caught.value.target == target
+    assert target in caught.value.message or target == "to"
+
+
+# -------------------------------------------------------------------------------- storage (Azurite)
+
+
+class RequestCounter:
+    """Counts every HTTP request a TableClient sends (azure-core's per-request `raw_response_hook`)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, response) -> None:
+        request = response.http_request
+        with self._lock:
+            self.requests.append((request.method, request.url))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.requests)
+
+
+def unique_table() -> str:
+    return f"Snapshots{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def counter() -> RequestCounter:
+    return RequestCounter()
+
+
+@pytest.fixture
+def store(stack, counter):
+    opened = SnapshotStore.from_connection_string(stack.storage_connection, unique_table(), raw_response_hook=counter)
+    yield opened
+    opened.close()
+
+
+def answer(queue: str = Q_OPEN, representatives: int = 3, retrieved: datetime | None = None) -> Availability:
+    return Availability(queue_id=queue, within_operating_hours=True, representatives_available=representatives > 0,
+                        available_representatives=representatives, position_in_queue=1, average_wait_seconds=60,
+                        next_transition_time=None, next_opening_time=None, next_closing_time=None,
+                        retrieved_at=retrieved or NOW)
+
+
+def seed(store: SnapshotStore, workstream: str, newest: datetime, count: int, step=timedelta(minutes=5),
+         queue: str = Q_OPEN) -> list[datetime]:
+    """`count` rows for `workstream`, `step` apart ending at `newest`, in transactions of 100 (one partition)."""
+    store.ensure_table()
+    slots = [newest - i * step for i in range(count)]
+    rows = [Snapshot.of(workstream, slot, answer(queue, retrieved=slot)) for slot in slots]
+    for i in range(0, len(rows), 100):
+        store._table.submit_transaction([("upsert", row.to_entity()) for row in rows[i:i + 100]])
+    return slots
+
+
+def test_write_then_read_one_row(store):
+    slot = at("2026-11-24T10:05:00Z")
+    store.write(Snapshot.of(CHAT, slot, answer(retrieved=slot + timedelta(seconds=1))))
+    rows = store.history(HistoryQuery(start=slot - timedelta(hours=1), end=slot, workstream_id=CHAT))
+    assert [r.to_json() for r in rows] == [{
+        "workstreamId": CHAT, "queueId": Q_OPEN, "capturedAt": "2026-11-24T10:05:00Z", "status": "available",
+        "withinOperatingHours": True, "representativesAvailable": True, "availableRepresentatives": 3,
+        "positionInQueue": 1, "averageWaitSeconds": 60, "error": None}]
+    assert rows[0].retrieved_at == slot + timedelta(seconds=1)
+    entity = store._table.get_entity(CHAT, row_key(slot))
+    assert entity["capturedAt"] == slot and "error" not in entity
+
+
+def test_writing_the_same_slot_again_replaces_the_row(store):
+    slot = at("2026-11-24T10:05:00Z")
+    store.write(Snapshot.of(CHAT, slot, answer(representatives=3)))
+    store.write(Snapshot.failed(CHAT, slot, "upstream_timeout", NOW))
+    entities = list(store._table.list_entities())
+    assert len(entities) == 1
+    assert entities[0]["error"] == "upstream_timeout"
+    assert "queueId" not in entities[0]  # replaced, not merged
+
+
+def test_the_table_is_created_once_per_store(store, counter):
+    slot = at("2026-11-24T10:05:00Z")
+    store.write(Snapshot.of(CHAT, slot, answer()))
+    store.write(Snapshot.of(BUSY_LINE, slot, answer(Q_BUSY, 0)))
+    methods = [(method, urlsplit(url).path.rsplit("/", 1)[-1]) for method, url in counter.requests]
+    assert methods[0] == ("POST", "Tables")
+    assert sum(1 for m in methods if m == ("POST", "Tables")) == 1
+    assert len(methods) == 3
+
+
+def test_history_of_a_table_not_yet_created_is_empty(store, counter):
+    assert store.history(HistoryQuery(start=NOW - timedelta(days=1), end=NOW)) == []
+    assert store.history(HistoryQuery(start=NOW - timedelta(days=1), end=NOW, workstream_id=CHAT)) == []
+
+
+def test_a_week_of_one_workstream_is_one_range_query(store, counter):
+    newest = at("2026-11-24T11:55:00Z")
+    slots = seed(store, CHAT, newest, 2016)  # 7 days at 5 minutes
+    seed(store, BUSY_LINE, newest, 50)  # a neighbour partition that must not be read
+    counter.reset()
+    rows = store.history(HistoryQuery(start=newest - timedelta(days=7), end=newest, workstream_id=CHAT, limit=5000))
+    assert [r.captured_at for r in rows] == slots  # newest first, all of them
+    # One query: the service pages at 1,000 entities, so 2,016 rows are exactly 3 GETs of one filter.
+    assert counter.count == math.ceil(2016 / 1000) == 3
+    filters = {parse_qs(urlsplit(url).query)["$filter"][0] for _, url in counter.requests}
+    assert len(filters) == 1
+    assert f"PartitionKey eq '{CHAT}'" in filters.pop()
+    assert all(method == "GET" for method, _ in counter.requests)
+
+    counter.reset()
+    rows = store.history(HistoryQuery(start=newest - timedelta(days=7), end=newest, workstream_id=CHAT, limit=500))
+    assert len(rows) == 500 and rows[0].captured_at == newest
+    assert counter.count == 1
+
+
+def test_history_filters_by_time_and_queue(store):
+    newest = at("2026-11-24T11:55:00Z")
+    seed(store, CHAT, newest, 24, queue=Q_OPEN)                        # 10:00 .. 11:55
+    seed(store, CHAT, newest - timedelta(hours=2), 12, queue=Q_BUSY)  # 09:00 .. 09:55, another queue
+    in_range = store.history(HistoryQuery(start=at("2026-11-24T10:00:00Z"), end=at("2026-11-24T10:30:00Z"),
+                                          workstream_id=CHAT))
+    assert [format(r.captured_at, "%H:%M") for r in in_range] == [
+        "10:30", "10:25", "10:20", "10:15", "10:10", "10:05", "10:00"]  # both ends inclusive
+    busy = store.history(HistoryQuery(start=newest - timedelta(days=1), end=newest, workstream_id=CHAT,
+                                      queue_id=Q_BUSY))
+    assert len(busy) == 12 and {r.queue_id for r in busy} == {Q_BUSY}
+    assert (busy[0].captured_at, busy[-1].captured_at) == (at("2026-11-24T09:55:00Z"), at("2026-11-24T09:00:00Z"))
+    between = store.history(HistoryQuery(start=at("2026-11-24T10:00:00.5Z"), end=at("2026-11-24T10:09:59Z"),
+                                         workstream_id=CHAT))
+    assert [r.captured_at for r in between] == [at("2026-11-24T10:05:00Z")]
+
+
+def test_history_of_all_workstreams_merges_newest_first(store):
+    newest = at("2026-11-24T11:55:00Z")
+    seed(store, CHAT, newest, 10)
+    seed(store, BUSY_LINE, newest - timedelta(minutes=1), 10)
+    seed(store, OFFICE, newest, 10)
+    rows = store.history(HistoryQuery(start=newest - timedelta(hours=1), end=newest, limit=7))
+    assert [(r.captured_at.strftime("%H:%M"), r.workstream_id) for r in rows] == [
+        ("11:55", CHAT), ("11:55", OFFICE),  # ties ordered by workstream id
+        ("11:54", BUSY_LINE),
+        ("11:50", CHAT), ("11:50", OFFICE),
+        ("11:49", BUSY_LINE),
+        ("11:45", CHAT)]
+    everything = store.history(HistoryQuery(start=newest - timedelta(days=1), end=newest, limit=5000))
+    assert len(everything) == 30
+    keys = [(row_key(r.captured_at), r.workstream_id) for r in everything]
+    assert keys == sorted(keys)
+
+
+def test_history_of_all_workstreams_skips_the_rest_of_a_full_partition(store, counter):
+    newest = at("2026-11-24T11:55:00Z")
+    seed(store, CHAT, newest, 2500)
+    seed(store, BUSY_LINE, newest - timedelta(minutes=2), 3)
+    counter.reset()
+    rows = store.history(HistoryQuery(start=newest - timedelta(days=30), end=newest, limit=4))
+    assert [(r.captured_at.strftime("%H:%M"), r.workstream_id) for r in rows] == [
+        ("11:55", CHAT), ("11:53", BUSY_LINE), ("11:50", CHAT), ("11:48", BUSY_LINE)]
+    # Reading CHAT's 2,500 rows would be 3 pages; it stops after the first and jumps past the partition.
+    assert counter.count == 2
+
+
+def test_retention_deletes_only_older_rows(store, counter):
+    cutoff = at("2026-08-26T00:00:00Z")
+    old_chat = seed(store, CHAT, cutoff - timedelta(minutes=5), 250)  # more than two transactions' worth
+    kept_chat = seed(store, CHAT, cutoff + timedelta(minutes=10), 3)   # 00:10, 00:05, 00:00: kept
+    old_busy = seed(store, BUSY_LINE, cutoff - timedelta(days=3), 5)
+    seed(store, BUSY_LINE, cutoff + timedelta(days=1), 5)
+    counter.reset()
+    assert store.purge(cutoff) == 255
+    # Transactions of at most 100 rows of one partition: 100 + 100 + 50 (CHAT) + 5 (BUSY_LINE).
+    batches = [url for method, url in counter.requests if method == "POST" and url.endswith("$batch")]
+    assert len(batches) == 4
+    left = {(e["PartitionKey"], e["RowKey"]) for e in store._table.list_entities()}
+    assert left == {(CHAT, row_key(s)) for s in kept_chat} | {
+        (BUSY_LINE, row_key(cutoff + timedelta(days=1) - i * timedelta(minutes=5))) for i in range(5)}
+    assert not {(CHAT, row_key(s)) for s in old_chat} & left and not {(BUSY_LINE, row_key(s)) for s in old_busy} & left
+    assert store.purge(cutoff) == 0
+
+
+# ---------------------------------------------------------------------------------- the run (sandbox)
+
+
+@pytest.fixture(scope="module")
+def org(stack):
+    """An AvailabilityService and DataverseClient built like the app's, pointed at the sandbox org."""
+    from availability.credentials import DataverseCredential
+    from availability.dataverse import DataverseClient
+    from availability.service import AvailabilityService
+    from availability.settings import load_settings
+
+    environ = stack.sandbox_settings()
+    with pytest.MonkeyPatch.context() as patch:
+        # The SDKs read the managed identity endpoint and the CA bundle from the environment, as in Azure.
+        for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE", "AZURE_AUTHORITY_HOST"):
+            patch.setenv(name, environ[name])
+        settings = load_settings(environ)
+        client = DataverseClient(settings.dataverse_url, DataverseCredential(settings), timeout=10)
+        yield AvailabilityService(client, cache_seconds=60), client
+        client.close()
+
+
+@pytest.fixture
+def service(org, clean_sandbox):
+    return org[0]
+
+
+def rows_of(store: SnapshotStore) -> dict[str, dict]:
+    return {e["PartitionKey"]: e for e in store._table.list_entities()}
+
+
+def test_run_writes_one_row_per_target_and_an_error_row_for_an_unknown_workstream(service, store, sandbox):
+    slot = at("2026-11-24T10:05:00Z")
+    summary = run_snapshot(slot, targets=[CHAT, BUSY_LINE, UNKNOWN], service=service, store=store)
+    assert (summary.targets, summary.ok, summary.failed, dict(summary.errors)) == (3, 2, 1, {"not_found": 1})
+    assert summary.slot == slot and summary.unwritten == 0
+    rows = rows_of(store)
+    assert set(rows) == {CHAT, BUSY_LINE, UNKNOWN}
+    assert {e["RowKey"] for e in rows.values()} == {row_key(slot)}
+    chat = rows[CHAT]
+    assert (chat["queueId"], chat["status"], chat["availableRepresentatives"], chat["positionInQueue"],
+            chat["averageWaitSeconds"]) == (Q_OPEN, "available", 3, 3, 90)
+    assert chat["capturedAt"] == slot and "error" not in chat
+    assert (rows[BUSY_LINE]["status"], rows[BUSY_LINE]["representativesAvailable"]) == ("busy", False)
+    assert rows[UNKNOWN]["error"] == "not_found" and "status" not in rows[UNKNOWN]
+    assert sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 3
+
+
+def test_run_is_always_live_and_a_rerun_in_the_same_slot_overwrites(service, store, sandbox):
+    from availability.model import BeforeConversationCheck
+
+    service.clear()
+    service.check(BeforeConversationCheck(workstream_id=CHAT))  # a cached answer the run must not use
+    slot = schedule_slot(EVERY_5_MINUTES, datetime.now(UTC))
+    run_snapshot(slot, targets=[CHAT, BUSY_LINE], service=service, store=store)
+    first = rows_of(store)
+    run_snapshot(slot, targets=[CHAT, BUSY_LINE], service=service, store=store)
+    second = rows_of(store)
+    assert len(list(store._table.list_entities())) == 2  # one row per workstream, not two
+    assert second[CHAT]["retrievedAt"] > first[CHAT]["retrievedAt"]  # rewritten with a fresh answer
+    assert sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 1 + 2 + 2
+
+
+def test_a_failing_workstream_leaves_its_error_row_and_the_others_rows(service, store, sandbox):
+    sandbox.fault("actions", status=403, count=1)  # the next single call is refused, whichever it is
+    summary = run_snapshot(at("2026-11-24T10:10:00Z"), targets=[CHAT, BUSY_LINE, OFFICE], service=service,
+                           store=store)
+    assert (summary.ok, summary.failed, dict(summary.errors)) == (2, 1, {"upstream_auth_failed": 1})
+    rows = rows_of(store)
+    assert len(rows) == 3
+    failed = [e for e in rows.values() if "error" in e]
+    assert len(failed) == 1 and failed[0]["error"] == "upstream_auth_failed" and "queueId" not in failed[0]
+    assert all(e.get("status") in ("available", "busy", "closed") for e in rows.values() if "error" not in e)
+
+
+def test_an_org_down_for_one_workstream_only_fails_that_row(service, store, sandbox):
+    sandbox.fault("actions", status=404, workstreamId=OFFICE)  # every call for OFFICE, none for the others
+    summary = run_snapshot(at("2026-11-24T10:15:00Z"), targets=[CHAT, OFFICE, BUSY_LINE], service=service,
+                           store=store)
+    assert dict(summary.errors) == {"not_found": 1}
+    assert rows_of(store)[OFFICE]["error"] == "not_found"
+    assert "error" not in rows_of(store)[CHAT] and "error" not in rows_of(store)[BUSY_LINE]
+
+
+def test_auto_targets_are_the_active_workstreams_cached(org, clean_sandbox, store):
+    service, client = org
+    clock = [1000.0]
+    targets = WorkstreamTargets(None, client, ttl=600, monotonic=lambda: clock[0])
+    assert targets.auto
+    assert sorted(targets.resolve()) == [CHAT, BUSY_LINE, OFFICE]
+    clock[0] += 599
+    targets.resolve()
+    assert clean_sandbox.stats()["queries"] == 1  # cached for ttl
+    clock[0] += 2
+    summary = run_snapshot(at("2026-11-24T10:20:00Z"), targets=targets.resolve(), service=service, store=store)
+    assert clean_sandbox.stats()["queries"] == 2
+    assert summary.targets == 3 and summary.ok == 3
+    assert set(rows_of(store)) == {CHAT, BUSY_LINE, OFFICE}
+
+
+def test_auto_targets_keep_the_last_list_while_discovery_fails(org, clean_sandbox):
+    _, client = org
+    clock = [0.0]
+    targets = WorkstreamTargets(None, client, ttl=60, monotonic=lambda: clock[0])
+    found = targets.resolve()
+    clean_sandbox.fault("queries", status=404)
+    clock[0] += 61
+    assert targets.resolve() == found
+
+
+def test_fixed_targets_need_no_discovery(org, clean_sandbox):
+    targets = WorkstreamTargets([CHAT.upper(), UNKNOWN, CHAT], org[1])
+    assert targets.resolve() == [CHAT, UNKNOWN]
+    assert clean_sandbox.stats()["queries"] == 0
+
+
+class PeakService:
+    """Counts how many checks are under way at once (the bound cannot be seen from the sandbox's side)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.current = self.peak = self.calls = 0
+
+    def check(self, check, *, deadline=None, live=False):
+        assert live is True
+        with self.lock:
+            self.current += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.current)
+        time.sleep(0.02)
+        with self.lock:
+            self.current -= 1
+        return answer(retrieved=datetime.now(UTC))
+
+
+def test_checks_run_in_parallel_within_the_concurrency_bound(store):
+    targets = [str(uuid.UUID(int=i)) for i in range(1, 41)]
+    peak = PeakService()
+    summary = run_snapshot(at("2026-11-24T10:25:00Z"), targets=targets, service=peak, store=store, concurrency=8)
+    assert summary.ok == 40 and peak.calls == 40
+    assert 1 < peak.peak <= 8
+    assert len(list(store._table.list_entities())) == 40
+
+
+# ------------------------------------------------------------------------------------ the runner
+
+
+def test_runner_purges_at_the_first_slot_of_the_day_and_logs_one_line(service, store, caplog):
+    now = [at("2026-11-24T00:00:07Z")]
+    old = seed(store, CHAT, at("2026-08-25T23:55:00Z"), 3)  # older than 90 days before the slot
+    seed(store, CHAT, at("2026-08-26T00:05:00Z"), 1)
+    runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=WorkstreamTargets([CHAT, UNKNOWN]), service=service,
+                            store=store, retention_days=90, now=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="availability.snapshots"):
+        summary = runner.run()
+    assert summary.slot == at("2026-11-24T00:00:00Z") and summary.purged == 3
+    keys = {e["RowKey"] for e in store._table.list_entities() if e["PartitionKey"] == CHAT}
+    assert not keys & {row_key(s) for s in old} and len(keys) == 2
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Snapshot slot=")]
+    assert lines == ["Snapshot slot=2026-11-24T00:00:00Z targets=2 ok=1 failed=1 not_found=1 "
+                     + lines[0].split(" not_found=1 ")[1]]
+    assert "duration=" in lines[0] and "purged=3" in lines[0]
+
+    now[0] = at("2026-11-24T00:06:00Z")
+    with caplog.at_level(logging.INFO, logger="availability.snapshots"):
+        later = runner.run(past_due=True)
+    assert later.slot == at("2026-11-24T00:05:00Z") and later.purged is None and later.past_due
+    assert any("past due" in r.getMessage() for r in caplog.records)
+    assert "past_due=true" in later.line()
+
+
+def test_runner_fails_the_invocation_when_storage_is_unreachable(service):
+    from sandbox.stack import azurite_connection_string, free_port
+
+    dead = SnapshotStore.from_connection_string(azurite_connection_string(free_port()), unique_table(),
+                                                retry_total=0)
+    runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=WorkstreamTargets([CHAT]), service=service,
+                            store=dead, retention_days=90)
+    from availability.errors import UpstreamUnavailable
+
+    with pytest.raises(UpstreamUnavailable):
+        runner.run()
