@@ -157,3 +157,17 @@ def batch(req: func.HttpRequest) -> func.HttpResponse:
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Liveness: answers without calling upstream."""
     return _json({"status": "ok", "version": __version__}, 200, _correlation_id(req))
+
+
+@bp.route(route="snapshots", methods=["GET"])
+def snapshots(req: func.HttpRequest) -> func.HttpResponse:
+    """Availability history recorded by the snapshot timer, newest first."""
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from .snapshots import parse_history_query
+
+        query = parse_history_query(req.params, _now())
+        rows = runtime.snapshot_store().history(query)
+        return {"snapshots": [row.to_json() for row in rows]}, f"{len(rows)} rows"
+
+    return _handle("snapshots", req, work)
