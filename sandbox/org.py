@@ -159,7 +159,7 @@ class Org:
             workstream = self._find_workstream(_guid_parameter(body, "LiveWorkStreamId"))
             engagement = _engagement_context(body.get("ChannelEngagementContext"))
             queue = self.scenario.queues[workstream.route(items, engagement)]
-            position = queue.metrics_at(now).waiting + 1
+            position = None
         else:
             conversation = self._find_conversation(_guid_parameter(body, "ConversationId"))
             workstream = self.scenario.workstreams[conversation.workstream]
@@ -168,10 +168,15 @@ class Org:
             position = conversation.position
         return Reply(200, self.answer(name, queue, now, position), self._headers(), ODATA_CONTENT_TYPE)
 
-    def answer(self, name: str, queue: Queue, now: datetime, position: int) -> dict[str, Any]:
-        """The action's response for `queue` at the sandbox instant `now` (contract §5)."""
+    def answer(self, name: str, queue: Queue, now: datetime, position: int | None) -> dict[str, Any]:
+        """The action's response for `queue` at the sandbox instant `now` (contract §5).
+
+        `position` is the conversation's place in line; None (before a conversation) means behind everyone waiting.
+        """
         state = queue.hours.state_at(now)
         metrics = queue.metrics_at(now)
+        if position is None:
+            position = metrics.waiting + 1
         if state.is_open:
             start = end = MIN_DATE
             transition = iso(state.closes_at) if state.closes_at else MAX_DATE

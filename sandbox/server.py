@@ -124,7 +124,7 @@ class SandboxServer:
         self.sandbox = Sandbox(self.scenario, f"https://{host}:{port}", self._identity_header, ca_path)
         httpd.sandbox = self.sandbox
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="sandbox-server", daemon=True)
         self._thread.start()
         return self
@@ -219,6 +219,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Buffered writes: status line, headers and body leave in one TLS record (flushed after each request).
+    wbufsize = 1 << 16
     server_version = "sandbox"
     sys_version = ""
     server: _HTTPServer

@@ -100,7 +100,7 @@ def test_a_delay_then_a_status(sandbox):
 
 
 def test_a_delayed_call_does_not_block_others(sandbox):
-    sandbox.fault(target="actions", delayMs=1500, count=1)
+    sandbox.fault(target="actions", delayMs=800, count=1)
     token = sandbox.org_token
     slow = threading.Thread(target=sandbox.before, args=(W_CHAT,))
     slow.start()
@@ -110,7 +110,7 @@ def test_a_delayed_call_does_not_block_others(sandbox):
 
     other = Client(sandbox.server)  # another connection, like another client
     assert other.query("WhoAmI", token=token).status_code == 200
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 0.5
     slow.join()
 
 
