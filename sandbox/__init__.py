@@ -3,7 +3,21 @@
 Run it with `python -m sandbox --scenario sandbox/scenarios/demo.toml`, or in-process with `SandboxServer`.
 """
 
-from sandbox.scenario import Scenario, ScenarioError, load_scenario
-from sandbox.server import SandboxServer
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["SandboxServer", "Scenario", "ScenarioError", "load_scenario"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that other modules of this package (the local Functions host) do not pay for TLS and trustme.
+    if name == "SandboxServer":
+        from sandbox.server import SandboxServer
+
+        return SandboxServer
+    if name in ("Scenario", "ScenarioError", "load_scenario"):
+        from sandbox import scenario
+
+        return getattr(scenario, name)
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")

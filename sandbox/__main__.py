@@ -56,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     try:
         if args.ready_file:
-            _write_atomically(args.ready_file, json.dumps(server.info(), indent=2) + "\n")
+            try:
+                _write_atomically(args.ready_file, json.dumps(server.info(), indent=2) + "\n")
+            except OSError as exc:
+                print(f"sandbox: cannot write the ready-file {args.ready_file}: {exc.strerror or exc}",
+                      file=sys.stderr)
+                return 2
         logging.getLogger("sandbox").info("listening on %s (scenario %s)", server.url, args.scenario)
         while not stopping.wait(0.5):
             pass
