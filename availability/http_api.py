@@ -167,7 +167,7 @@ def snapshots(req: func.HttpRequest) -> func.HttpResponse:
         from .snapshots import parse_history_query
 
         query = parse_history_query(req.params, _now())
-        rows = runtime.snapshot_store().history(query)
+        rows = runtime.snapshot_store().history(query, deadline=deadline)
         return {"snapshots": [row.to_json() for row in rows]}, f"{len(rows)} rows"
 
     return _handle("snapshots", req, work)

@@ -32,10 +32,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from uuid import UUID
 
-from .errors import AvailabilityError, ConfigurationError, InvalidRequest, UpstreamUnavailable
+from .errors import AvailabilityError, ConfigurationError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
 from .model import Availability, BeforeConversationCheck, format_time
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ DEFAULT_WINDOW = timedelta(hours=24)
 PAGE_SIZE = 1000  # the Table service's maximum per response
 TRANSACTION_SIZE = 100  # the Table service's maximum operations per transaction
 _MAX_KEY = 999_999_999_999  # 12 digits: epoch seconds up to the year 33658
-_CLIENT_OPTIONS = {"connection_timeout": 5, "read_timeout": 15, "retry_total": 2, "retry_backoff_factor": 0.4}
+# Three attempts of at most 6 s each keep one storage call inside an HTTP request's 25 s.
+_CLIENT_OPTIONS = {"connection_timeout": 3, "read_timeout": 6, "retry_total": 2, "retry_backoff_factor": 0.4}
 
 _FIELDS = ("workstreamId", "queueId", "capturedAt", "retrievedAt", "status", "withinOperatingHours",
            "representativesAvailable", "availableRepresentatives", "positionInQueue", "averageWaitSeconds",
@@ -415,8 +416,11 @@ class SnapshotStore:
                     raise UpstreamUnavailable(message="Table storage lost the snapshot table.") from None
 
     # -- reads --
-    def history(self, query: HistoryQuery) -> list[Snapshot]:
-        """Rows matching `query`, newest first (ties by workstream id), at most `query.limit`."""
+    def history(self, query: HistoryQuery, *, deadline: float | None = None) -> list[Snapshot]:
+        """Rows matching `query`, newest first (ties by workstream id), at most `query.limit`.
+
+        :keyword deadline: `time.monotonic()` time after which no further page is requested (`UpstreamTimeout`).
+        """
         low, high = row_key(query.end), row_key(query.start.replace(microsecond=0) + timedelta(
             seconds=1 if query.start.microsecond else 0))
         if low > high:
@@ -426,9 +430,9 @@ class SnapshotStore:
         try:
             with _StorageErrors():
                 if query.workstream_id is not None:
-                    rows = self._one_partition(query, low, high)
+                    rows = self._one_partition(query, low, high, deadline)
                 else:
-                    rows = self._all_partitions(query, low, high)
+                    rows = self._all_partitions(query, low, high, deadline)
         except ResourceNotFoundError:  # no table yet: no history yet
             return []
         return [Snapshot.from_entity(entity) for entity in rows]
@@ -446,18 +450,18 @@ class SnapshotStore:
             parameters["queue"] = query.queue_id
         return " and ".join(parts), parameters
 
-    def _one_partition(self, query: HistoryQuery, low: str, high: str) -> list[dict]:
+    def _one_partition(self, query: HistoryQuery, low: str, high: str, deadline: float | None) -> list[dict]:
         text, parameters = self._filter(query, low, high)
         rows: list[dict] = []
         pages = self._table.query_entities(text, parameters=parameters, select=list(_FIELDS) + ["RowKey"],
                                            results_per_page=min(PAGE_SIZE, query.limit)).by_page()
-        for page in pages:
+        for page in _in_time(pages, deadline):
             rows.extend(page)
             if len(rows) >= query.limit:
                 break
         return rows[:query.limit]
 
-    def _all_partitions(self, query: HistoryQuery, low: str, high: str) -> list[dict]:
+    def _all_partitions(self, query: HistoryQuery, low: str, high: str, deadline: float | None) -> list[dict]:
         kept: list[tuple[_Newest, int, dict]] = []  # the newest `limit` rows seen, a heap rooted at the oldest
         taken: Counter[str] = Counter()
         sequence = 0
@@ -467,7 +471,7 @@ class SnapshotStore:
             pages = self._table.query_entities(text, parameters=parameters, select=list(_FIELDS) + [
                 "PartitionKey", "RowKey"], results_per_page=PAGE_SIZE).by_page()
             jump = None
-            for page in pages:
+            for page in _in_time(pages, deadline):
                 last = None
                 for entity in page:
                     partition = entity["PartitionKey"]
@@ -528,6 +532,20 @@ class SnapshotStore:
             for _, entity in batch:
                 self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
         return len(batch)
+
+
+def _in_time(pages: Iterable[Any], deadline: float | None) -> Iterator[list[dict]]:
+    """The pages of a query, each fetched only while `deadline` (monotonic) has not passed."""
+    iterator = iter(pages)
+    while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise UpstreamTimeout(message="Table storage did not return the history in time; ask for a shorter "
+                                          "period or a lower limit.")
+        try:
+            page = next(iterator)
+        except StopIteration:
+            return
+        yield list(page)
 
 
 @dataclass(frozen=True)

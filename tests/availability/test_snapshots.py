@@ -342,6 +342,36 @@ def test_retention_deletes_only_older_rows(store, counter):
     assert store.purge(cutoff) == 0
 
 
+def test_history_gives_up_at_its_deadline(store):
+    from availability.errors import UpstreamTimeout
+
+    seed(store, CHAT, NOW, 3)
+    with pytest.raises(UpstreamTimeout):
+        store.history(HistoryQuery(start=NOW - timedelta(days=1), end=NOW, workstream_id=CHAT),
+                      deadline=time.monotonic() - 1)
+
+
+def test_store_from_settings():
+    from availability.settings import Settings, load_settings
+
+    with pytest.raises(ConfigurationError) as caught:
+        SnapshotStore.from_settings(Settings())
+    assert caught.value.setting == "AzureWebJobsStorage" and "AzureWebJobsStorage" in caught.value.message
+    with pytest.raises(ConfigurationError) as caught:
+        SnapshotStore.from_settings(Settings(storage_connection="AccountName=only"))
+    assert caught.value.setting == "AzureWebJobsStorage"
+    local = SnapshotStore.from_settings(load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                                                       "SNAPSHOT_TABLE": "History"}))
+    assert (local.table_name, local._table.url) == ("History", "http://127.0.0.1:10002/devstoreaccount1")
+    # Identity-based: the account's table endpoint, reached with a token credential.
+    remote = SnapshotStore.from_settings(load_settings({"AzureWebJobsStorage__accountName": "contosohistory"}))
+    assert remote._table.url == "https://contosohistory.table.core.windows.net"
+    assert remote.table_name == "AvailabilitySnapshots"
+    with pytest.raises(ConfigurationError) as caught:
+        SnapshotStore.from_settings(load_settings({"AzureWebJobsStorage__accountName": "Not An Account"}))
+    assert caught.value.setting == "AzureWebJobsStorage__accountName"
+
+
 # ---------------------------------------------------------------------------------- the run (sandbox)
 
 
