@@ -19,6 +19,13 @@ Table design (azure-data-tables, imported on first use so importing the app stay
   100 deletes of one partition. Once a day keeps the scan cost negligible and still catches workstreams no
   longer snapshotted; rows are never older than the retention plus one day.
 - Nulls are left out of the entity (Table Storage has no null) and read back as null.
+
+The run (`run_snapshot`, the code path a backfill reuses with its own slots): every target is checked live
+(no cache, no stale answer) by 8 workers at most, so 100 workstreams take ~13 upstream round trips and the
+org never sees more than 8 calls at once; a 429 makes the shared `DataverseClient` hold every worker until
+`Retry-After` passes, and a check that outlives the run's budget (the time to the next slot) becomes an
+`upstream_timeout` row. Each worker writes its row as soon as its check ends (one partition per row, so
+there is nothing to batch).
 """
 
 from __future__ import annotations
