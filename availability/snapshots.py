@@ -25,7 +25,7 @@ The run (`run_snapshot`, the code path a backfill reuses with its own slots): ev
 org never sees more than 8 calls at once; a 429 makes the shared `DataverseClient` hold every worker until
 `Retry-After` passes, and a check that outlives the run's budget (the time to the next slot) becomes an
 `upstream_timeout` row. Each worker writes its row as soon as its check ends (one partition per row, so
-there is nothing to batch).
+there is nothing to batch) by a writer pool beside the checkers, so writes overlap the checks.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import re
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -675,38 +675,44 @@ def run_snapshot(
     slot = _utc(slot).replace(microsecond=0)
     ids = list(dict.fromkeys(t.lower() for t in targets))
     store.ensure_table()
-    errors: Counter[str] = Counter()
-    unwritten = 0
-    lock = threading.Lock()
 
-    def one(workstream_id: str) -> None:
-        nonlocal unwritten
+    def check(workstream_id: str) -> Snapshot:
         try:
             answer = service.check(BeforeConversationCheck(workstream_id=workstream_id), deadline=deadline, live=True)
-            row = Snapshot.of(workstream_id, slot, answer)
+            return Snapshot.of(workstream_id, slot, answer)
         except AvailabilityError as exc:
-            row = Snapshot.failed(workstream_id, slot, exc.code, now())
+            code = exc.code
         except Exception:  # a bug must not cost the other workstreams their rows
             log.exception("Snapshot of workstream %s failed unexpectedly", workstream_id)
-            row = Snapshot.failed(workstream_id, slot, "internal_error", now())
-        if row.error:
-            log.warning("Snapshot of workstream %s at %s: %s", workstream_id, format_time(slot), row.error)
+            code = "internal_error"
+        log.warning("Snapshot of workstream %s at %s: %s", workstream_id, format_time(slot), code)
+        return Snapshot.failed(workstream_id, slot, code, now())
+
+    def write(row: Snapshot) -> bool:
         try:
             store.write(row)
+            return True
         except Exception as exc:
             reason = exc.message if isinstance(exc, AvailabilityError) else type(exc).__name__
-            log.error("Snapshot row of workstream %s at %s not written: %s", workstream_id, format_time(slot), reason)
-            with lock:
-                unwritten += 1
-        with lock:
-            if row.error:
-                errors[row.error] += 1
+            log.error("Snapshot row of workstream %s at %s not written: %s", row.workstream_id,
+                      format_time(slot), reason)
+            return False
 
+    errors: Counter[str] = Counter()
+    unwritten = 0
     if ids:
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(ids))),
-                                thread_name_prefix="snapshot") as pool:
-            for future in [pool.submit(one, workstream_id) for workstream_id in ids]:
-                future.result()
+        workers = max(1, min(concurrency, len(ids)))
+        # Rows are written by a pool of their own, so a check worker goes on to its next workstream at once.
+        with ThreadPoolExecutor(workers, thread_name_prefix="snapshot-check") as checkers, \
+                ThreadPoolExecutor(workers, thread_name_prefix="snapshot-write") as writers:
+            checks = [checkers.submit(check, workstream_id) for workstream_id in ids]
+            writes = []
+            for done in as_completed(checks):
+                row = done.result()
+                if row.error:
+                    errors[row.error] += 1
+                writes.append(writers.submit(write, row))
+            unwritten = sum(1 for written in writes if not written.result())
     failed = sum(errors.values())
     return SnapshotSummary(slot=slot, targets=len(ids), ok=len(ids) - failed, failed=failed,
                            duration_seconds=round(monotonic() - started, 3), errors=dict(errors),
