@@ -375,22 +375,28 @@ def test_store_from_settings():
 # ---------------------------------------------------------------------------------- the run (sandbox)
 
 
-@pytest.fixture(scope="module")
-def org(stack):
-    """An AvailabilityService and DataverseClient built like the app's, pointed at the sandbox org."""
+def connect(environ):
+    """An AvailabilityService and DataverseClient built like the app's, from the app settings `environ`."""
     from availability.credentials import DataverseCredential
     from availability.dataverse import DataverseClient
     from availability.service import AvailabilityService
     from availability.settings import load_settings
 
+    settings = load_settings(environ)
+    client = DataverseClient(settings.dataverse_url, DataverseCredential(settings), timeout=10)
+    return AvailabilityService(client, cache_seconds=60), client
+
+
+@pytest.fixture(scope="module")
+def org(stack):
+    """The app's service and client pointed at the sandbox org."""
     environ = stack.sandbox_settings()
     with pytest.MonkeyPatch.context() as patch:
         # The SDKs read the managed identity endpoint and the CA bundle from the environment, as in Azure.
         for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE", "AZURE_AUTHORITY_HOST"):
             patch.setenv(name, environ[name])
-        settings = load_settings(environ)
-        client = DataverseClient(settings.dataverse_url, DataverseCredential(settings), timeout=10)
-        yield AvailabilityService(client, cache_seconds=60), client
+        service, client = connect(environ)
+        yield service, client
         client.close()
 
 
@@ -454,6 +460,23 @@ def test_an_org_down_for_one_workstream_only_fails_that_row(service, store, sand
     assert dict(summary.errors) == {"not_found": 1}
     assert rows_of(store)[OFFICE]["error"] == "not_found"
     assert "error" not in rows_of(store)[CHAT] and "error" not in rows_of(store)[BUSY_LINE]
+
+
+def test_a_429_holds_the_whole_run_back_instead_of_a_storm(org, stack, clean_sandbox, store):
+    service, client = connect(stack.sandbox_settings())  # a client of its own: the throttle is client-wide
+    try:
+        client.who_am_i()  # token in hand before the fault
+        clean_sandbox.reset()
+        clean_sandbox.fault("actions", status=429, retryAfter=60, count=1)
+        targets = [CHAT, BUSY_LINE, OFFICE] + [str(uuid.UUID(int=i)) for i in range(1, 18)]
+        summary = run_snapshot(at("2026-11-24T10:30:00Z"), targets=targets, service=service, store=store,
+                               concurrency=2)
+    finally:
+        client.close()
+    calls = clean_sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"]
+    assert calls <= 2  # the 429'd call and at most the one already under way; then nobody calls until Retry-After
+    assert summary.errors["upstream_throttled"] >= 18 and summary.unwritten == 0
+    assert len(list(store._table.list_entities())) == 20
 
 
 def test_auto_targets_are_the_active_workstreams_cached(org, clean_sandbox, store):
