@@ -554,9 +554,9 @@ def test_runner_purges_at_the_first_slot_of_the_day_and_logs_one_line(service, s
     keys = {e["RowKey"] for e in store._table.list_entities() if e["PartitionKey"] == CHAT}
     assert not keys & {row_key(s) for s in old} and len(keys) == 2
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Snapshot slot=")]
-    assert lines == ["Snapshot slot=2026-11-24T00:00:00Z targets=2 ok=1 failed=1 not_found=1 "
-                     + lines[0].split(" not_found=1 ")[1]]
-    assert "duration=" in lines[0] and "purged=3" in lines[0]
+    assert len(lines) == 1
+    assert lines[0].startswith("Snapshot slot=2026-11-24T00:00:00Z targets=2 ok=1 failed=1 not_found=1 duration=")
+    assert lines[0].endswith("s purged=3")
 
     now[0] = at("2026-11-24T00:06:00Z")
     with caplog.at_level(logging.INFO, logger="availability.snapshots"):
