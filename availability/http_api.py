@@ -1,5 +1,7 @@
 """HTTP functions: parse the request, ask the service, render the answer or the error.
 
+Everything past `azure.functions` is imported inside the functions: importing the app is the cold start.
+
 Translation of errors to HTTP happens here and only here (`_error_response`).
 """
 
@@ -9,15 +11,14 @@ import json
 import logging
 import re
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from . import __version__, runtime
 from .errors import AvailabilityError, InvalidRequest
-from .model import parse_before_conversation, parse_for_conversation
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -49,7 +50,11 @@ def _error_response(error: AvailabilityError, correlation_id: str) -> func.HttpR
 
 def _correlation_id(req: func.HttpRequest) -> str:
     given = req.headers.get("x-correlation-id") or ""
-    return given if _CORRELATION.fullmatch(given) else str(uuid.uuid4())
+    if _CORRELATION.fullmatch(given):
+        return given
+    import uuid  # imported on first use: it pulls in `platform`, which costs cold starts
+
+    return str(uuid.uuid4())
 
 
 def _handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, str]]) -> func.HttpResponse:
@@ -95,6 +100,8 @@ def before_conversation(req: func.HttpRequest) -> func.HttpResponse:
     """Queue, hours and staffing a new customer of a workstream would meet."""
 
     def work(deadline: float) -> tuple[Any, str]:
+        from .model import parse_before_conversation
+
         check = parse_before_conversation(_body(req))
         answer = runtime.availability_service().check(check, deadline=deadline)
         return answer.to_json(_now(), check.time_zone), answer.source
@@ -107,6 +114,8 @@ def for_conversation(req: func.HttpRequest) -> func.HttpResponse:
     """Queue, hours and staffing for an ongoing conversation (e.g. an AI agent about to escalate)."""
 
     def work(deadline: float) -> tuple[Any, str]:
+        from .model import parse_for_conversation
+
         check = parse_for_conversation(_body(req))
         answer = runtime.availability_service().check(check, deadline=deadline)
         return answer.to_json(_now(), check.time_zone), answer.source
@@ -119,6 +128,8 @@ def batch(req: func.HttpRequest) -> func.HttpResponse:
     """Several before-conversation checks in one call; each gets its own status."""
 
     def work(deadline: float) -> tuple[Any, str]:
+        from .model import parse_before_conversation
+
         body = _body(req)
         if not isinstance(body, dict):
             raise InvalidRequest("The request body must be a JSON object.")
@@ -159,6 +170,16 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return _json({"status": "ok", "version": __version__}, 200, _correlation_id(req))
 
 
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI 3 document of this API, with this app's own address as its server."""
+    from .openapi import openapi_document
+
+    origin = urlsplit(req.url)
+    server = f"{origin.scheme}://{origin.netloc}" if origin.scheme and origin.netloc else None
+    return _json(openapi_document(server), 200, _correlation_id(req))
+
+
 @bp.route(route="snapshots", methods=["GET"])
 def snapshots(req: func.HttpRequest) -> func.HttpResponse:
     """Availability history recorded by the snapshot timer, newest first."""
@@ -171,3 +192,25 @@ def snapshots(req: func.HttpRequest) -> func.HttpResponse:
         return {"snapshots": [row.to_json() for row in rows]}, f"{len(rows)} rows"
 
     return _handle("snapshots", req, work)
+
+
+@bp.route(route="dashboard", methods=["GET"])
+def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    """The supervisor dashboard: one self-contained HTML page (now, the last 24 hours, the hour-of-week heatmap)."""
+    page: dict[str, str] = {}
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from .dashboard import dashboard_page
+
+        page["html"], page["nonce"] = dashboard_page(req.params, now=_now(), deadline=deadline)
+        return None, "html"
+
+    response = _handle("dashboard", req, work)  # errors (400 with target, ...) keep the contract's JSON shape
+    if response.status_code != 200:
+        return response
+    from .dashboard import content_security_policy
+
+    return func.HttpResponse(page["html"], status_code=200, mimetype="text/html", charset="utf-8", headers={
+        "x-correlation-id": response.headers["x-correlation-id"], "Cache-Control": "no-store",
+        "Content-Security-Policy": content_security_policy(page["nonce"]), "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer"})

@@ -6,14 +6,15 @@ import logging
 import threading
 from typing import Any
 
-from .settings import Settings, load_settings
 
 _lock = threading.RLock()
 _instances: dict[str, Any] = {}
 
 
-def settings() -> Settings:
-    """The app settings, read once (a malformed one raises ConfigurationError, and is read again next time)."""
+def settings() -> Any:
+    """The app `Settings`, read once (a malformed one raises ConfigurationError, and is read again next time)."""
+    from .settings import load_settings
+
     return _once("settings", load_settings)
 
 
@@ -78,6 +79,17 @@ def snapshot_runner() -> Any:
                               store=store, retention_days=config.snapshot_retention_days)
 
     return _once("snapshot_runner", build)
+
+
+def org_directory() -> Any:
+    """Names of the org's workstreams and queues for the dashboard, refreshed every 10 minutes."""
+
+    def build() -> Any:
+        from .dashboard import OrgDirectory
+
+        return OrgDirectory(dataverse_client)  # the client is asked for on first use, not now
+
+    return _once("org_directory", build)
 
 
 def _once(name: str, build: Any) -> Any:

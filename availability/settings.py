@@ -7,7 +7,6 @@ part of the app that needs them, so `/api/health` and the history reads work wit
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -129,6 +128,8 @@ def _is_loopback(url: str | None) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -187,7 +187,7 @@ class FunctionsHost:
         self._timers = {t.name.lower(): t for t in self.timer_functions}
         self._stop = threading.Event()
         handler = type("Handler", (_Handler,), {"functions_host": self})
-        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server = _Server((host, port), handler)
         self.server.daemon_threads = True
         self.url = f"http://{host}:{self.server.server_address[1]}"
 
@@ -287,6 +287,11 @@ def _route_prefix(app_dir: Path) -> str:
         return "api"
     prefix = config.get("extensions", {}).get("http", {}).get("routePrefix", "api")
     return prefix.strip("/")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # bursts of new connections (50+ clients at once) must not be reset
 
 
 class _Handler(BaseHTTPRequestHandler):

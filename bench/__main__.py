@@ -1,0 +1,291 @@
+"""`python3 dev.py bench`: the quality.md figures, each side by side with the direct path, in one run.
+
+Starts its own sandbox (a generated org of 100 workstreams), Azurite and local hosts; puts a fixed delay on
+every upstream action call; writes bench/results/latest.json and latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from bench.direct import DirectPath
+from sandbox.stack import ROOT, Stack
+
+RESULTS = ROOT / "bench" / "results"
+QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *"}  # no timer run may land inside a measurement
+TARGETS = {  # figure: (comparison, bound) from quality.md
+    "identical_burst_upstream_calls": ("==", 1),
+    "distinct_token_requests": ("==", 1),
+    "distinct_secret_reads": ("==", 1),
+    "hit_speedup": (">=", 10),
+    "miss_overhead_ratio": ("<=", 1.1),
+    "snapshot_speedup": (">=", 5),
+    "import_ratio": ("<=", 1.25),
+}
+
+
+def say(text: str) -> None:
+    print(f"[bench] {text}", flush=True)
+
+
+class Sandbox:
+    """The sandbox's control endpoints."""
+
+    def __init__(self, url: str, ca: str) -> None:
+        self.url, self.ca = url, ca
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = requests.request(method, self.url + path, json=body, verify=self.ca, timeout=30)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def restart_counts(self, delay_ms: int) -> None:
+        """Zero the counters and put the fixed delay back on every action call (reset clears faults)."""
+        self.call("POST", "/_sandbox/reset")
+        self.call("POST", "/_sandbox/faults", {"target": "actions", "delayMs": delay_ms})
+
+    def stats(self) -> dict:
+        return self.call("GET", "/_sandbox/stats")
+
+
+def write_scenario(path: Path, workstreams: int) -> list[str]:
+    """An org with `workstreams` chat workstreams over ten 24x7 queues; returns the workstream ids."""
+    lines = ['[org]', 'tenant_id = "aaaaaaaa-0000-4000-8000-0000000000be"',
+             'client_id = "bbbbbbbb-0000-4000-8000-0000000000be"', 'client_secret = "bench-secret"',
+             'secret_name = "dataverse-client-secret"', '']
+    for q in range(10):
+        lines += ['[[queues]]', f'id = "11111111-0000-4000-8000-{q:012d}"', f'name = "Queue {q}"',
+                  'timezone = "UTC"', 'representatives = 2', 'waiting = 1', 'average_wait_seconds = 60', '']
+    ids = []
+    for w in range(workstreams):
+        ids.append(f"22222222-0000-4000-8000-{w:012d}")
+        lines += ['[[workstreams]]', f'id = "{ids[-1]}"', f'name = "Workstream {w}"', 'channel = "chat"',
+                  f'default_queue = "11111111-0000-4000-8000-{w % 10:012d}"', '']
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return ids
+
+
+class Client:
+    """Calls a gateway host with one pooled session per thread."""
+
+    def __init__(self, host: Any) -> None:
+        self.url = f"{host.url}/api/availability/before-conversation"
+        self.key = host.function_key
+        self._local = threading.local()
+
+    def check(self, workstream: str, context: dict | None = None) -> dict:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        body = {"workstreamId": workstream, **({"contextItems": context} if context else {})}
+        response = session.post(self.url, json=body, headers={"x-functions-key": self.key}, timeout=30)
+        if response.status_code != 200:
+            raise RuntimeError(f"gateway answered {response.status_code}: {response.text[:200]}")
+        return response.json()
+
+
+def run_concurrently(count: int, concurrency: int, call: Callable[[int], Any]) -> None:
+    with ThreadPoolExecutor(concurrency) as pool:
+        for _ in pool.map(call, range(count)):
+            pass
+
+
+def median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 3)
+
+
+def timed(call: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def import_times(modules: tuple[str, ...], runs: int) -> dict[str, list[float]]:
+    """CPU seconds each module's import costs, each in a fresh interpreter, runs interleaved.
+
+    CPU time rather than wall time, and interleaving, keep other work on a shared machine out of the ratio.
+    """
+    samples: dict[str, list[float]] = {module: [] for module in modules}
+    for _ in range(runs):
+        for module in modules:
+            code = f"import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
+            out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+            samples[module].append(float(out.stdout.strip()))
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 dev.py bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=1000, help="requests per burst (default 1000)")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients (default 50)")
+    parser.add_argument("--delay-ms", type=int, default=50, help="upstream delay on every action call (default 50)")
+    parser.add_argument("--samples", type=int, default=100, help="latency samples per side (default 100)")
+    parser.add_argument("--workstreams", type=int, default=100, help="workstreams in the snapshot run (default 100)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json and latest.md")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    state = ROOT / ".local" / "bench"
+    state.mkdir(parents=True, exist_ok=True)
+    workstreams = write_scenario(state / "bench.toml", args.workstreams)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
+    stack = Stack(scenario=state / "bench.toml", state_dir=state, log_dir=state / "logs", environ=environ,
+                  quiet=True)
+    results: dict[str, Any] = {}
+    try:
+        say("starting the sandbox and Azurite ...")
+        stack.start_sandbox()
+        stack.start_azurite()
+        sandbox = Sandbox(stack.sandbox["url"], stack.sandbox["caBundle"])
+        settings = stack.app_settings()
+        direct = DirectPath(stack.sandbox["url"], stack.sandbox["url"], stack.sandbox["tenantId"],
+                            stack.sandbox["clientId"], "bench-secret", settings["REQUESTS_CA_BUNDLE"])
+        results.update(measure_bursts(args, stack, sandbox, direct, workstreams))
+        results.update(measure_latency(args, stack, sandbox, direct, workstreams))
+        results.update(measure_snapshot(args, stack, sandbox, workstreams))
+        say("import time (fresh interpreters) ...")
+        times = import_times(("azure.functions", "function_app"), 15)
+        plain, app = times["azure.functions"], times["function_app"]
+        results.update(import_azure_functions_ms=median_ms(plain), import_function_app_ms=median_ms(app),
+                       import_ratio=round(statistics.median(app) / statistics.median(plain), 3))
+    finally:
+        stack.stop()
+    results.update(upstream_delay_ms=args.delay_ms, cpu_count=os.cpu_count(), requests=args.requests,
+                   concurrency=args.concurrency, samples=args.samples, workstreams=args.workstreams,
+                   python=platform.python_version(), finished_at=datetime.now(timezone.utc).isoformat(),
+                   duration_seconds=round(time.monotonic() - started, 1))
+    verdicts = {name: _meets(results[name], *bound) for name, bound in TARGETS.items()}
+    results["targets_met"] = verdicts
+    write_report(args.out, results)
+    for name, ok in verdicts.items():
+        say(f"{'ok  ' if ok else 'MISS'} {name} = {results[name]} (target {TARGETS[name][0]} {TARGETS[name][1]})")
+    say(f"report: {args.out / 'latest.json'} and latest.md ({results['duration_seconds']} s)")
+    return 0 if all(verdicts.values()) else 1
+
+
+def _meets(value: float, comparison: str, bound: float) -> bool:
+    return {"==": value == bound, ">=": value >= bound, "<=": value <= bound}[comparison]
+
+
+def measure_bursts(args, stack, sandbox, direct, workstreams) -> dict[str, Any]:
+    n, c = args.requests, args.concurrency
+    say(f"identical burst: {n} requests, {c} concurrent, one key, fresh host ...")
+    gateway = Client(stack.start_host(port=0, name="bench-burst", extra_settings=QUIET_TIMER))
+    sandbox.restart_counts(args.delay_ms)
+    run_concurrently(n, c, lambda i: gateway.check(workstreams[0], {"Burst": "one"}))
+    burst = sandbox.stats()
+    say(f"  direct path: {n} requests, {c} concurrent ...")
+    sandbox.restart_counts(args.delay_ms)
+    run_concurrently(n, c, lambda i: direct.check(workstreams[0], {"Burst": "one"}))
+    direct_stats = sandbox.stats()
+
+    say(f"distinct keys: {n} requests over {n} keys, {c} concurrent, fresh host ...")
+    gateway = Client(stack.start_host(port=0, name="bench-distinct", extra_settings=QUIET_TIMER))
+    sandbox.restart_counts(args.delay_ms)
+    run_concurrently(n, c, lambda i: gateway.check(workstreams[i % len(workstreams)], {"Key": str(i)}))
+    distinct = sandbox.stats()
+    return {
+        "identical_burst_upstream_calls": sum(burst["actions"].values()),
+        "direct_identical_burst_upstream_calls": sum(direct_stats["actions"].values()),
+        "distinct_upstream_calls": sum(distinct["actions"].values()),
+        "distinct_token_requests": distinct["tokens"],
+        "distinct_secret_reads": distinct["secretReads"],
+        "direct_distinct_token_requests": direct_stats["tokens"],
+    }
+
+
+def measure_latency(args, stack, sandbox, direct, workstreams) -> dict[str, Any]:
+    say(f"latency: {args.samples} samples per side, interleaved ...")
+    sandbox.restart_counts(args.delay_ms)
+    cached = Client(stack.hosts[0])  # the burst host: token and secret already in memory
+    uncached = Client(stack.start_host(port=0, name="bench-miss", extra_settings={**QUIET_TIMER, "AVAILABILITY_CACHE_SECONDS": "0"}))
+    uncached.check(workstreams[1], {"Warm": "up"})
+    cached.check(workstreams[0], {"Hit": "key"})
+    token = direct.token()
+    hits, misses, direct_checks, direct_actions = [], [], [], []
+    for i in range(args.samples):
+        hits.append(timed(lambda: cached.check(workstreams[0], {"Hit": "key"})))
+        direct_checks.append(timed(lambda: direct.check(workstreams[0])))
+        misses.append(timed(lambda: uncached.check(workstreams[2], {"Miss": uuid.uuid4().hex})))
+        direct_actions.append(timed(lambda: direct.action(token, workstreams[2], {"Miss": uuid.uuid4().hex})))
+    return {
+        "hit_median_ms": median_ms(hits),
+        "direct_median_ms": median_ms(direct_checks),
+        "hit_speedup": round(statistics.median(direct_checks) / statistics.median(hits), 2),
+        "miss_median_ms": median_ms(misses),
+        "direct_action_median_ms": median_ms(direct_actions),
+        "miss_overhead_ratio": round(statistics.median(misses) / statistics.median(direct_actions), 3),
+    }
+
+
+def measure_snapshot(args, stack, sandbox, workstreams) -> dict[str, Any]:
+    """The timer's run over every workstream vs the same checks one by one, in this process."""
+    from bench.snapshot import snapshot_one_by_one, snapshot_timer_way
+
+    say(f"snapshot: {len(workstreams)} workstreams one by one, then the timer's way ...")
+    settings = stack.app_settings()
+    sandbox.restart_counts(args.delay_ms)
+    one_by_one = snapshot_one_by_one(settings, workstreams)
+    sandbox.restart_counts(args.delay_ms)
+    timer_way, written = snapshot_timer_way(settings, workstreams)
+    calls = sum(sandbox.stats()["actions"].values())
+    return {
+        "snapshot_one_by_one_seconds": round(one_by_one, 3),
+        "snapshot_timer_seconds": round(timer_way, 3),
+        "snapshot_speedup": round(one_by_one / timer_way, 2),
+        "snapshot_rows_written": written,
+        "snapshot_upstream_calls": calls,
+    }
+
+
+def write_report(folder: Path, results: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    r = results
+    rows = [
+        ("Upstream calls, 1,000 identical requests (50 concurrent)", r["identical_burst_upstream_calls"],
+         r["direct_identical_burst_upstream_calls"], "exactly 1"),
+        ("Token requests, 1,000 requests over distinct keys", r["distinct_token_requests"],
+         r["direct_distinct_token_requests"], "1"),
+        ("Key Vault reads, same run", r["distinct_secret_reads"], "n/a", "1"),
+        ("Median latency, cache hit (ms)", r["hit_median_ms"], r["direct_median_ms"],
+         f"speedup {r['hit_speedup']}× (≥ 10×)"),
+        ("Median latency, cache miss (ms)", r["miss_median_ms"], r["direct_action_median_ms"],
+         f"ratio {r['miss_overhead_ratio']} (≤ 1.1)"),
+        (f"Snapshot of {r['workstreams']} workstreams (s)", r["snapshot_timer_seconds"],
+         r["snapshot_one_by_one_seconds"], f"speedup {r['snapshot_speedup']}× (≥ 5×)"),
+        ("`import function_app` vs `import azure.functions` (ms)", r["import_function_app_ms"],
+         r["import_azure_functions_ms"], f"ratio {r['import_ratio']} (≤ 1.25)"),
+    ]
+    lines = [
+        f"# Benchmark results ({r['finished_at'][:19]}Z)",
+        "",
+        f"Upstream delay {r['upstream_delay_ms']} ms on every action call; {r['cpu_count']} CPUs; "
+        f"Python {r['python']}; whole run {r['duration_seconds']} s.",
+        "",
+        "| figure | gateway | direct path / reference | result |",
+        "|---|---|---|---|",
+        *[f"| {name} | {ours} | {theirs} | {verdict} |" for name, ours, theirs, verdict in rows],
+        "",
+        "Targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in r["targets_met"].items()),
+        "",
+    ]
+    (folder / "latest.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
