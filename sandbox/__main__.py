@@ -14,6 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from sandbox.lifeline import watch_parent
 from sandbox.scenario import ScenarioError, load_scenario
 from sandbox.server import SandboxServer
 
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    watch_parent(stopping.set)  # a stack that died without stopping us must not leave us running
     try:
         if args.ready_file:
             try:

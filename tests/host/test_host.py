@@ -139,3 +139,48 @@ def test_setting_references_resolve_or_name_the_missing_setting():
     assert resolve_setting_refs("%A% %B%", {"A": "1", "B": "2"}) == "1 2"
     with pytest.raises(LookupError, match="MISSING"):
         resolve_setting_refs("%MISSING%", {})
+
+
+def test_children_end_themselves_when_the_stack_dies(tmp_path):
+    """A stack killed with SIGKILL cannot stop its children: they notice and exit on their own."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "stack.py"
+    script.write_text(
+        "import json, sys, time\n"
+        "from pathlib import Path\n"
+        "from sandbox.stack import Stack\n"
+        f"stack = Stack(state_dir=Path({str(tmp_path)!r}), quiet=True)\n"
+        "stack.start_sandbox()\n"
+        "host = stack.start_host(port=0)\n"
+        f"Path({str(tmp_path / 'pids.json')!r}).write_text(json.dumps([p.popen.pid for p in stack.processes]))\n"
+        "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=Path(__file__).resolve().parents[2],
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    pids_file = tmp_path / "pids.json"
+    deadline = time.monotonic() + 60
+    while not pids_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pids = json.loads(pids_file.read_text())
+    assert len(pids) == 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 15
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in pids if _running(pid)]
+        time.sleep(0.2)
+    assert alive == []
+
+
+def _running(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
