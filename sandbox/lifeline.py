@@ -21,3 +21,35 @@ def watch_parent(on_orphaned: Callable[[], None], interval: float = 1.0) -> None
                 return
 
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
+
+
+def main(argv: list[str]) -> int:
+    """`python -m sandbox.lifeline COMMAND...`: run COMMAND, and end it when the stack or this process ends."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(argv)
+    done = threading.Event()
+
+    def stop(*_: object) -> None:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    watch_parent(stop)
+    while not done.is_set() and child.poll() is None:
+        done.wait(0.5)
+    stop()
+    return child.wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -142,7 +142,7 @@ def test_setting_references_resolve_or_name_the_missing_setting():
 
 
 def test_children_end_themselves_when_the_stack_dies(tmp_path):
-    """A stack killed with SIGKILL cannot stop its children: they notice and exit on their own."""
+    """A stack killed with SIGKILL cannot stop its children: they notice and exit on their own (Azurite too)."""
     import json
     import os
     import signal
@@ -156,6 +156,7 @@ def test_children_end_themselves_when_the_stack_dies(tmp_path):
         "from sandbox.stack import Stack\n"
         f"stack = Stack(state_dir=Path({str(tmp_path)!r}), quiet=True)\n"
         "stack.start_sandbox()\n"
+        "stack.start_azurite()\n"
         "host = stack.start_host(port=0)\n"
         f"Path({str(tmp_path / 'pids.json')!r}).write_text(json.dumps([p.popen.pid for p in stack.processes]))\n"
         "time.sleep(600)\n")
@@ -166,7 +167,7 @@ def test_children_end_themselves_when_the_stack_dies(tmp_path):
     while not pids_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     pids = json.loads(pids_file.read_text())
-    assert len(pids) == 2
+    assert len(pids) == 3
     parent.send_signal(signal.SIGKILL)
     parent.wait(10)
     deadline = time.monotonic() + 15
