@@ -422,6 +422,26 @@ class SnapshotStore:
                 except ResourceNotFoundError:
                     raise UpstreamUnavailable(message="Table storage lost the snapshot table.") from None
 
+    def write_many(self, snapshots: Iterable[Snapshot]) -> int:
+        """Upsert (replace) many rows, one transaction per workstream and 100 rows (a backfill's path); returns the count."""
+        from azure.data.tables import UpdateMode
+
+        by_partition: dict[str, dict[str, dict]] = {}
+        for snapshot in snapshots:
+            entity = snapshot.to_entity()
+            # A transaction may not touch one entity twice: the last row for a slot wins, as with `write`.
+            by_partition.setdefault(entity["PartitionKey"], {})[entity["RowKey"]] = entity
+        self.ensure_table()
+        written = 0
+        with _StorageErrors():
+            for entities in by_partition.values():
+                rows = list(entities.values())
+                for i in range(0, len(rows), TRANSACTION_SIZE):
+                    chunk = rows[i:i + TRANSACTION_SIZE]
+                    self._table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
+                    written += len(chunk)
+        return written
+
     # -- reads --
     def history(self, query: HistoryQuery, *, deadline: float | None = None) -> list[Snapshot]:
         """Rows matching `query`, newest first (ties by workstream id), at most `query.limit`.

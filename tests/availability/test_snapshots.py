@@ -242,6 +242,23 @@ def test_writing_the_same_slot_again_replaces_the_row(store):
     assert "queueId" not in entities[0]  # replaced, not merged
 
 
+def test_many_rows_go_in_transactions_of_one_workstream(store, counter):
+    newest = at("2026-11-24T10:00:00Z")
+    rows = [Snapshot.of(CHAT, newest - i * timedelta(minutes=5), answer()) for i in range(250)]
+    rows += [Snapshot.of(BUSY_LINE, newest, answer(Q_BUSY, 0)), Snapshot.failed(BUSY_LINE, newest, "x", NOW)]
+    assert store.write_many(rows) == 251  # BUSY_LINE's two rows share a slot: the last one wins
+    batches = [url for method, url in counter.requests if method == "POST" and url.endswith("$batch")]
+    assert len(batches) == 3 + 1
+    assert rows_of_partition(store, BUSY_LINE) == [{"error": "x"}]
+    assert len(store.history(HistoryQuery(start=newest - timedelta(days=1), end=newest, workstream_id=CHAT,
+                                          limit=5000))) == 250
+
+
+def rows_of_partition(store: SnapshotStore, workstream: str) -> list[dict]:
+    return [{k: v for k, v in e.items() if k == "error"} for e in store._table.query_entities(
+        "PartitionKey eq @p", parameters={"p": workstream})]
+
+
 def test_the_table_is_created_once_per_store(store, counter):
     slot = at("2026-11-24T10:05:00Z")
     store.write(Snapshot.of(CHAT, slot, answer()))
