@@ -83,8 +83,12 @@ class DataverseCredential:
         try:
             return self._client_credential().get_token(self._scope)
         except ClientAuthenticationError as exc:
+            error = _token_error(exc)
+            if isinstance(error, UpstreamUnavailable):
+                # MSAL remembers a 5xx for a while and would fail the next calls without asking: start afresh.
+                self._credential = None
             if not _secret_refused(exc) or self._settings.client_secret:
-                raise _token_error(exc) from None
+                raise error from None
             previous = self._secret_version
             log.info("The token endpoint refused the client secret; reading it again from Key Vault")
             self._read_secret()

@@ -4,7 +4,7 @@ Budgets are explicit: every call gets `timeout` seconds in all (retries and wait
 attempt at most `attempt_timeout`. Within that budget:
 - 429: wait `Retry-After` and try again if the wait fits, else raise `UpstreamThrottled` carrying it; until
   that moment passes, calls for any key fail fast (or wait, if it fits) instead of hammering the org.
-- 5xx and connection errors: retried with jittered exponential back-off.
+- 5xx, connection errors and timeouts: retried with jittered exponential back-off, `max_attempts` in all.
 - 401: one fresh token and one retry, then `UpstreamAuthFailed`.
 
 The loop is written here rather than with azure-core's RetryPolicy because the policy sleeps a
@@ -51,6 +51,8 @@ class DataverseClient:
     :keyword timeout: seconds one call may take in all (default 20).
     :keyword attempt_timeout: seconds one HTTP attempt may take (default 10).
     :keyword backoff: first back-off after a 5xx or connection error, doubled each retry (default 0.25 s).
+    :keyword max_attempts: attempts after 5xx, connection errors and timeouts (default 3), so an outage is
+        reported in about a second rather than at the end of the budget.
     :keyword pool_size: pooled connections kept to the org (default 32).
     """
 
@@ -62,6 +64,7 @@ class DataverseClient:
         timeout: float = 20.0,
         attempt_timeout: float = 10.0,
         backoff: float = 0.25,
+        max_attempts: int = 3,
         pool_size: int = 32,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -71,6 +74,7 @@ class DataverseClient:
         self.timeout = timeout
         self.attempt_timeout = attempt_timeout
         self.backoff = backoff
+        self.max_attempts = max_attempts
         self._clock = clock
         self._sleep = sleep
         self._session = requests.Session()
@@ -79,6 +83,8 @@ class DataverseClient:
         self._session.mount("http://", adapter)
         self._throttle_lock = threading.Lock()
         self._throttled_until = 0.0  # monotonic time before which the org asked us not to call
+        self._recovering = False  # a 429 was seen and no call has succeeded since
+        self._probing = False  # the one call allowed through after Retry-After is out
 
     # -- operations --
     def get_availability_before_conversation(self, check: BeforeConversationCheck, *,
@@ -134,7 +140,7 @@ class DataverseClient:
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         while True:
             attempt += 1
-            self._wait_for_throttle(deadline)
+            probe = self._wait_for_throttle(deadline)
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
@@ -149,6 +155,7 @@ class DataverseClient:
             }
             if data is not None:
                 headers["Content-Type"] = "application/json; charset=utf-8"
+            response = None
             try:
                 response = self._session.request(
                     method, self._base + path, data=data, headers=headers,
@@ -161,7 +168,12 @@ class DataverseClient:
                 failure = UpstreamUnavailable(message="Dynamics 365 could not be reached.")
                 log.warning("Dataverse %s %s failed: %s (client request %s)", method, _name(path),
                             type(exc).__name__, request_id)
-            else:
+            finally:
+                if response is not None and response.status_code == 429:
+                    self._note_throttle(_retry_after(response))  # before the probe ends: no gap for others
+                if probe:
+                    self._end_probe(recovered=response is not None and response.status_code != 429)
+            if response is not None:
                 status = response.status_code
                 log.debug("Dataverse %s %s -> %d (client request %s, service request %s)", method, _name(path),
                           status, request_id, response.headers.get("x-ms-service-request-id"))
@@ -179,7 +191,6 @@ class DataverseClient:
                     continue
                 if status == 429:
                     wait = _retry_after(response)
-                    self._note_throttle(wait)
                     if self._clock() + wait < deadline:
                         continue  # _wait_for_throttle sleeps it off
                     raise UpstreamThrottled(message="Dynamics 365 is rate-limiting requests; try again later.",
@@ -188,22 +199,42 @@ class DataverseClient:
                     raise _client_error(status, _upstream_message(response), not_found, not_found_target)
                 failure = UpstreamUnavailable(message=f"Dynamics 365 answered with HTTP {status}.")
             pause = self.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-            if self._clock() + pause >= deadline - 0.05:
+            if attempt >= self.max_attempts or self._clock() + pause >= deadline - 0.05:
                 raise failure
             self._sleep(pause)
 
     def _note_throttle(self, wait: float) -> None:
         with self._throttle_lock:
             self._throttled_until = max(self._throttled_until, self._clock() + wait)
+            self._recovering = True
 
-    def _wait_for_throttle(self, deadline: float) -> None:
-        wait = self._throttled_until - self._clock()
-        if wait <= 0:
-            return
-        if self._clock() + wait >= deadline:
-            raise UpstreamThrottled(message="Dynamics 365 is rate-limiting requests; try again later.",
-                                    retry_after=max(1, round(wait)))
-        self._sleep(wait)
+    def _wait_for_throttle(self, deadline: float) -> bool:
+        """Wait out the org's Retry-After if it fits the budget, else raise; True when this call is the probe.
+
+        After a 429 the first call past the Retry-After moment goes alone (the probe); the others wait for
+        its answer instead of all hitting the org at once, which would only make Retry-After grow.
+        """
+        while True:
+            with self._throttle_lock:
+                now = self._clock()
+                wait = self._throttled_until - now
+                if wait <= 0:
+                    if not self._recovering:
+                        return False
+                    if not self._probing:
+                        self._probing = True
+                        return True
+                    wait = 0.05  # a probe is out: look again shortly
+            if now + wait >= deadline:
+                raise UpstreamThrottled(message="Dynamics 365 is rate-limiting requests; try again later.",
+                                        retry_after=max(1, round(self._throttled_until - now)))
+            self._sleep(wait)
+
+    def _end_probe(self, *, recovered: bool) -> None:
+        with self._throttle_lock:
+            self._probing = False
+            if recovered:
+                self._recovering = False
 
 
 def _name(path: str) -> str:
