@@ -95,32 +95,29 @@ def _now() -> datetime:
 # -- functions -----------------------------------------------------------------------------------------
 
 
-@bp.route(route="availability/before-conversation", methods=["POST"])
-def before_conversation(req: func.HttpRequest) -> func.HttpResponse:
-    """Queue, hours and staffing a new customer of a workstream would meet."""
+def _single_check(name: str, parser: str, req: func.HttpRequest) -> func.HttpResponse:
+    """One check: `parser` (a model function name) turns the body into it; the service answers it."""
 
     def work(deadline: float) -> tuple[Any, str]:
-        from .model import parse_before_conversation
+        from . import model
 
-        check = parse_before_conversation(_body(req))
+        check = getattr(model, parser)(_body(req))
         answer = runtime.availability_service().check(check, deadline=deadline)
         return answer.to_json(_now(), check.time_zone), answer.source
 
-    return _handle("before-conversation", req, work)
+    return _handle(name, req, work)
+
+
+@bp.route(route="availability/before-conversation", methods=["POST"])
+def before_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    """Queue, hours and staffing a new customer of a workstream would meet."""
+    return _single_check("before-conversation", "parse_before_conversation", req)
 
 
 @bp.route(route="availability/for-conversation", methods=["POST"])
 def for_conversation(req: func.HttpRequest) -> func.HttpResponse:
     """Queue, hours and staffing for an ongoing conversation (e.g. an AI agent about to escalate)."""
-
-    def work(deadline: float) -> tuple[Any, str]:
-        from .model import parse_for_conversation
-
-        check = parse_for_conversation(_body(req))
-        answer = runtime.availability_service().check(check, deadline=deadline)
-        return answer.to_json(_now(), check.time_zone), answer.source
-
-    return _handle("for-conversation", req, work)
+    return _single_check("for-conversation", "parse_for_conversation", req)
 
 
 @bp.route(route="availability/batch", methods=["POST"])
