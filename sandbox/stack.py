@@ -245,13 +245,14 @@ class Stack:
         """The sandbox CA added to the usual trusted CAs, so the app reaches both the sandbox and real hosts."""
         assert self.sandbox is not None
         bundle = self.state_dir / "sandbox" / "trusted-cas.pem"
-        if not bundle.exists():
+        sandbox_ca = Path(self.sandbox["caBundle"]).read_text(encoding="ascii")
+        # The sandbox makes a new CA at every start: a bundle left by an earlier run trusts the old one.
+        if not bundle.exists() or sandbox_ca not in bundle.read_text(encoding="ascii", errors="ignore"):
             base = self.environ.get("REQUESTS_CA_BUNDLE") or self.environ.get("CURL_CA_BUNDLE")
             if not base or not Path(base).is_file():
                 import certifi
 
                 base = certifi.where()
-            sandbox_ca = Path(self.sandbox["caBundle"]).read_text(encoding="ascii")
             base_cas = Path(base).read_text(encoding="ascii", errors="ignore")
             bundle.write_text(base_cas.rstrip("\n") + "\n" + sandbox_ca, encoding="ascii")
         return str(bundle)
