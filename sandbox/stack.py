@@ -30,6 +30,8 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development account key (public, documented by Microsoft; not a secret).
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DEFAULT_TABLE_PORT = 10002
+BACKFILL_DAYS = 7  # demo history written by `dev.py start` (unless --no-backfill)
+BACKFILL_STEP_MINUTES = 15
 
 # Settings a user may override from the environment; reported in stack.json's appSettings when set.
 APP_SETTING_NAMES = (
@@ -314,8 +316,35 @@ class Stack:
             time.sleep(0.1)
         raise StackError(f"{host.process.name} did not answer /api/health within {timeout:.0f} s")
 
-    def start(self, host_port: int = 7071, extra_settings: Mapping[str, str] | None = None) -> Host:
-        """Start everything; on failure stop what was started and raise `StackError`."""
+    def backfill_history(self, days: float = 7, extra_settings: Mapping[str, str] | None = None,
+                         step_minutes: int = BACKFILL_STEP_MINUTES) -> None:
+        """Snapshots of the sandbox org for the last `days`, written where the app's timer writes them.
+
+        The timer's own run (`run_snapshot`) at each past slot with the sandbox clock set there; every
+        `step_minutes` (a slot of the schedule) so a week takes seconds. Sandbox only: a real org has no clock to move.
+        """
+        assert self.sandbox is not None, "the backfill needs the sandbox"
+        from availability.backfill import backfill_sandbox, describe_error
+
+        settings = self.app_settings(extra_settings)
+        if not self.storage_connection or settings.get("AzureWebJobsStorage") != self.storage_connection:
+            self.say("Not backfilling demo history: AzureWebJobsStorage is not this stack's Azurite.")
+            return
+        try:
+            summary = backfill_sandbox(settings, sandbox_url=self.sandbox["url"],
+                                       ca_bundle=self.sandbox["caBundle"], days=days, step_minutes=step_minutes,
+                                       progress=self.say)
+        except Exception as exc:
+            raise StackError(f"The demo history could not be backfilled: {describe_error(exc)}") from None
+        self.say(f"Backfilled {summary.line()}.")
+
+    def start(self, host_port: int = 7071, extra_settings: Mapping[str, str] | None = None,
+              backfill_days: float = 0) -> Host:
+        """Start everything; on failure stop what was started and raise `StackError`.
+
+        `backfill_days`: against the sandbox, fill that many past days of snapshots before the host (and its
+        timer, which the moving sandbox clock would mislead) starts.
+        """
         try:
             if self.local_settings is None:
                 self.start_sandbox()
@@ -327,6 +356,8 @@ class Stack:
                     self.say(f"Port {DEFAULT_TABLE_PORT} is in use: assuming Azurite already runs there.")
                 else:
                     self.start_azurite(DEFAULT_TABLE_PORT if self.local_settings is not None else None)
+            if backfill_days and self.local_settings is None:
+                self.backfill_history(backfill_days, extra_settings)
             return self.start_host(host_port, extra_settings)
         except BaseException:
             self.stop()
@@ -435,7 +466,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        stack.start(host_port=args.port)
+        stack.start(host_port=args.port, backfill_days=0 if args.no_backfill else BACKFILL_DAYS)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -464,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7071, help="port of the local Functions host (default 7071)")
     parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="sandbox scenario (TOML)")
     parser.add_argument("--state-dir", type=Path, help="where stack.json, keys and logs go (default .local)")
+    parser.add_argument("--no-backfill", action="store_true",
+                        help=f"skip writing {BACKFILL_DAYS} days of demo snapshots at start (sandbox only)")
     args = parser.parse_args(argv)
     if not args.scenario.exists():
         parser.error(f"scenario file not found: {args.scenario}")
