@@ -419,6 +419,7 @@ def banner(info: dict[str, Any]) -> str:
     if info["conversations"]:
         lines += ["Demo conversations:"]
         lines += [f"  {c['id']}  (workstream {c['workstreamId']})" for c in info["conversations"]]
+    lines += ["", "Supervisor dashboard (open in a browser):", f"  {url}/api/dashboard?code={key}"]
     lines += ["", "Try:", f"  curl -s {url}/api/health"]
     if info["workstreams"]:
         workstream = info["workstreams"][0]["id"]
