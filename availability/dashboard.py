@@ -817,8 +817,6 @@ def _timeline_svg(view: WorkstreamView, buckets: list[Bucket], start: datetime, 
         base = top + lane_height
         parts.append(f'<line x1="{left}" x2="{left + plot}" y1="{base}" y2="{base}" stroke="#aab1bb"/>')
         parts.append(f'<line x1="{left}" x2="{left + plot}" y1="{top}" y2="{top}" stroke="#eef0f3"/>')
-        parts.append(f'<text x="{left + 4}" y="{top + 11}" font-size="10.5" fill="#6b7380">'
-                     f'{_e(label(maximum))}</text>')
         segment: list[tuple[float, float, float]] = []
         segments = []
         for item, value in values:
@@ -840,6 +838,10 @@ def _timeline_svg(view: WorkstreamView, buckets: list[Bucket], start: datetime, 
                              f'stroke="none"/>')
             parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2" '
                          f'stroke-linejoin="round"/>')
+        # The scale, over the lines, with a white halo so a line running through it does not hide it.
+        halo = 'stroke="#fff" stroke-width="3" paint-order="stroke" font-size="10.5" fill="#5b6472"'
+        parts.append(f'<text x="{left + 4}" y="{top + 11}" {halo}>{_e(label(maximum))}</text>')
+        parts.append(f'<text x="{left + 4}" y="{base - 4}" {halo}>0</text>')
 
     reps = [(item, item.representatives) for item in buckets]
     reps_max = _nice_max(max((v for _, v in reps if v is not None), default=0) or 1)
@@ -850,8 +852,6 @@ def _timeline_svg(view: WorkstreamView, buckets: list[Bucket], start: datetime, 
     series(waits, wait_top, wait_height, "#7b3fa0", False, wait_max, lambda v: _duration(v))
     parts.append(f'<text x="{left - 10}" y="{wait_top + wait_height / 2 + 18:.1f}" text-anchor="end" '
                  f'font-size="10.5" fill="#6b7380">while open</text>')
-    parts.append(f'<text x="{left + 4}" y="{wait_top + wait_height - 4}" font-size="10.5" fill="#8a919c">0</text>')
-    parts.append(f'<text x="{left + 4}" y="{reps_top + reps_height - 4}" font-size="10.5" fill="#8a919c">0</text>')
     parts.append(f'<line x1="{left + plot}" x2="{left + plot}" y1="{band_top - 4}" y2="{axis_y}" stroke="#14202e" '
                  f'stroke-width="1.5"/><text x="{left + plot}" y="{axis_y + 16}" text-anchor="end" font-size="12" '
                  f'font-weight="700" fill="#14202e">now</text>')
