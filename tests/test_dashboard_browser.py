@@ -37,6 +37,9 @@ def _find_browser() -> tuple[str | None, str | None, str | None]:
         return None, None, "the selenium package is not installed (requirements-dev.txt)"
     binary = os.environ.get("CHROMIUM_BINARY") or next(filter(None, map(shutil.which, BROWSERS)), None)
     driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    for name, path in (("CHROMIUM_BINARY", binary), ("CHROMEDRIVER", driver)):
+        if path and name in os.environ and not os.path.isfile(path):
+            return None, None, f"{name}={path} does not exist"
     if not binary:
         return None, None, "Chromium is not installed (no chromium, chromium-browser or google-chrome on the PATH)"
     if not driver:
