@@ -625,10 +625,10 @@ _ICON = {"available": "i-ok", "busy": "i-busy", "closed": "i-closed", "error": "
 _SOURCE = {"live": "Live", "cache": "Cached", "stale": "Stale", "snapshot": "Latest snapshot", "none": "Unknown"}
 
 
-def _icon(status: str | None, label: bool = False) -> str:
+def _icon(status: str | None) -> str:
+    # Decorative: the status word always stands beside it.
     name = _ICON.get(status, "i-none")
-    aria = f'role="img" aria-label="{_e(_WORDS.get(status, "No data"))}"' if label else 'aria-hidden="true"'
-    return f'<svg class="icon {name}" viewBox="0 0 16 16" {aria}><use href="#{name}"/></svg>'
+    return f'<svg class="icon {name}" viewBox="0 0 16 16" aria-hidden="true"><use href="#{name}"/></svg>'
 
 
 _SPRITES = """<svg class="defs" aria-hidden="true" focusable="false" width="0" height="0">

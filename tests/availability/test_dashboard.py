@@ -30,7 +30,7 @@ from availability.dashboard import (
     understaffed,
 )
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamUnavailable
-from availability.snapshots import HistoryQuery, Snapshot, SnapshotStore
+from availability.snapshots import Snapshot, SnapshotStore
 
 CHAT = "22222222-0000-4000-8000-000000000001"
 BUSY_LINE = "22222222-0000-4000-8000-000000000002"
