@@ -207,9 +207,10 @@ class Stack:
         elif not port_is_free(port):
             raise StackError(f"Port {port} for Azurite's Table service is in use.")
         self.say(f"Starting Azurite (Table service) on 127.0.0.1:{port} ...")
+        # Azurite (node) cannot watch for its stack's death itself: a small Python guard does it for it.
         process = self._spawn("azurite", [
-            str(command), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--inMemoryPersistence",
-            "--disableTelemetry", "--skipApiVersionCheck"])
+            sys.executable, "-m", "sandbox.lifeline", str(command), "--tableHost", "127.0.0.1",
+            "--tablePort", str(port), "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck"])
         self._wait_for_port(process, port, 30)
         self.table_endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
         self.storage_connection = azurite_connection_string(port)
@@ -261,7 +262,8 @@ class Stack:
 
     def app_settings(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Every setting the host gives the app: stack defaults < local.settings.json < extra < environment."""
-        settings = {"FUNCTIONS_WORKER_RUNTIME": "python"}
+        # The timer's %SNAPSHOT_SCHEDULE% must resolve, as in Azure, so the contract's default is given here.
+        settings = {"FUNCTIONS_WORKER_RUNTIME": "python", "SNAPSHOT_SCHEDULE": "0 */5 * * * *"}
         if self.local_settings is not None:
             settings.update(self.local_settings)
         else:

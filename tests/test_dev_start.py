@@ -24,7 +24,8 @@ def _listening(port: int) -> bool:
 def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
-    process = subprocess.Popen([sys.executable, "dev.py", "start", "--port", str(port), "--state-dir", str(tmp_path)],
+    process = subprocess.Popen([sys.executable, "dev.py", "start", "--port", str(port), "--state-dir", str(tmp_path),
+                                "--no-backfill"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     stack_file = tmp_path / "stack.json"
     try:
