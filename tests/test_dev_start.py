@@ -24,8 +24,7 @@ def _listening(port: int) -> bool:
 def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
-    process = subprocess.Popen([sys.executable, "dev.py", "start", "--port", str(port), "--state-dir", str(tmp_path),
-                                "--no-backfill"],
+    process = subprocess.Popen([sys.executable, "dev.py", "start", "--port", str(port), "--state-dir", str(tmp_path)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     stack_file = tmp_path / "stack.json"
     try:
@@ -45,12 +44,19 @@ def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
                                headers={"x-functions-key": info["functionKey"]},
                                json={"workstreamId": info["workstreams"][0]["id"]}, timeout=30)
         assert answer.status_code == 200, answer.text
+        # the demo's week of history was backfilled before the host started
+        history = requests.get(f"{info['hostUrl']}/api/snapshots", params={"from": "2020-01-01", "limit": 5000},
+                               headers={"x-functions-key": info["functionKey"]}, timeout=30).json()["snapshots"]
+        assert len({row["workstreamId"] for row in history}) >= 3
+        oldest = min(row["capturedAt"] for row in history)
+        assert oldest < time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 6 * 86400))
         sandbox_port = int(info["sandboxUrl"].rsplit(":", 1)[1])
         table_port = int(info["tableEndpoint"].split(":")[2].split("/")[0])
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
         output = process.stdout.read()
         assert "function key" in output and "curl" in output and "Stopped." in output
+        assert f"{info['hostUrl']}/api/dashboard?code={info['functionKey']}" in output
         assert not stack_file.exists()
         for listened in (port, sandbox_port, table_port):
             assert not _listening(listened), listened
