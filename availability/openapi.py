@@ -670,6 +670,31 @@ def _operations() -> list[dict[str, Any]]:
             },
         },
         {
+            "path": "/dashboard",
+            "method": "get",
+            "operationId": "GetDashboard",
+            "tags": ["History"],
+            "summary": "Open the supervisor dashboard",
+            "description": (
+                "One self-contained HTML page for a browser (put the function key in the code query parameter): "
+                "per workstream, the status right now, a timeline of the last 24 hours and an hour-of-week "
+                "heatmap of when customers could be escalated."
+            ),
+            "parameters": [
+                {"name": "workstreamId", "in": "query", "required": False, "title": "Workstream ID",
+                 "description": "Only this workstream.", "schema": {"type": "string", "format": "uuid"},
+                 "example": _WORKSTREAM},
+                {"name": "days", "in": "query", "required": False, "title": "Days",
+                 "description": "Days the heatmap covers, 1 to 31; default 7.",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 31, "default": 7}},
+                {"name": "tz", "in": "query", "required": False, "title": "Time zone",
+                 "description": "IANA time zone the page shows times in; default UTC.",
+                 "schema": {"type": "string"}, "example": "Europe/Paris"},
+            ],
+            "ok": {"schema": None, "media": "text/html", "description": "The dashboard page."},
+            "errors": (400, 401, 500),
+        },
+        {
             "path": "/health",
             "method": "get",
             "operationId": "GetHealth",
@@ -769,12 +794,14 @@ def _openapi_json() -> str:
                 "content": {"application/json": {"schema": _ref(body["schema"]), "examples": body["examples"]}},
             }
         ok = op["ok"]
-        media: dict[str, Any] = {"schema": _ref(ok["schema"]) if ok["schema"] else {"type": "object"}}
+        media_type = ok.get("media", "application/json")
+        media: dict[str, Any] = {"schema": _ref(ok["schema"]) if ok["schema"] else
+                                 {"type": "string"} if media_type == "text/html" else {"type": "object"}}
         if ok.get("examples"):
             media["examples"] = ok["examples"]
         responses: dict[str, Any] = {
             "200": {"description": ok["description"], "headers": {"x-correlation-id": _correlation_header()},
-                    "content": {"application/json": media}},
+                    "content": {media_type: media}},
         }
         notes = op.get("error_notes", {})
         for status in op["errors"]:

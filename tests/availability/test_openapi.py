@@ -32,6 +32,8 @@ CONTRACT_OPERATIONS = {
     ("/api/health", "get"),
     ("/api/openapi.json", "get"),
 }
+# Added beside the contract's: the supervisor dashboard (HTML, for browsers, not in the connector).
+ADDED_OPERATIONS = {("/api/dashboard", "get")}
 CONTRACT_ANSWER_FIELDS = {
     "queueId", "status", "canEscalate", "withinOperatingHours", "representativesAvailable",
     "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "nextTransitionTime", "nextOpeningTime",
@@ -256,13 +258,14 @@ def test_openapi_document_is_structurally_valid(oas):
             response = resolve(oas, response["$ref"]) if "$ref" in response else response
             assert response["description"], (path, status)
             assert "x-correlation-id" in response["headers"], (path, status)
-            throttled = "upstream_throttled" in response["content"]["application/json"].get("examples", {})
+            content = response["content"].get("application/json") or response["content"]["text/html"]
+            throttled = "upstream_throttled" in content.get("examples", {})
             assert ("Retry-After" in response["headers"]) == throttled, (path, status)
     assert len(ids) == len(set(ids))
 
 
 def test_openapi_has_every_endpoint_of_the_contract(oas):
-    assert {(path, method) for path, method, _ in operations(oas)} == CONTRACT_OPERATIONS
+    assert {(path, method) for path, method, _ in operations(oas)} == CONTRACT_OPERATIONS | ADDED_OPERATIONS
 
 
 def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
@@ -357,7 +360,7 @@ def test_every_example_matches_its_schema(oas):
     for path, method, operation in operations(oas):
         media = operation.get("requestBody", {}).get("content", {}).get("application/json")
         responses = [resolve(oas, r["$ref"]) if "$ref" in r else r for r in operation["responses"].values()]
-        medias = [media] + [r["content"]["application/json"] for r in responses]
+        medias = [media] + [r["content"].get("application/json") for r in responses]
         for media in filter(None, medias):
             for name, example in media.get("examples", {}).items():
                 seen += 1
@@ -532,6 +535,7 @@ def test_swagger_operations_are_described_for_makers(swagger):
             assert response["description"] and "x-correlation-id" in response["headers"]
     assert set(found) == CONNECTOR_OPERATIONS
     assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")}
+    assert not ADDED_OPERATIONS & set(found.values())
     description = swagger["paths"]["/availability/before-conversation"]["post"]["description"]
     assert "escalat" in description and "canEscalate" in description
 
@@ -584,3 +588,12 @@ def test_api_properties_has_the_function_key_connection_parameter():
     assert re.fullmatch(r"#[0-9a-f]{6}", properties["iconBrandColor"])
     assert properties["capabilities"] == []
     assert properties["publisher"] and properties["stackOwner"]
+
+
+def test_every_http_function_of_the_app_is_described(oas):
+    import function_app
+
+    routes = {("/api/" + f.get_trigger().get_dict_repr()["route"], str(m.value if hasattr(m, "value") else m).lower())
+              for f in function_app.app.get_functions() if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
+              for m in f.get_trigger().get_dict_repr()["methods"]}
+    assert routes == {(path, method) for path, method, _ in operations(oas)}
