@@ -453,11 +453,8 @@ def _render(response: Any) -> tuple[int, dict[str, str], bytes]:
 # --- command line ---------------------------------------------------------------------------------
 
 
-def _load_local_settings(app_dir: Path) -> None:
-    """Apply local.settings.json Values like Core Tools; the process environment wins."""
-    path = app_dir / "local.settings.json"
-    if not path.exists():
-        return
+def _load_local_settings(path: Path) -> None:
+    """Apply a local.settings.json's Values like Core Tools; the process environment wins."""
     values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
     for name, value in values.items():
         os.environ.setdefault(name, str(value))
@@ -470,11 +467,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--keys-file", type=Path, help="JSON with functionKey and masterKey (made when absent)")
     parser.add_argument("--ready-file", type=Path, help="written with {\"url\": ...} once the host listens")
+    parser.add_argument("--local-settings", type=Path,
+                        help="a local.settings.json whose Values become app settings (the environment wins); "
+                             "the stack passes its settings in the environment instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app_dir = args.app_dir.resolve()
-    _load_local_settings(app_dir)
+    if args.local_settings:
+        _load_local_settings(args.local_settings)
     keys = _keys(args.keys_file)
     try:
         host = FunctionsHost(app_dir, host=args.host, port=args.port,

@@ -444,23 +444,30 @@ def banner(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def read_local_settings(root: Path) -> dict[str, str] | None:
-    path = root / "local.settings.json"
+def read_local_settings(path: Path) -> dict[str, str] | None:
+    """The Values of a local.settings.json, or None when there is no such file."""
     if not path.exists():
         return None
     try:
         values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
     except ValueError as exc:
-        raise StackError(f"local.settings.json is not valid JSON: {exc}") from None
+        raise StackError(f"{path.name} is not valid JSON: {exc}") from None
+    except AttributeError:
+        raise StackError(f"{path.name} must hold an object with a Values object, like "
+                         "local.settings.json.example") from None
     return {str(k): str(v) for k, v in values.items()}
 
 
 def run(args: argparse.Namespace) -> int:
-    local_settings = read_local_settings(ROOT)
+    try:
+        local_settings = read_local_settings(args.local_settings)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     state_dir = args.state_dir.resolve() if args.state_dir else None
     stack = Stack(scenario=args.scenario, local_settings=local_settings, state_dir=state_dir)
     if local_settings is not None:
-        print("Found local.settings.json: running against the org it names (no sandbox).")
+        print(f"Found {args.local_settings.name}: running against the org it names (no sandbox).")
     stopping = threading.Event()
 
     def on_signal(*_: Any) -> None:
@@ -498,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7071, help="port of the local Functions host (default 7071)")
     parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="sandbox scenario (TOML)")
     parser.add_argument("--state-dir", type=Path, help="where stack.json, keys and logs go (default .local)")
+    parser.add_argument("--local-settings", type=Path, default=ROOT / "local.settings.json",
+                        help="settings of a real org, as Core Tools reads them (default local.settings.json; "
+                             "when the file exists no sandbox is started)")
     parser.add_argument("--no-backfill", action="store_true",
                         help=f"skip writing {BACKFILL_DAYS} days of demo snapshots at start (sandbox only)")
     args = parser.parse_args(argv)

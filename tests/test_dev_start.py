@@ -63,3 +63,47 @@ def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_start_with_local_settings_runs_against_that_org_without_a_sandbox(stack, tmp_path):
+    # The session's sandbox plays the "real org": its settings pasted into a local.settings.json, as
+    # contract §1 says any Functions host can be pointed at it.
+    values = {k: v for k, v in stack.app_settings().items()}
+    settings_file = tmp_path / "local.settings.json"
+    settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
+    process = subprocess.Popen([sys.executable, "-m", "sandbox.stack", "start", "--port", str(port), "--state-dir",
+                                str(tmp_path / "state"), "--local-settings", str(settings_file)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stack_file = tmp_path / "state" / "stack.json"
+    try:
+        deadline = time.monotonic() + 60
+        while not stack_file.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert stack_file.exists(), process.stdout.read() if process.poll() is not None else "no stack.json"
+        info = json.loads(stack_file.read_text())
+        assert info["sandboxUrl"] is None and info["workstreams"] == []
+        assert info["appSettings"]["DATAVERSE_URL"] == values["DATAVERSE_URL"]
+        answer = requests.post(f"{info['hostUrl']}/api/availability/before-conversation",
+                               headers={"x-functions-key": info["functionKey"]},
+                               json={"workstreamId": "22222222-0000-4000-8000-000000000001"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        output = process.stdout.read()
+        assert "running against the org it names (no sandbox)" in output
+        assert "Starting the sandbox" not in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_start_refuses_a_broken_local_settings_file_clearly(tmp_path):
+    settings_file = tmp_path / "local.settings.json"
+    settings_file.write_text("{not json")
+    out = subprocess.run([sys.executable, "-m", "sandbox.stack", "start", "--local-settings", str(settings_file),
+                          "--state-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "local.settings.json is not valid JSON" in out.stderr
+    assert "Traceback" not in out.stderr
