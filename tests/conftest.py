@@ -76,6 +76,14 @@ class Gateway:
 
 
 @pytest.fixture(scope="session")
+def app_functions():
+    """The app's indexed functions; `get_functions()` may be called once per process, as in the real host."""
+    import function_app
+
+    return function_app.app.get_functions()
+
+
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("stack")
     log_dir = ROOT / ".local" / "test-logs"

@@ -7,12 +7,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_function_app_imports_and_lists_its_functions():
-    import function_app
-
-    functions = {f.get_function_name(): f.get_trigger().get_dict_repr() for f in function_app.app.get_functions()}
+def test_function_app_imports_and_lists_its_functions(app_functions):
+    functions = {f.get_function_name(): f.get_trigger().get_dict_repr() for f in app_functions}
+    assert set(functions) == {"before_conversation", "for_conversation", "batch", "health", "openapi", "snapshots",
+                              "dashboard", "snapshot_availability"}
     assert functions["health"]["route"] == "health"
     assert str(getattr(functions["health"]["authLevel"], "value", "")).lower() == "anonymous"
+    assert functions["snapshot_availability"]["type"] == "timerTrigger"
+    assert functions["snapshot_availability"]["schedule"] == "%SNAPSHOT_SCHEDULE%"
 
 
 def test_import_does_not_load_the_heavy_sdks():

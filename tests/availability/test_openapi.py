@@ -590,10 +590,8 @@ def test_api_properties_has_the_function_key_connection_parameter():
     assert properties["publisher"] and properties["stackOwner"]
 
 
-def test_every_http_function_of_the_app_is_described(oas):
-    import function_app
-
+def test_every_http_function_of_the_app_is_described(oas, app_functions):
     routes = {("/api/" + f.get_trigger().get_dict_repr()["route"], str(m.value if hasattr(m, "value") else m).lower())
-              for f in function_app.app.get_functions() if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
+              for f in app_functions if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
               for m in f.get_trigger().get_dict_repr()["methods"]}
     assert routes == {(path, method) for path, method, _ in operations(oas)}
