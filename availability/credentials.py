@@ -2,8 +2,9 @@
 
 - The secret is read once and kept in memory; reads are single-flight, and a failed read is not
   remembered, so the app recovers by itself when the vault comes back.
-- Tokens for `{DATAVERSE_URL}/.default` are kept until five minutes before they expire; concurrent callers
-  share one token request.
+- Tokens for `{DATAVERSE_URL}/.default` are kept until five minutes before they expire; one refresh runs
+  at a time in the background and every caller waits for it only as long as its own time budget allows;
+  a failed refresh answers for the callers behind it for two seconds instead of each trying again.
 - When the token endpoint refuses the secret (it was rotated in the vault), the secret is read again once
   and the token request retried: no restart needed.
 - `DATAVERSE_CLIENT_SECRET` replaces the vault for local development (with a warning in Azure).
@@ -16,17 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError, UpstreamAuthFailed, UpstreamUnavailable
+from .errors import AvailabilityError, ConfigurationError, UpstreamAuthFailed, UpstreamTimeout, UpstreamUnavailable
 from .settings import Settings, _is_loopback
 
 log = logging.getLogger(__name__)
 
 REFRESH_MARGIN = 300.0  # seconds before expiry when a cached token is renewed
+FAILURE_MEMORY = 2.0  # seconds a failed refresh answers for the calls that queued behind it
 _REFUSED_SECRET = ("AADSTS7000215", "AADSTS7000222", "invalid_client")  # wrong or expired secret
-_CLIENT_OPTIONS = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 2, "retry_backoff_factor": 0.2}
+_CLIENT_OPTIONS = {"connection_timeout": 3, "read_timeout": 8, "retry_total": 1, "retry_backoff_factor": 0.2}
 
 
 class DataverseCredential:
@@ -50,34 +54,72 @@ class DataverseCredential:
         self._credential: Any = None
         self._vault_identity: Any = None
         self._token: Any = None  # azure.core.credentials.AccessToken
+        self._renew_credential = False
+        self._pending: Future | None = None  # the refresh under way, shared by every caller
+        self._failure: tuple[AvailabilityError, float] | None = None  # the last refresh's error, and when
+        self._worker: ThreadPoolExecutor | None = None
         if settings.client_secret:
             self._secret = settings.client_secret
             if settings.running_in_azure:
                 log.warning("DATAVERSE_CLIENT_SECRET is set in Azure: keep the secret in Key Vault instead "
                             "(KEY_VAULT_URL) and remove the setting.")
 
-    def token(self) -> str:
-        """A bearer token for the org, from memory while it is fresh."""
+    def token(self, deadline: float | None = None) -> str:
+        """A bearer token for the org, from memory while it is fresh.
+
+        :param deadline: `time.monotonic()` by which to give up waiting (`UpstreamTimeout`); the refresh
+            itself goes on in the background and serves the calls that come after.
+        """
         token = self._token
         if token is not None and token.expires_on - self._clock() > REFRESH_MARGIN:
             return token.token
         with self._lock:
             token = self._token
-            if token is None or token.expires_on - self._clock() <= REFRESH_MARGIN:
-                self._token = token = self._acquire()
-            return token.token
+            if token is not None and token.expires_on - self._clock() > REFRESH_MARGIN:
+                return token.token
+            if self._failure is not None and time.monotonic() - self._failure[1] < FAILURE_MEMORY:
+                raise self._failure[0]  # the refresh that just failed speaks for this call too
+            if self._pending is None:
+                if self._worker is None:
+                    self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="token")
+                self._pending = self._worker.submit(self._refresh)
+            pending = self._pending
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            return pending.result(timeout).token
+        except FutureTimeout:
+            raise UpstreamTimeout(message="Entra ID or Key Vault did not answer within the time budget.") from None
 
     def invalidate(self, stale_token: str) -> None:
         """Forget `stale_token` (refused by the org) so the next `token()` asks Entra ID for a new one."""
         with self._lock:
             if self._token is not None and self._token.token == stale_token:
                 self._token = None
-                self._credential = None  # a new credential has an empty MSAL cache
+                self._renew_credential = True  # a new credential has an empty MSAL cache
 
-    # -- internals (called under the lock) --
+    def _refresh(self) -> Any:
+        """One token refresh (the only one running); its outcome is kept for the callers that follow."""
+        try:
+            token = self._acquire()
+        except AvailabilityError as error:
+            failure: AvailabilityError = error
+        except Exception:  # a bug or an SDK surprise still answers in the contract's terms
+            log.exception("Token refresh failed unexpectedly")
+            failure = UpstreamUnavailable(message="A token for Dynamics 365 could not be obtained.")
+        else:
+            with self._lock:
+                self._token, self._failure, self._pending = token, None, None
+            return token
+        with self._lock:
+            self._failure, self._pending = (failure, time.monotonic()), None
+        raise failure
+
+    # -- internals (run by the one refresh worker) --
     def _acquire(self) -> Any:
         from azure.core.exceptions import ClientAuthenticationError
 
+        if self._renew_credential:
+            self._renew_credential, self._credential = False, None
         if self._secret is None:
             self._read_secret()
         try:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 BEFORE_CONVERSATION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
 FOR_CONVERSATION = "CCaaS_GetRepresentativeAvailabilityForConversation"
 API_PATH = "/api/data/v9.2/"
+MIN_RETRY_AFTER = 1.0  # seconds
 
 
 class DataverseClient:
@@ -141,34 +142,36 @@ class DataverseClient:
         while True:
             attempt += 1
             probe = self._wait_for_throttle(deadline)
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
-            token = self._credential.token()
-            request_id = str(uuid.uuid4())
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "OData-MaxVersion": "4.0",
-                "OData-Version": "4.0",
-                "x-ms-client-request-id": request_id,
-            }
-            if data is not None:
-                headers["Content-Type"] = "application/json; charset=utf-8"
             response = None
             try:
-                response = self._session.request(
-                    method, self._base + path, data=data, headers=headers,
-                    timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)), allow_redirects=False)
-            except requests.Timeout:
-                failure: AvailabilityError = UpstreamTimeout(
-                    message="Dynamics 365 did not answer within the time budget.")
-                log.warning("Dataverse %s %s timed out (client request %s)", method, _name(path), request_id)
-            except requests.RequestException as exc:
-                failure = UpstreamUnavailable(message="Dynamics 365 could not be reached.")
-                log.warning("Dataverse %s %s failed: %s (client request %s)", method, _name(path),
-                            type(exc).__name__, request_id)
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+                token = self._credential.token(deadline=deadline)
+                request_id = str(uuid.uuid4())
+                headers = {
+                    "Authorization": f"Bearer {token}",
+                    "Accept": "application/json",
+                    "OData-MaxVersion": "4.0",
+                    "OData-Version": "4.0",
+                    "x-ms-client-request-id": request_id,
+                }
+                if data is not None:
+                    headers["Content-Type"] = "application/json; charset=utf-8"
+                try:
+                    response = self._session.request(
+                        method, self._base + path, data=data, headers=headers,
+                        timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)), allow_redirects=False)
+                except requests.Timeout:
+                    failure: AvailabilityError = UpstreamTimeout(
+                        message="Dynamics 365 did not answer within the time budget.")
+                    log.warning("Dataverse %s %s timed out (client request %s)", method, _name(path), request_id)
+                except requests.RequestException as exc:
+                    failure = UpstreamUnavailable(message="Dynamics 365 could not be reached.")
+                    log.warning("Dataverse %s %s failed: %s (client request %s)", method, _name(path),
+                                type(exc).__name__, request_id)
             finally:
+                # Whatever happened (even a token failure before sending), the probe slot is given back.
                 if response is not None and response.status_code == 429:
                     self._note_throttle(_retry_after(response))  # before the probe ends: no gap for others
                 if probe:
@@ -242,18 +245,17 @@ def _name(path: str) -> str:
 
 
 def _retry_after(response: requests.Response) -> float:
-    """Seconds from a Retry-After header (seconds or an HTTP date); 1 s when absent or unreadable."""
+    """Seconds from a Retry-After header (seconds or an HTTP date); at least 1 s, and 1 s when unreadable."""
     value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return 1.0
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-    except (TypeError, ValueError):
-        return 1.0
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError, IndexError):
+            seconds = MIN_RETRY_AFTER
+    # 0, a past date or garbage must not turn into a tight loop against a throttling org.
+    return max(MIN_RETRY_AFTER, seconds) if seconds == seconds else MIN_RETRY_AFTER
 
 
 def _upstream_message(response: requests.Response) -> str:
@@ -269,8 +271,10 @@ def _client_error(status: int, message: str, not_found: str, target: str | None)
     if status == 404:
         return NotFound(message=not_found, target=target)
     if status == 400:
-        detail = f": {message}" if message else "."
-        return InvalidRequest(message=f"Dynamics 365 rejected the request{detail}")
+        # The org's own words go to the log, not to the caller (they may name the org's internals).
+        log.warning("Dynamics 365 answered 400: %s", message or "(no message)")
+        return InvalidRequest(message="Dynamics 365 rejected the request (for example a context item whose type "
+                                      "differs from the one the org defines).")
     if status in (401, 403):
         return UpstreamAuthFailed(
             message="Dynamics 365 refused the app's credentials (the application user may be missing or lack "

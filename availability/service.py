@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -19,9 +21,16 @@ from typing import Any, Callable, Sequence
 from .errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
 from .model import Availability, Check
 
+log = logging.getLogger(__name__)
+
 # Errors that mean "the org cannot answer right now": a remembered answer is better than none.
 STALE_ON = (UpstreamUnavailable, UpstreamTimeout, UpstreamThrottled)
 MAX_ENTRIES = 10_000
+
+
+def _digest(key: tuple) -> bytes:
+    """A fixed-size cache key: callers' context values (up to 64 KiB a request) are not kept in memory."""
+    return hashlib.blake2b(repr(key).encode(), digest_size=20).digest()
 
 
 @dataclass
@@ -56,15 +65,15 @@ class AvailabilityService:
         self._monotonic = monotonic
         self._now = now
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
-        self._in_flight: dict[tuple, Future] = {}
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._in_flight: dict[bytes, Future] = {}
         self._pool = ThreadPoolExecutor(max_workers=batch_concurrency, thread_name_prefix="batch")
 
     def check(self, check: Check, *, deadline: float | None = None, live: bool = False) -> Availability:
         """One answer for `check`: from cache, from upstream (shared with identical concurrent calls), or stale."""
         if live:
             return self._client.get_availability(check, deadline=deadline)
-        key = check.cache_key()
+        key = _digest(check.cache_key())
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and self._monotonic() < entry.fresh_until:
@@ -93,6 +102,9 @@ class AvailabilityService:
                 results.append(future.result())
             except AvailabilityError as exc:
                 results.append(exc)
+            except Exception:  # a bug in one check must not cost the others their answers
+                log.exception("A batch check failed unexpectedly")
+                results.append(UpstreamUnavailable(message="This check could not be completed."))
         return results
 
     def clear(self) -> None:
@@ -100,7 +112,7 @@ class AvailabilityService:
             self._entries.clear()
 
     # -- internals --
-    def _fetch(self, key: tuple, check: Check, deadline: float | None, future: Future) -> None:
+    def _fetch(self, key: bytes, check: Check, deadline: float | None, future: Future) -> None:
         try:
             answer = self._client.get_availability(check, deadline=deadline)
         except BaseException as exc:
@@ -113,7 +125,7 @@ class AvailabilityService:
             del self._in_flight[key]
         future.set_result(answer)
 
-    def _remember(self, key: tuple, answer: Availability) -> None:
+    def _remember(self, key: bytes, answer: Availability) -> None:
         now = self._monotonic()
         fresh_for, stale_for = self.cache_seconds, self.stale_seconds
         if answer.next_transition_time is not None:
@@ -129,7 +141,7 @@ class AvailabilityService:
             while len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)
 
-    def _stale(self, key: tuple) -> Availability | None:
+    def _stale(self, key: bytes) -> Availability | None:
         with self._lock:
             entry = self._entries.get(key)
         if entry is None or self._monotonic() >= entry.stale_until:

@@ -239,8 +239,9 @@ class FunctionsHost:
             if timer.running:
                 log.warning("Timer %s fired at %s while the previous run is still going; skipped", timer.name, due)
                 continue
+            following = croniter(schedule, due, second_at_beginning=True).get_next(datetime)
             self.run_timer(timer, reason=f"timer fired at {due.isoformat()}", past_due=late > 5,
-                           schedule_status={"Last": due.isoformat(), "Next": cron.get_current(datetime).isoformat()})
+                           schedule_status={"Last": due.isoformat(), "Next": following.isoformat()})
 
     def start_timer(self, timer: TimerFunction, *, reason: str) -> None:
         """Run a timer function in the background; it counts as running from this call on."""
@@ -345,7 +346,14 @@ class _Handler(BaseHTTPRequestHandler):
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
             return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(400, {}, b"")
+            self.close_connection = True
+            return None
         if length > MAX_BODY:
             self._send(413, {}, b"")
             self.close_connection = True

@@ -272,8 +272,11 @@ class Stack:
                 "UseDevelopmentStorage=true", ""):
             settings["AzureWebJobsStorage"] = self.storage_connection
         settings.update(extra or {})
-        for name in APP_SETTING_NAMES:
-            if name in self.environ:
+        # The environment wins over every other source, as in Azure Functions; against the sandbox, the CA
+        # bundle is the exception: it already holds the environment's CAs next to the sandbox's own.
+        merged_bundle = self.local_settings is None
+        for name in {*settings, *APP_SETTING_NAMES}:
+            if name in self.environ and not (merged_bundle and name == "REQUESTS_CA_BUNDLE"):
                 settings[name] = self.environ[name]
         return settings
 
@@ -387,7 +390,9 @@ class Stack:
             "workstreams": sandbox.get("workstreams", []),
             "queues": sandbox.get("queues", []),
             "conversations": sandbox.get("conversations", []),
-            "appSettings": host.app_settings,
+            # A secret given for local development stays out of the file; the sandbox needs none here.
+            "appSettings": {name: ("<set in the environment or local.settings.json>" if name in SECRET_SETTINGS
+                                   else value) for name, value in host.app_settings.items()},
         }
 
     def _shown(self, path: Path) -> str:
@@ -473,13 +478,21 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(*_: Any) -> None:
         stopping.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt  # while starting (and backfilling): stop at once; start() cleans up
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         stack.start(host_port=args.port, backfill_days=0 if args.no_backfill else BACKFILL_DAYS)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("Stopped before the stack was up.", flush=True)
+        return 0
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     info = stack.describe()
     stack_file = stack.state_dir / "stack.json"
     stack_file.write_text(json.dumps(info, indent=2), encoding="utf-8")

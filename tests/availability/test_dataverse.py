@@ -1,0 +1,107 @@
+"""DataverseClient against the sandbox org: the throttle gate and its probe, Retry-After, errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from availability.dataverse import DataverseClient
+from availability.errors import InvalidRequest, UpstreamThrottled, UpstreamUnavailable
+from availability.model import BeforeConversationCheck, ContextItem
+
+CHAT = "22222222-0000-4000-8000-000000000001"
+ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
+
+pytestmark = pytest.mark.usefixtures("clean_sandbox")
+
+
+class Credential:
+    """Real tokens from the sandbox's token endpoint; the calls numbered in `failing` fail like Entra ID down."""
+
+    def __init__(self, stack, failing: set[int] = frozenset()) -> None:
+        self.url = stack.sandbox["url"]
+        self.tenant = stack.sandbox["tenantId"]
+        self.client_id = stack.sandbox["clientId"]
+        self.verify = stack.sandbox["caBundle"]
+        self.failing = set(failing)
+        self.calls = 0
+        self._token = None
+
+    def token(self, deadline=None) -> str:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise UpstreamUnavailable(message="Entra ID could not be reached to issue a token.")
+        if self._token is None:
+            response = requests.post(f"{self.url}/{self.tenant}/oauth2/v2.0/token", verify=self.verify, timeout=10,
+                                     data={"grant_type": "client_credentials", "client_id": self.client_id,
+                                           "client_secret": "gateway-test-secret", "scope": f"{self.url}/.default"})
+            self._token = response.json()["access_token"]
+        return self._token
+
+    def invalidate(self, token: str) -> None:
+        self._token = None
+
+
+@pytest.fixture
+def client(stack, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", stack.sandbox["caBundle"])
+    credential = Credential(stack)
+    made = DataverseClient(stack.sandbox["url"], credential, timeout=3)
+    made.test_credential = credential
+    yield made
+    made.close()
+
+
+def check() -> BeforeConversationCheck:
+    return BeforeConversationCheck(workstream_id=CHAT)
+
+
+def test_a_probe_that_fails_before_sending_does_not_shut_the_gate(client, sandbox):
+    sandbox.fault("actions", status=429, retryAfter=1, count=1)
+    client.test_credential.failing = {2}  # call 1 meets the 429; call 2, the probe after it, gets no token
+    with pytest.raises(UpstreamUnavailable):
+        client.get_availability(check())
+    started = time.monotonic()
+    answer = client.get_availability(check())  # the org is fine again: no throttle may be left behind
+    assert answer.queue_id and time.monotonic() - started < 1.5
+
+
+def test_retry_after_zero_is_waited_at_least_a_second(client, sandbox):
+    sandbox.fault("actions", status=429, retryAfter=0, count=1)
+    started = time.monotonic()
+    client.get_availability(check())
+    assert time.monotonic() - started >= 1.0
+    assert sandbox.stats()["actions"][ACTION] == 2
+
+
+def test_throttle_longer_than_the_budget_is_reported_with_its_retry_after(client, sandbox):
+    sandbox.fault("actions", status=429, retryAfter=30)
+    with pytest.raises(UpstreamThrottled) as raised:
+        client.get_availability(check())
+    assert 25 <= raised.value.retry_after <= 30
+    with pytest.raises(UpstreamThrottled):
+        client.get_availability(check())  # fails fast: the org is not asked again inside Retry-After
+    assert sandbox.stats()["actions"][ACTION] == 1
+
+
+def test_an_outage_is_reported_after_three_attempts(client, sandbox):
+    sandbox.fault("actions", status=503)
+    with pytest.raises(UpstreamUnavailable):
+        client.get_availability(check())
+    assert sandbox.stats()["actions"][ACTION] == 3
+
+
+def test_the_orgs_400_message_is_not_passed_on(client, sandbox):
+    bad = BeforeConversationCheck(workstream_id=CHAT, context_items=(ContextItem("Tier", "not-a-number", "integer"),))
+    with pytest.raises(InvalidRequest) as raised:
+        client.get_availability(bad)
+    assert "0x" not in raised.value.message
+
+
+def test_discovery_queries(client):
+    workstreams = client.list_workstreams()
+    assert {w["msdyn_liveworkstreamid"] for w in workstreams} >= {CHAT}
+    assert client.list_queues()
+    assert client.who_am_i()
