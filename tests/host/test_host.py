@@ -185,3 +185,14 @@ def _running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_environment_wins_over_every_other_settings_source(tmp_path):
+    stack = Stack(local_settings={"AZURE_CLIENT_ID": "from-file", "SNAPSHOT_TABLE": "FromFile", "X": "file"},
+                  state_dir=tmp_path, quiet=True,
+                  environ={"AZURE_CLIENT_ID": "from-env", "SNAPSHOT_TABLE": "FromEnv", "PATH": "/bin"})
+    settings = stack.app_settings({"X": "extra"})
+    assert settings["AZURE_CLIENT_ID"] == "from-env"
+    assert settings["SNAPSHOT_TABLE"] == "FromEnv"
+    assert settings["X"] == "extra"
+    assert "PATH" not in settings

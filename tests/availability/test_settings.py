@@ -1,0 +1,67 @@
+"""Settings: contract §2 defaults, and a malformed or missing setting named in the error."""
+
+import pytest
+
+from availability.errors import ConfigurationError
+from availability.settings import load_settings
+
+ORG = {"DATAVERSE_URL": "https://contoso.crm.dynamics.com/", "DATAVERSE_TENANT_ID": "contoso.onmicrosoft.com",
+       "DATAVERSE_CLIENT_ID": "00000000-0000-4000-8000-000000000001",
+       "KEY_VAULT_URL": "https://contoso.vault.azure.net"}
+
+
+def test_defaults_are_the_contracts():
+    settings = load_settings({})
+    assert settings.client_secret_name == "dataverse-client-secret"
+    assert settings.cache_seconds == 15 and settings.stale_seconds == 300
+    assert settings.snapshot_schedule == "0 */5 * * * *"
+    assert settings.snapshot_workstreams is None  # auto
+    assert settings.snapshot_table == "AvailabilitySnapshots"
+    assert settings.snapshot_retention_days == 90
+    assert settings.timeout_seconds == 20
+
+
+def test_values_are_normalized():
+    ids = " 22222222-0000-4000-8000-000000000001 , 22222222-0000-4000-8000-000000000001,"
+    settings = load_settings({**ORG, "SNAPSHOT_WORKSTREAMS": ids, "AVAILABILITY_CACHE_SECONDS": "0"})
+    assert settings.dataverse_url == "https://contoso.crm.dynamics.com"
+    assert settings.tenant_id == "contoso.onmicrosoft.com"
+    assert settings.snapshot_workstreams == ("22222222-0000-4000-8000-000000000001",)
+    assert settings.cache_seconds == 0
+    settings.require("dataverse_url", "tenant_id", "client_id", "key_vault_url")
+
+
+@pytest.mark.parametrize("name, value", [
+    ("DATAVERSE_URL", "contoso.crm.dynamics.com"),
+    ("DATAVERSE_URL", "http://contoso.crm.dynamics.com"),
+    ("DATAVERSE_CLIENT_ID", "not-a-guid"),
+    ("DATAVERSE_TENANT_ID", "not a tenant"),
+    ("KEY_VAULT_URL", "ftp://vault"),
+    ("DATAVERSE_CLIENT_SECRET_NAME", "bad_name!"),
+    ("AVAILABILITY_CACHE_SECONDS", "fifteen"),
+    ("AVAILABILITY_STALE_SECONDS", "-1"),
+    ("AVAILABILITY_TIMEOUT_SECONDS", "60"),
+    ("SNAPSHOT_SCHEDULE", "*/5 * * * *"),
+    ("SNAPSHOT_WORKSTREAMS", "abc"),
+    ("SNAPSHOT_TABLE", "1bad"),
+    ("SNAPSHOT_RETENTION_DAYS", "0"),
+])
+def test_a_malformed_setting_is_named(name, value):
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({**ORG, name: value})
+    assert raised.value.setting == name
+    assert name in raised.value.message and value not in ("", None)
+
+
+def test_a_missing_setting_is_named_and_a_local_secret_replaces_the_vault():
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({**ORG, "DATAVERSE_URL": ""}).require("dataverse_url")
+    assert "DATAVERSE_URL" in raised.value.message
+    without_vault = {k: v for k, v in ORG.items() if k != "KEY_VAULT_URL"}
+    with pytest.raises(ConfigurationError, match="KEY_VAULT_URL"):
+        load_settings(without_vault).require("key_vault_url")
+    load_settings({**without_vault, "DATAVERSE_CLIENT_SECRET": "s"}).require("key_vault_url")
+
+
+def test_the_secret_never_shows_in_the_settings_repr():
+    assert "hunter2" not in repr(load_settings({**ORG, "DATAVERSE_CLIENT_SECRET": "hunter2"}))
