@@ -463,9 +463,10 @@ def _render(response: Any) -> tuple[int, dict[str, str], bytes]:
 
 def _load_local_settings(path: Path) -> None:
     """Apply a local.settings.json's Values like Core Tools; the process environment wins."""
-    values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
-    for name, value in values.items():
-        os.environ.setdefault(name, str(value))
+    from sandbox.stack import read_local_settings
+
+    for name, value in (read_local_settings(path) or {}).items():
+        os.environ.setdefault(name, value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -388,6 +388,7 @@ def test_logs_hold_no_secret_and_no_token(gateway, stack):
         log = path.read_text(encoding="utf-8", errors="replace")
         assert SECRET not in log, path.name
         assert not re.search(r"Bearer [A-Za-z0-9._~+/=-]{16,}", log), path.name
+        assert "access_token" not in log and "client_secret=" not in log, path.name
 
 
 def test_openapi_document_is_served_without_a_key(gateway):
