@@ -6,10 +6,23 @@ Table design (azure-data-tables, imported on first use so importing the app stay
   seconds of the slot`, zero-padded to 12 digits. Rows of a partition sort by RowKey ascending, which is
   newest first, so "one workstream, a time range, newest first" is one range query on one partition
   (`PartitionKey eq w and RowKey ge rk(to) and RowKey le rk(from)`), read in pages of 1,000, already in
-  order: 7 days at 5 minutes (2,016 rows) cost 3 page requests and no sorting.
-- **Identity = the schedule slot**, the latest NCRONTAB occurrence at or before the run's start (UTC, as the
-  Functions host on Linux evaluates schedules). Rows are upserted in replace mode, so a re-run in the same
-  slot (manual trigger, retry, a second instance) overwrites its rows instead of adding new ones.
+  order: 7 days at 5 minutes (2,016 rows) cost 3 page requests and no sorting. A `from` before 1970 reads
+  from 1970 (the key holds Unix seconds).
+- **Reads inside a request** (`history(deadline=)`): every page request gets its own timeouts from the time
+  left (at most 3 s to connect and 6 s to read), a retry only after a connection or read error and only when
+  two whole attempts still fit, and none after a 5xx (`upstream_unavailable` at once), so a history read
+  ends by its deadline whatever storage does (`upstream_timeout`).
+- **Identity = the schedule slot**, the latest NCRONTAB occurrence at or before the run's start
+  (`schedule_slot`). A timer that fires a few milliseconds early (12:04:59.998 for 12:05) belongs to the
+  occurrence it fired for: the runner takes the next occurrence when the start is at most 5 s before it
+  (`timer_slot`). Rows are upserted in replace mode, so a re-run in the same slot (manual trigger, retry, a
+  second instance) overwrites its rows instead of adding new ones.
+- **Time zone of the schedule**: UTC, as the Functions host evaluates NCRONTAB by default. When the app
+  setting `WEBSITE_TIME_ZONE` names an IANA zone (`Europe/Paris`: the form Linux apps, so every Python app,
+  take), slots are computed in that zone, as the host then fires the timer there (Premium and Dedicated
+  plans; Azure ignores the setting on the Linux Consumption and Flex Consumption plans, where it must stay
+  unset). A name zoneinfo does not know (a Windows name) is logged and UTC is used. Slot times are stored
+  and shown in UTC either way.
 - **All workstreams**: the same RowKey range holds across partitions, so it is one query too; the service
   returns partitions one after another, so the reader stops following a partition once it holds `limit`
   rows of it and jumps to the next (`PartitionKey gt w`), and narrows the range to the newest `limit` rows
@@ -32,18 +45,21 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import re
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from .errors import AvailabilityError, ConfigurationError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
-from .model import Availability, BeforeConversationCheck, format_time
+from .model import _GUID, _MAX_ZONE_NAME, _ZONE_NAME, Availability, BeforeConversationCheck, _utc, format_time
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +72,15 @@ __all__ = [
     "WorkstreamTargets",
     "run_snapshot",
     "schedule_slot",
+    "timer_slot",
+    "schedule_zone",
     "next_slot",
     "is_first_slot_of_day",
     "row_key",
     "parse_history_query",
+    "check_parameter_names",
+    "guid_parameter",
+    "zone_parameter",
 ]
 
 DEFAULT_CONCURRENCY = 8  # upstream calls at once: far below Dataverse's 52 concurrent, ≥ 5× faster than serial
@@ -69,24 +90,24 @@ DEFAULT_WINDOW = timedelta(hours=24)
 PAGE_SIZE = 1000  # the Table service's maximum per response
 TRANSACTION_SIZE = 100  # the Table service's maximum operations per transaction
 _MAX_KEY = 999_999_999_999  # 12 digits: epoch seconds up to the year 33658
-# Three attempts of at most 6 s each keep one storage call inside an HTTP request's 25 s.
-_CLIENT_OPTIONS = {"connection_timeout": 3, "read_timeout": 6, "retry_total": 2, "retry_backoff_factor": 0.4}
+EARLY_FIRE = timedelta(seconds=5)  # a timer start this close before an occurrence belongs to that occurrence
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the oldest time a RowKey holds
+# The timer's writes: three attempts of at most 3 s to connect and 6 s to read. Reads inside a request get
+# per-call timeouts from their deadline instead (`_read_options`).
+_CONNECT_TIMEOUT, _READ_TIMEOUT = 3.0, 6.0
+_CLIENT_OPTIONS = {"connection_timeout": _CONNECT_TIMEOUT, "read_timeout": _READ_TIMEOUT, "retry_total": 2,
+                   "retry_backoff_factor": 0.4}
 
 _FIELDS = ("workstreamId", "queueId", "capturedAt", "retrievedAt", "status", "withinOperatingHours",
            "representativesAvailable", "availableRepresentatives", "positionInQueue", "averageWaitSeconds",
            "error")
 _QUERY_PARAMETERS = ("workstreamId", "queueId", "from", "to", "limit")
-_AUTH_PARAMETERS = ("code",)  # the function key, read by the host
+AUTH_PARAMETERS = ("code",)  # the function key, read by the host
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 # ----------------------------------------------------------------------------------------------- slots
@@ -102,23 +123,57 @@ def _cron(schedule: str, start: datetime) -> Any:
                                          f"({exc}).", setting="SNAPSHOT_SCHEDULE") from None
 
 
-def schedule_slot(schedule: str, moment: datetime) -> datetime:
-    """The latest occurrence of the NCRONTAB `schedule` at or before `moment` (UTC, whole seconds)."""
+def schedule_zone(name: str | None) -> tzinfo:
+    """The zone NCRONTAB schedules are evaluated in: UTC, or the IANA zone `WEBSITE_TIME_ZONE` names.
+
+    A name zoneinfo does not know (a Windows name such as "W. Europe Standard Time", which Linux apps do not
+    take) is logged and UTC is used: the default `0 */5 * * * *` gives the same slots in any zone anyway.
+    """
+    name = (name or "").strip()
+    if not name or name.upper() in ("UTC", "ETC/UTC"):
+        return timezone.utc
+    if len(name) <= _MAX_ZONE_NAME and _ZONE_NAME.fullmatch(name):
+        try:
+            return ZoneInfo(name)
+        except Exception:  # unknown names, directories and anything else zoneinfo refuses
+            pass
+    log.warning("WEBSITE_TIME_ZONE '%s' is not an IANA time zone name: snapshot slots are computed in UTC",
+                name[:100])
+    return timezone.utc
+
+
+def schedule_slot(schedule: str, moment: datetime, zone: tzinfo = timezone.utc) -> datetime:
+    """The latest occurrence of the NCRONTAB `schedule` (evaluated in `zone`) at or before `moment`.
+
+    Whole seconds, returned in UTC. Strict: 12:04:59.998 is in the 12:00 slot of `0 */5 * * * *`; a timer run
+    takes `timer_slot`, which gives a start that early the occurrence it fired for.
+    """
     # croniter's get_prev is strictly before its start: start one second past the (truncated) moment so
     # that a moment exactly on an occurrence is its own slot.
     start = _utc(moment).replace(microsecond=0) + timedelta(seconds=1)
-    return _utc(_cron(schedule, start).get_prev(datetime))
+    return _utc(_cron(schedule, start.astimezone(zone)).get_prev(datetime))
 
 
-def next_slot(schedule: str, slot: datetime) -> datetime:
-    """The first occurrence of `schedule` strictly after `slot`."""
-    return _utc(_cron(schedule, _utc(slot).replace(microsecond=0)).get_next(datetime))
+def timer_slot(schedule: str, started: datetime, zone: tzinfo = timezone.utc) -> datetime:
+    """The slot of a timer run that started at `started`: its `schedule_slot`, or the next occurrence when the
+    start is at most `EARLY_FIRE` (5 s) before it and nearer to it (a timer firing a few milliseconds early)."""
+    slot = schedule_slot(schedule, started, zone)
+    following = next_slot(schedule, slot, zone)
+    ahead = following - _utc(started)
+    if ahead <= EARLY_FIRE and ahead < _utc(started) - slot:
+        return following
+    return slot
 
 
-def is_first_slot_of_day(schedule: str, slot: datetime) -> bool:
+def next_slot(schedule: str, slot: datetime, zone: tzinfo = timezone.utc) -> datetime:
+    """The first occurrence of `schedule` (evaluated in `zone`) strictly after `slot`, in UTC."""
+    return _utc(_cron(schedule, _utc(slot).replace(microsecond=0).astimezone(zone)).get_next(datetime))
+
+
+def is_first_slot_of_day(schedule: str, slot: datetime, zone: tzinfo = timezone.utc) -> bool:
     """True when the occurrence before `slot` falls on an earlier UTC day."""
     slot = _utc(slot).replace(microsecond=0)
-    previous = _utc(_cron(schedule, slot).get_prev(datetime))
+    previous = _utc(_cron(schedule, slot.astimezone(zone)).get_prev(datetime))
     return previous.date() < slot.date()
 
 
@@ -227,14 +282,13 @@ class HistoryQuery:
 
 
 def parse_history_query(params: Mapping[str, str], now: datetime) -> HistoryQuery:
-    """Validate `GET /api/snapshots` parameters; every fault is an `InvalidRequest` naming its parameter."""
-    unknown = sorted(name for name in params if name not in _QUERY_PARAMETERS + _AUTH_PARAMETERS)
-    if unknown:
-        shown = ", ".join(f"'{name[:100]}'" for name in unknown[:10])
-        raise InvalidRequest(f"Unknown query parameter{'s' if len(unknown) > 1 else ''} {shown}; expected "
-                             f"{', '.join(_QUERY_PARAMETERS)}.", target=unknown[0][:100])
-    workstream_id = _guid_parameter(params, "workstreamId")
-    queue_id = _guid_parameter(params, "queueId")
+    """Validate `GET /api/snapshots` parameters; every fault is an `InvalidRequest` naming its parameter.
+
+    A `from` before 1970 means from 1970: no row is older (the RowKey holds Unix seconds).
+    """
+    check_parameter_names(params, _QUERY_PARAMETERS)
+    workstream_id = guid_parameter(params, "workstreamId")
+    queue_id = guid_parameter(params, "queueId")
     start = _time_parameter(params, "from", end_of_day=False)
     end = _time_parameter(params, "to", end_of_day=True)
     if end is None:
@@ -243,6 +297,7 @@ def parse_history_query(params: Mapping[str, str], now: datetime) -> HistoryQuer
         start = end - DEFAULT_WINDOW
     if start > end:
         raise InvalidRequest("'from' must not be after 'to'.", target="from")
+    start = max(start, EPOCH)
     limit = DEFAULT_LIMIT
     raw = params.get("limit")
     if raw is not None:
@@ -253,15 +308,41 @@ def parse_history_query(params: Mapping[str, str], now: datetime) -> HistoryQuer
     return HistoryQuery(start=start, end=end, limit=limit, workstream_id=workstream_id, queue_id=queue_id)
 
 
-def _guid_parameter(params: Mapping[str, str], name: str) -> str | None:
+def check_parameter_names(params: Mapping[str, str], expected: Sequence[str]) -> None:
+    """Refuse query parameters other than `expected` (and the function key), naming every unknown one."""
+    unknown = sorted(name for name in params if name not in (*expected, *AUTH_PARAMETERS))
+    if unknown:
+        shown = ", ".join(f"'{name[:100]}'" for name in unknown[:10])
+        raise InvalidRequest(f"Unknown query parameter{'s' if len(unknown) > 1 else ''} {shown}; expected "
+                             f"{', '.join(expected)}.", target=unknown[0][:100])
+
+
+def guid_parameter(params: Mapping[str, str], name: str, *, blank_is_absent: bool = False) -> str | None:
+    """The GUID query parameter `name`, lowercase; None when absent (or blank, with `blank_is_absent`)."""
     value = params.get(name)
-    if value is None:
+    if value is None or (blank_is_absent and not value.strip()):
         return None
     value = value.strip()
     if not _GUID.fullmatch(value):
         raise InvalidRequest(f"'{name}' must be a GUID such as 00000000-0000-0000-0000-000000000000.",
                              target=name)
     return str(UUID(value))
+
+
+def zone_parameter(params: Mapping[str, str], name: str) -> str | None:
+    """The IANA time zone query parameter `name`; None when absent or blank."""
+    value = (params.get(name) or "").strip()
+    if not value:
+        return None
+    problem = InvalidRequest(f"'{name}' must be an IANA time zone name such as Europe/Paris.", target=name)
+    # The shape first: odd input never reaches the file system.
+    if len(value) > _MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(value):
+        raise problem
+    try:
+        ZoneInfo(value)
+    except Exception:  # unknown names, directories ("America") and anything else zoneinfo refuses
+        raise problem from None
+    return value
 
 
 def _time_parameter(params: Mapping[str, str], name: str, *, end_of_day: bool) -> datetime | None:
@@ -313,7 +394,9 @@ class _StorageErrors:
             HttpResponseError,
             ResourceNotFoundError,
             ServiceRequestError,
+            ServiceRequestTimeoutError,
             ServiceResponseError,
+            ServiceResponseTimeoutError,
         )
 
         if not isinstance(exc, AzureError) or isinstance(exc, ResourceNotFoundError):
@@ -323,6 +406,8 @@ class _StorageErrors:
             raise ConfigurationError(
                 message="Table storage refused the app's credentials; check AzureWebJobsStorage (or the managed "
                         "identity's Storage Table Data Contributor role).", setting="AzureWebJobsStorage") from None
+        if isinstance(exc, (ServiceRequestTimeoutError, ServiceResponseTimeoutError)):
+            raise UpstreamTimeout(message="Table storage did not answer in time.") from None
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)) or status is None:
             raise UpstreamUnavailable(message="Table storage could not be reached.") from None
         if isinstance(exc, HttpResponseError):
@@ -446,10 +531,14 @@ class SnapshotStore:
     def history(self, query: HistoryQuery, *, deadline: float | None = None) -> list[Snapshot]:
         """Rows matching `query`, newest first (ties by workstream id), at most `query.limit`.
 
-        :keyword deadline: `time.monotonic()` time after which no further page is requested (`UpstreamTimeout`).
+        :keyword deadline: `time.monotonic()` time by which the read ends: every page request gets timeouts
+            from the time left, and none is sent once it has passed (`UpstreamTimeout`).
         """
-        low, high = row_key(query.end), row_key(query.start.replace(microsecond=0) + timedelta(
-            seconds=1 if query.start.microsecond else 0))
+        if query.end < EPOCH:
+            return []
+        start = max(_utc(query.start), EPOCH)  # a RowKey holds no time before 1970
+        low, high = row_key(query.end), row_key(start.replace(microsecond=0) + timedelta(
+            seconds=1 if start.microsecond else 0))
         if low > high:
             return []
         from azure.core.exceptions import ResourceNotFoundError
@@ -477,12 +566,27 @@ class SnapshotStore:
             parameters["queue"] = query.queue_id
         return " and ".join(parts), parameters
 
+    def _pages(self, text: str, parameters: dict, select: list[str], per_page: int,
+               deadline: float | None) -> Iterator[list[dict]]:
+        """The pages of one query, each requested with timeouts from the time left before `deadline`."""
+        token = None
+        while True:
+            pager = self._table.query_entities(text, parameters=parameters, select=select, results_per_page=per_page,
+                                               **_read_options(deadline)).by_page(continuation_token=token)
+            try:
+                page = list(next(pager))
+            except StopIteration:
+                return
+            yield page
+            token = pager.continuation_token
+            if not token:
+                return
+
     def _one_partition(self, query: HistoryQuery, low: str, high: str, deadline: float | None) -> list[dict]:
         text, parameters = self._filter(query, low, high)
         rows: list[dict] = []
-        pages = self._table.query_entities(text, parameters=parameters, select=list(_FIELDS) + ["RowKey"],
-                                           results_per_page=min(PAGE_SIZE, query.limit)).by_page()
-        for page in _in_time(pages, deadline):
+        pages = self._pages(text, parameters, list(_FIELDS) + ["RowKey"], min(PAGE_SIZE, query.limit), deadline)
+        for page in pages:
             rows.extend(page)
             if len(rows) >= query.limit:
                 break
@@ -495,10 +599,9 @@ class SnapshotStore:
         after: str | None = None
         while True:
             text, parameters = self._filter(query, low, high, after)
-            pages = self._table.query_entities(text, parameters=parameters, select=list(_FIELDS) + [
-                "PartitionKey", "RowKey"], results_per_page=PAGE_SIZE).by_page()
+            pages = self._pages(text, parameters, list(_FIELDS) + ["PartitionKey", "RowKey"], PAGE_SIZE, deadline)
             jump = None
-            for page in _in_time(pages, deadline):
+            for page in pages:
                 last = None
                 for entity in page:
                     partition = entity["PartitionKey"]
@@ -561,18 +664,22 @@ class SnapshotStore:
         return len(batch)
 
 
-def _in_time(pages: Iterable[Any], deadline: float | None) -> Iterator[list[dict]]:
-    """The pages of a query, each fetched only while `deadline` (monotonic) has not passed."""
-    iterator = iter(pages)
-    while True:
-        if deadline is not None and time.monotonic() >= deadline:
-            raise UpstreamTimeout(message="Table storage did not return the history in time; ask for a shorter "
-                                          "period or a lower limit.")
-        try:
-            page = next(iterator)
-        except StopIteration:
-            return
-        yield list(page)
+def _read_options(deadline: float | None) -> dict[str, Any]:
+    """azure-core per-call options that end one storage request by `deadline` (monotonic); none without one.
+
+    One attempt gets at most 3 s to connect and 6 s to read, cut to the time left; a second attempt (after a
+    connection or read error) only when two whole attempts fit; no retry after a 5xx, whose Retry-After the
+    SDK would sleep whatever the deadline.
+    """
+    if deadline is None:
+        return {}
+    left = deadline - time.monotonic()
+    if left < 0.1:
+        raise UpstreamTimeout(message="Table storage did not return the history in time; ask for a shorter "
+                                      "period or a lower limit.")
+    connect = min(_CONNECT_TIMEOUT, left / 3)
+    return {"connection_timeout": connect, "read_timeout": min(_READ_TIMEOUT, left - connect), "timeout": left,
+            "retry_total": 1 if left >= 2 * (_CONNECT_TIMEOUT + _READ_TIMEOUT) + 1 else 0, "retry_status": 0}
 
 
 @dataclass(frozen=True)
@@ -677,6 +784,7 @@ def run_snapshot(
     store: SnapshotStore,
     concurrency: int = DEFAULT_CONCURRENCY,
     deadline: float | None = None,
+    write_behind: bool = True,
     now: Callable[[], datetime] = _utcnow,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> SnapshotSummary:
@@ -689,6 +797,8 @@ def run_snapshot(
         upstream call.
     :keyword concurrency: upstream calls at once (the org's budget: the client also waits out Retry-After).
     :keyword deadline: `monotonic()` time by which every check must be answered.
+    :keyword write_behind: write rows from a pool beside the checkers (the store's `write` is a network call);
+        False when the store only queues the row (a backfill's batching writer), so it is handed over at once.
     :raises AvailabilityError: when the store cannot be reached at all.
     """
     started = monotonic()
@@ -722,16 +832,18 @@ def run_snapshot(
     unwritten = 0
     if ids:
         workers = max(1, min(concurrency, len(ids)))
-        # Rows are written by a pool of their own, so a check worker goes on to its next workstream at once.
-        with ThreadPoolExecutor(workers, thread_name_prefix="snapshot-check") as checkers, \
-                ThreadPoolExecutor(workers, thread_name_prefix="snapshot-write") as writers:
+        with ExitStack() as pools:
+            checkers = pools.enter_context(ThreadPoolExecutor(workers, thread_name_prefix="snapshot-check"))
+            # Rows are written by a pool of their own, so a check worker goes on to its next workstream at once.
+            submit = pools.enter_context(ThreadPoolExecutor(workers, thread_name_prefix="snapshot-write")).submit \
+                if write_behind else _at_once
             checks = [checkers.submit(check, workstream_id) for workstream_id in ids]
             writes = []
             for done in as_completed(checks):
                 row = done.result()
                 if row.error:
                     errors[row.error] += 1
-                writes.append(writers.submit(write, row))
+                writes.append(submit(write, row))
             unwritten = sum(1 for written in writes if not written.result())
     failed = sum(errors.values())
     return SnapshotSummary(slot=slot, targets=len(ids), ok=len(ids) - failed, failed=failed,
@@ -739,14 +851,25 @@ def run_snapshot(
                            unwritten=unwritten)
 
 
+def _at_once(call: Callable[..., Any], *args: Any) -> Future:
+    """`call(*args)` in this thread, as a finished future."""
+    future: Future = Future()
+    future.set_result(call(*args))
+    return future
+
+
 class SnapshotRunner:
-    """What the timer does: the slot from the clock, the targets, the run, retention once a day, one log line."""
+    """What the timer does: the slot from the clock, the targets, the run, retention once a day, one log line.
+
+    :keyword time_zone: the zone the schedule is evaluated in (see `schedule_zone`); by default the app
+        setting `WEBSITE_TIME_ZONE`, as the Functions host reads it.
+    """
 
     MIN_BUDGET = 20.0  # seconds the checks get even when the schedule is tighter
     MARGIN = 15.0  # seconds kept before the next slot for writing and logging
 
     def __init__(self, *, schedule: str, targets: WorkstreamTargets, service: Any, store: SnapshotStore,
-                 retention_days: int, concurrency: int = DEFAULT_CONCURRENCY,
+                 retention_days: int, concurrency: int = DEFAULT_CONCURRENCY, time_zone: str | None = None,
                  now: Callable[[], datetime] = _utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.schedule = schedule
         self.targets = targets
@@ -754,27 +877,29 @@ class SnapshotRunner:
         self.store = store
         self.retention_days = retention_days
         self.concurrency = concurrency
+        self.zone = schedule_zone(os.environ.get("WEBSITE_TIME_ZONE") if time_zone is None else time_zone)
         self._now = now
         self._monotonic = monotonic
 
     def run(self, *, past_due: bool = False) -> SnapshotSummary:
         """One run for the current slot; raises when storage or discovery fail (the invocation then fails)."""
         started = self._now()
-        slot = schedule_slot(self.schedule, started)
+        slot = timer_slot(self.schedule, started, self.zone)
         if past_due:
             log.warning("Snapshot run for slot %s is past due (started %s)", format_time(slot), format_time(started))
-        budget = max(self.MIN_BUDGET, (next_slot(self.schedule, slot) - started).total_seconds() - self.MARGIN)
+        budget = max(self.MIN_BUDGET,
+                     (next_slot(self.schedule, slot, self.zone) - started).total_seconds() - self.MARGIN)
         targets = self.targets.resolve()
         summary = run_snapshot(slot, targets=targets, service=self.service, store=self.store,
                                concurrency=self.concurrency, deadline=self._monotonic() + budget, now=self._now,
                                monotonic=self._monotonic)
         purged = None
-        if is_first_slot_of_day(self.schedule, slot):
+        if is_first_slot_of_day(self.schedule, slot, self.zone):
             try:
                 purged = self.store.purge(slot - timedelta(days=self.retention_days))
             except AvailabilityError as exc:
                 log.error("Snapshot retention failed: %s", exc.message)
-        summary = SnapshotSummary(**{**summary.__dict__, "past_due": past_due, "purged": purged})
+        summary = replace(summary, past_due=past_due, purged=purged)
         log.info(summary.line())
         if summary.unwritten:
             raise UpstreamUnavailable(message=f"{summary.unwritten} of {summary.targets} snapshot rows could not be "

@@ -102,6 +102,24 @@ def test_unreachable_storage_is_a_503_upstream_unavailable(fresh_gateway):
     assert time.monotonic() - started < 25
 
 
+def test_storage_that_never_answers_is_a_504_inside_the_request_budget(fresh_gateway):
+    from sandbox.stack import azurite_connection_string
+    from tests.availability.test_snapshots import SilentStorage
+
+    silent = SilentStorage()
+    try:
+        gateway = fresh_gateway(AzureWebJobsStorage=azurite_connection_string(silent.port), SNAPSHOT_SCHEDULE=DAILY)
+        started = time.monotonic()
+        response = gateway.get("snapshots", params={"workstreamId": CHAT})
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 504, response.text
+    assert response.json()["error"]["code"] == "upstream_timeout"
+    assert elapsed < 25
+    assert silent.requests == 2  # one retry: two whole attempts fit in the budget, a third would not
+
+
 # ------------------------------------------------------------------------------------ reading history
 
 
@@ -150,6 +168,8 @@ def test_history_from_and_to_with_offsets_and_dates(history):
     day = (newest - timedelta(days=2)).date().isoformat()
     rows = gateway.get("snapshots", params={"workstreamId": CHAT, "from": day, "to": day}).json()["snapshots"]
     assert rows and all(r["capturedAt"].startswith(day) for r in rows)
+    rows = gateway.get("snapshots", params={"workstreamId": CHAT, "from": "1969-12-31T00:00:00Z"}).json()["snapshots"]
+    assert len(rows) == 46  # before 1970 means from 1970: every row, not none
 
 
 def test_history_limit_and_queue(history):

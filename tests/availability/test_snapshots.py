@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from availability.errors import ConfigurationError, InvalidRequest
+from availability.errors import ConfigurationError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
 from availability.model import Availability
 from availability.snapshots import (
     HistoryQuery,
@@ -26,6 +27,8 @@ from availability.snapshots import (
     row_key,
     run_snapshot,
     schedule_slot,
+    schedule_zone,
+    timer_slot,
 )
 
 CHAT = "22222222-0000-4000-8000-000000000001"
@@ -78,6 +81,43 @@ def test_slots_of_a_schedule_with_seconds_and_weekdays():
     assert schedule_slot(weekdays, at("2026-11-30T09:15:29Z")) == at("2026-11-27T09:15:30Z")  # Mon → Fri
     assert schedule_slot(weekdays, at("2026-11-30T09:15:30Z")) == at("2026-11-30T09:15:30Z")
     assert next_slot(weekdays, at("2026-11-27T09:15:30Z")) == at("2026-11-30T09:15:30Z")
+
+
+@pytest.mark.parametrize("started, slot", [
+    ("2026-11-24T12:04:59.998Z", "2026-11-24T12:05:00Z"),  # fired a few milliseconds early: its own occurrence
+    ("2026-11-24T12:04:55Z", "2026-11-24T12:05:00Z"),      # 5 s early at most
+    ("2026-11-24T12:04:54.9Z", "2026-11-24T12:00:00Z"),    # earlier than that: the slot it is in
+    ("2026-11-24T12:05:00.250Z", "2026-11-24T12:05:00Z"),
+    ("2026-11-24T12:07:03Z", "2026-11-24T12:05:00Z"),
+    ("2026-12-31T23:59:59.999Z", "2027-01-01T00:00:00Z"),  # across a year
+])
+def test_a_timer_run_belongs_to_the_occurrence_it_fired_for(started, slot):
+    assert timer_slot(EVERY_5_MINUTES, at(started)) == at(slot)
+
+
+def test_an_early_start_is_not_pulled_forward_on_a_schedule_faster_than_the_tolerance():
+    every_2_seconds = "*/2 * * * * *"
+    assert timer_slot(every_2_seconds, at("2026-11-24T12:00:01.999Z")) == at("2026-11-24T12:00:02Z")  # nearer
+    assert timer_slot(every_2_seconds, at("2026-11-24T12:00:00.500Z")) == at("2026-11-24T12:00:00Z")
+
+
+def test_schedules_are_evaluated_in_website_time_zone_when_it_names_an_iana_zone():
+    paris = schedule_zone("Europe/Paris")
+    daily_9 = "0 0 9 * * *"
+    # 09:00:30 in Paris (winter, UTC+1) is 08:00:30 UTC: the 09:00 Paris occurrence, stored in UTC.
+    assert schedule_slot(daily_9, at("2026-11-24T08:00:30Z"), paris) == at("2026-11-24T08:00:00Z")
+    assert schedule_slot(daily_9, at("2026-11-24T08:00:30Z")) == at("2026-11-23T09:00:00Z")  # UTC by default
+    # In summer (UTC+2) the same schedule fires at 07:00 UTC.
+    assert schedule_slot(daily_9, at("2026-07-01T07:00:05Z"), paris) == at("2026-07-01T07:00:00Z")
+    assert timer_slot(daily_9, at("2026-07-01T06:59:59.990Z"), paris) == at("2026-07-01T07:00:00Z")
+    assert next_slot(daily_9, at("2026-03-28T08:00:00Z"), paris) == at("2026-03-29T07:00:00Z")  # across DST
+    assert schedule_zone(None) is UTC and schedule_zone("") is UTC and schedule_zone("UTC") is UTC
+
+
+def test_a_windows_time_zone_name_falls_back_to_utc_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="availability.snapshots"):
+        assert schedule_zone("W. Europe Standard Time") is UTC
+    assert "WEBSITE_TIME_ZONE" in caplog.text
 
 
 def test_first_slot_of_the_day():
@@ -136,6 +176,16 @@ def test_history_parameters_are_read():
     query = parse_history_query({"from": "2026-11-24T09:00:00+01:00", "to": "2026-11-24T10:00:00 01:00"}, NOW)
     assert (query.start, query.end) == (at("2026-11-24T08:00:00Z"), at("2026-11-24T09:00:00Z"))  # '+' lost to a space
     assert parse_history_query({"to": "2026-11-20T00:00:00Z"}, NOW).start == at("2026-11-19T00:00:00Z")
+
+
+def test_history_from_before_1970_reads_from_1970():
+    epoch = at("1970-01-01T00:00:00Z")
+    assert parse_history_query({"from": "1969-12-31T23:59:59Z"}, NOW).start == epoch
+    assert parse_history_query({"from": "0001-01-01"}, NOW).start == epoch
+    assert parse_history_query({"from": "1970-01-01T00:00:01Z"}, NOW).start == at("1970-01-01T00:00:01Z")
+    with pytest.raises(InvalidRequest) as caught:  # still checked against `to` as given
+        parse_history_query({"from": "1969-01-02", "to": "1969-01-01"}, NOW)
+    assert caught.value.target == "from"
 
 
 @pytest.mark.parametrize("params, target", [
@@ -359,13 +409,98 @@ def test_retention_deletes_only_older_rows(store, counter):
     assert store.purge(cutoff) == 0
 
 
-def test_history_gives_up_at_its_deadline(store):
-    from availability.errors import UpstreamTimeout
+def test_history_from_before_1970_finds_the_rows(store):
+    slots = seed(store, CHAT, NOW, 3)
+    seed(store, BUSY_LINE, NOW, 2)
+    old = at("1969-07-20T20:17:00Z")
+    rows = store.history(HistoryQuery(start=old, end=NOW, workstream_id=CHAT))
+    assert [r.captured_at for r in rows] == slots
+    assert len(store.history(HistoryQuery(start=old, end=NOW))) == 5
+    assert store.history(HistoryQuery(start=old, end=at("1969-12-31T23:59:59Z"))) == []
 
+
+def test_history_gives_up_at_its_deadline(store):
     seed(store, CHAT, NOW, 3)
     with pytest.raises(UpstreamTimeout):
         store.history(HistoryQuery(start=NOW - timedelta(days=1), end=NOW, workstream_id=CHAT),
                       deadline=time.monotonic() - 1)
+
+
+class SilentStorage:
+    """A TCP server that takes connections and answers nothing (`reply=None`), or answers every request with
+    `reply`; counts the requests it reads."""
+
+    def __init__(self, reply: bytes | None = None) -> None:
+        self.reply = reply
+        self.requests = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            self._open.append(connection)
+            threading.Thread(target=self._talk, args=(connection,), daemon=True).start()
+
+    def _talk(self, connection: socket.socket) -> None:
+        data = b""
+        try:
+            while True:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    _, data = data.split(b"\r\n\r\n", 1)
+                    self.requests += 1
+                    if self.reply is not None:
+                        connection.sendall(self.reply)
+        except OSError:
+            return
+
+    def store(self) -> SnapshotStore:
+        from sandbox.stack import azurite_connection_string
+
+        return SnapshotStore.from_connection_string(azurite_connection_string(self.port), unique_table())
+
+    def close(self) -> None:
+        self._server.close()
+        for connection in self._open:
+            connection.close()
+
+
+def test_history_ends_by_its_deadline_when_storage_never_answers():
+    silent = SilentStorage()
+    store = silent.store()
+    try:
+        started = time.monotonic()
+        with pytest.raises(UpstreamTimeout):
+            store.history(HistoryQuery(start=NOW - timedelta(days=1), end=NOW, workstream_id=CHAT),
+                          deadline=started + 2.0)
+        # Without per-call timeouts one page is three attempts of a 6 s read: about 19 s.
+        assert time.monotonic() - started < 3.0
+        assert silent.requests == 1  # two attempts do not fit in 2 s: no retry
+    finally:
+        store.close()
+        silent.close()
+
+
+def test_history_inside_a_request_does_not_sleep_a_storage_retry_after():
+    busy = SilentStorage(b"HTTP/1.1 503 Server Busy\r\nRetry-After: 60\r\nContent-Length: 0\r\n\r\n")
+    store = busy.store()
+    try:
+        started = time.monotonic()
+        with pytest.raises(UpstreamUnavailable):
+            store.history(HistoryQuery(start=NOW - timedelta(days=1), end=NOW), deadline=started + 20)
+        assert time.monotonic() - started < 3.0 and busy.requests == 1
+    finally:
+        store.close()
+        busy.close()
 
 
 def test_store_from_settings():
@@ -581,6 +716,48 @@ def test_runner_purges_at_the_first_slot_of_the_day_and_logs_one_line(service, s
     assert later.slot == at("2026-11-24T00:05:00Z") and later.purged is None and later.past_due
     assert any("past due" in r.getMessage() for r in caplog.records)
     assert "past_due=true" in later.line()
+
+
+class MemoryStore:
+    """A store that keeps rows in memory (for runner tests that need neither Azurite nor the org)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Snapshot] = []
+        self._lock = threading.Lock()
+
+    def ensure_table(self) -> None:
+        pass
+
+    def write(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self.rows.append(snapshot)
+
+    def purge(self, older_than: datetime) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("started, slot", [
+    ("2026-11-24T12:04:59.998Z", "2026-11-24T12:05:00Z"),
+    ("2026-11-24T12:05:00.004Z", "2026-11-24T12:05:00Z"),
+    ("2026-11-24T12:06:10Z", "2026-11-24T12:05:00Z"),
+])
+def test_runner_gives_a_timer_that_fires_early_its_own_slot(started, slot):
+    store = MemoryStore()
+    runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=WorkstreamTargets([CHAT]), service=PeakService(),
+                            store=store, retention_days=90, time_zone="", now=lambda: at(started))
+    assert runner.run().slot == at(slot)
+    assert [row.captured_at for row in store.rows] == [at(slot)]
+
+
+def test_runner_takes_the_schedule_zone_from_website_time_zone(monkeypatch):
+    monkeypatch.setenv("WEBSITE_TIME_ZONE", "America/New_York")
+    store = MemoryStore()
+    runner = SnapshotRunner(schedule="0 30 8 * * 1-5", targets=WorkstreamTargets([CHAT]), service=PeakService(),
+                            store=store, retention_days=90, now=lambda: at("2026-11-24T13:30:02Z"))
+    assert runner.run().slot == at("2026-11-24T13:30:00Z")  # 08:30 in New York
+    utc = SnapshotRunner(schedule="0 30 8 * * 1-5", targets=WorkstreamTargets([CHAT]), service=PeakService(),
+                         store=store, retention_days=90, time_zone="", now=lambda: at("2026-11-24T13:30:02Z"))
+    assert utc.run().slot == at("2026-11-24T08:30:00Z")
 
 
 def test_runner_fails_the_invocation_when_storage_is_unreachable(service):
