@@ -13,22 +13,26 @@ reading is one range query per workstream (`SnapshotStore.history` on its partit
 from __future__ import annotations
 
 import html
+import logging
 import math
-import re
 import secrets
 import threading
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from statistics import median
 from typing import Any, Callable, Iterable, Mapping, Sequence
-from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from .errors import AvailabilityError, InvalidRequest
-from .model import Availability, BeforeConversationCheck
+from .errors import AvailabilityError, InvalidRequest, UpstreamTimeout
+from .model import _GUID, Availability, BeforeConversationCheck, _utc
+from .snapshots import HistoryQuery, check_parameter_names, guid_parameter, zone_parameter
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DashboardQuery",
@@ -43,6 +47,7 @@ __all__ = [
     "heatmap",
     "shares",
     "understaffed",
+    "Names",
     "OrgDirectory",
     "Now",
     "WorkstreamView",
@@ -56,19 +61,14 @@ DEFAULT_DAYS, MAX_DAYS = 7, 31
 TIMELINE_WINDOW = timedelta(hours=24)
 BUCKET = timedelta(minutes=15)
 LIVE_BUDGET = 8.0  # seconds the live checks get before the page falls back to the latest snapshots
+NAMES_WAIT = 3.0  # seconds the page waits for the org's workstream and queue names before it goes on without
+RENDER_RESERVE = 3.0  # seconds of the request's budget kept for drawing the page (50 workstreams × 31 days: ~1.6 s)
 DIRECTORY_TTL = 600.0  # seconds: upstream refreshes queue configuration every 10 minutes
 REFRESH_SECONDS = 300  # the page reloads itself at the snapshot timer's pace
 STATUSES = ("available", "busy", "closed")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _PARAMETERS = ("workstreamId", "days", "tz")
-_AUTH_PARAMETERS = ("code",)  # the function key, read by the host
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*")
 UTC = timezone.utc
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # ============================================================================================ the query
@@ -88,19 +88,12 @@ class DashboardQuery:
 
 
 def parse_dashboard_query(params: Mapping[str, str]) -> DashboardQuery:
-    """Validate the page's query parameters; every fault is an `InvalidRequest` naming its parameter."""
-    unknown = sorted(name for name in params if name not in _PARAMETERS + _AUTH_PARAMETERS)
-    if unknown:
-        shown = ", ".join(f"'{name[:100]}'" for name in unknown[:10])
-        raise InvalidRequest(f"Unknown query parameter{'s' if len(unknown) > 1 else ''} {shown}; expected "
-                             f"{', '.join(_PARAMETERS)}.", target=unknown[0][:100])
-    workstream_id = None
-    raw = params.get("workstreamId")
-    if raw is not None and raw.strip():
-        if not _GUID.fullmatch(raw.strip()):
-            raise InvalidRequest("'workstreamId' must be a GUID such as 00000000-0000-0000-0000-000000000000.",
-                                 target="workstreamId")
-        workstream_id = str(UUID(raw.strip()))
+    """Validate the page's query parameters; every fault is an `InvalidRequest` naming its parameter.
+
+    Blank `workstreamId` and `tz` (the page's own form sends them) mean all workstreams and UTC.
+    """
+    check_parameter_names(params, _PARAMETERS)
+    workstream_id = guid_parameter(params, "workstreamId", blank_is_absent=True)
     days = DEFAULT_DAYS
     raw = params.get("days")
     if raw is not None:
@@ -108,18 +101,7 @@ def parse_dashboard_query(params: Mapping[str, str]) -> DashboardQuery:
         if not (text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= MAX_DAYS):
             raise InvalidRequest(f"'days' must be a whole number from 1 to {MAX_DAYS}.", target="days")
         days = int(text)
-    tz = "UTC"
-    raw = params.get("tz")
-    if raw is not None and raw.strip():
-        tz = raw.strip()
-        problem = InvalidRequest("'tz' must be an IANA time zone name such as Europe/Paris.", target="tz")
-        if len(tz) > 64 or not _ZONE_NAME.fullmatch(tz):
-            raise problem
-        try:
-            ZoneInfo(tz)
-        except Exception:  # unknown names, directories ("America") and anything else zoneinfo refuses
-            raise problem from None
-    return DashboardQuery(workstream_id=workstream_id, days=days, tz=tz)
+    return DashboardQuery(workstream_id=workstream_id, days=days, tz=zone_parameter(params, "tz") or "UTC")
 
 
 # ====================================================================================== aggregation
@@ -355,12 +337,25 @@ def _weekday_ranges(weekdays: Sequence[int]) -> str:
 # ======================================================================================= the org's names
 
 
+@dataclass(frozen=True)
+class Names:
+    """What `OrgDirectory.lookup` knows: active workstreams (None when never discovered) and queues, id → name."""
+
+    workstreams: dict[str, str] | None
+    queues: dict[str, str]
+    late: bool = False  # a refresh was under way and not waited for to its end
+
+
 class OrgDirectory:
     """Names of the org's workstreams and queues, and which workstreams are active; refreshed every `ttl`.
 
     :param client: returns the `DataverseClient` (called lazily: an org not configured is not an error here).
-    While discovery fails the last good lists are kept; before any succeeds, the lists are empty.
+    A refresh runs on a thread of its own, one at a time, so a caller waits for it only as long as it can
+    (`lookup(timeout=)`); one the caller stopped waiting for goes on and serves the next caller. While
+    discovery fails the last good lists are kept; before any succeeds, the lists are empty.
     """
+
+    RETRY_AFTER_FAILURE = 30.0  # seconds: a failed refresh is tried again soon rather than after a whole `ttl`
 
     def __init__(self, client: Callable[[], Any], *, ttl: float = DIRECTORY_TTL,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -371,38 +366,63 @@ class OrgDirectory:
         self._workstreams: dict[str, str] | None = None
         self._queues: dict[str, str] = {}
         self._loaded_at = -math.inf
+        self._refreshing: Future | None = None
         self.error: AvailabilityError | None = None
 
-    def workstreams(self) -> dict[str, str] | None:
-        """Active workstreams, id → name; None when they were never discovered."""
-        self._refresh()
-        return None if self._workstreams is None else dict(self._workstreams)
-
-    def queues(self) -> dict[str, str]:
-        """Queues, id → name (empty when never discovered)."""
-        self._refresh()
-        return dict(self._queues)
-
-    def _refresh(self) -> None:
-        if self._monotonic() - self._loaded_at < self.ttl:
-            return
-        with self._lock:
-            if self._monotonic() - self._loaded_at < self.ttl:
-                return
+    def lookup(self, timeout: float | None = None) -> Names:
+        """The lists, refreshed first when due; a refresh is waited for at most `timeout` seconds (None: to its end)."""
+        refresh = self._start_refresh()
+        late = False
+        if refresh is not None:
             try:
-                client = self._client()
-                workstreams = {str(r.get("msdyn_liveworkstreamid", "")).lower(): str(r.get("msdyn_name") or "")
-                               for r in client.list_workstreams()}
-                queues = {str(r.get("queueid", "")).lower(): str(r.get("name") or "") for r in client.list_queues()}
-            except AvailabilityError as exc:
-                self.error = exc
-                # Try again soon rather than at the next full period.
-                self._loaded_at = self._monotonic() - self.ttl + 30
-                return
-            self._workstreams = {k: v for k, v in workstreams.items() if _GUID.fullmatch(k)}
-            self._queues = {k: v for k, v in queues.items() if _GUID.fullmatch(k)}
-            self._loaded_at = self._monotonic()
-            self.error = None
+                refresh.result(timeout=None if timeout is None else max(0.0, timeout))
+            except FutureTimeout:
+                late = True
+        with self._lock:
+            workstreams = None if self._workstreams is None else dict(self._workstreams)
+            return Names(workstreams, dict(self._queues), late)
+
+    def workstreams(self, timeout: float | None = None) -> dict[str, str] | None:
+        """Active workstreams, id → name; None when they were never discovered."""
+        return self.lookup(timeout).workstreams
+
+    def queues(self, timeout: float | None = None) -> dict[str, str]:
+        """Queues, id → name (empty when never discovered)."""
+        return self.lookup(timeout).queues
+
+    def _start_refresh(self) -> Future | None:
+        """The refresh under way, or a new one when the lists are due; None when they are fresh."""
+        with self._lock:
+            if self._refreshing is None:
+                if self._monotonic() - self._loaded_at < self.ttl:
+                    return None
+                self._refreshing = Future()
+                threading.Thread(target=self._refresh, args=(self._refreshing,), name="org-directory",
+                                 daemon=True).start()
+            return self._refreshing
+
+    def _refresh(self, done: Future) -> None:
+        workstreams = queues = None
+        error: AvailabilityError | None = None
+        try:
+            client = self._client()
+            workstreams = {str(r.get("msdyn_liveworkstreamid", "")).lower(): str(r.get("msdyn_name") or "")
+                           for r in client.list_workstreams()}
+            queues = {str(r.get("queueid", "")).lower(): str(r.get("name") or "") for r in client.list_queues()}
+        except AvailabilityError as exc:
+            error = exc
+        except Exception:  # a bug must not leave the page without its fallbacks
+            log.exception("Listing the org's workstreams and queues failed unexpectedly")
+        with self._lock:
+            if workstreams is not None and queues is not None:
+                self._workstreams = {k: v for k, v in workstreams.items() if _GUID.fullmatch(k)}
+                self._queues = {k: v for k, v in queues.items() if _GUID.fullmatch(k)}
+                self._loaded_at = self._monotonic()
+            else:
+                self._loaded_at = self._monotonic() - self.ttl + self.RETRY_AFTER_FAILURE
+            self.error = error
+            self._refreshing = None
+        done.set_result(None)
 
 
 # ============================================================================================ loading
@@ -470,56 +490,73 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
                    deadline: float | None = None, monotonic: Callable[[], float] = time.monotonic) -> Dashboard:
     """Everything the page shows: the workstreams, their history (one range query each) and their state now.
 
+    Every step is bounded by the request's `deadline` (less `RENDER_RESERVE` to draw the page), whatever the org
+    and storage do: the names are waited for at most `NAMES_WAIT` (then the ids, or the last names known), the
+    live checks at most `LIVE_BUDGET` (then the latest snapshot), the history reads until the deadline.
+
     :param store: a `SnapshotStore`, or an `AvailabilityError` when storage is not usable.
-    :param service: an `AvailabilityService`, or an `AvailabilityError` when the org is not configured.
+    :param service: an `AvailabilityService`, or an `AvailabilityError` when the org is not configured; its
+        normal path answers (cache and single flight included), so the page spares the org's budget.
     :param configured: `SNAPSHOT_WORKSTREAMS`; None = auto (the org's active workstreams).
+    :param deadline: `monotonic()` time by which the page must be answered.
     """
-    from .snapshots import HistoryQuery
-
     now = _utc(now)
-    names = (directory.workstreams() if directory is not None else None) or {}
-    queues = directory.queues() if directory is not None else {}
-    notice = None
-    if configured is not None:
-        ids = list(dict.fromkeys(i.lower() for i in configured))
-    else:
-        ids = sorted(names)
-    if not ids and not isinstance(store, AvailabilityError):
-        # The org cannot say which workstreams there are: take those the snapshots of the last day know.
-        try:
-            recent = store.history(HistoryQuery(start=now - TIMELINE_WINDOW, end=now, limit=5000), deadline=deadline)
-            ids = sorted({row.workstream_id for row in recent})
-        except AvailabilityError:
-            pass
-    choices = {i: names.get(i) or i for i in ids}
-    if query.workstream_id is not None:
-        ids = [query.workstream_id]
-    ids.sort(key=lambda i: ((names.get(i) or "~").lower(), i))
+    cutoff = math.inf if deadline is None else deadline - RENDER_RESERVE  # everything must be in by then
 
-    def history(workstream_id: str) -> tuple[list[Any], str | None]:
-        if isinstance(store, AvailabilityError):
-            return [], store.message
-        try:
+    def left(limit: float | None = None) -> float | None:
+        """Seconds to wait: at most `limit`, never past the cutoff (None: no limit at all)."""
+        if deadline is None:
+            return limit
+        return max(0.0, min(limit if limit is not None else math.inf, cutoff - monotonic()))
+
+    names: dict[str, str] = {}
+    queues: dict[str, str] = {}
+    late = False
+    if directory is not None:
+        found = directory.lookup(timeout=left(NAMES_WAIT))
+        names, queues, late = found.workstreams or {}, found.queues, found.late
+    read_until = None if deadline is None else cutoff
+    readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-read")
+    checkers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-check")
+    try:
+        if configured is not None:
+            ids = list(dict.fromkeys(i.lower() for i in configured))
+        else:
+            ids = sorted(names)
+        if not ids and not isinstance(store, AvailabilityError):
+            # The org cannot say which workstreams there are: take those the snapshots of the last day know.
+            recent = readers.submit(store.history, HistoryQuery(start=now - TIMELINE_WINDOW, end=now, limit=5000),
+                                    deadline=read_until)
+            try:
+                ids = sorted({row.workstream_id for row in recent.result(timeout=left())})
+            except (AvailabilityError, FutureTimeout):
+                pass
+        choices = {i: names.get(i) or i for i in ids}
+        if query.workstream_id is not None:
+            ids = [query.workstream_id]
+        ids.sort(key=lambda i: ((names.get(i) or "~").lower(), i))
+
+        def history(workstream_id: str) -> list[Any]:
             rows = store.history(HistoryQuery(start=now - timedelta(days=query.days), end=now,
                                               limit=_limit(query.days), workstream_id=workstream_id),
-                                 deadline=deadline)
-        except AvailabilityError as exc:
-            return [], exc.message
-        return rows[::-1], None
+                                 deadline=read_until)
+            return rows[::-1]
 
-    live_deadline = monotonic() + LIVE_BUDGET
-    if deadline is not None:
-        live_deadline = min(live_deadline, deadline)
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(ids))), thread_name_prefix="dashboard") as pool:
-        histories = [pool.submit(history, i) for i in ids]
-        if isinstance(service, AvailabilityError) or not ids:
-            answers: list[Any] = [service] * len(ids)
-        else:
-            checks = [BeforeConversationCheck(workstream_id=i) for i in ids]
-            answers = service.check_many(checks, deadline=live_deadline)
+        histories = [] if isinstance(store, AvailabilityError) else [readers.submit(history, i) for i in ids]
+        live_deadline = monotonic() + left(LIVE_BUDGET)
+        answers: list[Any] = [service] * len(ids)
+        if not isinstance(service, AvailabilityError) and ids:
+            checks = [checkers.submit(service.check, BeforeConversationCheck(workstream_id=i), deadline=live_deadline)
+                      for i in ids]
+            # The client gives up at `live_deadline`; a moment more lets a stale answer or its error come back.
+            wait_for(checks, timeout=max(0.0, min(live_deadline + 0.5, cutoff) - monotonic()))
+            answers = [_answer(check) for check in checks]
         views = []
-        for workstream_id, future, answer in zip(ids, histories, answers):
-            rows, problem = future.result()
+        for index, (workstream_id, answer) in enumerate(zip(ids, answers)):
+            if isinstance(store, AvailabilityError):
+                rows, problem = [], store.message
+            else:
+                rows, problem = _rows(histories[index], left())
             if isinstance(answer, Availability):
                 state = Now.of(answer)
             else:
@@ -528,13 +565,45 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
                 state = Now.from_snapshot(latest, reason) if latest is not None else Now(
                     None, None, None, None, None, None, None, False, None, "none", reason)
             views.append(WorkstreamView(workstream_id, names.get(workstream_id), state, rows, problem))
+    finally:
+        # What has not ended by now is not waited for: it ends on its own deadline, the page does not.
+        readers.shutdown(wait=False, cancel_futures=True)
+        checkers.shutdown(wait=False, cancel_futures=True)
+    notice = None
     if isinstance(store, AvailabilityError):
         notice = f"History is not available: {store.message}"
     elif not ids and isinstance(service, AvailabilityError):
         notice = f"The org could not be asked for its workstreams: {service.message}"
     elif not ids and directory is not None and directory.error is not None:
         notice = f"The org could not be asked for its workstreams: {directory.error.message}"
+    elif not ids and late:
+        notice = "The org did not list its workstreams in time; reload the page in a moment."
     return Dashboard(query, now, views, queues, choices, notice)
+
+
+def _answer(check: Future) -> Any:
+    """A live check's answer or error; one not back in time is an `UpstreamTimeout`."""
+    if not check.done():
+        check.cancel()
+        return UpstreamTimeout(message="Dynamics 365 did not answer in time.")
+    try:
+        return check.result()
+    except AvailabilityError as exc:
+        return exc
+    except Exception:  # a bug must not cost the page: the latest snapshot stands in
+        log.exception("The dashboard's live check failed unexpectedly")
+        return None
+
+
+def _rows(read: Future, timeout: float) -> tuple[list[Any], str | None]:
+    """A history read's rows (oldest first) and problem; one not back within `timeout` seconds is a problem."""
+    try:
+        return read.result(timeout=timeout), None
+    except FutureTimeout:
+        read.cancel()
+        return [], "Table storage did not return the history in time."
+    except AvailabilityError as exc:
+        return [], exc.message
 
 
 def dashboard_page(params: Mapping[str, str], *, now: datetime, deadline: float | None = None) -> tuple[str, str]:

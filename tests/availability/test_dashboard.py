@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -22,6 +23,7 @@ from availability.dashboard import (
     WorkstreamView,
     bands,
     heatmap,
+    RENDER_RESERVE,
     load_dashboard,
     parse_dashboard_query,
     render_dashboard,
@@ -255,6 +257,100 @@ def test_directory_caches_names_and_keeps_them_while_discovery_fails():
     assert org.calls == 3
 
 
+class HangingOrg(FakeOrg):
+    """An org whose listing calls hang until `release` is set (or forever)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def list_workstreams(self):
+        self.release.wait(60)
+        return super().list_workstreams()
+
+
+def test_directory_waits_for_a_slow_org_only_as_long_as_asked():
+    org = HangingOrg()
+    directory = OrgDirectory(lambda: org)
+    started = time.monotonic()
+    found = directory.lookup(timeout=0.3)
+    assert time.monotonic() - started < 1.0
+    assert found.late and found.workstreams is None and found.queues == {}
+    assert directory.workstreams(timeout=0) is None  # the refresh under way is not started twice
+    org.release.set()
+    assert directory.workstreams(timeout=5) == {CHAT: "Chat"}  # the same refresh, now done
+    assert org.calls == 1
+
+
+class HangingClient:
+    """A client whose availability calls do not come back in time, whatever their deadline."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.deadlines: list[float | None] = []
+
+    def get_availability(self, check, *, deadline=None):
+        self.deadlines.append(deadline)
+        self.release.wait(60)
+        raise UpstreamUnavailable()
+
+
+class MemoryHistory:
+    """A store answering history reads from memory, or hanging (`hang`) until released."""
+
+    def __init__(self, rows, hang: bool = False) -> None:
+        self.rows = rows
+        self.hang = hang
+        self.release = threading.Event()
+
+    def history(self, query, *, deadline=None):
+        if self.hang:
+            self.release.wait(60)
+        return sorted((r for r in self.rows if query.start <= r.captured_at <= query.end
+                       and query.workstream_id in (None, r.workstream_id)),
+                      key=lambda r: r.captured_at, reverse=True)[:query.limit]
+
+
+def test_the_page_data_is_in_by_the_deadline_whatever_the_org_does():
+    now = datetime.now(UTC)
+    rows = [row(now - timedelta(minutes=5 * i), "busy", workstream=BUSY_LINE) for i in range(12)]
+    from availability.service import AvailabilityService
+
+    org, client = HangingOrg(), HangingClient()
+    service = AvailabilityService(client)  # the normal path: cache and single flight spare the org
+    try:
+        started = time.monotonic()
+        deadline = started + 8.0  # the names get 3 s, the live checks the 2 s left before the render reserve
+        dashboard = load_dashboard(DashboardQuery(days=1), now=now, store=MemoryHistory(rows), service=service,
+                                   directory=OrgDirectory(lambda: org), configured=None, deadline=deadline)
+        assert time.monotonic() < deadline - RENDER_RESERVE + 0.5  # names and live checks were not waited out
+    finally:
+        org.release.set()
+        client.release.set()
+    # No names in time: the workstreams the snapshots know, each "now" from its latest snapshot.
+    assert [view.id for view in dashboard.workstreams] == [BUSY_LINE]
+    view = dashboard.workstreams[0]
+    assert view.name is None and len(view.history) == 12
+    assert (view.now.source, view.now.status) == ("snapshot", "busy")
+    assert "did not answer in time" in view.now.problem
+    assert client.deadlines and all(d is not None and d <= deadline for d in client.deadlines)
+
+
+def test_a_history_read_that_hangs_does_not_hold_the_page():
+    now = datetime.now(UTC)
+    store = MemoryHistory([row(now - timedelta(minutes=5), "available")], hang=True)
+    try:
+        started = time.monotonic()
+        dashboard = load_dashboard(DashboardQuery(days=1), now=now, store=store, service=ConfigurationError(
+            setting="DATAVERSE_URL"), directory=None, configured=[CHAT], deadline=started + RENDER_RESERVE + 1.0)
+        assert time.monotonic() - started < 1.5
+    finally:
+        store.release.set()
+    view = dashboard.workstreams[0]
+    assert view.history == [] and "in time" in view.history_problem
+    assert view.now.source == "none" and "DATAVERSE_URL" in view.now.problem
+
+
 def test_directory_without_an_org_configured_is_empty():
     def no_org():
         raise ConfigurationError(setting="DATAVERSE_URL")
@@ -400,6 +496,33 @@ def test_history_filtered_to_one_workstream_in_a_time_zone(stack, fresh_gateway,
     assert "times in Asia/Kolkata (IST)" in page
     assert "Last 2 days" in page and "could be escalated in 100% of 576 snapshots" in page
     assert "available 100% of the time" in page
+
+
+def test_a_slow_org_leaves_the_page_inside_the_request_budget(stack, fresh_gateway, clean_sandbox):
+    table = unique_table()
+    store = SnapshotStore.from_connection_string(stack.storage_connection, table)
+    seed(store, OFFICE, datetime.now(UTC) - timedelta(minutes=3), 3, "closed")
+    store.close()
+    auto = fresh_gateway(SNAPSHOT_TABLE=unique_table())
+    fixed = fresh_gateway(SNAPSHOT_TABLE=table, SNAPSHOT_WORKSTREAMS=OFFICE)
+    for gateway in (auto, fixed):
+        assert gateway.get("health").status_code == 200
+    # The workstreams are listed after 9 s (inside one 10 s attempt), the queues not within the client's 20 s;
+    # no check answers either. One after the other, the two lists alone would take 29 s.
+    clean_sandbox.fault("queries", delayMs=9_000, count=1)
+    clean_sandbox.fault("queries", delayMs=60_000)
+    clean_sandbox.fault("actions", delayMs=60_000)
+
+    started = time.monotonic()
+    response = dashboard(auto)
+    assert response.status_code == 200 and time.monotonic() - started < 25
+    assert "The org did not list its workstreams in time" in response.text  # no names, no snapshots: says so
+
+    started = time.monotonic()
+    response = dashboard(fixed)
+    assert response.status_code == 200 and time.monotonic() - started < 25
+    tile = re.search(r'<div class="tile closed".*?</div></div>', response.text, re.S).group(0)
+    assert "Latest snapshot · 3 min ago" in tile and "did not answer" in tile
 
 
 def test_upstream_down_shows_the_latest_snapshot_with_its_age(stack, fresh_gateway, clean_sandbox):
