@@ -6,8 +6,9 @@ test uses the same path. A real org has no such clock; nothing in the deployed a
 
 - Slots run one after another, oldest first: the org's clock is one for all callers. Within a slot the
   workstreams are checked in parallel (`run_snapshot`'s own fan-out).
-- Rows are written behind: `run_snapshot` hands each row to a pool that calls `SnapshotStore.write`, so a
-  slot's table writes overlap the next slot's checks. A write that fails stops the backfill.
+- Rows are written behind: `run_snapshot` hands each row (at once, `write_behind=False`) to a writer that
+  sends each workstream's rows 100 at a time (`SnapshotStore.write_many`, one transaction) from a pool of its
+  own, so a slot's table writes overlap the next slots' checks. A write that fails stops the backfill.
 - Each row is a live check (no cache) under its slot's identity, exactly what the timer writes then.
 """
 
@@ -24,16 +25,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .errors import AvailabilityError, UpstreamUnavailable
-from .model import format_time
+from .model import _utc, format_time
 
 __all__ = ["BackfillSummary", "SandboxClock", "backfill", "backfill_sandbox", "past_slots", "thin"]
 
 WRITERS = 8  # table writes at once
 BATCH = 100  # rows of one workstream per transaction, the Table service's maximum
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def past_slots(schedule: str, start: datetime, end: datetime) -> list[datetime]:
@@ -79,7 +76,7 @@ class BackfillSummary:
 
 
 class _WriteBehind:
-    """Looks like a `SnapshotStore` to `run_snapshot`; `write` queues the row for a pool of writers.
+    """Looks like a `SnapshotStore` to `run_snapshot`; `write` only queues the row for a pool of writers.
 
     With a store that has `write_many` (rows of one workstream, one transaction), rows are sent 100 at a time.
     """
@@ -168,7 +165,7 @@ def backfill(
     try:
         for index, slot in enumerate(ordered):
             move_clock(slot)
-            summary = run_snapshot(slot, targets=targets, service=service, store=writer)
+            summary = run_snapshot(slot, targets=targets, service=service, store=writer, write_behind=False)
             if writer.failure is not None or summary.unwritten:
                 writer.settle()
                 raise UpstreamUnavailable(message="Table storage did not take the backfilled rows.")

@@ -97,6 +97,26 @@ def test_backfill_runs_each_slot_at_its_time_and_writes_every_row(many):
         assert max(len(b) for b in store.batches) == 100
 
 
+def test_backfill_rows_go_to_its_batching_writer_without_a_second_pool(monkeypatch):
+    from availability import backfill as module
+
+    queued_from: list[str] = []
+    write = module._WriteBehind.write
+
+    def recording(self, row):
+        queued_from.append(threading.current_thread().name)
+        return write(self, row)
+
+    monkeypatch.setattr(module._WriteBehind, "write", recording)
+    service, store = ClockedService(), ListStore(True)
+    slots = past_slots("0 */5 * * * *", at("2026-11-24T08:00:00Z"), at("2026-11-24T09:00:00Z"))
+    summary = backfill(slots, targets=[CHAT, BUSY_LINE, OFFICE], service=service, store=store,
+                       move_clock=lambda slot: setattr(service, "now", slot))
+    assert summary.rows == len(store.rows) == 3 * len(slots)
+    # `run_snapshot` hands each row over as its check ends: no pool of its own on top of the backfill's writers.
+    assert set(queued_from) == {threading.current_thread().name}
+
+
 def test_backfill_stops_when_the_table_refuses_rows():
     class Refusing(ListStore):
         def write(self, snapshot):
