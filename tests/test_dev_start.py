@@ -72,7 +72,9 @@ def test_start_with_local_settings_runs_against_that_org_without_a_sandbox(stack
     settings_file = tmp_path / "local.settings.json"
     settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
+    # The environment wins over local.settings.json: this machine's own CA bundle must not replace the file's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))
+           and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
     process = subprocess.Popen([sys.executable, "-m", "sandbox.stack", "start", "--port", str(port), "--state-dir",
                                 str(tmp_path / "state"), "--local-settings", str(settings_file)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

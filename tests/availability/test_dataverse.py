@@ -25,6 +25,9 @@ class Credential:
         self.tenant = stack.sandbox["tenantId"]
         self.client_id = stack.sandbox["clientId"]
         self.verify = stack.sandbox["caBundle"]
+        self.identity_endpoint = stack.sandbox["identityEndpoint"]
+        self.identity_header = stack.sandbox["identityHeader"]
+        self.secret_name = stack.sandbox["secretName"]
         self.failing = set(failing)
         self.calls = 0
         self._token = None
@@ -36,9 +39,20 @@ class Credential:
         if self._token is None:
             response = requests.post(f"{self.url}/{self.tenant}/oauth2/v2.0/token", verify=self.verify, timeout=10,
                                      data={"grant_type": "client_credentials", "client_id": self.client_id,
-                                           "client_secret": "gateway-test-secret", "scope": f"{self.url}/.default"})
+                                           "client_secret": self._secret(), "scope": f"{self.url}/.default"})
+            response.raise_for_status()
             self._token = response.json()["access_token"]
         return self._token
+
+    def _secret(self) -> str:
+        # The vault's current secret (other tests rotate it), read the way managed identity does.
+        identity = requests.get(self.identity_endpoint, params={"api-version": "2019-08-01",
+                                                                "resource": "https://vault.azure.net"},
+                                headers={"X-IDENTITY-HEADER": self.identity_header}, verify=self.verify, timeout=10)
+        secret = requests.get(f"{self.url}/secrets/{self.secret_name}", params={"api-version": "7.4"},
+                              headers={"Authorization": f"Bearer {identity.json()['access_token']}"},
+                              verify=self.verify, timeout=10)
+        return secret.json()["value"]
 
     def invalidate(self, token: str) -> None:
         self._token = None
