@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
+import urllib.request
 import uuid
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import requests
 
@@ -78,10 +81,7 @@ class DataverseClient:
         self.max_attempts = max_attempts
         self._clock = clock
         self._sleep = sleep
-        self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        self._session = pooled_session(org_url, pool_size)
         self._throttle_lock = threading.Lock()
         self._throttled_until = 0.0  # monotonic time before which the org asked us not to call
         self._recovering = False  # a 429 was seen and no call has succeeded since
@@ -238,6 +238,23 @@ class DataverseClient:
             self._probing = False
             if recovered:
                 self._recovering = False
+
+
+def pooled_session(url: str, pool_size: int) -> requests.Session:
+    """A requests Session for one host, with the environment's CA bundle and proxies read once.
+
+    requests would otherwise re-read them (a scan of os.environ, a .netrc lookup) on every call, which is a
+    good part of a call's CPU when the upstream is fast.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    proxies = {k: v for k, v in urllib.request.getproxies().items() if k in ("http", "https")}
+    session.proxies = {} if proxies and urllib.request.proxy_bypass(urlsplit(url).hostname or "") else proxies
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _name(path: str) -> str:

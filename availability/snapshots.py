@@ -98,6 +98,19 @@ _CONNECT_TIMEOUT, _READ_TIMEOUT = 3.0, 6.0
 _CLIENT_OPTIONS = {"connection_timeout": _CONNECT_TIMEOUT, "read_timeout": _READ_TIMEOUT, "retry_total": 2,
                    "retry_backoff_factor": 0.4}
 
+
+
+def _client_options(where: str) -> dict[str, Any]:
+    """Client options with a transport whose session reads the environment once (see `pooled_session`)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from .dataverse import pooled_session
+
+    match = re.search(r"(?:TableEndpoint=|^)(https?://[^;/]+)", where)
+    session = pooled_session(match.group(1) if match else "https://table.core.windows.net", 16)
+    return {**_CLIENT_OPTIONS, "transport": RequestsTransport(session=session, session_owner=False)}
+
+
 _FIELDS = ("workstreamId", "queueId", "capturedAt", "retrievedAt", "status", "withinOperatingHours",
            "representativesAvailable", "availableRepresentatives", "positionInQueue", "averageWaitSeconds",
            "error")
@@ -433,7 +446,7 @@ class SnapshotStore:
 
         try:
             client = TableClient.from_connection_string(connection_string, table_name,
-                                                        **{**_CLIENT_OPTIONS, **client_options})
+                                                        **{**_client_options(connection_string), **client_options})
         except (ValueError, TypeError):
             raise ConfigurationError(message="The app setting AzureWebJobsStorage is not a valid storage "
                                              "connection string.", setting="AzureWebJobsStorage") from None
@@ -450,7 +463,8 @@ class SnapshotStore:
 
             credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
         endpoint = f"https://{account_name}.table.core.windows.net"
-        return cls(TableClient(endpoint, table_name, credential=credential, **{**_CLIENT_OPTIONS, **client_options}))
+        return cls(TableClient(endpoint, table_name, credential=credential,
+                               **{**_client_options(endpoint), **client_options}))
 
     @classmethod
     def from_settings(cls, settings: Any, **client_options: Any) -> SnapshotStore:
