@@ -149,7 +149,7 @@ class EntraId:
         return Reply(200, document)
 
     def token(self, request: Request, tenant: str, *, v2: bool) -> Reply:
-        stats, faults = self.sandbox.stats, self.sandbox.faults
+        stats = self.sandbox.stats
         if request.method != "POST":
             return self.error(request, 405, "invalid_request", 900561,
                               "The endpoint only accepts POST requests. Received a GET request.")

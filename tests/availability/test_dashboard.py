@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -33,6 +32,7 @@ from availability.dashboard import (
 )
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamUnavailable
 from availability.snapshots import Snapshot, SnapshotStore
+from tests.availability.conftest import unique_table
 
 CHAT = "22222222-0000-4000-8000-000000000001"
 BUSY_LINE = "22222222-0000-4000-8000-000000000002"
@@ -376,32 +376,6 @@ def test_everything_from_outside_is_escaped():
 # ------------------------------------------------------------------------------------ reads (Azurite)
 
 
-class RequestCounter:
-    """Counts the HTTP requests a TableClient sends (azure-core's `raw_response_hook`)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, response) -> None:
-        with self._lock:
-            self.requests.append((response.http_request.method, response.http_request.url))
-
-
-def unique_table() -> str:
-    return f"Dashboard{uuid.uuid4().hex[:16]}"
-
-
-@pytest.fixture
-def counter() -> RequestCounter:
-    return RequestCounter()
-
-
-@pytest.fixture
-def store(stack, counter):
-    opened = SnapshotStore.from_connection_string(stack.storage_connection, unique_table(), raw_response_hook=counter)
-    yield opened
-    opened.close()
 
 
 def seed(store: SnapshotStore, workstream: str, newest: datetime, count: int, status: str = "available",

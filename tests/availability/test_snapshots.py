@@ -15,6 +15,7 @@ import pytest
 
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
 from availability.model import Availability
+from tests.availability.conftest import unique_table
 from availability.snapshots import (
     HistoryQuery,
     Snapshot,
@@ -212,43 +213,6 @@ def test_history_parameters_are_validated(params, target):
 
 
 # -------------------------------------------------------------------------------- storage (Azurite)
-
-
-class RequestCounter:
-    """Counts every HTTP request a TableClient sends (azure-core's per-request `raw_response_hook`)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, response) -> None:
-        request = response.http_request
-        with self._lock:
-            self.requests.append((request.method, request.url))
-
-    def reset(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
-    @property
-    def count(self) -> int:
-        return len(self.requests)
-
-
-def unique_table() -> str:
-    return f"Snapshots{uuid.uuid4().hex[:16]}"
-
-
-@pytest.fixture
-def counter() -> RequestCounter:
-    return RequestCounter()
-
-
-@pytest.fixture
-def store(stack, counter):
-    opened = SnapshotStore.from_connection_string(stack.storage_connection, unique_table(), raw_response_hook=counter)
-    yield opened
-    opened.close()
 
 
 def answer(queue: str = Q_OPEN, representatives: int = 3, retrieved: datetime | None = None) -> Availability:

@@ -1,0 +1,48 @@
+"""Fixtures of the availability tests that read and write Table Storage (Azurite)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from availability.snapshots import SnapshotStore
+
+
+class RequestCounter:
+    """Counts every HTTP request a TableClient sends (azure-core's per-request `raw_response_hook`)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, response) -> None:
+        request = response.http_request
+        with self._lock:
+            self.requests.append((request.method, request.url))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.requests)
+
+
+def unique_table() -> str:
+    """A table of its own, so that tests never see each other's rows."""
+    return f"T{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture
+def counter() -> RequestCounter:
+    return RequestCounter()
+
+
+@pytest.fixture
+def store(stack, counter):
+    opened = SnapshotStore.from_connection_string(stack.storage_connection, unique_table(), raw_response_hook=counter)
+    yield opened
+    opened.close()
