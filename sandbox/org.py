@@ -367,15 +367,7 @@ def _guid_parameter(body: dict[str, Any], name: str) -> str:
 
 def _context_items(raw: Any) -> dict[str, tuple[str, Any]]:
     """CustomContextItems: a string holding `{"<name>": {"value", "isDisplayable", "datatype"}}`."""
-    text = _string_parameter({"CustomContextItems": raw}, "CustomContextItems")
-    if text is None or not text.strip():
-        return {}
-    try:
-        parsed = json.loads(text)
-    except ValueError as exc:
-        raise OrgError(400, "0x80040203", f"CustomContextItems is not valid JSON: {exc}.") from None
-    if not isinstance(parsed, dict):
-        raise OrgError(400, "0x80040203", "CustomContextItems must hold a JSON object of context items.")
+    parsed = _json_object_parameter(raw, "CustomContextItems", "a JSON object of context items")
     items = {}
     for name, item in parsed.items():
         if not name:
@@ -407,15 +399,20 @@ def _context_items(raw: Any) -> dict[str, tuple[str, Any]]:
 
 def _engagement_context(raw: Any) -> dict[str, Any]:
     """ChannelEngagementContext: a string holding a JSON object of engagement context attributes."""
-    text = _string_parameter({"ChannelEngagementContext": raw}, "ChannelEngagementContext")
+    return _json_object_parameter(raw, "ChannelEngagementContext", "a JSON object")
+
+
+def _json_object_parameter(raw: Any, name: str, what: str) -> dict[str, Any]:
+    """A parameter that is a string holding a JSON object (upstream's double encoding); absent or blank = {}."""
+    text = _string_parameter({name: raw}, name)
     if text is None or not text.strip():
         return {}
     try:
         parsed = json.loads(text)
     except ValueError as exc:
-        raise OrgError(400, "0x80040203", f"ChannelEngagementContext is not valid JSON: {exc}.") from None
+        raise OrgError(400, "0x80040203", f"{name} is not valid JSON: {exc}.") from None
     if not isinstance(parsed, dict):
-        raise OrgError(400, "0x80040203", "ChannelEngagementContext must hold a JSON object.")
+        raise OrgError(400, "0x80040203", f"{name} must hold {what}.")
     return parsed
 
 

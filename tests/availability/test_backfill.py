@@ -12,6 +12,7 @@ from availability.backfill import SandboxClock, backfill, past_slots, thin
 from availability.errors import UpstreamUnavailable
 from availability.model import Availability
 from availability.snapshots import HistoryQuery, Snapshot, SnapshotStore
+from tests.availability.conftest import sandbox_org
 
 CHAT = "22222222-0000-4000-8000-000000000001"
 BUSY_LINE = "22222222-0000-4000-8000-000000000002"
@@ -143,19 +144,8 @@ def store(stack):
 @pytest.fixture(scope="module")
 def org(stack):
     """An AvailabilityService built like the app's, pointed at the sandbox org."""
-    from availability.credentials import DataverseCredential
-    from availability.dataverse import DataverseClient
-    from availability.service import AvailabilityService
-    from availability.settings import load_settings
-
-    environ = stack.sandbox_settings()
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE", "AZURE_AUTHORITY_HOST"):
-            patch.setenv(name, environ[name])
-        settings = load_settings(environ)
-        client = DataverseClient(settings.dataverse_url, DataverseCredential(settings), timeout=10)
-        yield AvailabilityService(client, cache_seconds=0)
-        client.close()
+    with sandbox_org(stack, cache_seconds=0) as (service, _):
+        yield service
 
 
 def test_backfill_sees_the_sandbox_at_each_slot_and_resets_its_clock(stack, org, store, clean_sandbox):

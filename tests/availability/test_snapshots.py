@@ -15,7 +15,7 @@ import pytest
 
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
 from availability.model import Availability
-from tests.availability.conftest import unique_table
+from tests.availability.conftest import connect, sandbox_org, unique_table
 from availability.snapshots import (
     HistoryQuery,
     Snapshot,
@@ -491,29 +491,11 @@ def test_store_from_settings():
 # ---------------------------------------------------------------------------------- the run (sandbox)
 
 
-def connect(environ):
-    """An AvailabilityService and DataverseClient built like the app's, from the app settings `environ`."""
-    from availability.credentials import DataverseCredential
-    from availability.dataverse import DataverseClient
-    from availability.service import AvailabilityService
-    from availability.settings import load_settings
-
-    settings = load_settings(environ)
-    client = DataverseClient(settings.dataverse_url, DataverseCredential(settings), timeout=10)
-    return AvailabilityService(client, cache_seconds=60), client
-
-
 @pytest.fixture(scope="module")
 def org(stack):
     """The app's service and client pointed at the sandbox org."""
-    environ = stack.sandbox_settings()
-    with pytest.MonkeyPatch.context() as patch:
-        # The SDKs read the managed identity endpoint and the CA bundle from the environment, as in Azure.
-        for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE", "AZURE_AUTHORITY_HOST"):
-            patch.setenv(name, environ[name])
-        service, client = connect(environ)
-        yield service, client
-        client.close()
+    with sandbox_org(stack) as made:
+        yield made
 
 
 @pytest.fixture
