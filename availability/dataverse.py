@@ -82,6 +82,8 @@ class DataverseClient:
         self._clock = clock
         self._sleep = sleep
         self._session = pooled_session(org_url, pool_size)
+        self.page_size = 500  # records per page of a discovery query
+        self.max_pages = 100
         self._throttle_lock = threading.Lock()
         self._throttled_until = 0.0  # monotonic time before which the org asked us not to call
         self._recovering = False  # a 429 was seen and no call has succeeded since
@@ -115,14 +117,14 @@ class DataverseClient:
         query = "$select=msdyn_liveworkstreamid,msdyn_name,msdyn_streamsource,_msdyn_defaultqueue_value"
         if active_only:
             query += "&$filter=statecode eq 0"
-        return self._send("GET", f"msdyn_liveworkstreams?{query}").get("value", [])
+        return self._list(f"msdyn_liveworkstreams?{query}")
 
     def list_queues(self, *, active_only: bool = True) -> list[dict[str, Any]]:
         """Queues (`queues`): id, name, type."""
         query = "$select=queueid,name,msdyn_queuetype,msdyn_isomnichannelqueue"
         if active_only:
             query += "&$filter=statecode eq 0"
-        return self._send("GET", f"queues?{query}").get("value", [])
+        return self._list(f"queues?{query}")
 
     def who_am_i(self) -> dict[str, Any]:
         """`WhoAmI`: proves the credentials and the application user."""
@@ -132,9 +134,24 @@ class DataverseClient:
         self._session.close()
 
     # -- the wire --
+    def _list(self, path: str) -> list[dict[str, Any]]:
+        """Every record of a query, page after page (`Prefer: odata.maxpagesize`, `@odata.nextLink`)."""
+        records: list[dict[str, Any]] = []
+        for _ in range(self.max_pages):
+            page = self._send("GET", path, prefer=f"odata.maxpagesize={self.page_size}")
+            records.extend(page.get("value") or [])
+            link = page.get("@odata.nextLink")
+            if not link:
+                return records
+            if not isinstance(link, str) or not link.startswith(self._base):
+                # The bearer token goes only to the org it was minted for.
+                raise UpstreamUnavailable(message="Dynamics 365 sent a next-page link outside the org.")
+            path = link[len(self._base):]
+        raise UpstreamUnavailable(message=f"Dynamics 365 sent more than {self.max_pages} pages for one query.")
+
     def _send(self, method: str, path: str, *, body: dict | None = None, deadline: float | None = None,
               not_found: str = "The org does not know this resource.", not_found_target: str | None = None,
-              ) -> dict[str, Any]:
+              prefer: str | None = None) -> dict[str, Any]:
         deadline = min(deadline or float("inf"), self._clock() + self.timeout)
         refreshed = False
         attempt = 0
@@ -158,6 +175,8 @@ class DataverseClient:
                 }
                 if data is not None:
                     headers["Content-Type"] = "application/json; charset=utf-8"
+                if prefer:
+                    headers["Prefer"] = prefer
                 try:
                     response = self._session.request(
                         method, self._base + path, data=data, headers=headers,

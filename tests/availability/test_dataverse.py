@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -119,3 +120,19 @@ def test_discovery_queries(client):
     assert {w["msdyn_liveworkstreamid"] for w in workstreams} >= {CHAT}
     assert client.list_queues()
     assert client.who_am_i()
+
+
+def test_discovery_follows_next_page_links(client, sandbox):
+    everything = client.list_queues()
+    assert len(everything) >= 3
+    sandbox.reset()
+    client.page_size = 2
+    assert client.list_queues() == everything
+    assert sandbox.stats()["queries"] == math.ceil(len(everything) / 2)
+
+
+def test_a_next_page_link_outside_the_org_gets_no_token(client, monkeypatch):
+    pages = iter([{"value": [{"queueid": "a"}], "@odata.nextLink": "https://elsewhere.example/api/data/v9.2/queues"}])
+    monkeypatch.setattr(client, "_send", lambda *args, **kwargs: next(pages))
+    with pytest.raises(UpstreamUnavailable, match="outside the org"):
+        client.list_queues()
