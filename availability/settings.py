@@ -48,6 +48,8 @@ class Settings:
     snapshot_retention_days: int = 90
     storage_connection: str | None = field(default=None, repr=False)
     storage_account_name: str | None = None
+    storage_table_uri: str | None = None  # AzureWebJobsStorage__tableServiceUri
+    storage_client_id: str | None = None  # AzureWebJobsStorage__clientId (a user-assigned identity)
     authority_host: str | None = None
     running_in_azure: bool = False
 
@@ -56,7 +58,7 @@ class Settings:
         for name in names:
             if name == "key_vault_url" and self.client_secret:
                 continue
-            if name == "storage_connection" and self.storage_account_name:
+            if name == "storage_connection" and (self.storage_account_name or self.storage_table_uri):
                 continue
             if not getattr(self, name):
                 setting = _NAMES.get(name, name)
@@ -99,10 +101,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         snapshot_retention_days=_int(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 90, 1, 3650),
         storage_connection=get("AzureWebJobsStorage"),
         storage_account_name=get("AzureWebJobsStorage__accountName"),
+        storage_table_uri=_url(get("AzureWebJobsStorage__tableServiceUri"), "AzureWebJobsStorage__tableServiceUri"),
+        storage_client_id=_storage_identity(get("AzureWebJobsStorage__credential"),
+                                            get("AzureWebJobsStorage__clientId")),
         authority_host=_url(get("AZURE_AUTHORITY_HOST"), "AZURE_AUTHORITY_HOST"),
         # WEBSITE_INSTANCE_ID is set by App Service on every instance and never by local hosts.
         running_in_azure=bool(get("WEBSITE_INSTANCE_ID")),
     )
+
+
+def _storage_identity(credential: str | None, client_id: str | None) -> str | None:
+    """The user-assigned identity for Table Storage (Functions' identity-based connection settings)."""
+    if credential is not None and credential.lower() != "managedidentity":
+        raise _bad("AzureWebJobsStorage__credential", "must be managedidentity when set")
+    return _guid(client_id, "AzureWebJobsStorage__clientId")
 
 
 def _bad(setting: str, why: str) -> ConfigurationError:

@@ -99,7 +99,6 @@ _CLIENT_OPTIONS = {"connection_timeout": _CONNECT_TIMEOUT, "read_timeout": _READ
                    "retry_backoff_factor": 0.4}
 
 
-
 def _client_options(where: str) -> dict[str, Any]:
     """Client options with a transport whose session reads the environment once (see `pooled_session`)."""
     from azure.core.pipeline.transport import RequestsTransport
@@ -108,7 +107,9 @@ def _client_options(where: str) -> dict[str, Any]:
 
     match = re.search(r"(?:TableEndpoint=|^)(https?://[^;/]+)", where)
     session = pooled_session(match.group(1) if match else "https://table.core.windows.net", 16)
-    return {**_CLIENT_OPTIONS, "transport": RequestsTransport(session=session, session_owner=False)}
+    # azure-core sends its own `verify` with every request, which would override the session's CA bundle.
+    return {**_CLIENT_OPTIONS,
+            "transport": RequestsTransport(session=session, session_owner=False, connection_verify=session.verify)}
 
 
 _FIELDS = ("workstreamId", "queueId", "capturedAt", "retrievedAt", "status", "withinOperatingHours",
@@ -415,6 +416,9 @@ class _StorageErrors:
         if not isinstance(exc, AzureError) or isinstance(exc, ResourceNotFoundError):
             return False  # a missing table is for the caller to handle
         status = getattr(getattr(exc, "response", None), "status_code", None)
+        # The cause, for operators: the error's kind and first line, with any URL query (a SAS) cut off.
+        cause = re.sub(r"\?\S*", "", str(exc).splitlines()[0] if str(exc) else "")[:300]
+        log.warning("Table storage call failed: %s%s%s", type(exc).__name__, ": " if cause else "", cause)
         if isinstance(exc, ClientAuthenticationError) or status == 403:
             raise ConfigurationError(
                 message="Table storage refused the app's credentials; check AzureWebJobsStorage (or the managed "
@@ -453,16 +457,22 @@ class SnapshotStore:
         return cls(client)
 
     @classmethod
-    def from_account(cls, account_name: str, table_name: str, credential: Any = None,
+    def from_account(cls, account_name: str, table_name: str, credential: Any = None, *,
+                     endpoint: str | None = None, managed_identity_client_id: str | None = None,
                      **client_options: Any) -> SnapshotStore:
-        """A store reached with an identity (`AzureWebJobsStorage__accountName`), DefaultAzureCredential by default."""
+        """A store reached with an identity (`AzureWebJobsStorage__accountName` or `__tableServiceUri`).
+
+        The credential is DefaultAzureCredential by default, with the user-assigned identity
+        `managed_identity_client_id` (`AzureWebJobsStorage__clientId`) when given.
+        """
         from azure.data.tables import TableClient
 
         if credential is None:
             from azure.identity import DefaultAzureCredential
 
-            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
-        endpoint = f"https://{account_name}.table.core.windows.net"
+            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True,
+                                                managed_identity_client_id=managed_identity_client_id)
+        endpoint = endpoint or f"https://{account_name}.table.core.windows.net"
         return cls(TableClient(endpoint, table_name, credential=credential,
                                **{**_client_options(endpoint), **client_options}))
 
@@ -473,11 +483,12 @@ class SnapshotStore:
         if settings.storage_connection:
             return cls.from_connection_string(settings.storage_connection, settings.snapshot_table, **client_options)
         account = settings.storage_account_name
-        if not re.fullmatch(r"[a-z0-9]{3,24}", account or ""):
+        if not settings.storage_table_uri and not re.fullmatch(r"[a-z0-9]{3,24}", account or ""):
             raise ConfigurationError(message="The app setting AzureWebJobsStorage__accountName must be a storage "
                                              "account name (3-24 lowercase letters or digits).",
                                      setting="AzureWebJobsStorage__accountName")
-        return cls.from_account(account, settings.snapshot_table, **client_options)
+        return cls.from_account(account or "", settings.snapshot_table, endpoint=settings.storage_table_uri,
+                                managed_identity_client_id=settings.storage_client_id, **client_options)
 
     @property
     def table_name(self) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sandbox.server import Sandbox
 
 VAULT_RESOURCE = "https://vault.azure.net"
+STORAGE_RESOURCE = "https://storage.azure.com"  # Table Storage reached with an identity (Azurite --oauth basic)
 IDENTITY_API_VERSION = "2019-08-01"
 # Scopes MSAL may add to any request; they do not name a resource.
 OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
@@ -95,9 +96,12 @@ class EntraId:
         self.sandbox = sandbox
         self.url = sandbox.url
         self.org = sandbox.scenario.org
-        self.resources = {normalize_resource(sandbox.url), VAULT_RESOURCE}
-        # A managed identity is its own service principal, not the org's application user.
+        self.resources = {normalize_resource(sandbox.url), VAULT_RESOURCE, STORAGE_RESOURCE}
+        # A managed identity is its own service principal, not the org's application user. The app has a
+        # system-assigned identity and one user-assigned identity (asked for by its client id).
         self.identity_client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sandbox.url}/msi/{self.org.tenant_id}"))
+        self.user_identity_client_id = str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                      f"{sandbox.url}/msi/user/{self.org.tenant_id}"))
 
     def handle(self, request: Request, tenant: str, rest: str) -> Reply | None:
         if rest == "v2.0/.well-known/openid-configuration" and request.method == "GET":
@@ -318,11 +322,24 @@ class ManagedIdentity:
             sandbox.stats.count_rejected("identityTokens")
             return self.error(400, f"AADSTS500011: The resource principal named {resource} was not found in the "
                                    f"tenant named {sandbox.scenario.org.tenant_id}.")
+        identity = self.entra.identity_client_id
+        wanted = params.get("client_id")
+        if wanted is not None:
+            if wanted.lower() != self.entra.user_identity_client_id:
+                sandbox.stats.count_rejected("identityTokens")
+                return self.error(400, "Unable to load the proper Managed Identity. No user-assigned identity with "
+                                       f"client id {wanted} is assigned to this app.")
+            identity = self.entra.user_identity_client_id
+        if any(params.get(name) for name in ("principal_id", "mi_res_id", "object_id")):
+            sandbox.stats.count_rejected("identityTokens")
+            return self.error(400, "The sandbox knows its user-assigned identity by client_id only.")
         lifetime = sandbox.scenario.org.token_lifetime_seconds
-        token, record = sandbox.tokens.mint(normalize_resource(resource), self.entra.identity_client_id,
-                                            sandbox.scenario.org.tenant_id, self.entra._issuer(), lifetime)
+        tenant = sandbox.scenario.org.tenant_id
+        # Managed identity tokens are v1 access tokens, issued by sts.windows.net like Azure's.
+        token, record = sandbox.tokens.mint(normalize_resource(resource), identity, tenant,
+                                            f"https://sts.windows.net/{tenant}/", lifetime)
         return Reply(200, {"access_token": token, "expires_on": str(int(record.expires_at)), "resource": resource,
-                           "token_type": "Bearer", "client_id": self.entra.identity_client_id})
+                           "token_type": "Bearer", "client_id": identity})
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
         """App Service's identity endpoint answers errors as `{"statusCode", "message", "correlationId"}`."""

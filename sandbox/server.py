@@ -84,6 +84,7 @@ class Sandbox:
             "caBundle": str(self.ca_path),
             "identityEndpoint": f"{self.url}/msi/token",
             "identityHeader": self.identity_header,
+            "userAssignedIdentityClientId": self.entra.user_identity_client_id,
             "tenantId": scenario.org.tenant_id,
             "clientId": scenario.org.client_id,
             "secretName": scenario.org.secret_name,

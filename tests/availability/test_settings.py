@@ -45,6 +45,9 @@ def test_values_are_normalized():
     ("SNAPSHOT_WORKSTREAMS", "abc"),
     ("SNAPSHOT_TABLE", "1bad"),
     ("SNAPSHOT_RETENTION_DAYS", "0"),
+    ("AzureWebJobsStorage__tableServiceUri", "contosohistory.table.core.windows.net"),
+    ("AzureWebJobsStorage__clientId", "not-a-guid"),
+    ("AzureWebJobsStorage__credential", "connectionstring"),
 ])
 def test_a_malformed_setting_is_named(name, value):
     with pytest.raises(ConfigurationError) as raised:

@@ -486,6 +486,12 @@ def test_store_from_settings():
     with pytest.raises(ConfigurationError) as caught:
         SnapshotStore.from_settings(load_settings({"AzureWebJobsStorage__accountName": "Not An Account"}))
     assert caught.value.setting == "AzureWebJobsStorage__accountName"
+    # A table endpoint named outright (sovereign clouds, private endpoints) needs no account name.
+    sovereign = SnapshotStore.from_settings(load_settings({
+        "AzureWebJobsStorage__tableServiceUri": "https://contosohistory.table.core.chinacloudapi.cn/",
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__clientId": "0f7d0d59-6a5b-4c38-9e8c-3f5b1d1c2a10"}))
+    assert sovereign._table.url == "https://contosohistory.table.core.chinacloudapi.cn"
 
 
 # ---------------------------------------------------------------------------------- the run (sandbox)

@@ -40,8 +40,8 @@ def test_serves_until_sigterm(tmp_path):
                           "--identity-header", "let-me-in", "--ready-file", str(ready))
     try:
         info = wait_for(ready, process)
-        assert set(info) == {"url", "caBundle", "identityEndpoint", "identityHeader", "tenantId", "clientId",
-                             "secretName", "workstreams", "queues", "conversations"}
+        assert set(info) == {"url", "caBundle", "identityEndpoint", "identityHeader", "userAssignedIdentityClientId",
+                             "tenantId", "clientId", "secretName", "workstreams", "queues", "conversations"}
         assert info["url"].startswith("https://127.0.0.1:")
         assert info["caBundle"] == str(tmp_path / "certs" / "sandbox-ca.pem")
         assert info["identityEndpoint"] == info["url"] + "/msi/token"

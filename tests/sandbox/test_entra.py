@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
@@ -155,12 +157,27 @@ def test_identity_token(sandbox):
     assert set(body) == {"access_token", "expires_on", "resource", "token_type", "client_id"}
 
 
+def test_user_assigned_identity_token_for_storage(sandbox):
+    user = sandbox.server.info()["userAssignedIdentityClientId"]
+    system = identity(sandbox, sandbox.server.identity_header).json()
+    response = identity(sandbox, sandbox.server.identity_header, resource="https://storage.azure.com", client_id=user)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["client_id"] == user != system["client_id"]
+    claims = json.loads(base64.urlsafe_b64decode(body["access_token"].split(".")[1] + "=="))
+    # What Azurite's --oauth basic checks: a v1 issuer and the storage audience.
+    assert claims["iss"] == f"https://sts.windows.net/{TENANT}/" and claims["aud"] == "https://storage.azure.com"
+    assert claims["appid"] == user
+
+
 @pytest.mark.parametrize("header, params, status", [
     (None, {}, 400),
     ("wrong", {}, 401),
     ("GOOD", {"api-version": "2017-09-01"}, 400),
     ("GOOD", {"resource": ""}, 400),
-    ("GOOD", {"resource": "https://storage.azure.com"}, 400),
+    ("GOOD", {"resource": "https://graph.microsoft.com"}, 400),
+    ("GOOD", {"client_id": "0f7d0d59-6a5b-4c38-9e8c-3f5b1d1c2a10"}, 400),  # not assigned to the app
+    ("GOOD", {"mi_res_id": "/subscriptions/x/resourceGroups/y/providers/z/id"}, 400),
 ])
 def test_identity_errors(sandbox, header, params, status):
     header = sandbox.server.identity_header if header == "GOOD" else header

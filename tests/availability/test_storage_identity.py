@@ -1,0 +1,91 @@
+"""Snapshots in Table Storage reached with a managed identity instead of a connection string.
+
+Azurite runs here over HTTPS with `--oauth basic`, so it takes bearer tokens for https://storage.azure.com;
+the sandbox's identity endpoint mints them for the app's user-assigned identity. The app is configured
+only with Functions' identity-based settings (`AzureWebJobsStorage__tableServiceUri`, `__credential`,
+`__clientId`), as it would be in Azure without a storage key.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import trustme
+
+from sandbox.stack import AZURITE_ACCOUNT, azurite_command, free_port
+from tests.availability.test_snapshot_api import DAILY, trigger
+from tests.availability.test_snapshots import CHAT
+
+pytestmark = pytest.mark.usefixtures("clean_sandbox")
+
+
+@pytest.fixture(scope="module")
+def oauth_azurite(stack, tmp_path_factory):
+    """An Azurite Table service over HTTPS that accepts bearer tokens; yields (endpoint, CA bundle)."""
+    folder: Path = tmp_path_factory.mktemp("oauth-azurite")
+    ca = trustme.CA()
+    served = ca.issue_cert("127.0.0.1", "localhost")
+    served.private_key_pem.write_to_path(str(folder / "key.pem"))
+    (folder / "cert.pem").write_bytes(b"".join(pem.bytes() for pem in served.cert_chain_pems))
+    bundle = folder / "trusted-cas.pem"
+    bundle.write_bytes(Path(stack.sandbox_settings()["REQUESTS_CA_BUNDLE"]).read_bytes() + b"\n" + ca.cert_pem.bytes())
+    port = free_port()
+    log = (folder / "azurite.log").open("wb")
+    process = subprocess.Popen(
+        [str(azurite_command()), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--oauth", "basic",
+         "--cert", str(folder / "cert.pem"), "--key", str(folder / "key.pem"), "--inMemoryPersistence",
+         "--disableTelemetry", "--skipApiVersionCheck"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    endpoint = f"https://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(endpoint, timeout=2, verify=str(bundle))
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("Azurite with OAuth did not start:\n"
+                                         + (folder / "azurite.log").read_text(errors="replace")) from None
+                time.sleep(0.2)
+        yield endpoint, str(bundle)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def identity_settings(endpoint: str, bundle: str, client_id: str) -> dict[str, str]:
+    return {"AzureWebJobsStorage": "", "AzureWebJobsStorage__tableServiceUri": endpoint,
+            "AzureWebJobsStorage__credential": "managedidentity", "AzureWebJobsStorage__clientId": client_id,
+            "REQUESTS_CA_BUNDLE": bundle, "SNAPSHOT_TABLE": f"Identity{uuid.uuid4().hex[:16]}",
+            "SNAPSHOT_SCHEDULE": DAILY, "SNAPSHOT_WORKSTREAMS": CHAT}
+
+
+def test_the_timer_writes_and_the_api_reads_with_a_user_assigned_identity(oauth_azurite, fresh_gateway, stack,
+                                                                          sandbox):
+    endpoint, bundle = oauth_azurite
+    # Without a token, this Azurite refuses: the rows below can only have come through the identity.
+    assert requests.get(f"{endpoint}/Tables", timeout=5, verify=bundle).status_code in (401, 403)
+    gateway = fresh_gateway(**identity_settings(endpoint, bundle, stack.sandbox["userAssignedIdentityClientId"]))
+    assert trigger(gateway)["lastResult"] == "Succeeded"
+    response = gateway.get("snapshots")
+    assert response.status_code == 200, response.text
+    rows = response.json()["snapshots"]
+    assert [(r["workstreamId"], r["status"], r["error"]) for r in rows] == [(CHAT, "available", None)]
+    # One token for the vault (system-assigned identity), one for storage (the user-assigned one), reused.
+    assert sandbox.stats()["identityTokens"] == 2
+
+
+def test_an_identity_not_assigned_to_the_app_is_a_configuration_error(oauth_azurite, fresh_gateway):
+    endpoint, bundle = oauth_azurite
+    gateway = fresh_gateway(**identity_settings(endpoint, bundle, str(uuid.uuid4())))
+    response = gateway.get("snapshots")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "configuration_error" and "AzureWebJobsStorage" in error["message"]
