@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -85,7 +86,13 @@ class AvailabilityService:
         if leader:
             self._fetch(key, check, deadline, future)
         try:
-            return future.result()
+            if leader or deadline is None:
+                return future.result()
+            # A follower waits for the shared call only as long as its own budget lasts.
+            try:
+                return future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.") from None
         except STALE_ON:
             stale = self._stale(key)
             if stale is None:
