@@ -470,8 +470,9 @@ class SnapshotStore:
         if credential is None:
             from azure.identity import DefaultAzureCredential
 
-            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True,
-                                                managed_identity_client_id=managed_identity_client_id)
+            # Unset, DefaultAzureCredential falls back to AZURE_CLIENT_ID, then the system-assigned identity.
+            identity = {"managed_identity_client_id": managed_identity_client_id} if managed_identity_client_id else {}
+            credential = DefaultAzureCredential(exclude_interactive_browser_credential=True, **identity)
         endpoint = endpoint or f"https://{account_name}.table.core.windows.net"
         return cls(TableClient(endpoint, table_name, credential=credential,
                                **{**_client_options(endpoint), **client_options}))

@@ -123,6 +123,7 @@ class Stats:
             self._counts = {"tokens": 0, "identityTokens": 0, "secretReads": 0, "queries": 0, "whoAmI": 0}
             self._actions = {BEFORE: 0, FOR: 0}
             self._rejected = {"tokens": 0, "identityTokens": 0, "secretReads": 0, "actions": 0}
+            self._issued: dict[str, int] = {}  # managed identity tokens issued, by "<client id> <resource>"
 
     def count(self, key: str) -> None:
         with self._lock:
@@ -136,9 +137,15 @@ class Stats:
         with self._lock:
             self._rejected[key] += 1
 
+    def count_identity_token(self, client_id: str, resource: str) -> None:
+        with self._lock:
+            key = f"{client_id} {resource}"
+            self._issued[key] = self._issued.get(key, 0) + 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {**self._counts, "actions": dict(self._actions), "unauthorized": dict(self._rejected)}
+            return {**self._counts, "actions": dict(self._actions), "unauthorized": dict(self._rejected),
+                    "identityTokensIssued": dict(self._issued)}
 
 
 class RequestLog:

@@ -338,6 +338,7 @@ class ManagedIdentity:
         # Managed identity tokens are v1 access tokens, issued by sts.windows.net like Azure's.
         token, record = sandbox.tokens.mint(normalize_resource(resource), identity, tenant,
                                             f"https://sts.windows.net/{tenant}/", lifetime)
+        sandbox.stats.count_identity_token(identity, normalize_resource(resource))
         return Reply(200, {"access_token": token, "expires_on": str(int(record.expires_at)), "resource": resource,
                            "token_type": "Bearer", "client_id": identity})
 

@@ -60,26 +60,43 @@ def oauth_azurite(stack, tmp_path_factory):
         log.close()
 
 
-def identity_settings(endpoint: str, bundle: str, client_id: str) -> dict[str, str]:
+def identity_settings(endpoint: str, bundle: str, client_id: str, *, sdk_setting: bool = False) -> dict[str, str]:
+    """Identity-based storage settings; the user-assigned identity in `__clientId`, or in AZURE_CLIENT_ID."""
+    identity = {"AZURE_CLIENT_ID": client_id} if sdk_setting else {"AzureWebJobsStorage__clientId": client_id}
     return {"AzureWebJobsStorage": "", "AzureWebJobsStorage__tableServiceUri": endpoint,
-            "AzureWebJobsStorage__credential": "managedidentity", "AzureWebJobsStorage__clientId": client_id,
+            "AzureWebJobsStorage__credential": "managedidentity", **identity,
             "REQUESTS_CA_BUNDLE": bundle, "SNAPSHOT_TABLE": f"Identity{uuid.uuid4().hex[:16]}",
             "SNAPSHOT_SCHEDULE": DAILY, "SNAPSHOT_WORKSTREAMS": CHAT}
 
 
+def identity_of_the_app(stack) -> str:
+    """The client id of the app's system-assigned identity, as the identity endpoint tells it."""
+    response = requests.get(stack.sandbox["identityEndpoint"],
+                            params={"api-version": "2019-08-01", "resource": "https://vault.azure.net"},
+                            headers={"X-IDENTITY-HEADER": stack.sandbox["identityHeader"]},
+                            verify=stack.sandbox["caBundle"], timeout=10)
+    return response.json()["client_id"]
+
+
+@pytest.mark.parametrize("sdk_setting", [False, True], ids=["storage-clientId", "AZURE_CLIENT_ID"])
 def test_the_timer_writes_and_the_api_reads_with_a_user_assigned_identity(oauth_azurite, fresh_gateway, stack,
-                                                                          sandbox):
+                                                                          sandbox, sdk_setting):
     endpoint, bundle = oauth_azurite
     # Without a token, this Azurite refuses: the rows below can only have come through the identity.
     assert requests.get(f"{endpoint}/Tables", timeout=5, verify=bundle).status_code in (401, 403)
-    gateway = fresh_gateway(**identity_settings(endpoint, bundle, stack.sandbox["userAssignedIdentityClientId"]))
+    gateway = fresh_gateway(**identity_settings(endpoint, bundle, stack.sandbox["userAssignedIdentityClientId"],
+                                                sdk_setting=sdk_setting))
     assert trigger(gateway)["lastResult"] == "Succeeded"
     response = gateway.get("snapshots")
     assert response.status_code == 200, response.text
     rows = response.json()["snapshots"]
     assert [(r["workstreamId"], r["status"], r["error"]) for r in rows] == [(CHAT, "available", None)]
-    # One token for the vault (system-assigned identity), one for storage (the user-assigned one), reused.
-    assert sandbox.stats()["identityTokens"] == 2
+    # One token for storage, from the user-assigned identity; one for the vault, from the identity the Azure
+    # SDKs pick (AZURE_CLIENT_ID, else the system-assigned one); each reused.
+    issued = sandbox.stats()["identityTokensIssued"]
+    user, system = stack.sandbox["userAssignedIdentityClientId"], identity_of_the_app(stack)
+    vault_identity = user if sdk_setting else system
+    assert issued == {f"{user} https://storage.azure.com": 1, f"{vault_identity} https://vault.azure.net": 1}
 
 
 def test_an_identity_not_assigned_to_the_app_is_a_configuration_error(oauth_azurite, fresh_gateway):

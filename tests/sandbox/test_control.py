@@ -38,6 +38,7 @@ def test_stats_count_every_call_exactly(sandbox):
         "tokens": 4, "identityTokens": 2, "secretReads": 1, "queries": 2, "whoAmI": 1,
         "actions": {BEFORE: 3, FOR: 1},
         "unauthorized": {"tokens": 1, "identityTokens": 1, "secretReads": 0, "actions": 1},
+        "identityTokensIssued": {f"{sandbox.server.sandbox.entra.identity_client_id} {VAULT}": 1},
     }
 
 
