@@ -89,7 +89,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dataverse_url=_url(get("DATAVERSE_URL"), "DATAVERSE_URL"),
         tenant_id=_tenant(get("DATAVERSE_TENANT_ID")),
         client_id=_guid(get("DATAVERSE_CLIENT_ID"), "DATAVERSE_CLIENT_ID"),
-        key_vault_url=_url(get("KEY_VAULT_URL"), "KEY_VAULT_URL"),
+        key_vault_url=_url(get("KEY_VAULT_URL"), "KEY_VAULT_URL", "https://contoso-availability.vault.azure.net"),
         client_secret_name=_secret_name(get("DATAVERSE_CLIENT_SECRET_NAME") or DEFAULT_SECRET_NAME),
         client_secret=env.get("DATAVERSE_CLIENT_SECRET") or None,
         cache_seconds=_seconds(get("AVAILABILITY_CACHE_SECONDS"), "AVAILABILITY_CACHE_SECONDS", 15.0, 3600),
@@ -101,10 +101,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         snapshot_retention_days=_int(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 90, 1, 3650),
         storage_connection=get("AzureWebJobsStorage"),
         storage_account_name=get("AzureWebJobsStorage__accountName"),
-        storage_table_uri=_url(get("AzureWebJobsStorage__tableServiceUri"), "AzureWebJobsStorage__tableServiceUri"),
+        storage_table_uri=_url(get("AzureWebJobsStorage__tableServiceUri"), "AzureWebJobsStorage__tableServiceUri",
+                               "https://contosohistory.table.core.windows.net"),
         storage_client_id=_storage_identity(get("AzureWebJobsStorage__credential"),
                                             get("AzureWebJobsStorage__clientId")),
-        authority_host=_url(get("AZURE_AUTHORITY_HOST"), "AZURE_AUTHORITY_HOST"),
+        authority_host=_url(get("AZURE_AUTHORITY_HOST"), "AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com"),
         # WEBSITE_INSTANCE_ID is set by App Service on every instance and never by local hosts.
         running_in_azure=bool(get("WEBSITE_INSTANCE_ID")),
     )
@@ -121,12 +122,12 @@ def _bad(setting: str, why: str) -> ConfigurationError:
     return ConfigurationError(message=f"The app setting {setting} {why}.", setting=setting)
 
 
-def _url(value: str | None, setting: str) -> str | None:
+def _url(value: str | None, setting: str, example: str = "https://contoso.crm.dynamics.com") -> str | None:
     if value is None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise _bad(setting, "must be an absolute https URL such as https://contoso.crm.dynamics.com")
+        raise _bad(setting, f"must be an absolute https URL such as {example}")
     if parts.scheme == "http" and not _is_loopback(value):
         raise _bad(setting, "must use https")
     if parts.query or parts.fragment:
