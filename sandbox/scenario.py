@@ -215,15 +215,34 @@ class _Reader:
         self.lines = text.splitlines()
 
     def fail(self, where: str, message: str, needle: str | None = None) -> ScenarioError:
-        line = self._line_of(needle) if needle else None
+        line = self._line_of(where, needle) if needle else None
         at = f" (line {line})" if line else ""
         return ScenarioError(f"{self.path}: {where}{at}: {message}")
 
-    def _line_of(self, needle: str) -> int | None:
-        for number, line in enumerate(self.lines, start=1):
-            if needle in line:
-                return number
-        return None
+    def _line_of(self, where: str, needle: str) -> int | None:
+        """The line of `needle` (a key or a value, as a whole word) inside the table `where` names.
+
+        `queues[2]...` is looked for below the third `[[queues]]` header, up to the next header. When the
+        table cannot be told apart that way (inline arrays), only a needle found on exactly one line of the
+        file is placed: no line is better than a wrong one.
+        """
+        word = re.compile(rf"(?<![\w.-]){re.escape(needle)}(?![\w-])")
+        section = re.match(r"(\w+)(?:\[(\d+)\])?", where)
+        if section and section.group(1) in ("org", "queues", "workstreams", "conversations"):
+            name, index = section.group(1), int(section.group(2) or 0)
+            header = re.compile(rf"^\s*\[\[\s*{name}\s*\]\]" if section.group(2) else rf"^\s*\[\s*{name}\s*\]")
+            starts = [n for n, line in enumerate(self.lines) if header.match(line)]
+            if index < len(starts):
+                # The table goes on through its own sub-tables ([queues.hours]) up to the next other header.
+                other = re.compile(rf"^\s*\[(?!\[?\s*{name}\.)")
+                end = next((n for n in range(starts[index] + 1, len(self.lines)) if other.match(self.lines[n])),
+                           len(self.lines))
+                for n in range(starts[index] + 1, end):
+                    if word.search(self.lines[n]):
+                        return n + 1
+                return None
+        found = [n for n, line in enumerate(self.lines, start=1) if word.search(line)]
+        return found[0] if len(found) == 1 else None
 
     def scenario(self, data: dict[str, Any]) -> Scenario:
         self.keys(data, "the file", {"org", "queues", "workstreams", "conversations"}, {"org"})

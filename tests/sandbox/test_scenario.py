@@ -83,6 +83,19 @@ def test_unknown_default_queue_and_conversation_workstream(tmp_path):
     assert "conversations[0].workstream" in message and "unknown workstream id" in message and "line 17" in message
 
 
+def test_the_line_named_is_inside_the_table_at_fault(tmp_path):
+    second = QUEUE.replace("0000000a\"", "0000000b\"") + "representative = 3\n"
+    text = ORG + QUEUE + "representatives = 2\n" + second + WORKSTREAM
+    message = refusal(tmp_path, text)
+    # "representative" is in the first queue's "representatives" too: the line is the second queue's own.
+    assert "queues[1]" in message and "unknown field 'representative'" in message
+    assert f"line {text.splitlines().index('representative = 3') + 1}" in message
+    duplicate = ORG + QUEUE + QUEUE + WORKSTREAM
+    message = refusal(tmp_path, duplicate)
+    assert "queues[1].id" in message and "duplicate queue id" in message
+    assert f"line {len((ORG + QUEUE + QUEUE).splitlines()) - 1}" in message  # the second queue's id, not the first
+
+
 @pytest.mark.parametrize("extra, words", [
     ('timezone = "Mars/Olympus"', "unknown IANA time zone 'Mars/Olympus'"),
     ('hours = { mon = ["8-12"] }', "queues[0].hours.mon"),
