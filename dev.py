@@ -99,6 +99,25 @@ def run_in_venv(python: Path, args: list[str]) -> int:
             continue  # the child got the Ctrl-C too; wait for it to stop
 
 
+PATH_OPTIONS = ("--scenario", "--state-dir", "--local-settings")
+
+
+def absolute_paths(args: list[str], options: tuple[str, ...]) -> list[str]:
+    """The values of path `options` made absolute here: the stack runs from the repository root."""
+    result: list[str] = []
+    wanted = False
+    for arg in args:
+        name, equals, value = arg.partition("=")
+        if wanted:
+            arg, wanted = os.path.abspath(arg), False
+        elif name in options and equals:
+            arg = f"{name}={os.path.abspath(value)}"
+        elif arg in options:
+            wanted = True
+        result.append(arg)
+    return result
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__)
@@ -109,7 +128,7 @@ def main(argv: list[str]) -> int:
     python = ensure_venv()
     ensure_azurite()
     if command == "start":
-        return run_in_venv(python, ["-m", "sandbox.stack", "start", *rest])
+        return run_in_venv(python, ["-m", "sandbox.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
     if command == "test":
         return run_in_venv(python, ["-m", "pytest", *(rest or ["tests"])])
     return run_in_venv(python, ["-m", "bench", *rest])
