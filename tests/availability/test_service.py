@@ -26,7 +26,9 @@ def test_a_follower_waits_for_the_shared_call_only_within_its_own_budget(stack, 
         thread = threading.Thread(target=lambda: leader.update(
             answer=service.check(check, deadline=time.monotonic() + 10)))
         thread.start()
-        time.sleep(0.3)  # the leader's call is on the wire
+        deadline = time.monotonic() + 10
+        while sandbox.stats()["actions"][ACTION] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the leader's call is on the wire
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout):
             service.check(check, deadline=started + 0.5)
