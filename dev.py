@@ -109,9 +109,9 @@ def absolute_paths(args: list[str], options: tuple[str, ...]) -> list[str]:
     for arg in args:
         name, equals, value = arg.partition("=")
         if wanted:
-            arg, wanted = os.path.abspath(arg), False
+            arg, wanted = os.path.abspath(os.path.expanduser(arg)), False
         elif name in options and equals:
-            arg = f"{name}={os.path.abspath(value)}"
+            arg = f"{name}={os.path.abspath(os.path.expanduser(value))}"
         elif arg in options:
             wanted = True
         result.append(arg)

@@ -143,11 +143,21 @@ class DataverseClient:
             link = page.get("@odata.nextLink")
             if not link:
                 return records
-            if not isinstance(link, str) or not link.startswith(self._base):
-                # The bearer token goes only to the org it was minted for.
-                raise UpstreamUnavailable(message="Dynamics 365 sent a next-page link outside the org.")
-            path = link[len(self._base):]
+            path = self._path_within_org(link)
         raise UpstreamUnavailable(message=f"Dynamics 365 sent more than {self.max_pages} pages for one query.")
+
+    def _path_within_org(self, link: Any) -> str:
+        """`link`'s path and query under the org's Web API root; refused when it points anywhere else."""
+        try:
+            parts, base = urlsplit(str(link)), urlsplit(self._base)
+            same_host = ((parts.scheme.lower(), parts.hostname, parts.port or 443)
+                         == (base.scheme.lower(), base.hostname, base.port or 443))
+        except ValueError:  # a port that is not a number
+            same_host = False
+        # The bearer token goes only to the org it was minted for.
+        if not isinstance(link, str) or not same_host or not parts.path.lower().startswith(base.path.lower()):
+            raise UpstreamUnavailable(message="Dynamics 365 sent a next-page link outside the org.")
+        return parts.path[len(base.path):] + (f"?{parts.query}" if parts.query else "")
 
     def _send(self, method: str, path: str, *, body: dict | None = None, deadline: float | None = None,
               not_found: str = "The org does not know this resource.", not_found_target: str | None = None,

@@ -104,16 +104,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         storage_table_uri=_url(get("AzureWebJobsStorage__tableServiceUri"), "AzureWebJobsStorage__tableServiceUri",
                                "https://contosohistory.table.core.windows.net"),
         storage_client_id=_storage_identity(get("AzureWebJobsStorage__credential"),
-                                            get("AzureWebJobsStorage__clientId")),
+                                            get("AzureWebJobsStorage__clientId"),
+                                            get("AzureWebJobsStorage__clientSecret")),
         authority_host=_url(get("AZURE_AUTHORITY_HOST"), "AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com"),
         # WEBSITE_INSTANCE_ID is set by App Service on every instance and never by local hosts.
         running_in_azure=bool(get("WEBSITE_INSTANCE_ID")),
     )
 
 
-def _storage_identity(credential: str | None, client_id: str | None) -> str | None:
-    """The user-assigned identity for Table Storage (Functions' identity-based connection settings)."""
-    if credential is not None and credential.lower() != "managedidentity":
+def _storage_identity(credential: str | None, client_id: str | None, client_secret: str | None) -> str | None:
+    """The user-assigned identity for Table Storage, read as Functions reads identity-based connections.
+
+    `__clientId` names a user-assigned identity only next to `__credential=managedidentity`; without it,
+    Functions would take `__clientId` with `__clientSecret` as a service principal, which this app does not
+    do (a secret for storage is what the managed identity is there to avoid), so that is refused.
+    """
+    if client_secret is not None:
+        raise _bad("AzureWebJobsStorage__clientSecret", "is not supported: use a managed identity "
+                   "(AzureWebJobsStorage__credential=managedidentity) or a connection string")
+    if credential is None:
+        return None
+    if credential.lower() != "managedidentity":
         raise _bad("AzureWebJobsStorage__credential", "must be managedidentity when set")
     return _guid(client_id, "AzureWebJobsStorage__clientId")
 

@@ -457,9 +457,9 @@ def read_local_settings(path: Path) -> dict[str, str] | None:
     try:
         values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
     except ValueError as exc:
-        raise StackError(f"{path.name} is not valid JSON: {exc}") from None
+        raise StackError(f"{path} is not valid JSON: {exc}") from None
     except AttributeError:
-        raise StackError(f"{path.name} must hold an object with a Values object, like "
+        raise StackError(f"{path} must hold an object with a Values object, like "
                          "local.settings.json.example") from None
     return {str(k): str(v) for k, v in values.items()}
 
@@ -515,7 +515,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 dev.py start", description="Run the local stack.")
+    # No abbreviations: dev.py makes the path options absolute by their full names.
+    parser = argparse.ArgumentParser(prog="python3 dev.py start", description="Run the local stack.",
+                                     allow_abbrev=False)
     parser.add_argument("--port", type=int, default=7071, help="port of the local Functions host (default 7071)")
     parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="sandbox scenario (TOML)")
     parser.add_argument("--state-dir", type=Path, help="where stack.json, keys and logs go (default .local)")

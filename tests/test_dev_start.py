@@ -113,10 +113,14 @@ def test_start_refuses_a_broken_local_settings_file_clearly(tmp_path):
 
 def test_start_reads_relative_paths_from_where_it_is_run(tmp_path):
     (tmp_path / "mine.toml").write_text('[org]\ntenant_id = "11111111-1111-1111-1111-111111111111"\n')
-    out = subprocess.run([sys.executable, str(ROOT / "dev.py"), "start", "--scenario", "mine.toml",
-                          "--state-dir=state", "--port", str(free_port())], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+    start = [sys.executable, str(ROOT / "dev.py"), "start", "--port", str(free_port())]
+    out = subprocess.run([*start, "--scenario", "mine.toml", "--state-dir=state", "--local-settings=absent.json"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     # The scenario was found where it was named (and refused for what is in it, not for being missing).
     assert f"{tmp_path / 'mine.toml'}: [org]: missing field 'client_id'" in out.stdout + out.stderr
     assert (tmp_path / "state").is_dir()
+    (tmp_path / "org.json").write_text("{not json")
+    out = subprocess.run([*start, "--local-settings", "org.json", "--state-dir=state"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and f"{tmp_path / 'org.json'} is not valid JSON" in out.stderr

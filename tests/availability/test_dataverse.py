@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -131,8 +132,26 @@ def test_discovery_follows_next_page_links(client, sandbox):
     assert sandbox.stats()["queries"] == math.ceil(len(everything) / 2)
 
 
-def test_a_next_page_link_outside_the_org_gets_no_token(client, monkeypatch):
-    pages = iter([{"value": [{"queueid": "a"}], "@odata.nextLink": "https://elsewhere.example/api/data/v9.2/queues"}])
+@pytest.mark.parametrize("link", [
+    "https://elsewhere.example/api/data/v9.2/queues?$skiptoken=2",
+    "{org}.evil.example/api/data/v9.2/queues",
+    "https://user@elsewhere.example/api/data/v9.2/queues",
+    "http://{host}/api/data/v9.2/queues",
+    "{org}/api/data/v9.1/queues",
+    "https://{hostname}:1/api/data/v9.2/queues",
+    "https://{hostname}:port/api/data/v9.2/queues",
+])
+def test_a_next_page_link_outside_the_org_gets_no_token(client, monkeypatch, link):
+    org = client._base[: -len("/api/data/v9.2/")]
+    link = link.format(org=org, host=org.split("://", 1)[1], hostname=urlsplit(org).hostname)
+    pages = iter([{"value": [{"queueid": "a"}], "@odata.nextLink": link}])
     monkeypatch.setattr(client, "_send", lambda *args, **kwargs: next(pages))
     with pytest.raises(UpstreamUnavailable, match="outside the org"):
         client.list_queues()
+
+
+def test_a_next_page_link_is_matched_to_the_org_without_regard_to_case(client):
+    base = client._base
+    upper = base.replace("https://", "HTTPS://").replace("/api/data/", "/API/data/")
+    assert client._path_within_org(upper + "queues?$skiptoken=2") == "queues?$skiptoken=2"
+    assert client._path_within_org(base + "queues") == "queues"

@@ -46,7 +46,7 @@ def test_values_are_normalized():
     ("SNAPSHOT_TABLE", "1bad"),
     ("SNAPSHOT_RETENTION_DAYS", "0"),
     ("AzureWebJobsStorage__tableServiceUri", "contosohistory.table.core.windows.net"),
-    ("AzureWebJobsStorage__clientId", "not-a-guid"),
+    ("AzureWebJobsStorage__clientSecret", "a-service-principal-secret"),
     ("AzureWebJobsStorage__credential", "connectionstring"),
 ])
 def test_a_malformed_setting_is_named(name, value):
@@ -64,6 +64,16 @@ def test_a_missing_setting_is_named_and_a_local_secret_replaces_the_vault():
     with pytest.raises(ConfigurationError, match="KEY_VAULT_URL"):
         load_settings(without_vault).require("key_vault_url")
     load_settings({**without_vault, "DATAVERSE_CLIENT_SECRET": "s"}).require("key_vault_url")
+
+
+def test_a_storage_client_id_names_a_user_assigned_identity_only_with_credential_managedidentity():
+    client_id = "0f7d0d59-6a5b-4c38-9e8c-3f5b1d1c2a10"
+    assert load_settings({"AzureWebJobsStorage__clientId": client_id}).storage_client_id is None
+    managed = {"AzureWebJobsStorage__credential": "managedidentity", "AzureWebJobsStorage__clientId": client_id}
+    assert load_settings(managed).storage_client_id == client_id
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({**managed, "AzureWebJobsStorage__clientId": "not-a-guid"})
+    assert raised.value.setting == "AzureWebJobsStorage__clientId"
 
 
 def test_the_secret_never_shows_in_the_settings_repr():
