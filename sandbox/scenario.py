@@ -214,34 +214,41 @@ class _Reader:
         self.path = path
         self.lines = text.splitlines()
 
-    def fail(self, where: str, message: str, needle: str | None = None) -> ScenarioError:
-        line = self._line_of(where, needle) if needle else None
+    def fail(self, where: str, message: str, needle: str | None = None, *, key: bool = False) -> ScenarioError:
+        line = self._line_of(where, needle, key=key) if needle else None
         at = f" (line {line})" if line else ""
         return ScenarioError(f"{self.path}: {where}{at}: {message}")
 
-    def _line_of(self, where: str, needle: str) -> int | None:
-        """The line of `needle` (a key or a value, as a whole word) inside the table `where` names.
+    def _line_of(self, where: str, needle: str, *, key: bool = False) -> int | None:
+        """The line of `needle` (a key, or a value as a whole word) inside the table `where` names.
 
-        `queues[2]...` is looked for below the third `[[queues]]` header, up to the next header. When the
-        table cannot be told apart that way (inline arrays), only a needle found on exactly one line of the
-        file is placed: no line is better than a wrong one.
+        `queues[2].load[1]` is looked for below the third `[[queues]]` header and, when the loads are written
+        as `[[queues.load]]` tables, below the second of those inside it. Where the path goes on inside one
+        line or an inline array, only a needle found on exactly one line of what is left is placed: no line
+        is better than a wrong one.
         """
-        word = re.compile(rf"(?<![\w.-]){re.escape(needle)}(?![\w-])")
-        section = re.match(r"(\w+)(?:\[(\d+)\])?", where)
-        if section and section.group(1) in ("org", "queues", "workstreams", "conversations"):
-            name, index = section.group(1), int(section.group(2) or 0)
-            header = re.compile(rf"^\s*\[\[\s*{name}\s*\]\]" if section.group(2) else rf"^\s*\[\s*{name}\s*\]")
-            starts = [n for n, line in enumerate(self.lines) if header.match(line)]
-            if index < len(starts):
-                # The table goes on through its own sub-tables ([queues.hours]) up to the next other header.
-                other = re.compile(rf"^\s*\[(?!\[?\s*{name}\.)")
-                end = next((n for n in range(starts[index] + 1, len(self.lines)) if other.match(self.lines[n])),
-                           len(self.lines))
-                for n in range(starts[index] + 1, end):
-                    if word.search(self.lines[n]):
-                        return n + 1
-                return None
-        found = [n for n, line in enumerate(self.lines, start=1) if word.search(line)]
+        escaped = re.escape(needle)
+        word = re.compile(rf"(?<![\w.-]){escaped}(?![\w-])")
+        start, end, exact, table = 0, len(self.lines), True, ""
+        path = where[1:-1] if re.fullmatch(r"\[\w+\]", where) else where  # "[org]"
+        for name, index in re.findall(r"(\w+)(?:\[(\d+)\])?", path):
+            table = f"{table}.{name}" if table else name
+            header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]" if index
+                                else rf"^\s*\[\s*{re.escape(table)}\s*\]")
+            starts = [n for n in range(start, end) if header.match(self.lines[n])]
+            if int(index or 0) >= len(starts):
+                exact = False  # the rest of the path is inside the lines found so far
+                break
+            start = starts[int(index or 0)] + 1
+            # The table goes on through its own sub-tables ([queues.hours]) up to the next other header.
+            other = re.compile(rf"^\s*\[(?!\[?\s*{re.escape(table)}\.)")
+            end = next((n for n in range(start, end) if other.match(self.lines[n])), end)
+        if key:
+            # A table's own keys start their lines; inline tables' keys follow a brace or a comma.
+            word = re.compile(rf'^\s*"?{escaped}"?\s*=' if exact else rf'(?:^|[{{,])\s*"?{escaped}"?\s*=')
+        found = [n + 1 for n in range(start, end) if word.search(self.lines[n])]
+        if exact:
+            return found[0] if found else None
         return found[0] if len(found) == 1 else None
 
     def scenario(self, data: dict[str, Any]) -> Scenario:
@@ -453,7 +460,8 @@ class _Reader:
     def keys(self, raw: dict[str, Any], where: str, allowed: set[str], required: set[str]) -> None:
         for key in raw:
             if key not in allowed:
-                raise self.fail(where, f"unknown field '{key}' (expected one of {', '.join(sorted(allowed))})", key)
+                raise self.fail(where, f"unknown field '{key}' (expected one of {', '.join(sorted(allowed))})", key,
+                                key=True)
         for key in sorted(required):
             if key not in raw:
                 raise self.fail(where, f"missing field '{key}'")

@@ -96,6 +96,26 @@ def test_the_line_named_is_inside_the_table_at_fault(tmp_path):
     assert f"line {len((ORG + QUEUE + QUEUE).splitlines()) - 1}" in message  # the second queue's id, not the first
 
 
+def test_the_line_named_follows_sub_tables_and_inline_tables(tmp_path):
+    loads = QUEUE + '\n[[queues.load]]\nbetween = "09:00-10:00"\n\n[[queues.load]]\nbetween = "10:00-11:00"\nname = "x"\n'
+    text = ORG + loads + WORKSTREAM
+    message = refusal(tmp_path, text)
+    assert "queues[0].load[1]" in message and "unknown field 'name'" in message
+    bad = text.splitlines().index('name = "x"') + 1
+    assert f"line {bad}" in message  # not the queue's own name
+    inline = QUEUE + 'load = [ { between = "09:00-10:00", representative = 1 } ]\n'
+    # The queue's own unknown key is on its own line, not in the inline table above it.
+    text = ORG + inline + "representative = 3\n" + WORKSTREAM
+    message = refusal(tmp_path, text)
+    assert "queues[0] (line" in message and f"line {text.splitlines().index('representative = 3') + 1}" in message
+    text = ORG + inline + WORKSTREAM
+    message = refusal(tmp_path, text)
+    assert "queues[0].load[0]" in message
+    assert f"line {text.splitlines().index(inline.splitlines()[-1]) + 1}" in message
+    message = refusal(tmp_path, ORG.replace('client_secret = "s"', 'client_secret = "s"\nsecret = "t"'))
+    assert "[org] (line 5): unknown field 'secret'" in message
+
+
 @pytest.mark.parametrize("extra, words", [
     ('timezone = "Mars/Olympus"', "unknown IANA time zone 'Mars/Olympus'"),
     ('hours = { mon = ["8-12"] }', "queues[0].hours.mon"),
