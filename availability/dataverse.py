@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import threading
 import time
 import urllib.request
 import uuid
+from collections import deque
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
@@ -57,6 +59,8 @@ class DataverseClient:
     :keyword backoff: first back-off after a 5xx or connection error, doubled each retry (default 0.25 s).
     :keyword max_attempts: attempts after 5xx, connection errors and timeouts (default 3), so an outage is
         reported in about a second rather than at the end of the budget.
+    :keyword max_calls_per_minute: action calls allowed in any 60 s (0, the default: no budget of its own);
+        past it a call waits for room while its budget allows, else raises `UpstreamThrottled`.
     :keyword pool_size: pooled connections kept to the org (default 32).
     """
 
@@ -69,6 +73,7 @@ class DataverseClient:
         attempt_timeout: float = 10.0,
         backoff: float = 0.25,
         max_attempts: int = 3,
+        max_calls_per_minute: int = 0,
         pool_size: int = 32,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -88,12 +93,15 @@ class DataverseClient:
         self._throttled_until = 0.0  # monotonic time before which the org asked us not to call
         self._recovering = False  # a 429 was seen and no call has succeeded since
         self._probing = False  # the one call allowed through after Retry-After is out
+        self.max_calls_per_minute = max_calls_per_minute
+        self._budget_lock = threading.Lock()
+        self._budget_spent: deque[float] = deque()  # when each action call of the last minute went out
 
     # -- operations --
     def get_availability_before_conversation(self, check: BeforeConversationCheck, *,
                                              deadline: float | None = None) -> Availability:
         """Call CCaaS_GetRepresentativeAvailabilityBeforeConversation for one workstream and context."""
-        payload = self._send("POST", BEFORE_CONVERSATION, body=check.to_upstream_body(), deadline=deadline,
+        payload = self._send("POST", BEFORE_CONVERSATION, body=check.to_upstream_body(), deadline=deadline, budgeted=True,
                              not_found=f"The workstream {check.workstream_id} is not known to the org.",
                              not_found_target="workstreamId")
         return parse_upstream(payload, datetime.now(timezone.utc))
@@ -101,7 +109,7 @@ class DataverseClient:
     def get_availability_for_conversation(self, check: ForConversationCheck, *,
                                           deadline: float | None = None) -> Availability:
         """Call CCaaS_GetRepresentativeAvailabilityForConversation for one active conversation."""
-        payload = self._send("POST", FOR_CONVERSATION, body=check.to_upstream_body(), deadline=deadline,
+        payload = self._send("POST", FOR_CONVERSATION, body=check.to_upstream_body(), deadline=deadline, budgeted=True,
                              not_found=f"The conversation {check.conversation_id} is not known to the org "
                                        "or is not active.", not_found_target="conversationId")
         return parse_upstream(payload, datetime.now(timezone.utc))
@@ -161,8 +169,9 @@ class DataverseClient:
 
     def _send(self, method: str, path: str, *, body: dict | None = None, deadline: float | None = None,
               not_found: str = "The org does not know this resource.", not_found_target: str | None = None,
-              prefer: str | None = None) -> dict[str, Any]:
-        deadline = min(deadline or float("inf"), self._clock() + self.timeout)
+              prefer: str | None = None, budgeted: bool = False) -> dict[str, Any]:
+        caller_deadline = deadline if deadline is not None else self._clock() + self.timeout
+        deadline = min(caller_deadline, self._clock() + self.timeout)
         refreshed = False
         attempt = 0
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
@@ -171,6 +180,10 @@ class DataverseClient:
             probe = self._wait_for_throttle(deadline)
             response = None
             try:
+                # Waiting for room in the app's own budget is queueing, not the call: the call's time starts
+                # after it, within what the caller allows (a timer run allows minutes), leaving it some time.
+                if budgeted and self._spend_budget(caller_deadline - min(5.0, self.timeout)):
+                    deadline = min(caller_deadline, self._clock() + self.timeout)
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
@@ -261,6 +274,35 @@ class DataverseClient:
                 raise UpstreamThrottled(message="Dynamics 365 is rate-limiting requests; try again later.",
                                         retry_after=max(1, round(self._throttled_until - now)))
             self._sleep(wait)
+
+    def _spend_budget(self, wait_until: float) -> bool:
+        """Count one action call against `max_calls_per_minute` (any 60 s); True when it had to wait for room.
+
+        Room that comes only after `wait_until` is not waited for: `UpstreamThrottled` with the wait instead.
+
+        The org's own limit is per organization and undocumented for these actions (100 a minute for the
+        older API), so an app sharing the org with others can keep to a share of it; without a budget the
+        org's 429 and Retry-After are the only brake.
+        """
+        if not self.max_calls_per_minute:
+            return False
+        waited = False
+        while True:
+            with self._budget_lock:
+                now = self._clock()
+                spent = self._budget_spent
+                while spent and spent[0] <= now - 60:
+                    spent.popleft()
+                if len(spent) < self.max_calls_per_minute:
+                    spent.append(now)
+                    return waited
+                wait = spent[0] + 60 - now
+            if now + wait > wait_until:
+                raise UpstreamThrottled(message="The app's budget of calls to Dynamics 365 per minute "
+                                                "(AVAILABILITY_MAX_CALLS_PER_MINUTE) is spent; try again later.",
+                                        retry_after=max(1, math.ceil(wait)))
+            self._sleep(wait)
+            waited = True
 
     def _end_probe(self, *, recovered: bool) -> None:
         with self._throttle_lock:

@@ -35,7 +35,8 @@ def dataverse_client() -> Any:
         config = settings()
         credential = DataverseCredential(config)
         return DataverseClient(config.dataverse_url, credential, timeout=config.timeout_seconds,
-                               attempt_timeout=min(10.0, config.timeout_seconds))
+                               attempt_timeout=min(10.0, config.timeout_seconds),
+                               max_calls_per_minute=config.max_calls_per_minute)
 
     return _once("client", build)
 

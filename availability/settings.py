@@ -42,6 +42,7 @@ class Settings:
     cache_seconds: float = 15.0
     stale_seconds: float = 300.0
     timeout_seconds: float = 20.0
+    max_calls_per_minute: int = 0  # 0 = no budget of the app's own
     snapshot_schedule: str = DEFAULT_SCHEDULE
     snapshot_workstreams: tuple[str, ...] | None = None  # None = auto (every active workstream)
     snapshot_table: str = DEFAULT_TABLE
@@ -95,6 +96,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cache_seconds=_seconds(get("AVAILABILITY_CACHE_SECONDS"), "AVAILABILITY_CACHE_SECONDS", 15.0, 3600),
         stale_seconds=_seconds(get("AVAILABILITY_STALE_SECONDS"), "AVAILABILITY_STALE_SECONDS", 300.0, 86400),
         timeout_seconds=_seconds(get("AVAILABILITY_TIMEOUT_SECONDS"), "AVAILABILITY_TIMEOUT_SECONDS", 20.0, 24) or 20.0,
+        max_calls_per_minute=_int(get("AVAILABILITY_MAX_CALLS_PER_MINUTE"), "AVAILABILITY_MAX_CALLS_PER_MINUTE",
+                                  0, 0, 100_000),
         snapshot_schedule=_schedule(get("SNAPSHOT_SCHEDULE") or DEFAULT_SCHEDULE),
         snapshot_workstreams=_workstreams(get("SNAPSHOT_WORKSTREAMS")),
         snapshot_table=_table(get("SNAPSHOT_TABLE") or DEFAULT_TABLE),

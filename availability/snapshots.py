@@ -36,8 +36,9 @@ Table design (azure-data-tables, imported on first use so importing the app stay
 The run (`run_snapshot`, the code path a backfill reuses with its own slots): every target is checked live
 (no cache, no stale answer) by 8 workers at most, so 100 workstreams take ~13 upstream round trips and the
 org never sees more than 8 calls at once; a 429 makes the shared `DataverseClient` hold every worker until
-`Retry-After` passes, and a check that outlives the run's budget (the time to the next slot) becomes an
-`upstream_timeout` row. Each worker writes its row as soon as its check ends (one partition per row, so
+`Retry-After` passes, with `AVAILABILITY_MAX_CALLS_PER_MINUTE` set the checks queue for room in that budget
+(shared with the HTTP functions), and a check that outlives the run's budget (the time to the next slot)
+becomes an `upstream_timeout` (or `upstream_throttled`) row. Each worker writes its row as soon as its check ends (one partition per row, so
 there is nothing to batch) by a writer pool beside the checkers, so writes overlap the checks.
 """
 

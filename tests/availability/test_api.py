@@ -300,6 +300,19 @@ def test_long_retry_after_is_passed_on_and_respected(fresh_gateway, sandbox):
     assert sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 1
 
 
+def test_the_apps_own_calls_per_minute_budget(fresh_gateway, sandbox):
+    gateway = fresh_gateway(AVAILABILITY_MAX_CALLS_PER_MINUTE=3, AVAILABILITY_CACHE_SECONDS=0,
+                            AVAILABILITY_TIMEOUT_SECONDS=2)
+    known = unique()
+    assert [before(gateway, contextItems=items).status_code for items in (known, unique(), unique())] == [200] * 3
+    refused = before(gateway)
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "upstream_throttled"
+    assert 50 <= int(refused.headers["Retry-After"]) <= 60
+    stale = before(gateway, contextItems=known)  # an answer seen before stands in, marked
+    assert (stale.status_code, stale.json()["source"]) == (200, "stale")
+    assert sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 3
+
+
 def test_slow_upstream_gets_504_within_the_budget(fresh_gateway, sandbox):
     gateway = fresh_gateway(AVAILABILITY_TIMEOUT_SECONDS=2)
     before(gateway)

@@ -155,3 +155,64 @@ def test_a_next_page_link_is_matched_to_the_org_without_regard_to_case(client):
     upper = base.replace("https://", "HTTPS://").replace("/api/data/", "/API/data/")
     assert client._path_within_org(upper + "queues?$skiptoken=2") == "queues?$skiptoken=2"
     assert client._path_within_org(base + "queues") == "queues"
+
+
+class ManualClock:
+    """A monotonic clock that moves only when the client sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def budgeted(stack, monkeypatch):
+    """A client allowed 3 action calls a minute, on a clock the test moves."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", stack.sandbox["caBundle"])
+    clock = ManualClock()
+    made = DataverseClient(stack.sandbox["url"], Credential(stack), timeout=120, max_calls_per_minute=3,
+                           clock=clock, sleep=clock.sleep)
+    made.test_clock = clock
+    yield made
+    made.close()
+
+
+def test_the_calls_per_minute_budget_refuses_what_does_not_fit(budgeted, sandbox):
+    clock = budgeted.test_clock
+    for _ in range(3):
+        budgeted.get_availability(check())
+        clock.now += 10  # calls at 0, 10 and 20 s
+    with pytest.raises(UpstreamThrottled) as raised:
+        budgeted.get_availability(check(), deadline=clock.now + 5)  # room again at 60 s: 30 s away
+    assert raised.value.retry_after == 30 and "AVAILABILITY_MAX_CALLS_PER_MINUTE" in raised.value.message
+    assert sandbox.stats()["actions"][ACTION] == 3 and clock.slept == []
+    # Discovery queries are not action calls: they do not count.
+    assert budgeted.list_queues()
+
+
+def test_the_calls_per_minute_budget_waits_when_the_wait_fits(budgeted, sandbox):
+    clock = budgeted.test_clock
+    for _ in range(3):
+        budgeted.get_availability(check())
+    clock.now += 45
+    budgeted.get_availability(check())  # the oldest call leaves the window 15 s from now
+    assert clock.slept == [15.0]
+    assert sandbox.stats()["actions"][ACTION] == 4
+
+
+def test_a_caller_with_minutes_to_spare_waits_for_room_past_the_call_timeout(budgeted, sandbox):
+    # The timer's checks may take until the next slot: queueing for the budget is not the call's own time.
+    clock = budgeted.test_clock
+    budgeted.timeout = 20
+    for _ in range(3):
+        budgeted.get_availability(check())
+    budgeted.get_availability(check(), deadline=clock.now + 240)
+    assert clock.slept == [60.0]
+    assert sandbox.stats()["actions"][ACTION] == 4

@@ -19,6 +19,7 @@ def test_defaults_are_the_contracts():
     assert settings.snapshot_table == "AvailabilitySnapshots"
     assert settings.snapshot_retention_days == 90
     assert settings.timeout_seconds == 20
+    assert settings.max_calls_per_minute == 0
 
 
 def test_values_are_normalized():
@@ -41,6 +42,7 @@ def test_values_are_normalized():
     ("AVAILABILITY_CACHE_SECONDS", "fifteen"),
     ("AVAILABILITY_STALE_SECONDS", "-1"),
     ("AVAILABILITY_TIMEOUT_SECONDS", "60"),
+    ("AVAILABILITY_MAX_CALLS_PER_MINUTE", "-1"),
     ("SNAPSHOT_SCHEDULE", "*/5 * * * *"),
     ("SNAPSHOT_WORKSTREAMS", "abc"),
     ("SNAPSHOT_TABLE", "1bad"),
