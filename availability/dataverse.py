@@ -98,27 +98,33 @@ class DataverseClient:
         self._budget_spent: deque[float] = deque()  # when each action call of the last minute went out
 
     # -- operations --
-    def get_availability_before_conversation(self, check: BeforeConversationCheck, *,
-                                             deadline: float | None = None) -> Availability:
-        """Call CCaaS_GetRepresentativeAvailabilityBeforeConversation for one workstream and context."""
-        payload = self._send("POST", BEFORE_CONVERSATION, body=check.to_upstream_body(), deadline=deadline, budgeted=True,
+    def get_availability_before_conversation(self, check: BeforeConversationCheck, *, deadline: float | None = None,
+                                             queue_until: float | None = None) -> Availability:
+        """Call CCaaS_GetRepresentativeAvailabilityBeforeConversation for one workstream and context.
+
+        `queue_until` lets the call wait for room in `max_calls_per_minute` past its own time budget (a timer
+        run may queue until its next slot); by default such waits count against the budget like any other.
+        """
+        payload = self._send("POST", BEFORE_CONVERSATION, body=check.to_upstream_body(), deadline=deadline,
+                             queue_until=queue_until, budgeted=True,
                              not_found=f"The workstream {check.workstream_id} is not known to the org.",
                              not_found_target="workstreamId")
         return parse_upstream(payload, datetime.now(timezone.utc))
 
-    def get_availability_for_conversation(self, check: ForConversationCheck, *,
-                                          deadline: float | None = None) -> Availability:
+    def get_availability_for_conversation(self, check: ForConversationCheck, *, deadline: float | None = None,
+                                          queue_until: float | None = None) -> Availability:
         """Call CCaaS_GetRepresentativeAvailabilityForConversation for one active conversation."""
-        payload = self._send("POST", FOR_CONVERSATION, body=check.to_upstream_body(), deadline=deadline, budgeted=True,
+        payload = self._send("POST", FOR_CONVERSATION, body=check.to_upstream_body(), deadline=deadline,
+                             queue_until=queue_until, budgeted=True,
                              not_found=f"The conversation {check.conversation_id} is not known to the org "
                                        "or is not active.", not_found_target="conversationId")
         return parse_upstream(payload, datetime.now(timezone.utc))
 
     def get_availability(self, check: BeforeConversationCheck | ForConversationCheck, *,
-                         deadline: float | None = None) -> Availability:
+                         deadline: float | None = None, queue_until: float | None = None) -> Availability:
         if isinstance(check, ForConversationCheck):
-            return self.get_availability_for_conversation(check, deadline=deadline)
-        return self.get_availability_before_conversation(check, deadline=deadline)
+            return self.get_availability_for_conversation(check, deadline=deadline, queue_until=queue_until)
+        return self.get_availability_before_conversation(check, deadline=deadline, queue_until=queue_until)
 
     def list_workstreams(self, *, active_only: bool = True) -> list[dict[str, Any]]:
         """Workstreams (`msdyn_liveworkstreams`): id, name, channel code, default queue."""
@@ -169,7 +175,8 @@ class DataverseClient:
 
     def _send(self, method: str, path: str, *, body: dict | None = None, deadline: float | None = None,
               not_found: str = "The org does not know this resource.", not_found_target: str | None = None,
-              prefer: str | None = None, budgeted: bool = False) -> dict[str, Any]:
+              prefer: str | None = None, budgeted: bool = False, queue_until: float | None = None
+              ) -> dict[str, Any]:
         caller_deadline = deadline if deadline is not None else self._clock() + self.timeout
         deadline = min(caller_deadline, self._clock() + self.timeout)
         refreshed = False
@@ -177,13 +184,14 @@ class DataverseClient:
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         while True:
             attempt += 1
+            # Room in the app's own budget first, holding nothing (not the probe slot of the 429 gate below),
+            # and leaving the call some time of its own after the wait.
+            if budgeted and self._wait_for_budget((queue_until or deadline) - min(5.0, self.timeout / 2)):
+                if queue_until:  # queueing was not the call's time: its own budget starts now
+                    deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
             probe = self._wait_for_throttle(deadline)
             response = None
             try:
-                # Waiting for room in the app's own budget is queueing, not the call: the call's time starts
-                # after it, within what the caller allows (a timer run allows minutes), leaving it some time.
-                if budgeted and self._spend_budget(caller_deadline - min(5.0, self.timeout)):
-                    deadline = min(caller_deadline, self._clock() + self.timeout)
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
@@ -200,6 +208,9 @@ class DataverseClient:
                     headers["Content-Type"] = "application/json; charset=utf-8"
                 if prefer:
                     headers["Prefer"] = prefer
+                if budgeted and not self._take_budget():
+                    attempt -= 1  # another call took the room meanwhile: wait again, this was no attempt
+                    continue
                 try:
                     response = self._session.request(
                         method, self._base + path, data=data, headers=headers,
@@ -275,34 +286,50 @@ class DataverseClient:
                                         retry_after=max(1, round(self._throttled_until - now)))
             self._sleep(wait)
 
-    def _spend_budget(self, wait_until: float) -> bool:
-        """Count one action call against `max_calls_per_minute` (any 60 s); True when it had to wait for room.
+    def _wait_for_budget(self, wait_until: float) -> bool:
+        """Wait until `max_calls_per_minute` (any 60 s) has room; True when that took a wait.
 
         Room that comes only after `wait_until` is not waited for: `UpstreamThrottled` with the wait instead.
-
         The org's own limit is per organization and undocumented for these actions (100 a minute for the
         older API), so an app sharing the org with others can keep to a share of it; without a budget the
         org's 429 and Retry-After are the only brake.
         """
-        if not self.max_calls_per_minute:
-            return False
         waited = False
         while True:
-            with self._budget_lock:
-                now = self._clock()
-                spent = self._budget_spent
-                while spent and spent[0] <= now - 60:
-                    spent.popleft()
-                if len(spent) < self.max_calls_per_minute:
-                    spent.append(now)
-                    return waited
-                wait = spent[0] + 60 - now
+            wait = self._budget_wait()
+            if wait <= 0:
+                return waited
+            now = self._clock()
             if now + wait > wait_until:
                 raise UpstreamThrottled(message="The app's budget of calls to Dynamics 365 per minute "
                                                 "(AVAILABILITY_MAX_CALLS_PER_MINUTE) is spent; try again later.",
                                         retry_after=max(1, math.ceil(wait)))
             self._sleep(wait)
             waited = True
+
+    def _budget_wait(self) -> float:
+        """Seconds until the budget has room (0 when it has, or when there is no budget)."""
+        if not self.max_calls_per_minute:
+            return 0.0
+        with self._budget_lock:
+            return self._budget_wait_locked()
+
+    def _budget_wait_locked(self) -> float:
+        now = self._clock()
+        spent = self._budget_spent
+        while spent and spent[0] <= now - 60:
+            spent.popleft()
+        return 0.0 if len(spent) < self.max_calls_per_minute else spent[0] + 60 - now
+
+    def _take_budget(self) -> bool:
+        """Count the call about to go out; False when others took the room since `_wait_for_budget`."""
+        if not self.max_calls_per_minute:
+            return True
+        with self._budget_lock:
+            if self._budget_wait_locked() > 0:
+                return False
+            self._budget_spent.append(self._clock())
+            return True
 
     def _end_probe(self, *, recovered: bool) -> None:
         with self._throttle_lock:

@@ -73,7 +73,8 @@ class AvailabilityService:
     def check(self, check: Check, *, deadline: float | None = None, live: bool = False) -> Availability:
         """One answer for `check`: from cache, from upstream (shared with identical concurrent calls), or stale."""
         if live:
-            return self._client.get_availability(check, deadline=deadline)
+            # The timer's check may queue for the calls budget until its run's deadline (the next slot).
+            return self._client.get_availability(check, deadline=deadline, queue_until=deadline)
         key = _digest(check.cache_key())
         with self._lock:
             entry = self._entries.get(key)

@@ -301,8 +301,7 @@ def test_long_retry_after_is_passed_on_and_respected(fresh_gateway, sandbox):
 
 
 def test_the_apps_own_calls_per_minute_budget(fresh_gateway, sandbox):
-    gateway = fresh_gateway(AVAILABILITY_MAX_CALLS_PER_MINUTE=3, AVAILABILITY_CACHE_SECONDS=0,
-                            AVAILABILITY_TIMEOUT_SECONDS=2)
+    gateway = fresh_gateway(AVAILABILITY_MAX_CALLS_PER_MINUTE=3, AVAILABILITY_CACHE_SECONDS=0)
     known = unique()
     assert [before(gateway, contextItems=items).status_code for items in (known, unique(), unique())] == [200] * 3
     refused = before(gateway)

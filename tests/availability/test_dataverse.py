@@ -192,9 +192,10 @@ def test_the_calls_per_minute_budget_refuses_what_does_not_fit(budgeted, sandbox
     with pytest.raises(UpstreamThrottled) as raised:
         budgeted.get_availability(check(), deadline=clock.now + 5)  # room again at 60 s: 30 s away
     assert raised.value.retry_after == 30 and "AVAILABILITY_MAX_CALLS_PER_MINUTE" in raised.value.message
-    assert sandbox.stats()["actions"][ACTION] == 3 and clock.slept == []
-    # Discovery queries are not action calls: they do not count.
+    assert sandbox.stats()["actions"][ACTION] == 3
+    # Discovery queries are not action calls: they do not count, nor wait.
     assert budgeted.list_queues()
+    assert clock.slept == []
 
 
 def test_the_calls_per_minute_budget_waits_when_the_wait_fits(budgeted, sandbox):
@@ -207,12 +208,40 @@ def test_the_calls_per_minute_budget_waits_when_the_wait_fits(budgeted, sandbox)
     assert sandbox.stats()["actions"][ACTION] == 4
 
 
-def test_a_caller_with_minutes_to_spare_waits_for_room_past_the_call_timeout(budgeted, sandbox):
-    # The timer's checks may take until the next slot: queueing for the budget is not the call's own time.
+def test_only_a_caller_that_may_queue_waits_past_the_call_timeout(budgeted, sandbox):
+    # The timer's checks may take until the next slot; a request's wait counts against its own time budget.
     clock = budgeted.test_clock
     budgeted.timeout = 20
     for _ in range(3):
         budgeted.get_availability(check())
-    budgeted.get_availability(check(), deadline=clock.now + 240)
+    with pytest.raises(UpstreamThrottled):
+        budgeted.get_availability(check(), deadline=clock.now + 240)
+    budgeted.get_availability(check(), deadline=clock.now + 240, queue_until=clock.now + 240)
     assert clock.slept == [60.0]
     assert sandbox.stats()["actions"][ACTION] == 4
+
+
+def test_a_retry_after_that_comes_while_a_call_waits_for_the_budget_holds_it(budgeted, sandbox):
+    clock = budgeted.test_clock
+    for _ in range(3):
+        budgeted.get_availability(check())
+
+    def meanwhile_the_org_throttles(seconds: float) -> None:
+        ManualClock.sleep(clock, seconds)
+        budgeted._note_throttle(120)  # another call met a 429 during this wait
+
+    budgeted._sleep = meanwhile_the_org_throttles
+    with pytest.raises(UpstreamThrottled) as raised:
+        budgeted.get_availability(check())
+    assert raised.value.retry_after == 120
+    assert sandbox.stats()["actions"][ACTION] == 3  # the queued call did not go out
+
+
+def test_a_call_that_never_goes_out_costs_no_budget(budgeted, sandbox):
+    clock = budgeted.test_clock
+    budgeted._credential.failing = {1}  # Entra ID down for the first call
+    with pytest.raises(UpstreamUnavailable):
+        budgeted.get_availability(check())
+    for _ in range(3):
+        budgeted.get_availability(check())
+    assert clock.slept == [] and sandbox.stats()["actions"][ACTION] == 3
