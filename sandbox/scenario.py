@@ -207,12 +207,19 @@ def load_scenario(path: str | Path) -> Scenario:
     return _Reader(path, text).scenario(data)
 
 
+_NO_QUOTES = str.maketrans("", "", "\"'")
+
+
 class _Reader:
     """Turns parsed TOML into a Scenario, with error messages that point at the field (and line, when found)."""
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.lines = text.splitlines()
+        self.lines = text.split("\n")  # TOML's lines: splitlines() would also split at U+2028 in a string
+        # (line index, [[array]] or not, name) of every table header; `[[ queues . "load" ]]` is queues.load
+        self.headers = [(n, bool(m.group(1)), re.sub(r"\s*\.\s*", ".", m.group(2).strip()).translate(_NO_QUOTES))
+                        for n, line in enumerate(self.lines)
+                        if (m := re.match(r"^\s*\[(\[)?([^\[\]]+)\]\]?\s*(?:#.*)?$", line))]
 
     def fail(self, where: str, message: str, needle: str | None = None, *, key: bool = False) -> ScenarioError:
         line = self._line_of(where, needle, key=key) if needle else None
@@ -231,21 +238,28 @@ class _Reader:
         word = re.compile(rf"(?<![\w.-]){escaped}(?![\w-])")
         start, end, exact, table = 0, len(self.lines), True, ""
         path = where[1:-1] if re.fullmatch(r"\[\w+\]", where) else where  # "[org]"
-        for name, index in re.findall(r"(\w+)(?:\[(\d+)\])?", path):
+        steps = re.findall(r"(\w+)(?:\[(\d+)\])?", path) if where != "the file" else []
+        for name, index in steps:
             table = f"{table}.{name}" if table else name
-            header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]" if index
-                                else rf"^\s*\[\s*{re.escape(table)}\s*\]")
-            starts = [n for n in range(start, end) if header.match(self.lines[n])]
+            starts = [n for n, array, header in self.headers
+                      if start <= n < end and array == bool(index) and header == table]
             if int(index or 0) >= len(starts):
                 exact = False  # the rest of the path is inside the lines found so far
                 break
             start = starts[int(index or 0)] + 1
             # The table goes on through its own sub-tables ([queues.hours]) up to the next other header.
-            other = re.compile(rf"^\s*\[(?!\[?\s*{re.escape(table)}\.)")
-            end = next((n for n in range(start, end) if other.match(self.lines[n])), end)
+            end = next((n for n, _, header in self.headers if start <= n < end
+                        and not header.startswith(f"{table}.")), end)
         if key:
-            # A table's own keys start their lines; inline tables' keys follow a brace or a comma.
-            word = re.compile(rf'^\s*"?{escaped}"?\s*=' if exact else rf'(?:^|[{{,])\s*"?{escaped}"?\s*=')
+            # A table's own keys start their lines (bare, quoted or dotted); inline tables' keys follow a
+            # brace or a comma; at the top, a table is also named by a header.
+            name = rf"""(?:"{escaped}"|'{escaped}'|{escaped})\s*[=.]"""
+            word = re.compile(rf"^\s*{name}" if exact else rf"(?:^|[{{,])\s*{name}")
+            if not steps:  # the file's own keys come before its first header
+                first = self.headers[0][0] if self.headers else len(self.lines)
+                found = [n + 1 for n in range(first) if word.search(self.lines[n])]
+                found += [n + 1 for n, _, header in self.headers if header.split(".")[0] == needle]
+                return min(found, default=None)
         found = [n + 1 for n in range(start, end) if word.search(self.lines[n])]
         if exact:
             return found[0] if found else None

@@ -232,3 +232,17 @@ def test_variation_is_bounded_stable_per_slot_and_lively(own_sandbox):
         assert 5 <= experts <= 15 and 5 <= waiting <= 15 and 50 <= wait <= 150
     assert len({v[0] for v in seen}) >= 3
     assert len({v[2] for v in seen}) >= 5
+
+
+@pytest.mark.parametrize("text, where, line", [
+    # spaced and quoted headers are the same tables
+    (ORG + QUEUE + '\n[[ queues . "load" ]]\nbetween = "09:00-10:00"\nname = "x"\n', "queues[0].load[0]", 12),
+    # a quoted or dotted key is still that key
+    (ORG + QUEUE + "'representative' = 3\n", "queues[0]", 9),
+    (ORG.replace('client_secret = "s"', 'client_secret = "s"\nsecret.name = "t"'), "[org]", 5),
+    # a table misnamed at the top of the file
+    (ORG + QUEUE.replace("[[queues]]", "[[queue]]"), "the file", 6),
+])
+def test_the_line_named_for_headers_and_keys_written_other_ways(tmp_path, text, where, line):
+    message = refusal(tmp_path, text)
+    assert f"{where} (line {line}): unknown field" in message
