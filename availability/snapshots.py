@@ -38,8 +38,9 @@ The run (`run_snapshot`, the code path a backfill reuses with its own slots): ev
 org never sees more than 8 calls at once; a 429 makes the shared `DataverseClient` hold every worker until
 `Retry-After` passes, with `AVAILABILITY_MAX_CALLS_PER_MINUTE` set the checks queue for room in that budget
 (shared with the HTTP functions), and a check that outlives the run's budget (the time to the next slot)
-becomes an `upstream_timeout` (or `upstream_throttled`) row. Each worker writes its row as soon as its check ends (one partition per row, so
-there is nothing to batch) by a writer pool beside the checkers, so writes overlap the checks.
+becomes an `upstream_timeout` (or `upstream_throttled`) row. Each worker writes its row as soon as its check
+ends (one partition per row, so there is nothing to batch) by a writer pool beside the checkers, so writes
+overlap the checks.
 """
 
 from __future__ import annotations

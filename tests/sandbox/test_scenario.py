@@ -97,7 +97,8 @@ def test_the_line_named_is_inside_the_table_at_fault(tmp_path):
 
 
 def test_the_line_named_follows_sub_tables_and_inline_tables(tmp_path):
-    loads = QUEUE + '\n[[queues.load]]\nbetween = "09:00-10:00"\n\n[[queues.load]]\nbetween = "10:00-11:00"\nname = "x"\n'
+    loads = (QUEUE + '\n[[queues.load]]\nbetween = "09:00-10:00"\n'
+             + '\n[[queues.load]]\nbetween = "10:00-11:00"\nname = "x"\n')
     text = ORG + loads + WORKSTREAM
     message = refusal(tmp_path, text)
     assert "queues[0].load[1]" in message and "unknown field 'name'" in message
