@@ -235,13 +235,14 @@ def backfill_sandbox(
     ca_bundle: str,
     days: float = 7,
     step_minutes: float = 0,
+    every_slot_hours: float = 0,
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> BackfillSummary:
     """The last `days` of snapshots for the sandbox org the settings point at, written where the timer writes.
 
     Every slot of `SNAPSHOT_SCHEDULE`, or only slots at least `step_minutes` apart (fewer rows, as fast as
-    the table takes them). The app's own pieces, built from `app_settings` as the host would (cache off): `DataverseClient`, the
+    the table takes them) except in the last `every_slot_hours`, where every slot is. The app's own pieces, built from `app_settings` as the host would (cache off): `DataverseClient`, the
     target workstreams (`SNAPSHOT_WORKSTREAMS`), the `SnapshotStore` (`AzureWebJobsStorage`, `SNAPSHOT_TABLE`).
     The sandbox clock is reset afterwards, whatever happens.
     """
@@ -259,7 +260,9 @@ def backfill_sandbox(
     end = schedule_slot(settings.snapshot_schedule, now or datetime.now(timezone.utc))
     slots = past_slots(settings.snapshot_schedule, end - timedelta(days=days) + timedelta(seconds=1), end)
     if step_minutes:
-        slots = thin(slots, timedelta(minutes=step_minutes))
+        recent = end - timedelta(hours=every_slot_hours)
+        slots = thin([slot for slot in slots if slot <= recent], timedelta(minutes=step_minutes)) + [
+            slot for slot in slots if slot > recent]
     clock = SandboxClock(sandbox_url, ca_bundle)
     with _environment(environment):
         client = DataverseClient(settings.dataverse_url, DataverseCredential(settings),
@@ -269,6 +272,8 @@ def backfill_sandbox(
             targets = WorkstreamTargets(settings.snapshot_workstreams, client).resolve()
             if progress:
                 every = f"every {step_minutes:g} minutes" if step_minutes else "every slot"
+                if step_minutes and every_slot_hours:
+                    every = f"every slot of the last {every_slot_hours:g} hours, then {every}"
                 progress(f"Backfilling {days:g} days of snapshots ({every}): {len(slots):,} slots x {len(targets)} "
                          f"workstreams into table {settings.snapshot_table} ...")
             service = AvailabilityService(client, cache_seconds=0, stale_seconds=0)

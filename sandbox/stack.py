@@ -31,7 +31,8 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DEFAULT_TABLE_PORT = 10002
 BACKFILL_DAYS = 7  # demo history written by `dev.py start` (unless --no-backfill)
-BACKFILL_STEP_MINUTES = 15
+BACKFILL_STEP_MINUTES = 15  # before the last day, which gets every slot of the schedule (the 24-hour timeline)
+BACKFILL_EVERY_SLOT_HOURS = 24
 
 # Settings a user may override from the environment; reported in stack.json's appSettings when set.
 APP_SETTING_NAMES = (
@@ -324,11 +325,13 @@ class Stack:
         raise StackError(f"{host.process.name} did not answer /api/health within {timeout:.0f} s")
 
     def backfill_history(self, days: float = 7, extra_settings: Mapping[str, str] | None = None,
-                         step_minutes: int = BACKFILL_STEP_MINUTES) -> None:
+                         step_minutes: int = BACKFILL_STEP_MINUTES,
+                         every_slot_hours: float = BACKFILL_EVERY_SLOT_HOURS) -> None:
         """Snapshots of the sandbox org for the last `days`, written where the app's timer writes them.
 
-        The timer's own run (`run_snapshot`) at each past slot with the sandbox clock set there; every
-        `step_minutes` (a slot of the schedule) so a week takes seconds. Sandbox only: a real org has no clock to move.
+        The timer's own run (`run_snapshot`) at each past slot with the sandbox clock set there: every slot of
+        the last `every_slot_hours`, and before that one every `step_minutes`, so a week takes seconds.
+        Sandbox only: a real org has no clock to move.
         """
         assert self.sandbox is not None, "the backfill needs the sandbox"
         from availability.backfill import backfill_sandbox, describe_error
@@ -340,7 +343,7 @@ class Stack:
         try:
             summary = backfill_sandbox(settings, sandbox_url=self.sandbox["url"],
                                        ca_bundle=self.sandbox["caBundle"], days=days, step_minutes=step_minutes,
-                                       progress=self.say)
+                                       every_slot_hours=every_slot_hours, progress=self.say)
         except Exception as exc:
             raise StackError(f"The demo history could not be backfilled: {describe_error(exc)}") from None
         self.say(f"Backfilled {summary.line()}.")

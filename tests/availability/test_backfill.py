@@ -169,7 +169,8 @@ def test_backfill_sees_the_sandbox_at_each_slot_and_resets_its_clock(stack, org,
 
 def test_stack_backfills_the_sandbox_where_the_app_writes_and_only_there(stack, clean_sandbox):
     table = f"Backfill{uuid.uuid4().hex[:16]}"
-    stack.backfill_history(0.25, extra_settings={"SNAPSHOT_TABLE": table}, step_minutes=30)  # 6 hours, half-hourly
+    # 6 hours: every 5-minute slot of the last hour, half-hourly before that
+    stack.backfill_history(0.25, extra_settings={"SNAPSHOT_TABLE": table}, step_minutes=30, every_slot_hours=1)
     store = SnapshotStore.from_connection_string(stack.storage_connection, table)
     try:
         now = datetime.now(timezone.utc)
@@ -177,11 +178,12 @@ def test_stack_backfills_the_sandbox_where_the_app_writes_and_only_there(stack, 
     finally:
         store.close()
     assert {r.workstream_id for r in rows} == {CHAT, BUSY_LINE, OFFICE}  # the org's active workstreams (auto)
-    assert len(rows) == 3 * 12 and not [r for r in rows if r.error]
     slots = sorted({r.captured_at for r in rows})
-    assert all(later - earlier == timedelta(minutes=30) for earlier, later in zip(slots, slots[1:]))
+    gaps = [later - earlier for earlier, later in zip(slots, slots[1:])]
+    assert gaps == [timedelta(minutes=30)] * 9 + [timedelta(minutes=5)] * 12
+    assert len(rows) == 3 * 22 and not [r for r in rows if r.error]
     assert now - slots[-1] < timedelta(minutes=5)  # up to the current slot of SNAPSHOT_SCHEDULE
-    assert clean_sandbox.stats()["actions"][BEFORE] == 36
+    assert clean_sandbox.stats()["actions"][BEFORE] == 66
     state = clean_sandbox._call("GET", "/_sandbox/clock")
     assert state["frozen"] is False and abs(state["offsetSeconds"]) < 1
 
