@@ -149,10 +149,14 @@ def batch(req: func.HttpRequest) -> func.HttpResponse:
         answers = iter(runtime.availability_service().check_many(valid, deadline=deadline)) if valid else iter(())
         now = _now()
         results = []
-        for check in parsed:
+        for index, check in enumerate(parsed):
             outcome = check if isinstance(check, AvailabilityError) else next(answers)
             if isinstance(outcome, AvailabilityError):
-                results.append({"status": outcome.status, **outcome.to_body()})
+                body = outcome.to_body()  # a copy: the error may be shared by identical checks
+                target = body["error"].get("target")
+                if target and not target.startswith("checks["):  # an upstream error names the field alone
+                    body["error"]["target"] = f"checks[{index}].{target}"
+                results.append({"status": outcome.status, **body})
             else:
                 results.append({"status": 200, "availability": outcome.to_json(now, check.time_zone)})
         failed = sum(1 for r in results if r["status"] != 200)

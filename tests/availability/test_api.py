@@ -142,6 +142,7 @@ def test_batch_answers_in_order_and_isolates_failures(gateway):
     assert [r["status"] for r in results] == [200, 404, 400, 200]
     assert results[0]["availability"]["queueId"] == Q_OPEN
     assert results[1]["error"]["code"] == "not_found"
+    assert results[1]["error"]["target"] == "checks[1].workstreamId"
     assert results[2]["error"]["target"] == "checks[2].workstreamId"
     assert results[3]["availability"]["status"] == "busy"
 
