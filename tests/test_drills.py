@@ -11,7 +11,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.availability.test_api import CHAT, CONVERSATION, before
+from tests.availability.scenario import CHAT, CONVERSATION
+from tests.availability.test_api import before
 from tests.conftest import unique
 
 pytestmark = pytest.mark.usefixtures("clean_sandbox")

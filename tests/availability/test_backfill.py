@@ -13,16 +13,9 @@ from availability.errors import UpstreamUnavailable
 from availability.model import Availability
 from availability.snapshots import HistoryQuery, Snapshot, SnapshotStore
 from tests.availability.conftest import sandbox_org
+from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, at
 
-CHAT = "22222222-0000-4000-8000-000000000001"
-BUSY_LINE = "22222222-0000-4000-8000-000000000002"
-OFFICE = "22222222-0000-4000-8000-000000000003"
-Q_OPEN = "11111111-0000-4000-8000-000000000001"
 BEFORE = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # ------------------------------------------------------------------------------------------- units

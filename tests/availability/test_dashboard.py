@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -33,17 +33,7 @@ from availability.dashboard import (
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamUnavailable
 from availability.snapshots import Snapshot, SnapshotStore
 from tests.availability.conftest import unique_table
-
-CHAT = "22222222-0000-4000-8000-000000000001"
-BUSY_LINE = "22222222-0000-4000-8000-000000000002"
-OFFICE = "22222222-0000-4000-8000-000000000003"
-Q_OPEN = "11111111-0000-4000-8000-000000000001"
-Q_BUSY = "11111111-0000-4000-8000-000000000002"
-UTC = timezone.utc
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, UTC, at
 
 
 def row(captured: datetime | str, status: str | None = "available", representatives: int | None = None,
@@ -374,8 +364,6 @@ def test_everything_from_outside_is_escaped():
 
 
 # ------------------------------------------------------------------------------------ reads (Azurite)
-
-
 
 
 def seed(store: SnapshotStore, workstream: str, newest: datetime, count: int, status: str = "available",

@@ -12,8 +12,8 @@ import requests
 from availability.dataverse import DataverseClient
 from availability.errors import InvalidRequest, UpstreamThrottled, UpstreamUnavailable
 from availability.model import BeforeConversationCheck, ContextItem
+from tests.availability.scenario import CHAT
 
-CHAT = "22222222-0000-4000-8000-000000000001"
 ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
 
 pytestmark = pytest.mark.usefixtures("clean_sandbox")

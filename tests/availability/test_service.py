@@ -11,7 +11,7 @@ import pytest
 from availability.errors import UpstreamTimeout
 from availability.model import BeforeConversationCheck, ContextItem
 from tests.availability.conftest import sandbox_org
-from tests.availability.test_api import CHAT
+from tests.availability.scenario import CHAT
 
 pytestmark = pytest.mark.usefixtures("clean_sandbox")
 

@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from availability.snapshots import SnapshotStore, schedule_slot
-from tests.availability.test_snapshots import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN, seed
+from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN
+from tests.availability.test_snapshots import seed
 from tests.conftest import Gateway
 
 DAILY = "0 0 0 * * *"  # its latest slot is within the last 24 h, and it does not fire during a test

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -31,19 +31,9 @@ from availability.snapshots import (
     schedule_zone,
     timer_slot,
 )
+from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN, UTC, at
 
-CHAT = "22222222-0000-4000-8000-000000000001"
-BUSY_LINE = "22222222-0000-4000-8000-000000000002"
-OFFICE = "22222222-0000-4000-8000-000000000003"
-Q_OPEN = "11111111-0000-4000-8000-000000000001"
-Q_BUSY = "11111111-0000-4000-8000-000000000002"
-UNKNOWN = "99999999-0000-4000-8000-000000000009"
 EVERY_5_MINUTES = "0 */5 * * * *"
-UTC = timezone.utc
-
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # ---------------------------------------------------------------------------------------- slots (unit)

@@ -18,8 +18,8 @@ import requests
 import trustme
 
 from sandbox.stack import AZURITE_ACCOUNT, azurite_command, free_port
+from tests.availability.scenario import CHAT
 from tests.availability.test_snapshot_api import DAILY, trigger
-from tests.availability.test_snapshots import CHAT
 
 pytestmark = pytest.mark.usefixtures("clean_sandbox")
 
