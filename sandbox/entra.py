@@ -3,105 +3,39 @@
 from __future__ import annotations
 
 import base64
-import json
 import secrets
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote
 
+from sandbox.credentials import STORAGE_RESOURCE, VAULT_RESOURCE, ClientSecret, TokenStore, normalize_resource
+from sandbox.scenario import Org
+from sandbox.state import Failure, Faults, Stats
 from sandbox.wire import Reply, Request, new_id, reason
 
-if TYPE_CHECKING:
-    from sandbox.server import Sandbox
-
-VAULT_RESOURCE = "https://vault.azure.net"
-STORAGE_RESOURCE = "https://storage.azure.com"  # Table Storage reached with an identity (Azurite --oauth basic)
 IDENTITY_API_VERSION = "2019-08-01"
 # Scopes MSAL may add to any request; they do not name a resource.
 OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
 
 
-def normalize_resource(resource: str) -> str:
-    """`https://org/` and `https://org` name the same resource (Dataverse is often asked for `{org}//.default`)."""
-    return resource.strip().rstrip("/").lower()
-
-
-@dataclass(frozen=True)
-class Token:
-    audience: str  # normalized resource
-    app_id: str
-    expires_at: float  # real clock: moving the sandbox clock never expires a token
-    generation: int
-
-
-class TokenStore:
-    """Every token minted, with its audience and expiry; revoking bumps a generation that older tokens miss."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tokens: dict[str, Token] = {}
-        self._generation = 0
-
-    def mint(self, audience: str, app_id: str, tenant_id: str, issuer: str, lifetime: int) -> tuple[str, Token]:
-        now = time.time()
-        record = Token(audience, app_id, now + lifetime, self._generation)
-        claims = {"aud": audience, "iss": issuer, "iat": int(now), "nbf": int(now), "exp": int(record.expires_at),
-                  "appid": app_id, "tid": tenant_id, "oid": app_id, "sub": app_id, "ver": "1.0",
-                  "jti": new_id()}
-        # Shaped like a JWT so people can decode it while debugging; the sandbox only trusts its own records.
-        token = ".".join((_b64({"typ": "JWT", "alg": "none"}), _b64(claims), secrets.token_urlsafe(24)))
-        with self._lock:
-            if len(self._tokens) > 50_000:
-                self._tokens = {k: v for k, v in self._tokens.items() if v.expires_at > now}
-            self._tokens[token] = record
-        return token, record
-
-    def check(self, token: str | None, audience: str) -> str | None:
-        """None when the token is good for `audience`, else why it is refused."""
-        if token is None:
-            return "missing"
-        record = self._tokens.get(token)
-        if record is None:
-            return "unknown"
-        if record.generation < self._generation:
-            return "revoked"
-        if record.expires_at <= time.time():
-            return "expired"
-        if record.audience != audience:
-            return "audience"
-        return None
-
-    def app_id(self, token: str) -> str | None:
-        record = self._tokens.get(token)
-        return record.app_id if record else None
-
-    def revoke_all(self) -> int:
-        with self._lock:
-            self._generation += 1
-            return sum(1 for t in self._tokens.values() if t.generation < self._generation)
-
-
-def _b64(obj: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
-
-
 class EntraId:
     """`/{tenant}/oauth2/v2.0/token`, `/{tenant}/oauth2/token`, OIDC discovery and JWKS."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        self.url = sandbox.url
-        self.org = sandbox.scenario.org
-        self.resources = {normalize_resource(sandbox.url), VAULT_RESOURCE, STORAGE_RESOURCE}
+    def __init__(self, *, url: str, org: Org, secret: ClientSecret, tokens: TokenStore, stats: Stats,
+                 faults: Faults) -> None:
+        self.url = url
+        self.org = org
+        self.secret = secret
+        self.tokens = tokens
+        self.stats = stats
+        self.faults = faults
+        # The org is reached at the sandbox's own URL, so that URL is a resource too.
+        self.resources = {normalize_resource(url), VAULT_RESOURCE, STORAGE_RESOURCE}
         # A managed identity is its own service principal, not the org's application user. The app has a
         # system-assigned identity and one user-assigned identity (asked for by its client id).
-        self.identity_client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sandbox.url}/msi/{self.org.tenant_id}"))
-        self.user_identity_client_id = str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                                      f"{sandbox.url}/msi/user/{self.org.tenant_id}"))
+        self.identity_client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{url}/msi/{org.tenant_id}"))
+        self.user_identity_client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{url}/msi/user/{org.tenant_id}"))
 
     def handle(self, request: Request, tenant: str, rest: str) -> Reply | None:
         if rest == "v2.0/.well-known/openid-configuration" and request.method == "GET":
@@ -153,14 +87,14 @@ class EntraId:
         return Reply(200, document)
 
     def token(self, request: Request, tenant: str, *, v2: bool) -> Reply:
-        stats = self.sandbox.stats
+        stats = self.stats
         if request.method != "POST":
             return self.error(request, 405, "invalid_request", 900561,
                               "The endpoint only accepts POST requests. Received a GET request.")
         stats.count("tokens")
-        faulted = self.sandbox.apply_fault("token", self, request)
-        if faulted is not None:
-            return faulted
+        failure = self.faults.strike("token")
+        if failure is not None:
+            return self.fault_reply(request, failure)
         if not self.known_tenant(tenant):
             stats.count_rejected("tokens")
             return self.error(request, 400, "invalid_request", 90002, self._tenant_not_found(tenant))
@@ -182,7 +116,7 @@ class EntraId:
             stats.count_rejected("tokens")
             return error
         lifetime = self.org.token_lifetime_seconds
-        token, record = self.sandbox.tokens.mint(normalize_resource(resource), self.org.client_id,
+        token, record = self.tokens.mint(normalize_resource(resource), self.org.client_id,
                                                  self.org.tenant_id, self._issuer(), lifetime)
         headers = self._headers(request)
         if v2:
@@ -215,7 +149,7 @@ class EntraId:
             return self.error(request, 401, "invalid_client", 7000216,
                               "'client_assertion', 'client_secret' or 'request' is required for the "
                               "'client_credentials' grant type.")
-        if not secrets.compare_digest(secret.encode(), self.sandbox.vault.current_secret().encode()):
+        if not secrets.compare_digest(secret.encode(), self.secret.current().value.encode()):
             return self.error(request, 401, "invalid_client", 7000215,
                               "Invalid client secret provided. Ensure the secret being sent in the request is the "
                               f"client secret value, not the client secret ID, for a secret added to app '{client_id}'.")
@@ -279,8 +213,9 @@ class EntraId:
         }
         return Reply(status, body, all_headers)
 
-    def fault_reply(self, request: Request, status: int, retry_after: int | None) -> Reply:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    def fault_reply(self, request: Request, failure: Failure) -> Reply:
+        status = failure.status
+        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
         if status == 429 or status >= 500:
             return self.error(request, status, "temporarily_unavailable", 90033,
                               "A transient error has occurred. Please try again.", headers)
@@ -290,55 +225,60 @@ class EntraId:
 class ManagedIdentity:
     """App Service's `IDENTITY_ENDPOINT` (`/msi/token`): tokens for the app's own managed identity."""
 
-    def __init__(self, sandbox: Sandbox, entra: EntraId) -> None:
-        self.sandbox = sandbox
+    def __init__(self, *, entra: EntraId, identity_header: str, tokens: TokenStore, stats: Stats,
+                 faults: Faults) -> None:
         self.entra = entra
+        self.org = entra.org
+        self.identity_header = identity_header
+        self.tokens = tokens
+        self.stats = stats
+        self.faults = faults
 
     def handle(self, request: Request) -> Reply:
-        sandbox = self.sandbox
+        stats = self.stats
         if request.method != "GET":
             return self.error(405, "The endpoint only accepts GET requests.")
-        sandbox.stats.count("identityTokens")
-        faulted = sandbox.apply_fault("identity", self, request)
-        if faulted is not None:
-            return faulted
+        stats.count("identityTokens")
+        failure = self.faults.strike("identity")
+        if failure is not None:
+            return self.fault_reply(failure)
         header = request.header("x-identity-header")
         if header is None:
-            sandbox.stats.count_rejected("identityTokens")
+            stats.count_rejected("identityTokens")
             return self.error(400, "The X-IDENTITY-HEADER header is required.")
-        if not secrets.compare_digest(header.encode(), sandbox.identity_header.encode()):
-            sandbox.stats.count_rejected("identityTokens")
+        if not secrets.compare_digest(header.encode(), self.identity_header.encode()):
+            stats.count_rejected("identityTokens")
             return self.error(401, "The X-IDENTITY-HEADER header is not valid.")
         params = request.params
         if params.get("api-version") != IDENTITY_API_VERSION:
-            sandbox.stats.count_rejected("identityTokens")
+            stats.count_rejected("identityTokens")
             return self.error(400, f"Unsupported api-version '{params.get('api-version', '')}'. "
                                    f"Use {IDENTITY_API_VERSION}.")
         resource = params.get("resource")
         if not resource:
-            sandbox.stats.count_rejected("identityTokens")
+            stats.count_rejected("identityTokens")
             return self.error(400, "The resource parameter is required.")
         if normalize_resource(resource) not in self.entra.resources:
-            sandbox.stats.count_rejected("identityTokens")
+            stats.count_rejected("identityTokens")
             return self.error(400, f"AADSTS500011: The resource principal named {resource} was not found in the "
-                                   f"tenant named {sandbox.scenario.org.tenant_id}.")
+                                   f"tenant named {self.org.tenant_id}.")
         identity = self.entra.identity_client_id
         wanted = params.get("client_id")
         if wanted is not None:
             if wanted.lower() != self.entra.user_identity_client_id:
-                sandbox.stats.count_rejected("identityTokens")
+                stats.count_rejected("identityTokens")
                 return self.error(400, "Unable to load the proper Managed Identity. No user-assigned identity with "
                                        f"client id {wanted} is assigned to this app.")
             identity = self.entra.user_identity_client_id
         if any(params.get(name) for name in ("principal_id", "mi_res_id", "object_id")):
-            sandbox.stats.count_rejected("identityTokens")
+            stats.count_rejected("identityTokens")
             return self.error(400, "The sandbox knows its user-assigned identity by client_id only.")
-        lifetime = sandbox.scenario.org.token_lifetime_seconds
-        tenant = sandbox.scenario.org.tenant_id
+        lifetime = self.org.token_lifetime_seconds
+        tenant = self.org.tenant_id
         # Managed identity tokens are v1 access tokens, issued by sts.windows.net like Azure's.
-        token, record = sandbox.tokens.mint(normalize_resource(resource), identity, tenant,
-                                            f"https://sts.windows.net/{tenant}/", lifetime)
-        sandbox.stats.count_identity_token(identity, normalize_resource(resource))
+        token, record = self.tokens.mint(normalize_resource(resource), identity, tenant,
+                                         f"https://sts.windows.net/{tenant}/", lifetime)
+        stats.count_identity_token(identity, normalize_resource(resource))
         return Reply(200, {"access_token": token, "expires_on": str(int(record.expires_at)), "resource": resource,
                            "token_type": "Bearer", "client_id": identity})
 
@@ -346,9 +286,9 @@ class ManagedIdentity:
         """App Service's identity endpoint answers errors as `{"statusCode", "message", "correlationId"}`."""
         return Reply(status, {"statusCode": status, "message": message, "correlationId": new_id()}, headers or {})
 
-    def fault_reply(self, request: Request, status: int, retry_after: int | None) -> Reply:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        return self.error(status, f"{reason(status)} (sandbox fault).", headers)
+    def fault_reply(self, failure: Failure) -> Reply:
+        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+        return self.error(failure.status, f"{reason(failure.status)} (sandbox fault).", headers)
 
 
 def _basic_credentials(value: str | None) -> tuple[str, str] | None:

@@ -6,17 +6,17 @@ import json
 import re
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sandbox.control import BEFORE, FOR
-from sandbox.entra import normalize_resource
-from sandbox.scenario import GUID, INTEGER, QUEUE_TYPES, TEXT, Conversation, Queue, Workstream, _is_int
+from sandbox.credentials import TokenStore, normalize_resource
+from sandbox.scenario import GUID, INTEGER, QUEUE_TYPES, TEXT, Conversation, Queue, Scenario, Workstream, _is_int
+from sandbox.state import Clock, Failure, Faults, Stats
 from sandbox.wire import Reply, Request, iso, new_id, reason
 
-if TYPE_CHECKING:
-    from sandbox.server import Sandbox
-
 API_ROOT = "/api/data/v9.2/"
+BEFORE = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
+FOR = "CCaaS_GetRepresentativeAvailabilityForConversation"
+ACTIONS = (BEFORE, FOR)
 ODATA_CONTENT_TYPE = "application/json; odata.metadata=minimal"
 MIN_DATE = "0001-01-01T00:00:00Z"
 MAX_DATE = "9999-12-31T23:59:59Z"
@@ -56,11 +56,15 @@ class OrgError(Exception):
 class Org:
     """`{url}/api/data/v9.2/...`: everything the availability gateway asks of a Dynamics 365 org."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        self.url = sandbox.url
-        self.scenario = sandbox.scenario
-        self.audience = normalize_resource(sandbox.url)
+    def __init__(self, *, url: str, scenario: Scenario, clock: Clock, tokens: TokenStore, stats: Stats,
+                 faults: Faults) -> None:
+        self.url = url
+        self.scenario = scenario
+        self.clock = clock
+        self.tokens = tokens
+        self.stats = stats
+        self.faults = faults
+        self.audience = normalize_resource(url)
         org = self.scenario.org
         self.user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.url}/systemuser/{org.client_id}"))
         self.business_unit_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.url}/businessunit/{org.tenant_id}"))
@@ -76,7 +80,7 @@ class Org:
     def handle(self, request: Request, rest: str) -> Reply:
         segment = rest.split("/", 1)[0]
         name, _, key = segment.partition("(")
-        stats = self.sandbox.stats
+        stats = self.stats
         try:
             if name in (BEFORE, FOR) and not key and "/" not in rest:
                 stats.count_action(name)
@@ -104,9 +108,9 @@ class Org:
         refused = self.authorize(request)
         if refused is not None:
             return refused
-        faulted = self.sandbox.apply_fault("queries", self, request)
-        if faulted is not None:
-            return faulted
+        failure = self.faults.strike("queries")
+        if failure is not None:
+            return self.fault_reply(failure)
         if request.method != "GET":
             raise self._no_resource(request)
         return answer(request)
@@ -116,7 +120,7 @@ class Org:
 
     def authorize(self, request: Request) -> Reply | None:
         """401 for a missing, unknown, expired, revoked or misdirected token; 403 when there is no application user."""
-        tokens = self.sandbox.tokens
+        tokens = self.tokens
         token = request.bearer()
         problem = tokens.check(token, self.audience)
         if problem is not None:
@@ -138,9 +142,9 @@ class Org:
         except (ValueError, UnicodeDecodeError):
             body = None
         workstream_id = self._workstream_hint(name, body)
-        faulted = self.sandbox.apply_fault("actions", self, request, workstream=workstream_id)
-        if faulted is not None:
-            return faulted
+        failure = self.faults.strike("actions", workstream=workstream_id)
+        if failure is not None:
+            return self.fault_reply(failure)
         if not isinstance(body, dict):
             raise OrgError(400, "0x80048d19", "Error identified in Payload provided by the user: the request body "
                                               "is not a JSON object.")
@@ -153,7 +157,7 @@ class Org:
             raise OrgError(400, "0x80040203", "Required parameter 'ApiVersion' is missing.")
         if api_version != "1.0":
             raise OrgError(400, "0x80040203", f"ApiVersion '{api_version}' is not supported. Use '1.0'.")
-        now = self.sandbox.clock.now()
+        now = self.clock.now()
         items = _context_items(body.get("CustomContextItems"))
         if name == BEFORE:
             workstream = self._find_workstream(_guid_parameter(body, "LiveWorkStreamId"))
@@ -335,8 +339,9 @@ class Org:
         return Reply(status, {"error": {"code": code, "message": message}}, {**self._headers(), **(headers or {})},
                      ODATA_CONTENT_TYPE)
 
-    def fault_reply(self, request: Request, status: int, retry_after: int | None) -> Reply:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    def fault_reply(self, failure: Failure) -> Reply:
+        status = failure.status
+        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
         if status == 401:
             headers.update(self._challenge())
         code, message = FAULT_CODES.get(status, ("", f"{reason(status)} (sandbox fault)."))

@@ -1,7 +1,11 @@
-"""The sandbox's HTTPS server: one loopback origin that is at once Entra ID, Key Vault and a Dynamics 365 org."""
+"""The sandbox's HTTPS server: one loopback origin that is at once Entra ID, Key Vault and a Dynamics 365 org.
+
+This is the one place that builds the shared state and hands each service the parts it needs.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
 import secrets
 import socket
@@ -16,10 +20,12 @@ from urllib.parse import unquote
 
 import trustme
 
-from sandbox.control import Clock, Control, Faults, RequestLog, Stats
-from sandbox.entra import EntraId, ManagedIdentity, TokenStore
-from sandbox.org import API_ROOT, Org
+from sandbox.control import Control
+from sandbox.credentials import ClientSecret, TokenStore
+from sandbox.entra import EntraId, ManagedIdentity
+from sandbox.org import ACTIONS, API_ROOT, Org
 from sandbox.scenario import Scenario
+from sandbox.state import Clock, Faults, RequestLog, Stats
 from sandbox.vault import KeyVault
 from sandbox.wire import Reply, Request
 
@@ -31,23 +37,40 @@ IDLE_SECONDS = 120
 
 
 class Sandbox:
-    """The simulated services and their shared state; `handle` routes one request to the service it is for."""
+    """The simulated services wired to their shared state; `handle` routes one request to the service it is for."""
 
     def __init__(self, scenario: Scenario, url: str, identity_header: str, ca_path: Path) -> None:
-        self.scenario = scenario
         self.url = url
-        self.identity_header = identity_header
         self.ca_path = ca_path
         self.clock = Clock()
         self.faults = Faults()
-        self.stats = Stats()
+        self.stats = Stats(ACTIONS)
         self.requests = RequestLog()
-        self.tokens = TokenStore()
-        self.vault = KeyVault(self)
-        self.entra = EntraId(self)
-        self.identity = ManagedIdentity(self, self.entra)
-        self.org = Org(self)
-        self.control = Control(self)
+        tokens = TokenStore()
+        secret = ClientSecret(scenario.org.client_secret)
+        self.vault = KeyVault(url=url, tenant_id=scenario.org.tenant_id, secret_name=scenario.org.secret_name,
+                              secret=secret, tokens=tokens, stats=self.stats, faults=self.faults)
+        self.entra = EntraId(url=url, org=scenario.org, secret=secret, tokens=tokens, stats=self.stats,
+                             faults=self.faults)
+        self.identity = ManagedIdentity(entra=self.entra, identity_header=identity_header, tokens=tokens,
+                                        stats=self.stats, faults=self.faults)
+        self.org = Org(url=url, scenario=scenario, clock=self.clock, tokens=tokens, stats=self.stats,
+                       faults=self.faults)
+        self.info = {
+            "url": url,
+            "caBundle": str(ca_path),
+            "identityEndpoint": f"{url}/msi/token",
+            "identityHeader": identity_header,
+            "userAssignedIdentityClientId": self.entra.user_identity_client_id,
+            "tenantId": scenario.org.tenant_id,
+            "clientId": scenario.org.client_id,
+            "secretName": scenario.org.secret_name,
+            "workstreams": [{"id": w.id, "name": w.name} for w in scenario.workstreams.values()],
+            "queues": [{"id": q.id, "name": q.name} for q in scenario.queues.values()],
+            "conversations": [{"id": c.id, "workstreamId": c.workstream} for c in scenario.conversations.values()],
+        }
+        self.control = Control(clock=self.clock, faults=self.faults, stats=self.stats, requests=self.requests,
+                               tokens=tokens, vault=self.vault, info=self.info)
 
     def handle(self, request: Request) -> Reply:
         path = request.path
@@ -65,33 +88,6 @@ class Sandbox:
             if reply is not None:
                 return reply
         return Reply(404, {"error": {"code": "NotFound", "message": f"The sandbox has no endpoint at {path}."}})
-
-    def apply_fault(self, target: str, service: Any, request: Request, workstream: str | None = None) -> Reply | None:
-        """Apply the next queued fault for `target`: wait its delay, then answer its status in the service's shape."""
-        fault = self.faults.take(target, workstream)
-        if fault is None:
-            return None
-        if fault.delay_ms:
-            time.sleep(fault.delay_ms / 1000)  # only this connection's thread waits
-        if fault.status is None:
-            return None
-        return service.fault_reply(request, fault.status, fault.retry_after)
-
-    def info(self) -> dict[str, Any]:
-        scenario = self.scenario
-        return {
-            "url": self.url,
-            "caBundle": str(self.ca_path),
-            "identityEndpoint": f"{self.url}/msi/token",
-            "identityHeader": self.identity_header,
-            "userAssignedIdentityClientId": self.entra.user_identity_client_id,
-            "tenantId": scenario.org.tenant_id,
-            "clientId": scenario.org.client_id,
-            "secretName": scenario.org.secret_name,
-            "workstreams": [{"id": w.id, "name": w.name} for w in scenario.workstreams.values()],
-            "queues": [{"id": q.id, "name": q.name} for q in scenario.queues.values()],
-            "conversations": [{"id": c.id, "workstreamId": c.workstream} for c in scenario.conversations.values()],
-        }
 
 
 class SandboxServer:
@@ -159,7 +155,7 @@ class SandboxServer:
         return self._identity_header
 
     def info(self) -> dict[str, Any]:
-        return self._running().info()
+        return copy.deepcopy(self._running().info)
 
     def _running(self) -> Sandbox:
         if self.sandbox is None:

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import re
-import secrets
-import threading
-import time
-import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from sandbox.entra import VAULT_RESOURCE
+from sandbox.credentials import VAULT_RESOURCE, ClientSecret, SecretVersion, TokenStore
+from sandbox.state import Failure, Faults, Stats
 from sandbox.wire import Reply, Request, new_id, reason
-
-if TYPE_CHECKING:
-    from sandbox.server import Sandbox
 
 SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 API_VERSION = re.compile(r"^(7\.\d+|\d{4}-\d{2}-\d{2})(-preview(\.\d+)?)?$")
@@ -29,46 +21,34 @@ KV_CODES = {400: "BadParameter", 401: "Unauthorized", 403: "Forbidden", 404: "No
             429: "Throttled", 500: "InternalServerError", 503: "ServiceUnavailable"}
 
 
-@dataclass(frozen=True)
-class SecretVersion:
-    version: str
-    value: str
-    created: int
-
-
 class KeyVault:
     """`/secrets/{name}[/{version}]`; the org's client secret is its only secret."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        self.name = sandbox.scenario.org.secret_name
-        self._lock = threading.Lock()
-        self._versions = [SecretVersion(uuid.uuid4().hex, sandbox.scenario.org.client_secret, int(time.time()))]
-
-    def current_secret(self) -> str:
-        return self._versions[-1].value
+    def __init__(self, *, url: str, tenant_id: str, secret_name: str, secret: ClientSecret, tokens: TokenStore,
+                 stats: Stats, faults: Faults) -> None:
+        self.url = url
+        self.tenant_id = tenant_id
+        self.name = secret_name
+        self.secret = secret
+        self.tokens = tokens
+        self.stats = stats
+        self.faults = faults
 
     def rotate(self) -> str:
         """Store a fresh secret as a new version; Entra ID accepts only the newest one from now on."""
-        # Shaped like a real Entra client secret value (40 chars with the `8Q~` marker).
-        value = secrets.token_urlsafe(27)[:3] + "8Q~" + secrets.token_urlsafe(30)[:34]
-        version = SecretVersion(uuid.uuid4().hex, value, int(time.time()))
-        with self._lock:
-            self._versions.append(version)
-        return version.version
+        return self.secret.rotate()
 
     def handle(self, request: Request, rest: str) -> Reply:
-        sandbox = self.sandbox
         token = request.bearer()
-        problem = sandbox.tokens.check(token, VAULT_RESOURCE)
+        problem = self.tokens.check(token, VAULT_RESOURCE)
         if problem is not None:
             if token is not None:
-                sandbox.stats.count_rejected("secretReads")
+                self.stats.count_rejected("secretReads")
             return self.challenge(TOKEN_PROBLEMS[problem])
-        sandbox.stats.count("secretReads")
-        faulted = sandbox.apply_fault("keyVault", self, request)
-        if faulted is not None:
-            return faulted
+        self.stats.count("secretReads")
+        failure = self.faults.strike("keyVault")
+        if failure is not None:
+            return self.fault_reply(failure)
         api_version = request.params.get("api-version")
         if not api_version or not API_VERSION.match(api_version):
             return self.error(400, "BadParameter", "The request URI contains an invalid or missing api-version "
@@ -77,8 +57,8 @@ class KeyVault:
             return self.error(405, "BadParameter", f"The {request.method} method is not supported by this sandbox vault.")
         parts = rest.split("/") if rest else []
         if not parts:
-            return Reply(200, {"value": [{"id": f"{sandbox.url}/secrets/{self.name}",
-                                          "attributes": self._attributes(self._versions[-1])}],
+            return Reply(200, {"value": [{"id": f"{self.url}/secrets/{self.name}",
+                                          "attributes": self._attributes(self.secret.current())}],
                                "nextLink": None}, self._headers())
         name = parts[0]
         version = parts[1] if len(parts) > 1 else ""
@@ -88,20 +68,12 @@ class KeyVault:
             return self.error(404, "SecretNotFound",
                               f"A secret with (name/id) {name} was not found in this key vault. If you recently "
                               "deleted this secret you may be able to recover it using the correct recovery command.")
-        found = self._find(version)
+        found = self.secret.find(version)
         if found is None:
             return self.error(404, "SecretNotFound",
                               f"A secret with (name/id) {name}/{version} was not found in this key vault.")
-        return Reply(200, {"value": found.value, "id": f"{sandbox.url}/secrets/{self.name}/{found.version}",
+        return Reply(200, {"value": found.value, "id": f"{self.url}/secrets/{self.name}/{found.version}",
                            "attributes": self._attributes(found)}, self._headers())
-
-    def _find(self, version: str) -> SecretVersion | None:
-        if not version:
-            return self._versions[-1]
-        for candidate in self._versions:
-            if candidate.version == version.lower():
-                return candidate
-        return None
 
     def _attributes(self, version: SecretVersion) -> dict:
         return {"enabled": True, "created": version.created, "updated": version.created,
@@ -116,14 +88,15 @@ class KeyVault:
         return self.error(401, "Unauthorized", message, {"WWW-Authenticate": self._challenge_header()})
 
     def _challenge_header(self) -> str:
-        authority = f"{self.sandbox.url}/{self.sandbox.scenario.org.tenant_id}"
+        authority = f"{self.url}/{self.tenant_id}"
         return f'Bearer authorization="{authority}", resource="{VAULT_RESOURCE}"'
 
     def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
         return Reply(status, {"error": {"code": code, "message": message}}, {**self._headers(), **(headers or {})})
 
-    def fault_reply(self, request: Request, status: int, retry_after: int | None) -> Reply:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    def fault_reply(self, failure: Failure) -> Reply:
+        status = failure.status
+        headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
         if status == 401:
             headers["WWW-Authenticate"] = self._challenge_header()
         return self.error(status, KV_CODES.get(status, "Error"), f"{reason(status)} (sandbox fault).", headers)

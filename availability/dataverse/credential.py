@@ -22,8 +22,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from .errors import AvailabilityError, ConfigurationError, UpstreamAuthFailed, UpstreamTimeout, UpstreamUnavailable
-from .settings import Settings, _is_loopback
+from ..errors import AvailabilityError, ConfigurationError, UpstreamAuthFailed, UpstreamTimeout, UpstreamUnavailable
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,30 @@ class DataverseCredential:
         self,
         settings: Settings,
         *,
-        vault_credential_factory: Callable[[], Any] | None = None,
+        vault_credential: Any = None,
+        verify_vault_challenge: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """:keyword vault_credential: the identity that reads Key Vault (default: `DefaultAzureCredential`, the
+            managed identity in Azure).
+        :keyword verify_vault_challenge: check that the vault's 401 challenge names a parent domain of the vault
+            (off only for a local stand-in, whose host can never be a subdomain of the real resource).
+        """
         settings.require("dataverse_url", "tenant_id", "client_id", "key_vault_url")
         self._settings = settings
         self._scope = f"{settings.dataverse_url}/.default"
-        self._vault_credential_factory = vault_credential_factory
+        self._vault_identity_given = vault_credential
+        self._verify_vault_challenge = verify_vault_challenge
+        # The CA bundle of every SDK call, from settings: the SDKs would read the environment themselves.
+        self._client_options: dict[str, Any] = dict(_CLIENT_OPTIONS)
+        if settings.ca_bundle:
+            self._client_options["connection_verify"] = settings.ca_bundle
         self._clock = clock
         self._lock = threading.Lock()
         self._secret: str | None = None
         self._secret_version: str | None = None
         self._credential: Any = None
-        self._vault_identity: Any = None
+        self._vault_identity: Any = vault_credential
         self._token: Any = None  # azure.core.credentials.AccessToken
         self._renew_credential = False
         self._pending: Future | None = None  # the refresh under way, shared by every caller
@@ -146,12 +157,15 @@ class DataverseCredential:
         if self._credential is None:
             from azure.identity import ClientSecretCredential
 
-            options: dict[str, Any] = dict(_CLIENT_OPTIONS)
+            from azure.identity import AzureAuthorityHosts
+
+            options: dict[str, Any] = dict(self._client_options)
             authority = self._settings.authority_host
             if authority:
                 options["authority"] = authority
-                # Instance discovery asks login.microsoft.com about the authority: not for a local stand-in.
-                options["disable_instance_discovery"] = _is_loopback(authority)
+                # Instance discovery asks Microsoft about an authority it does not know: only clouds it knows.
+                known = {f"https://{host}" for host in vars(AzureAuthorityHosts).values() if isinstance(host, str)}
+                options["disable_instance_discovery"] = authority.lower() not in known
             self._credential = ClientSecretCredential(
                 self._settings.tenant_id, self._settings.client_id, self._secret, **options)
         return self._credential
@@ -189,21 +203,20 @@ class DataverseCredential:
 
         return SecretClient(
             self._settings.key_vault_url, self._vault_credential(),
-            # The challenge names the real vault resource; a loopback vault can never be its subdomain.
-            verify_challenge_resource=not self._settings.vault_is_loopback, **_CLIENT_OPTIONS)
+            verify_challenge_resource=self._verify_vault_challenge, **self._client_options)
 
     def _vault_credential(self) -> Any:
         # Kept: it caches its own token for the vault, so a re-read after rotation costs one request.
         if self._vault_identity is None:
-            if self._vault_credential_factory is not None:
-                self._vault_identity = self._vault_credential_factory()
+            if self._vault_identity_given is not None:
+                self._vault_identity = self._vault_identity_given
             else:
                 from azure.identity import DefaultAzureCredential
 
                 # Managed identity in Azure (and the sandbox's identity endpoint locally); a developer's
                 # Azure CLI / VS Code sign-in otherwise.
                 self._vault_identity = DefaultAzureCredential(exclude_interactive_browser_credential=True,
-                                                              **_CLIENT_OPTIONS)
+                                                              **self._client_options)
         return self._vault_identity
 
 

@@ -1,0 +1,243 @@
+"""`DataverseClient`: the two availability actions and the discovery queries, over a pooled session.
+
+Budgets are explicit: every call gets `timeout` seconds in all (retries and waits included), each
+attempt at most `attempt_timeout`. Within that budget:
+- 429: wait `Retry-After` and try again if the wait fits, else raise `UpstreamThrottled` carrying it; until
+  that moment passes, calls for any key fail fast (or wait, if it fits) instead of hammering the org.
+- 5xx, connection errors and timeouts: retried with jittered exponential back-off, `max_attempts` in all.
+- 401: one fresh token and one retry, then `UpstreamAuthFailed`.
+
+The loop is written here rather than with azure-core's RetryPolicy because the policy sleeps a
+Retry-After even past the caller's budget; this one turns such a wait into an error the caller can pass on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from ..answer import Availability
+from ..checks import Check
+from ..errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
+from . import wire
+from .session import pooled_session
+from .throttle import THROTTLED, CallsBudget, RetryAfterGate
+
+log = logging.getLogger(__name__)
+
+
+class DataverseClient:
+    """Client for a Dynamics 365 org's availability actions, shaped like an Azure SDK client.
+
+    :param org_url: the org URL, e.g. ``https://contoso.crm.dynamics.com`` (from settings only).
+    :param credential: object with ``token() -> str`` and ``invalidate(token)``.
+    :keyword timeout: seconds one call may take in all (default 20).
+    :keyword attempt_timeout: seconds one HTTP attempt may take (default 10).
+    :keyword backoff: first back-off after a 5xx or connection error, doubled each retry (default 0.25 s).
+    :keyword max_attempts: attempts after 5xx, connection errors and timeouts (default 3), so an outage is
+        reported in about a second rather than at the end of the budget.
+    :keyword max_calls_per_minute: action calls allowed in any 60 s (0, the default: no budget of its own);
+        past it a call waits for room while its budget allows, else raises `UpstreamThrottled`.
+    :keyword session: the HTTP transport to the org (default: a pooled session of `pool_size` connections).
+    :keyword pool_size: pooled connections kept to the org (default 32).
+    """
+
+    def __init__(
+        self,
+        org_url: str,
+        credential: Any,
+        *,
+        timeout: float = 20.0,
+        attempt_timeout: float = 10.0,
+        backoff: float = 0.25,
+        max_attempts: int = 3,
+        max_calls_per_minute: int = 0,
+        session: requests.Session | None = None,
+        pool_size: int = 32,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._base = org_url.rstrip("/") + wire.API_PATH
+        self._credential = credential
+        self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
+        self.backoff = backoff
+        self.max_attempts = max_attempts
+        self._clock = clock
+        self._sleep = sleep
+        self._session = session if session is not None else pooled_session(org_url, pool_size)
+        self.page_size = 500  # records per page of a discovery query
+        self.max_pages = 100
+        self._gate = RetryAfterGate(clock=clock, sleep=sleep)
+        self._budget = CallsBudget(max_calls_per_minute, clock=clock, sleep=sleep)
+
+    # -- operations --
+    def get_availability(self, check: Check, *, deadline: float | None = None,
+                         queue_until: float | None = None) -> Availability:
+        """Call the action that answers `check` (before or for a conversation) and read its answer.
+
+        `queue_until` lets the call wait for room in `max_calls_per_minute` past its own time budget (a timer
+        run may queue until its next slot); by default such waits count against the budget like any other.
+        """
+        not_found, target = wire.not_found_message(check)
+        payload, org_time = self._send("POST", wire.action_of(check), body=wire.request_body(check),
+                                       deadline=deadline, queue_until=queue_until, budgeted=True,
+                                       not_found=not_found, not_found_target=target)
+        return wire.parse_availability(payload, datetime.now(timezone.utc), org_time)
+
+    def list_workstreams(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+        """Workstreams (`msdyn_liveworkstreams`): id, name, channel code, default queue."""
+        query = "$select=msdyn_liveworkstreamid,msdyn_name,msdyn_streamsource,_msdyn_defaultqueue_value"
+        if active_only:
+            query += "&$filter=statecode eq 0"
+        return self._list(f"msdyn_liveworkstreams?{query}")
+
+    def list_queues(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+        """Queues (`queues`): id, name, type."""
+        query = "$select=queueid,name,msdyn_queuetype,msdyn_isomnichannelqueue"
+        if active_only:
+            query += "&$filter=statecode eq 0"
+        return self._list(f"queues?{query}")
+
+    def who_am_i(self) -> dict[str, Any]:
+        """`WhoAmI`: proves the credentials and the application user."""
+        return self._send("GET", "WhoAmI")[0]
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- the wire --
+    def _list(self, path: str) -> list[dict[str, Any]]:
+        """Every record of a query, page after page (`Prefer: odata.maxpagesize`, `@odata.nextLink`)."""
+        records: list[dict[str, Any]] = []
+        for _ in range(self.max_pages):
+            page, _ = self._send("GET", path, prefer=f"odata.maxpagesize={self.page_size}")
+            records.extend(page.get("value") or [])
+            link = page.get("@odata.nextLink")
+            if not link:
+                return records
+            path = self._path_within_org(link)
+        raise UpstreamUnavailable(message=f"Dynamics 365 sent more than {self.max_pages} pages for one query.")
+
+    def _path_within_org(self, link: Any) -> str:
+        """`link`'s path and query under the org's Web API root; refused when it points anywhere else."""
+        try:
+            parts, base = urlsplit(str(link)), urlsplit(self._base)
+            same_host = ((parts.scheme.lower(), parts.hostname, parts.port or 443)
+                         == (base.scheme.lower(), base.hostname, base.port or 443))
+        except ValueError:  # a port that is not a number
+            same_host = False
+        # The bearer token goes only to the org it was minted for.
+        if not isinstance(link, str) or not same_host or not parts.path.lower().startswith(base.path.lower()):
+            raise UpstreamUnavailable(message="Dynamics 365 sent a next-page link outside the org.")
+        return parts.path[len(base.path):] + (f"?{parts.query}" if parts.query else "")
+
+    def _send(self, method: str, path: str, *, body: dict | None = None, deadline: float | None = None,
+              not_found: str = "The org does not know this resource.", not_found_target: str | None = None,
+              prefer: str | None = None, budgeted: bool = False, queue_until: float | None = None
+              ) -> tuple[dict[str, Any], datetime | None]:
+        """One exchange with retries inside the budget: the 200's JSON and the org's clock when it answered."""
+        caller_deadline = deadline if deadline is not None else self._clock() + self.timeout
+        deadline = min(caller_deadline, self._clock() + self.timeout)
+        refreshed = False
+        attempt = 0
+        data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        while True:
+            attempt += 1
+            # Room in the app's own budget first, holding nothing (not the probe slot of the 429 gate below),
+            # and leaving the call some time of its own after the wait.
+            if budgeted and self._budget.wait((queue_until or deadline) - min(5.0, self.timeout / 2)):
+                if queue_until:  # queueing was not the call's time: its own budget starts now
+                    deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
+            probe = self._gate.wait(deadline)
+            response = None
+            try:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+                token = self._credential.token(deadline=deadline)
+                request_id = str(uuid.uuid4())
+                headers = {
+                    "Authorization": f"Bearer {token}",
+                    "Accept": "application/json",
+                    "OData-MaxVersion": "4.0",
+                    "OData-Version": "4.0",
+                    "x-ms-client-request-id": request_id,
+                }
+                if data is not None:
+                    headers["Content-Type"] = "application/json; charset=utf-8"
+                if prefer:
+                    headers["Prefer"] = prefer
+                if budgeted and not self._budget.take():
+                    attempt -= 1  # another call took the room meanwhile: wait again, this was no attempt
+                    continue
+                try:
+                    response = self._session.request(
+                        method, self._base + path, data=data, headers=headers,
+                        timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)), allow_redirects=False)
+                except requests.Timeout:
+                    failure: AvailabilityError = UpstreamTimeout(
+                        message="Dynamics 365 did not answer within the time budget.")
+                    log.warning("Dataverse %s %s timed out (client request %s)", method, _name(path), request_id)
+                except requests.RequestException as exc:
+                    failure = UpstreamUnavailable(message="Dynamics 365 could not be reached.")
+                    log.warning("Dataverse %s %s failed: %s (client request %s)", method, _name(path),
+                                type(exc).__name__, request_id)
+            finally:
+                # Whatever happened (even a token failure before sending), the probe slot is given back.
+                if response is not None and response.status_code == 429:
+                    self._gate.note(wire.retry_after(response.headers))  # before the probe ends: no gap for others
+                if probe:
+                    self._gate.end_probe(recovered=response is not None and response.status_code != 429)
+            if response is not None:
+                status = response.status_code
+                log.debug("Dataverse %s %s -> %d (client request %s, service request %s)", method, _name(path),
+                          status, request_id, response.headers.get("x-ms-service-request-id"))
+                if status == 200:
+                    try:
+                        return response.json(), wire.org_date(response.headers)
+                    except ValueError:
+                        raise UpstreamUnavailable(message="Dynamics 365 sent an answer that is not JSON.") from None
+                if status >= 500 or status not in (400, 401, 403, 404, 405, 429):
+                    log.warning("Dataverse %s %s -> %d (service request %s)", method, _name(path), status,
+                                response.headers.get("x-ms-service-request-id"))
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    self._credential.invalidate(token)
+                    continue
+                if status == 429:
+                    wait = wire.retry_after(response.headers)
+                    if self._clock() + wait < deadline:
+                        continue  # _wait_for_throttle sleeps it off
+                    raise UpstreamThrottled(message=THROTTLED, retry_after=max(1, round(wait)))
+                if status < 500:
+                    raise wire.client_error(status, _error_message(response), not_found, not_found_target)
+                failure = UpstreamUnavailable(message=f"Dynamics 365 answered with HTTP {status}.")
+            pause = self.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+            if attempt >= self.max_attempts or self._clock() + pause >= deadline - 0.05:
+                raise failure
+            self._sleep(pause)
+
+
+    @property
+    def max_calls_per_minute(self) -> int:
+        return self._budget.per_minute
+
+
+def _name(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        return wire.error_message(response.json())
+    except ValueError:
+        return ""
