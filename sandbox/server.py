@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,10 @@ class Sandbox:
             if reply is not None:
                 return reply
         return Reply(404, {"error": {"code": "NotFound", "message": f"The sandbox has no endpoint at {path}."}})
+
+    def date(self, path: str) -> datetime:
+        """The instant an answer on `path` is dated: the org's own clock (the sandbox clock), elsewhere the real one."""
+        return self.clock.now() if path.startswith(API_ROOT) else datetime.now(timezone.utc)
 
 
 class SandboxServer:
@@ -268,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply, *, close: bool = False) -> None:
         payload = reply.encode()
-        self.send_response(reply.status)
+        self.send_response(reply.status)  # writes the one Date header, see date_time_string
         for name, value in reply.headers.items():
             self.send_header(name, value)
         if payload or reply.body is not None:
@@ -291,6 +296,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "clientRequestId": headers.get("x-ms-client-request-id") or headers.get("client-request-id"),
                 "serviceRequestId": sent.get("x-ms-service-request-id"),
             })
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date of every answer (send_response and send_error ask here): the org's by the sandbox clock."""
+        # `command` is reset before each request line is parsed, so a set one means `path` is this request's.
+        if timestamp is None and self.command and self.server.sandbox is not None:
+            date = self.server.sandbox.date(unquote(self.path.partition("?")[0]))
+            return format_datetime(date.astimezone(timezone.utc), usegmt=True)
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stock access log: `_log` writes one safe line per request instead."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 
 import pytest
 
 from tests.sandbox.conftest import (BEFORE, C_EDGE, C_FR, C_PLAIN, FOR, MAX_DATE, MIN_DATE, Q_EDGE, Q_EN, Q_FR,
-                                    Q_NIGHT, Q_PREMIUM, Q_VOICE, VAULT, W_CHAT, W_MESSAGING, W_PHONE, W_RETIRED)
+                                    Q_NIGHT, Q_PREMIUM, Q_VOICE, TENANT, VAULT, W_CHAT, W_MESSAGING, W_PHONE,
+                                    W_RETIRED)
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -412,3 +415,54 @@ def test_unknown_entity_set_is_a_404(sandbox):
     response = sandbox.query("Queues")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "0x8006088a"
+
+
+# -- the Date header: the org's own clock, the real time elsewhere -------------------------------------------
+
+def date_of(response) -> datetime:
+    """The one Date header of `response`, as an instant."""
+    dates = response.raw.headers.getlist("Date")
+    assert len(dates) == 1, dates
+    return parsedate_to_datetime(dates[0])
+
+
+def far_from_now() -> datetime:
+    """An instant, to the second, far enough from the real time that the two clocks cannot be mistaken."""
+    return (datetime.now(timezone.utc) - timedelta(days=40, hours=5, minutes=17)).replace(microsecond=0)
+
+
+def test_the_org_dates_every_answer_by_the_sandbox_clock(sandbox):
+    at = far_from_now()
+    sandbox.control("POST", "clock", {"now": at.isoformat(), "frozen": True})
+    sandbox.fault(target="actions", status=503, retryAfter=7, count=1)
+    answers = {
+        "fault": sandbox.before(W_CHAT),
+        "action": sandbox.before(W_CHAT),
+        "query": sandbox.query("WhoAmI"),
+        "unauthorized": sandbox.query("WhoAmI", token="not-a-token"),
+        "unknown segment": sandbox.query("Queues"),
+        "stock error": sandbox.request("HEAD", f"{sandbox.url}/api/data/v9.2/WhoAmI"),  # http.server's own 501
+    }
+    assert {name: response.status_code for name, response in answers.items()} == {
+        "fault": 503, "action": 200, "query": 200, "unauthorized": 401, "unknown segment": 404, "stock error": 501}
+    assert {name: date_of(response) for name, response in answers.items()} == dict.fromkeys(answers, at)
+    assert answers["action"].headers["Date"] == format_datetime(at, usegmt=True)
+
+
+def test_a_running_sandbox_clock_dates_the_org_and_nothing_else(sandbox):
+    at = far_from_now()
+    set_at = datetime.now(timezone.utc)
+    sandbox.control("POST", "clock", {"now": at.isoformat()})  # runs on from `at`
+    org = sandbox.query("WhoAmI")
+    elsewhere = {
+        "control": sandbox.get("/_sandbox/clock"),
+        "discovery": sandbox.get(f"/{TENANT}/v2.0/.well-known/openid-configuration"),
+        "vault": sandbox.get("/secrets/dataverse-client-secret", params={"api-version": "7.4"}),
+        "identity": sandbox.get("/msi/token"),
+        "unknown path": sandbox.get("/nowhere/at/all"),
+    }
+    done = datetime.now(timezone.utc)
+    assert org.status_code == 200
+    assert at <= date_of(org) <= at + (done - set_at)
+    for name, response in elsewhere.items():
+        assert set_at.replace(microsecond=0) <= date_of(response) <= done, name
