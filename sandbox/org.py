@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.credentials import TokenStore, normalize_resource
-from sandbox.scenario import GUID, INTEGER, QUEUE_TYPES, TEXT, Conversation, Queue, Scenario, Workstream, _is_int
+from sandbox.scenario import (GUID, INTEGER, QUEUE_TYPES, TEXT, Conversation, Queue, Scenario, Workstream,
+                              is_integer)
 from sandbox.state import Clock, Failure, Faults, Stats
 from sandbox.wire import Reply, Request, iso, new_id, reason
 
@@ -385,14 +386,14 @@ def _context_items(raw: Any) -> dict[str, tuple[str, Any]]:
         if "isDisplayable" in item and not isinstance(item["isDisplayable"], bool):
             raise OrgError(400, "0x80040203", f"Context item '{name}': isDisplayable must be true or false.")
         datatype, value = item["datatype"], item["value"]
-        code = str(datatype) if isinstance(datatype, str) or _is_int(datatype) else None
+        code = str(datatype) if isinstance(datatype, str) or is_integer(datatype) else None
         if code == TEXT_DATATYPE:
             if not isinstance(value, str):
                 raise OrgError(400, "0x80040203", f"Context item '{name}' is Text (192350000): its value must be a "
                                                   "string.")
             items[name] = (TEXT, value)
         elif code == INTEGER_DATATYPE:
-            if not _is_int(value):
+            if not is_integer(value):
                 raise OrgError(400, "0x80040203", f"Context item '{name}' is Integer (192350001): its value must be "
                                                   "an integer.")
             items[name] = (INTEGER, value)

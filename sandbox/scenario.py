@@ -432,14 +432,14 @@ class _Reader:
             return Condition(attribute, "engagement", (("eq", value),))
         if isinstance(value, str):
             return Condition(name, TEXT, (("eq", value),))
-        if _is_int(value):
+        if is_integer(value):
             return Condition(name, INTEGER, (("eq", value),))
         if isinstance(value, dict) and value:
             tests = []
             for op, operand in value.items():
                 if op not in OPERATORS:
                     raise self.fail(where, f"'{op}' is not a comparison ({', '.join(OPERATORS)})")
-                if not _is_int(operand):
+                if not is_integer(operand):
                     raise self.fail(where, f"'{op}' compares integers, got {operand!r}")
                 tests.append((op, operand))
             return Condition(name, INTEGER, tuple(tests))
@@ -454,7 +454,7 @@ class _Reader:
         for name, value in context.items():
             if isinstance(value, str):
                 items[name] = (TEXT, value)
-            elif _is_int(value):
+            elif is_integer(value):
                 items[name] = (INTEGER, value)
             else:
                 raise self.fail(f"{where}.context.{name}", "a context item is a string (Text) or an integer (Integer)")
@@ -501,7 +501,7 @@ class _Reader:
 
     def integer(self, raw: dict[str, Any], key: str, where: str, default: int | None = None, minimum: int = 0) -> int:
         value = raw.get(key, default)
-        if not _is_int(value) or value < minimum:
+        if not is_integer(value) or value < minimum:
             raise self.fail(f"{where}.{key}", f"must be an integer ≥ {minimum}")
         return value
 
@@ -518,9 +518,10 @@ class _Reader:
         return value
 
 
-def _is_int(value: Any) -> bool:
+def is_integer(value: Any) -> bool:
+    """An integer as read from TOML or JSON (a bool is not one, though Python says it is)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str) or _is_int(value)
+    return isinstance(value, str) or is_integer(value)
