@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
     python = ensure_venv()
     ensure_azurite()
     if command == "start":
-        return run_in_venv(python, ["-m", "sandbox.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
+        return run_in_venv(python, ["-m", "devtools.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
     if command == "test":
         return run_in_venv(python, ["-m", "pytest", *(rest or ["tests"])])
     return run_in_venv(python, ["-m", "bench", *rest])

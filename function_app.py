@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from availability.http_api import bp as http_functions
+from availability.http.blueprint import bp as http_functions
 from availability.timer import bp as timer_functions
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

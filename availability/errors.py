@@ -9,7 +9,8 @@
     │   ├── UpstreamThrottled            503  upstream_throttled    (carries retry_after)
     │   ├── UpstreamUnavailable          503  upstream_unavailable
     │   └── UpstreamTimeout              504  upstream_timeout
-    └── ConfigurationError               503  configuration_error   (carries setting)
+    ├── ConfigurationError               503  configuration_error   (carries setting)
+    └── InternalError                    500  internal_error        (a bug, answered in the contract's shape)
 
 `message` is shown to callers as is, so it must never hold a secret, a token or an upstream body.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "UpstreamUnavailable",
     "UpstreamTimeout",
     "ConfigurationError",
+    "InternalError",
 ]
 
 
@@ -157,3 +159,11 @@ class ConfigurationError(AvailabilityError):
         if message is None and setting is not None:
             message = f"The app setting {setting} is missing or malformed."
         super().__init__(message, target=target)
+
+
+class InternalError(AvailabilityError):
+    """An unexpected bug: logged with its trace, answered without it."""
+
+    code = "internal_error"
+    status = 500
+    default_message = "The request could not be completed."

@@ -206,7 +206,7 @@ def _examples() -> dict[str, Any]:
 
 
 def _schemas() -> dict[str, dict[str, Any]]:
-    from .model import INT_MAX, INT_MIN, MAX_CONTEXT_ITEMS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH
+    from .checks import INT_MAX, INT_MIN, MAX_CONTEXT_ITEMS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH
 
     names = (f"Names are 1 to {MAX_NAME_LENGTH} characters and not blank; at most {MAX_CONTEXT_ITEMS} entries. "
              "null is the same as leaving it out.")

@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 from .errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
-from .model import Availability, Check
+from .answer import Availability
+from .checks import Check
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,9 @@ class AvailabilityService:
     def _remember(self, key: bytes, answer: Availability) -> None:
         now = self._monotonic()
         fresh_for, stale_for = self.cache_seconds, self.stale_seconds
-        if answer.next_transition_time is not None:
+        until_transition = answer.seconds_until_transition()
+        if until_transition is not None:
             # The answer is known to be wrong after the transition: serve it neither fresh nor stale then.
-            until_transition = (answer.next_transition_time - answer.retrieved_at).total_seconds()
             fresh_for, stale_for = min(fresh_for, until_transition), min(stale_for, until_transition)
         if fresh_for <= 0 and stale_for <= 0:
             return

@@ -53,6 +53,9 @@ class Settings:
     storage_client_id: str | None = None  # AzureWebJobsStorage__clientId (a user-assigned identity)
     authority_host: str | None = None
     running_in_azure: bool = False
+    ca_bundle: str | None = None  # REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE): the CAs every outgoing call trusts
+    proxies: dict[str, str] = field(default_factory=dict)  # http / https / no, from the usual *_proxy variables
+    schedule_time_zone: str | None = None  # WEBSITE_TIME_ZONE: where NCRONTAB schedules are evaluated
 
     def require(self, *names: str) -> None:
         """Raise `ConfigurationError` for the first of `names` (attribute names) that is not set."""
@@ -68,11 +71,6 @@ class Settings:
                     message=f"The app setting {setting} is required{hint} but is not set.",
                     setting=setting,
                 )
-
-    @property
-    def vault_is_loopback(self) -> bool:
-        """True when the vault is a local stand-in (its challenge resource cannot match its host)."""
-        return _is_loopback(self.key_vault_url)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -112,6 +110,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         authority_host=_url(get("AZURE_AUTHORITY_HOST"), "AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com"),
         # WEBSITE_INSTANCE_ID is set by App Service on every instance and never by local hosts.
         running_in_azure=bool(get("WEBSITE_INSTANCE_ID")),
+        ca_bundle=get("REQUESTS_CA_BUNDLE") or get("CURL_CA_BUNDLE"),
+        proxies={scheme: value for scheme in ("http", "https", "no")
+                 if (value := get(f"{scheme}_proxy") or get(f"{scheme.upper()}_PROXY"))},
+        schedule_time_zone=get("WEBSITE_TIME_ZONE"),
     )
 
 
@@ -139,28 +141,22 @@ def _bad(setting: str, why: str) -> ConfigurationError:
 def _url(value: str | None, setting: str, example: str = "https://contoso.crm.dynamics.com") -> str | None:
     if value is None:
         return None
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        has_user = parts.username is not None or parts.password is not None
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise _bad(setting, f"must be an absolute https URL such as {example}") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise _bad(setting, f"must be an absolute https URL such as {example}")
-    if parts.scheme == "http" and not _is_loopback(value):
+    if parts.scheme == "http":
         raise _bad(setting, "must use https")
+    if has_user:
+        # The value is not echoed: user info is a credential.
+        raise _bad(setting, "must not carry a user name or password")
     if parts.query or parts.fragment:
         raise _bad(setting, "must not carry a query or a fragment")
     return value.rstrip("/")
-
-
-def _is_loopback(url: str | None) -> bool:
-    if not url:
-        return False
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _guid(value: str | None, setting: str) -> str | None:

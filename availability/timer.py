@@ -1,4 +1,4 @@
-"""Blueprint: the snapshot timer. The work is `SnapshotRunner.run` (availability/snapshots.py)."""
+"""Blueprint: the snapshot timer. The work is `SnapshotRunner.run` (availability/snapshots/runner.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from . import runtime
+from . import app
 from .errors import AvailabilityError
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ bp = func.Blueprint()
 def snapshot_availability(timer: func.TimerRequest) -> None:
     """Record every target workstream's availability for the current schedule slot."""
     try:
-        runtime.snapshot_runner().run(past_due=bool(timer.past_due))
+        app.current().snapshot_runner.run(past_due=bool(timer.past_due))
     except AvailabilityError as error:
         # Logged without a trace (a setting or storage problem, not a bug); raised so the invocation fails.
         log.error("Snapshot run failed: %s (%s)", error.message, error.code)

@@ -10,7 +10,7 @@ import json
 
 import requests
 
-BEFORE_CONVERSATION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
+from availability.dataverse.wire import BEFORE_CONVERSATION
 
 
 class DirectPath:

@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
-from availability.credentials import DataverseCredential
-from availability.dataverse import DataverseClient
-from availability.service import AvailabilityService
-from availability.settings import load_settings
-from availability.snapshots import DEFAULT_CONCURRENCY, SnapshotStore, run_snapshot, schedule_slot
-
-
-def _service(app_settings: Mapping[str, str]) -> AvailabilityService:
-    # The SDKs read the identity endpoint and the CA bundle from the process environment, as in Azure.
-    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE"):
-        os.environ[name] = app_settings[name]
-    settings = load_settings(app_settings)
-    credential = DataverseCredential(settings)
-    credential.token()  # secret and token in memory before anything is timed
-    return AvailabilityService(DataverseClient(settings.dataverse_url, credential), cache_seconds=0, stale_seconds=0)
+from availability.snapshots import run_snapshot, schedule_slot
+from availability.snapshots.runner import DEFAULT_CONCURRENCY
+from devtools.sandbox_client import sandbox_app
 
 
 class SnapshotSide:
     """One side of the comparison: its own service and store, kept across runs as a running app keeps them."""
 
     def __init__(self, app_settings: Mapping[str, str], workstreams: list[str], concurrency: int) -> None:
-        self.service = _service(app_settings)
-        self.settings = load_settings(app_settings)
-        self.store = SnapshotStore.from_settings(self.settings)
+        # Cache and stale answers off: every run checks every workstream live, as the timer does.
+        app = sandbox_app({**app_settings, "AVAILABILITY_CACHE_SECONDS": "0", "AVAILABILITY_STALE_SECONDS": "0"})
+        app.credential.token()  # secret and token in memory before anything is timed
+        self.service, self.settings, self.store = app.service, app.settings, app.snapshot_store
         self.store.ensure_table()
         self.workstreams = workstreams
         self.concurrency = concurrency

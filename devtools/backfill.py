@@ -14,20 +14,19 @@ test uses the same path. A real org has no such clock; nothing in the deployed a
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from .errors import AvailabilityError, UpstreamUnavailable
-from .model import _utc, format_time
+from availability.answer import format_time
+from availability.errors import AvailabilityError, UpstreamUnavailable
+from availability.localtime import utc as _utc
 
-__all__ = ["BackfillSummary", "SandboxClock", "backfill", "backfill_sandbox", "past_slots", "thin"]
+__all__ = ["BackfillSummary", "backfill", "backfill_sandbox", "past_slots", "thin"]
 
 WRITERS = 8  # table writes at once
 BATCH = 100  # rows of one workstream per transaction, the Table service's maximum
@@ -37,7 +36,7 @@ def past_slots(schedule: str, start: datetime, end: datetime) -> list[datetime]:
     """Every occurrence of the NCRONTAB `schedule` in [start, end], oldest first."""
     from croniter import croniter
 
-    from .snapshots import schedule_slot
+    from availability.snapshots import schedule_slot
 
     start, end = _utc(start), _utc(end)
     first = schedule_slot(schedule, start)
@@ -154,7 +153,7 @@ def backfill(
     :param move_clock: sets the org's clock to the slot before its checks.
     :raises AvailabilityError: when the store cannot take the rows (the rows written so far stay).
     """
-    from .snapshots import run_snapshot
+    from availability.snapshots import run_snapshot
 
     started = time.monotonic()
     ordered = sorted(_utc(slot) for slot in slots)
@@ -183,51 +182,6 @@ def backfill(
                            duration_seconds=round(time.monotonic() - started, 3), errors=dict(errors))
 
 
-class SandboxClock:
-    """The sandbox org's clock (`POST /_sandbox/clock`): frozen at a slot while it is checked, reset at the end.
-
-    :param url: the sandbox's root URL.
-    :param ca_bundle: the sandbox CA (PEM path).
-    """
-
-    def __init__(self, url: str, ca_bundle: str) -> None:
-        import requests
-
-        self._url = url.rstrip("/") + "/_sandbox/clock"
-        self._verify = ca_bundle
-        self._session = requests.Session()
-
-    def set(self, moment: datetime) -> None:
-        self._post({"now": format_time(moment, milliseconds=True), "frozen": True})
-
-    def reset(self) -> None:
-        self._post({"reset": True})
-
-    def close(self) -> None:
-        self._session.close()
-
-    def _post(self, body: dict[str, Any]) -> None:
-        # verify per request: a REQUESTS_CA_BUNDLE in the environment would override a session-wide one.
-        response = self._session.post(self._url, json=body, timeout=10, verify=self._verify)
-        if response.status_code != 200:
-            raise UpstreamUnavailable(message=f"The sandbox refused to move its clock (HTTP {response.status_code}).")
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    # azure-identity reads the managed identity endpoint, and requests the CA bundle, from the environment.
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def backfill_sandbox(
     app_settings: Mapping[str, str],
     *,
@@ -246,48 +200,44 @@ def backfill_sandbox(
     target workstreams (`SNAPSHOT_WORKSTREAMS`), the `SnapshotStore` (`AzureWebJobsStorage`, `SNAPSHOT_TABLE`).
     The sandbox clock is reset afterwards, whatever happens.
     """
-    from .credentials import DataverseCredential
-    from .dataverse import DataverseClient
-    from .runtime import quiet_sdk_logs
-    from .service import AvailabilityService
-    from .settings import load_settings
-    from .snapshots import SnapshotStore, WorkstreamTargets, schedule_slot
+    from availability.service import AvailabilityService
+    from availability.snapshots import WorkstreamTargets, schedule_slot
 
-    quiet_sdk_logs()
-    settings = load_settings(app_settings)
-    environment = {name: app_settings[name] for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE")
-                   if app_settings.get(name)}
+    from .sandbox_client import SandboxControl, sandbox_app
+
+    app = sandbox_app(app_settings)
+    settings = app.settings
     end = schedule_slot(settings.snapshot_schedule, now or datetime.now(timezone.utc))
     slots = past_slots(settings.snapshot_schedule, end - timedelta(days=days) + timedelta(seconds=1), end)
     if step_minutes:
         recent = end - timedelta(hours=every_slot_hours)
         slots = thin([slot for slot in slots if slot <= recent], timedelta(minutes=step_minutes)) + [
             slot for slot in slots if slot > recent]
-    clock = SandboxClock(sandbox_url, ca_bundle)
-    with _environment(environment):
-        client = DataverseClient(settings.dataverse_url, DataverseCredential(settings),
-                                 timeout=settings.timeout_seconds, attempt_timeout=min(10.0, settings.timeout_seconds))
-        store = SnapshotStore.from_settings(settings)
+    control = SandboxControl(sandbox_url, ca_bundle)
+
+    def move_clock(moment: datetime) -> None:
+        # Frozen at the slot while it is checked, so every check of the slot sees the same time.
+        control.set_clock(format_time(moment, milliseconds=True), frozen=True)
+
+    try:
+        targets = WorkstreamTargets(settings.snapshot_workstreams, app.client).resolve()
+        if progress:
+            every = f"every {step_minutes:g} minutes" if step_minutes else "every slot"
+            if step_minutes and every_slot_hours:
+                every = f"every slot of the last {every_slot_hours:g} hours, then {every}"
+            progress(f"Backfilling {days:g} days of snapshots ({every}): {len(slots):,} slots x {len(targets)} "
+                     f"workstreams into table {settings.snapshot_table} ...")
+        service = AvailabilityService(app.client, cache_seconds=0, stale_seconds=0)
+        return backfill(slots, targets=targets, service=service, store=app.snapshot_store, move_clock=move_clock,
+                        progress=progress)
+    finally:
         try:
-            targets = WorkstreamTargets(settings.snapshot_workstreams, client).resolve()
+            control.reset_clock()
+        except Exception as exc:  # the sandbox may be gone already; the backfill's own error matters more
             if progress:
-                every = f"every {step_minutes:g} minutes" if step_minutes else "every slot"
-                if step_minutes and every_slot_hours:
-                    every = f"every slot of the last {every_slot_hours:g} hours, then {every}"
-                progress(f"Backfilling {days:g} days of snapshots ({every}): {len(slots):,} slots x {len(targets)} "
-                         f"workstreams into table {settings.snapshot_table} ...")
-            service = AvailabilityService(client, cache_seconds=0, stale_seconds=0)
-            return backfill(slots, targets=targets, service=service, store=store, move_clock=clock.set,
-                            progress=progress)
-        finally:
-            try:
-                clock.reset()
-            except Exception as exc:  # the sandbox may be gone already; the backfill's own error matters more
-                if progress:
-                    progress(f"  (could not reset the sandbox clock: {type(exc).__name__})")
-            clock.close()
-            store.close()
-            client.close()
+                progress(f"  (could not reset the sandbox clock: {type(exc).__name__})")
+        control.close()
+        app.close()
 
 
 def describe_error(exc: BaseException) -> str:

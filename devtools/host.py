@@ -5,7 +5,7 @@ It indexes the app with `FunctionApp.get_functions()`, serves its HTTP functions
 query parameter; `admin` needs the master key), runs timer functions on their NCRONTAB schedule (with
 `%SETTING%` resolved from the environment) and on `POST /admin/functions/{name}` with the master key.
 
-    python -m sandbox.host --app-dir . --port 7071 --keys-file .local/host-keys.json
+    python -m devtools.host --app-dir . --port 7071 --keys-file .local/host-keys.json
 
 Beyond Azure, for tests and tooling: `GET /admin/functions/{name}/status` tells whether a function is
 running and how its last invocation ended.
@@ -463,14 +463,14 @@ def _render(response: Any) -> tuple[int, dict[str, str], bytes]:
 
 def _load_local_settings(path: Path) -> None:
     """Apply a local.settings.json's Values like Core Tools; the process environment wins."""
-    from sandbox.stack import read_local_settings
+    from devtools.stack import read_local_settings
 
     for name, value in (read_local_settings(path) or {}).items():
         os.environ.setdefault(name, value)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.host", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.host", description=__doc__.split("\n")[0])
     parser.add_argument("--app-dir", type=Path, default=Path.cwd())
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7071)
@@ -479,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-settings", type=Path,
                         help="a local.settings.json whose Values become app settings (the environment wins); "
                              "the stack passes its settings in the environment instead")
+    parser.add_argument("--sandbox-vault", action="store_true",
+                        help="the vault is the sandbox's loopback stand-in: do not match its 401 challenge to its "
+                             "host (a loopback host can never be a subdomain of the real vault resource)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -486,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.local_settings:
         _load_local_settings(args.local_settings)
     keys = _keys(args.keys_file)
+    if args.sandbox_vault:
+        from availability.app import Transports, use_transports
+
+        use_transports(Transports(verify_vault_challenge=False))
     try:
         host = FunctionsHost(app_dir, host=args.host, port=args.port,
                              function_key=keys["functionKey"], master_key=keys["masterKey"])

@@ -1,6 +1,6 @@
 """The local stack: sandbox org + Azurite (Table service) + the local Functions host, started together.
 
-`python3 dev.py start` runs `python -m sandbox.stack start` inside the project's virtual environment;
+`python3 dev.py start` runs `python -m devtools.stack start` inside the project's virtual environment;
 the test suite builds a `Stack` of its own. Every process logs to its own file under the log folder,
 and `stop()` ends every process that `start()` began.
 """
@@ -301,8 +301,9 @@ class Stack:
         ready.unlink(missing_ok=True)
         env = {**self.environ, **settings}
         process = self._spawn(name, [
-            sys.executable, "-m", "sandbox.host", "--app-dir", str(app_dir or self.root), "--port", str(port),
-            "--keys-file", str(keys_file), "--ready-file", str(ready)], env=env)
+            sys.executable, "-m", "devtools.host", "--app-dir", str(app_dir or self.root), "--port", str(port),
+            "--keys-file", str(keys_file), "--ready-file", str(ready),
+            *(["--sandbox-vault"] if self.sandbox is not None else [])], env=env)
         url = self._wait_for_file(process, ready, 60)["url"]
         ready.unlink(missing_ok=True)
         host = Host(url, keys["functionKey"], keys["masterKey"], settings, process)
@@ -334,7 +335,7 @@ class Stack:
         Sandbox only: a real org has no clock to move.
         """
         assert self.sandbox is not None, "the backfill needs the sandbox"
-        from availability.backfill import backfill_sandbox, describe_error
+        from devtools.backfill import backfill_sandbox, describe_error
 
         settings = self.app_settings(extra_settings)
         if not self.storage_connection or settings.get("AzureWebJobsStorage") != self.storage_connection:

@@ -9,47 +9,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.stack import ROOT, Stack
+from devtools.sandbox_client import SandboxControl
+from devtools.stack import ROOT, Stack
 
 SCENARIO = Path(__file__).parent / "scenarios" / "gateway.toml"
 # Hosts under test run the snapshot timer only when a test asks: a run firing mid-test would skew counts.
 QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *"}
-
-
-class SandboxRemote:
-    """The sandbox's control endpoints (contract §5), for arranging and counting."""
-
-    def __init__(self, url: str, ca_bundle: str) -> None:
-        self.url = url
-        self.ca_bundle = ca_bundle
-        self.session = requests.Session()
-
-    def _call(self, method: str, path: str, **kwargs):
-        # verify per request: a REQUESTS_CA_BUNDLE in the environment would override a session-wide one
-        response = self.session.request(method, self.url + path, timeout=10, verify=self.ca_bundle, **kwargs)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def stats(self) -> dict:
-        return self._call("GET", "/_sandbox/stats")
-
-    def fault(self, target: str, **fault) -> None:
-        self._call("POST", "/_sandbox/faults", json={"target": target, **fault})
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/_sandbox/faults")
-
-    def set_clock(self, now: str) -> None:
-        self._call("POST", "/_sandbox/clock", json={"now": now})
-
-    def reset(self) -> None:
-        self._call("POST", "/_sandbox/reset")
-
-    def rotate_secret(self) -> None:
-        self._call("POST", "/_sandbox/rotate-secret")
-
-    def revoke_tokens(self) -> None:
-        self._call("POST", "/_sandbox/revoke-tokens")
 
 
 class Gateway:
@@ -100,8 +65,8 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def sandbox(stack) -> SandboxRemote:
-    return SandboxRemote(stack.sandbox["url"], stack.sandbox["caBundle"])
+def sandbox(stack) -> SandboxControl:
+    return SandboxControl(stack.sandbox["url"], stack.sandbox["caBundle"])
 
 
 @pytest.fixture(autouse=False)

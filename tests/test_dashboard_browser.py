@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.stack import DEMO_SCENARIO, ROOT, Stack
+from devtools.stack import DEMO_SCENARIO, ROOT, Stack
 
 SCREENSHOTS = ROOT / ".local"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

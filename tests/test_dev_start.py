@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from sandbox.stack import free_port
+from devtools.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_start_with_local_settings_runs_against_that_org_without_a_sandbox(stack
     # The environment wins over local.settings.json: this machine's own CA bundle must not replace the file's.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))
            and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-    process = subprocess.Popen([sys.executable, "-m", "sandbox.stack", "start", "--port", str(port), "--state-dir",
+    process = subprocess.Popen([sys.executable, "-m", "devtools.stack", "start", "--port", str(port), "--state-dir",
                                 str(tmp_path / "state"), "--local-settings", str(settings_file)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     stack_file = tmp_path / "state" / "stack.json"
@@ -104,7 +104,7 @@ def test_start_with_local_settings_runs_against_that_org_without_a_sandbox(stack
 def test_start_refuses_a_broken_local_settings_file_clearly(tmp_path):
     settings_file = tmp_path / "local.settings.json"
     settings_file.write_text("{not json")
-    out = subprocess.run([sys.executable, "-m", "sandbox.stack", "start", "--local-settings", str(settings_file),
+    out = subprocess.run([sys.executable, "-m", "devtools.stack", "start", "--local-settings", str(settings_file),
                           "--state-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "local.settings.json is not valid JSON" in out.stderr

@@ -16,7 +16,6 @@ import html
 import logging
 import math
 import secrets
-import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,9 +27,13 @@ from statistics import median
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from .errors import AvailabilityError, InvalidRequest, UpstreamTimeout
-from .model import _GUID, Availability, BeforeConversationCheck, _utc
-from .snapshots import HistoryQuery, check_parameter_names, guid_parameter, zone_parameter
+from ..errors import AvailabilityError, InvalidRequest, UpstreamTimeout
+from ..answer import Availability
+from ..checks import BeforeConversationCheck
+from ..localtime import utc as _utc
+from .directory import Names, OrgDirectory
+from ..http.params import check_parameter_names, guid_parameter, zone_parameter
+from ..snapshots import HistoryQuery
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,6 @@ BUCKET = timedelta(minutes=15)
 LIVE_BUDGET = 8.0  # seconds the live checks get before the page falls back to the latest snapshots
 NAMES_WAIT = 3.0  # seconds the page waits for the org's workstream and queue names before it goes on without
 RENDER_RESERVE = 3.0  # seconds of the request's budget kept for drawing the page (50 workstreams × 31 days: ~1.6 s)
-DIRECTORY_TTL = 600.0  # seconds: upstream refreshes queue configuration every 10 minutes
 REFRESH_SECONDS = 300  # the page reloads itself at the snapshot timer's pace
 STATUSES = ("available", "busy", "closed")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -337,94 +339,6 @@ def _weekday_ranges(weekdays: Sequence[int]) -> str:
 # ======================================================================================= the org's names
 
 
-@dataclass(frozen=True)
-class Names:
-    """What `OrgDirectory.lookup` knows: active workstreams (None when never discovered) and queues, id → name."""
-
-    workstreams: dict[str, str] | None
-    queues: dict[str, str]
-    late: bool = False  # a refresh was under way and not waited for to its end
-
-
-class OrgDirectory:
-    """Names of the org's workstreams and queues, and which workstreams are active; refreshed every `ttl`.
-
-    :param client: returns the `DataverseClient` (called lazily: an org not configured is not an error here).
-    A refresh runs on a thread of its own, one at a time, so a caller waits for it only as long as it can
-    (`lookup(timeout=)`); one the caller stopped waiting for goes on and serves the next caller. While
-    discovery fails the last good lists are kept; before any succeeds, the lists are empty.
-    """
-
-    RETRY_AFTER_FAILURE = 30.0  # seconds: a failed refresh is tried again soon rather than after a whole `ttl`
-
-    def __init__(self, client: Callable[[], Any], *, ttl: float = DIRECTORY_TTL,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._client = client
-        self.ttl = ttl
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._workstreams: dict[str, str] | None = None
-        self._queues: dict[str, str] = {}
-        self._loaded_at = -math.inf
-        self._refreshing: Future | None = None
-        self.error: AvailabilityError | None = None
-
-    def lookup(self, timeout: float | None = None) -> Names:
-        """The lists, refreshed first when due; a refresh is waited for at most `timeout` seconds (None: to its end)."""
-        refresh = self._start_refresh()
-        late = False
-        if refresh is not None:
-            try:
-                refresh.result(timeout=None if timeout is None else max(0.0, timeout))
-            except FutureTimeout:
-                late = True
-        with self._lock:
-            workstreams = None if self._workstreams is None else dict(self._workstreams)
-            return Names(workstreams, dict(self._queues), late)
-
-    def workstreams(self, timeout: float | None = None) -> dict[str, str] | None:
-        """Active workstreams, id → name; None when they were never discovered."""
-        return self.lookup(timeout).workstreams
-
-    def queues(self, timeout: float | None = None) -> dict[str, str]:
-        """Queues, id → name (empty when never discovered)."""
-        return self.lookup(timeout).queues
-
-    def _start_refresh(self) -> Future | None:
-        """The refresh under way, or a new one when the lists are due; None when they are fresh."""
-        with self._lock:
-            if self._refreshing is None:
-                if self._monotonic() - self._loaded_at < self.ttl:
-                    return None
-                self._refreshing = Future()
-                threading.Thread(target=self._refresh, args=(self._refreshing,), name="org-directory",
-                                 daemon=True).start()
-            return self._refreshing
-
-    def _refresh(self, done: Future) -> None:
-        workstreams = queues = None
-        error: AvailabilityError | None = None
-        try:
-            client = self._client()
-            workstreams = {str(r.get("msdyn_liveworkstreamid", "")).lower(): str(r.get("msdyn_name") or "")
-                           for r in client.list_workstreams()}
-            queues = {str(r.get("queueid", "")).lower(): str(r.get("name") or "") for r in client.list_queues()}
-        except AvailabilityError as exc:
-            error = exc
-        except Exception:  # a bug must not leave the page without its fallbacks
-            log.exception("Listing the org's workstreams and queues failed unexpectedly")
-        with self._lock:
-            if workstreams is not None and queues is not None:
-                self._workstreams = {k: v for k, v in workstreams.items() if _GUID.fullmatch(k)}
-                self._queues = {k: v for k, v in queues.items() if _GUID.fullmatch(k)}
-                self._loaded_at = self._monotonic()
-            else:
-                self._loaded_at = self._monotonic() - self.ttl + self.RETRY_AFTER_FAILURE
-            self.error = error
-            self._refreshing = None
-        done.set_result(None)
-
-
 # ============================================================================================ loading
 
 
@@ -606,21 +520,10 @@ def _rows(read: Future, timeout: float) -> tuple[list[Any], str | None]:
         return [], exc.message
 
 
-def dashboard_page(params: Mapping[str, str], *, now: datetime, deadline: float | None = None) -> tuple[str, str]:
-    """The page for a request's query parameters, with the app's own instances; returns (html, nonce)."""
-    from . import runtime
-
+def dashboard_page(params: Mapping[str, str], *, now: datetime, store: Any, service: Any, configured: Any,
+                   directory: OrgDirectory, deadline: float | None = None) -> tuple[str, str]:
+    """The page for a request's query parameters; a part given as its error is shown as missing. (html, nonce)"""
     query = parse_dashboard_query(params)
-    try:
-        store: Any = runtime.snapshot_store()
-    except AvailabilityError as exc:
-        store = exc
-    try:
-        service: Any = runtime.availability_service()
-        configured = runtime.settings().snapshot_workstreams
-    except AvailabilityError as exc:
-        service, configured = exc, None
-    directory = runtime.org_directory()
     dashboard = load_dashboard(query, now=now, store=store, service=service, directory=directory,
                                configured=configured, deadline=deadline)
     nonce = secrets.token_urlsafe(16)

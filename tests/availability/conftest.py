@@ -51,27 +51,18 @@ def store(stack, counter):
 
 
 def connect(environ, cache_seconds: float = 60):
-    """An AvailabilityService and DataverseClient built like the app's, from the app settings `environ`."""
-    from availability.credentials import DataverseCredential
-    from availability.dataverse import DataverseClient
-    from availability.service import AvailabilityService
-    from availability.settings import load_settings
+    """An AvailabilityService and DataverseClient built by the app's composition root from the settings `environ`."""
+    from devtools.sandbox_client import sandbox_app
 
-    settings = load_settings(environ)
-    client = DataverseClient(settings.dataverse_url, DataverseCredential(settings), timeout=10)
-    return AvailabilityService(client, cache_seconds=cache_seconds), client
+    app = sandbox_app({**environ, "AVAILABILITY_CACHE_SECONDS": str(cache_seconds)})
+    return app.service, app.client
 
 
 @contextmanager
 def sandbox_org(stack, cache_seconds: float = 60) -> Iterator[tuple]:
-    """(service, client) pointed at the sandbox org, with the environment the SDKs read set meanwhile."""
-    environ = stack.sandbox_settings()
-    with pytest.MonkeyPatch.context() as patch:
-        # The SDKs read the managed identity endpoint and the CA bundle from the environment, as in Azure.
-        for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "REQUESTS_CA_BUNDLE", "AZURE_AUTHORITY_HOST"):
-            patch.setenv(name, environ[name])
-        service, client = connect(environ, cache_seconds)
-        try:
-            yield service, client
-        finally:
-            client.close()
+    """(service, client) pointed at the sandbox org."""
+    service, client = connect(stack.sandbox_settings(), cache_seconds)
+    try:
+        yield service, client
+    finally:
+        client.close()

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from availability.backfill import SandboxClock, backfill, past_slots, thin
+from availability.answer import format_time
+from devtools.backfill import backfill, past_slots, thin
 from availability.errors import UpstreamUnavailable
-from availability.model import Availability
+from availability.answer import Availability
 from availability.snapshots import HistoryQuery, Snapshot, SnapshotStore
 from tests.availability.conftest import sandbox_org
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, at
@@ -92,7 +93,7 @@ def test_backfill_runs_each_slot_at_its_time_and_writes_every_row(many):
 
 
 def test_backfill_rows_go_to_its_batching_writer_without_a_second_pool(monkeypatch):
-    from availability import backfill as module
+    from devtools import backfill as module
 
     queued_from: list[str] = []
     write = module._WriteBehind.write
@@ -144,19 +145,18 @@ def org(stack):
 def test_backfill_sees_the_sandbox_at_each_slot_and_resets_its_clock(stack, org, store, clean_sandbox):
     # Office chat keeps Paris office hours on weekdays: closed at 04:00 UTC, open at 10:00 UTC on a Monday.
     slots = [at("2026-11-23T04:00:00Z"), at("2026-11-23T10:00:00Z"), at("2026-11-28T10:00:00Z")]  # Mon, Mon, Sat
-    clock = SandboxClock(stack.sandbox["url"], stack.sandbox["caBundle"])
     try:
-        summary = backfill(slots, targets=[OFFICE, CHAT], service=org, store=store, move_clock=clock.set)
+        summary = backfill(slots, targets=[OFFICE, CHAT], service=org, store=store,
+                           move_clock=lambda slot: clean_sandbox.set_clock(format_time(slot), frozen=True))
     finally:
-        clock.reset()
-        clock.close()
+        clean_sandbox.reset_clock()
     assert (summary.rows, summary.failed) == (6, 0)
     rows = {(r.workstream_id, r.captured_at): r for r in store.history(
         HistoryQuery(start=at("2026-11-23T00:00:00Z"), end=at("2026-11-29T00:00:00Z")))}
     assert [rows[(OFFICE, slot)].status for slot in slots] == ["closed", "available", "closed"]
     assert {rows[(CHAT, slot)].status for slot in slots} == {"available"}
     assert clean_sandbox.stats()["actions"][BEFORE] == 6
-    state = clean_sandbox._call("GET", "/_sandbox/clock")
+    state = clean_sandbox.clock()
     assert state["frozen"] is False and abs(state["offsetSeconds"]) < 1
 
 
@@ -177,7 +177,7 @@ def test_stack_backfills_the_sandbox_where_the_app_writes_and_only_there(stack, 
     assert len(rows) == 3 * 22 and not [r for r in rows if r.error]
     assert now - slots[-1] < timedelta(minutes=5)  # up to the current slot of SNAPSHOT_SCHEDULE
     assert clean_sandbox.stats()["actions"][BEFORE] == 66
-    state = clean_sandbox._call("GET", "/_sandbox/clock")
+    state = clean_sandbox.clock()
     assert state["frozen"] is False and abs(state["offsetSeconds"]) < 1
 
     clean_sandbox.reset()  # storage that is not this stack's Azurite never gets demo rows

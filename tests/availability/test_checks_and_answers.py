@@ -9,16 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from availability.errors import InvalidRequest, UpstreamUnavailable
-from availability.model import (
+from availability.answer import availability_message, format_time
+from availability.checks import (
     BeforeConversationCheck,
     ContextItem,
     ForConversationCheck,
-    availability_message,
-    format_time,
     parse_before_conversation,
     parse_for_conversation,
-    parse_upstream,
 )
+from availability.dataverse.wire import action_of, parse_availability, request_body
 
 WS = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 CONV = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"
@@ -85,7 +84,7 @@ def case(request):
 
 
 def test_open_available_every_field(case):
-    answer = parse_upstream(case(OPEN), RETRIEVED)
+    answer = parse_availability(case(OPEN), RETRIEVED)
     assert answer.to_json(NOW) == {
         "queueId": QUEUE,
         "status": "available",
@@ -106,7 +105,7 @@ def test_open_available_every_field(case):
 
 
 def test_open_busy_every_field(case):
-    answer = parse_upstream(case(BUSY), RETRIEVED)
+    answer = parse_availability(case(BUSY), RETRIEVED)
     assert answer.to_json(NOW) == {
         "queueId": QUEUE,
         "status": "busy",
@@ -127,7 +126,7 @@ def test_open_busy_every_field(case):
 
 
 def test_closed_every_field(case):
-    answer = parse_upstream(case(CLOSED), RETRIEVED)
+    answer = parse_availability(case(CLOSED), RETRIEVED)
     assert answer.to_json(NOW) == {
         "queueId": QUEUE,
         "status": "closed",
@@ -148,7 +147,7 @@ def test_closed_every_field(case):
 
 
 def test_open_around_the_clock_has_no_transition(case):
-    answer = parse_upstream(case(ALWAYS_OPEN), RETRIEVED)
+    answer = parse_availability(case(ALWAYS_OPEN), RETRIEVED)
     body = answer.to_json(NOW)
     assert body["nextTransitionTime"] is None
     assert body["nextOpeningTime"] is None and body["nextClosingTime"] is None
@@ -158,23 +157,23 @@ def test_open_around_the_clock_has_no_transition(case):
 
 def test_closed_but_agents_flagged_available_is_still_closed():
     # Older docs: IsAgentAvailable may be true when an AI agent is linked; outside hours nobody can escalate.
-    answer = parse_upstream({**CLOSED, "IsAgentAvailable": True}, RETRIEVED)
+    answer = parse_availability({**CLOSED, "IsAgentAvailable": True}, RETRIEVED)
     assert answer.status == "closed" and answer.can_escalate is False
     assert answer.representatives_available is True
 
 
 def test_odata_annotations_are_ignored():
     payload = {**OPEN, "@odata.context": 12, "QueueId@odata.type": "#Guid"}
-    assert parse_upstream(payload, RETRIEVED).queue_id == QUEUE
+    assert parse_availability(payload, RETRIEVED).queue_id == QUEUE
 
 
 def test_names_in_any_case():
     payload = {k.upper(): v for k, v in OPEN.items() if not k.startswith("@")}
-    assert parse_upstream(payload, RETRIEVED) == parse_upstream(OPEN, RETRIEVED)
+    assert parse_availability(payload, RETRIEVED) == parse_availability(OPEN, RETRIEVED)
 
 
 def test_queue_id_is_lowercased():
-    assert parse_upstream({**OPEN, "QueueId": QUEUE.upper()}, RETRIEVED).queue_id == QUEUE
+    assert parse_availability({**OPEN, "QueueId": QUEUE.upper()}, RETRIEVED).queue_id == QUEUE
 
 
 @pytest.mark.parametrize(
@@ -194,7 +193,7 @@ def test_queue_id_is_lowercased():
 )
 def test_sentinels_and_null_become_none(value):
     payload = {**CLOSED, "NextTransitionTime": value, "StartTimeOfNextOperatingHour": value}
-    answer = parse_upstream(payload, RETRIEVED)
+    answer = parse_availability(payload, RETRIEVED)
     assert answer.next_transition_time is None and answer.next_opening_time is None
 
 
@@ -209,7 +208,7 @@ def test_sentinels_and_null_become_none(value):
     ],
 )
 def test_upstream_times_normalized_to_utc_seconds(value, expected):
-    answer = parse_upstream({**CLOSED, "EndTimeOfNextOperatingHour": value}, RETRIEVED)
+    answer = parse_availability({**CLOSED, "EndTimeOfNextOperatingHour": value}, RETRIEVED)
     assert answer.to_json(NOW)["nextClosingTime"] == expected
 
 
@@ -228,14 +227,14 @@ def test_upstream_times_normalized_to_utc_seconds(value, expected):
 )
 def test_average_wait_conversions(fields, expected):
     base = {k: v for k, v in OPEN.items() if not k.startswith("AverageWait")}
-    answer = parse_upstream({**base, **fields}, RETRIEVED)
+    answer = parse_availability({**base, **fields}, RETRIEVED)
     assert answer.average_wait_seconds == expected
     assert isinstance(answer.to_json(NOW)["averageWaitSeconds"], (int, type(None)))
 
 
 def test_absent_number_of_representatives_is_null():
     payload = {k: v for k, v in OPEN.items() if k != "NumberOfExpertsAvailableInQueue"}
-    answer = parse_upstream(payload, RETRIEVED)
+    answer = parse_availability(payload, RETRIEVED)
     assert answer.available_representatives is None
     assert answer.to_json(NOW)["availableRepresentatives"] is None
     assert answer.status == "available"
@@ -243,7 +242,7 @@ def test_absent_number_of_representatives_is_null():
 
 def test_absent_optional_fields_are_null():
     minimal = {"QueueId": QUEUE, "IsQueueAvailable": True, "IsAgentAvailable": False}
-    body = parse_upstream(minimal, RETRIEVED).to_json(NOW)
+    body = parse_availability(minimal, RETRIEVED).to_json(NOW)
     for field in ("availableRepresentatives", "positionInQueue", "averageWaitSeconds", "nextTransitionTime",
                   "nextOpeningTime", "nextClosingTime"):
         assert body[field] is None, field
@@ -251,7 +250,7 @@ def test_absent_optional_fields_are_null():
 
 
 def test_integral_float_counts_are_accepted():
-    assert parse_upstream({**OPEN, "PositionInQueue": 2.0}, RETRIEVED).position_in_queue == 2
+    assert parse_availability({**OPEN, "PositionInQueue": 2.0}, RETRIEVED).position_in_queue == 2
 
 
 @pytest.mark.parametrize(
@@ -286,7 +285,7 @@ def test_integral_float_counts_are_accepted():
 )
 def test_malformed_payload_is_upstream_unavailable(payload):
     with pytest.raises(UpstreamUnavailable) as caught:
-        parse_upstream(payload, RETRIEVED)
+        parse_availability(payload, RETRIEVED)
     error = caught.value
     assert error.code == "upstream_unavailable" and error.status == 503
     assert error.target is None
@@ -295,13 +294,13 @@ def test_malformed_payload_is_upstream_unavailable(payload):
 def test_malformed_payload_is_never_echoed():
     secret = "tok-eyJhbGciOiJSUzI1NiJ9-secret"
     with pytest.raises(UpstreamUnavailable) as caught:
-        parse_upstream({**OPEN, "IsQueueAvailable": secret, "Note": secret}, RETRIEVED)
+        parse_availability({**OPEN, "IsQueueAvailable": secret, "Note": secret}, RETRIEVED)
     assert secret not in caught.value.message
     assert secret not in json.dumps(caught.value.to_body())
 
 
 def test_naive_retrieved_at_is_taken_as_utc():
-    answer = parse_upstream(OPEN, datetime(2026, 11, 24, 9, 0))
+    answer = parse_availability(OPEN, datetime(2026, 11, 24, 9, 0))
     assert answer.retrieved_at == utc(2026, 11, 24, 9, 0)
     assert answer.to_json(NOW)["retrievedAt"] == "2026-11-24T09:00:00Z"
 
@@ -309,7 +308,7 @@ def test_naive_retrieved_at_is_taken_as_utc():
 # ----------------------------------------------------------------------------------- answer JSON
 
 def test_source_and_age_follow_a_replaced_copy():
-    live = parse_upstream(OPEN, utc(2026, 11, 24, 9, 59, 50))
+    live = parse_availability(OPEN, utc(2026, 11, 24, 9, 59, 50))
     cached = dataclasses.replace(live, source="cache")
     body = cached.to_json(NOW)
     assert body["source"] == "cache" and body["ageSeconds"] == 10.0
@@ -318,21 +317,21 @@ def test_source_and_age_follow_a_replaced_copy():
 
 
 def test_answer_is_immutable_and_hashable():
-    answer = parse_upstream(OPEN, RETRIEVED)
+    answer = parse_availability(OPEN, RETRIEVED)
     with pytest.raises(dataclasses.FrozenInstanceError):
         answer.source = "cache"
-    assert hash(answer) == hash(parse_upstream(OPEN, RETRIEVED))
+    assert hash(answer) == hash(parse_availability(OPEN, RETRIEVED))
 
 
 def test_age_is_never_negative_and_rounded_to_milliseconds():
-    answer = parse_upstream(OPEN, utc(2026, 11, 24, 10, 0, 1))
+    answer = parse_availability(OPEN, utc(2026, 11, 24, 10, 0, 1))
     assert answer.to_json(NOW)["ageSeconds"] == 0.0
-    answer = parse_upstream(OPEN, NOW - timedelta(microseconds=1_234_567))
+    answer = parse_availability(OPEN, NOW - timedelta(microseconds=1_234_567))
     assert answer.to_json(NOW)["ageSeconds"] == 1.235
 
 
 def test_field_names_are_exactly_the_contract():
-    assert list(parse_upstream(OPEN, RETRIEVED).to_json(NOW)) == [
+    assert list(parse_availability(OPEN, RETRIEVED).to_json(NOW)) == [
         "queueId", "status", "canEscalate", "withinOperatingHours", "representativesAvailable",
         "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "nextTransitionTime",
         "nextOpeningTime", "nextClosingTime", "message", "retrievedAt", "source", "ageSeconds",
@@ -340,7 +339,7 @@ def test_field_names_are_exactly_the_contract():
 
 
 def test_answer_json_is_serializable():
-    json.dumps(parse_upstream(CLOSED, RETRIEVED).to_json(NOW, "Europe/Paris"))
+    json.dumps(parse_availability(CLOSED, RETRIEVED).to_json(NOW, "Europe/Paris"))
 
 
 @pytest.mark.parametrize(
@@ -361,7 +360,7 @@ def test_format_time(moment, milliseconds, expected):
 # ----------------------------------------------------------------------------------------- message
 
 def answer(**changes):
-    return dataclasses.replace(parse_upstream(OPEN, RETRIEVED), **changes)
+    return dataclasses.replace(parse_availability(OPEN, RETRIEVED), **changes)
 
 
 @pytest.mark.parametrize(
@@ -426,7 +425,7 @@ def test_closed_message_words_the_next_opening(opening, time_zone, expected):
 
 
 def test_closed_message_in_a_zone_keeps_fields_in_utc():
-    body = parse_upstream(CLOSED, RETRIEVED).to_json(NOW, "Europe/Paris")
+    body = parse_availability(CLOSED, RETRIEVED).to_json(NOW, "Europe/Paris")
     assert body["nextOpeningTime"] == "2026-11-25T07:00:00Z"
     assert body["message"] == "The queue is closed; it opens again tomorrow at 08:00 CET."
 
@@ -451,19 +450,19 @@ def test_closed_falls_back_to_next_transition_when_window_missing():
 
 
 def test_cached_answer_is_reworded_per_time_zone():
-    cached = dataclasses.replace(parse_upstream(CLOSED, RETRIEVED), source="cache")
+    cached = dataclasses.replace(parse_availability(CLOSED, RETRIEVED), source="cache")
     assert cached.to_json(NOW)["message"] != cached.to_json(NOW, "Asia/Tokyo")["message"]
     assert cached.to_json(NOW, "Asia/Tokyo")["message"].endswith("at 16:00 JST.")
 
 
 def test_message_is_deterministic_given_now():
-    closed = parse_upstream(CLOSED, RETRIEVED)
+    closed = parse_availability(CLOSED, RETRIEVED)
     assert closed.message(NOW, "Europe/Paris") == closed.message(NOW, "Europe/Paris")
     assert closed.message(NOW + timedelta(days=1), "Europe/Paris").endswith("today at 08:00 CET.")
 
 
 def test_unknown_zone_at_render_time_falls_back_to_utc():
-    closed = parse_upstream(CLOSED, RETRIEVED)
+    closed = parse_availability(CLOSED, RETRIEVED)
     assert closed.message(NOW, "Not/AZone") == closed.message(NOW)
 
 
@@ -679,7 +678,7 @@ def test_messages_do_not_echo_values():
 # ------------------------------------------------------------------------------------ upstream bodies
 
 def test_before_conversation_body_without_context():
-    assert BeforeConversationCheck(WS).to_upstream_body() == {"ApiVersion": "1.0", "LiveWorkStreamId": WS}
+    assert request_body(BeforeConversationCheck(WS)) == {"ApiVersion": "1.0", "LiveWorkStreamId": WS}
 
 
 def test_before_conversation_body_with_context():
@@ -688,7 +687,7 @@ def test_before_conversation_body_with_context():
         "contextItems": {"Language": "fr", "Tier": 2, "Segment": {"value": "gold", "isDisplayable": False}},
         "engagementContext": {"msdyn_browser": "Edge", "msdyn_city": "florida"},
     })
-    body = check.to_upstream_body()
+    body = request_body(check)
     assert set(body) == {"ApiVersion", "LiveWorkStreamId", "CustomContextItems", "ChannelEngagementContext"}
     assert body["ApiVersion"] == "1.0" and body["LiveWorkStreamId"] == WS
     # Double-encoded: strings whose JSON decodes to the objects.
@@ -705,31 +704,31 @@ def test_before_conversation_body_with_context():
 
 
 def test_body_omits_engagement_context_when_only_items_given():
-    body = parse_before_conversation({"workstreamId": WS, "contextItems": {"Tier": 2}}).to_upstream_body()
+    body = request_body(parse_before_conversation({"workstreamId": WS, "contextItems": {"Tier": 2}}))
     assert "ChannelEngagementContext" not in body
-    body = parse_before_conversation({"workstreamId": WS, "engagementContext": {"a": "b"}}).to_upstream_body()
+    body = request_body(parse_before_conversation({"workstreamId": WS, "engagementContext": {"a": "b"}}))
     assert "CustomContextItems" not in body
 
 
 def test_for_conversation_body():
     check = ForConversationCheck(CONV)
-    assert check.to_upstream_body() == {"ApiVersion": "1.0", "ConversationId": CONV}
-    body = parse_for_conversation({"conversationId": CONV, "contextItems": {"Tier": 3}}).to_upstream_body()
+    assert request_body(check) == {"ApiVersion": "1.0", "ConversationId": CONV}
+    body = request_body(parse_for_conversation({"conversationId": CONV, "contextItems": {"Tier": 3}}))
     assert json.loads(body["CustomContextItems"]) == {"Tier": {"value": 3, "isDisplayable": True,
                                                                 "datatype": "192350001"}}
     assert "ChannelEngagementContext" not in body and "LiveWorkStreamId" not in body
 
 
 def test_non_ascii_context_survives_encoding():
-    body = parse_before_conversation({"workstreamId": WS, "contextItems": {"Ville": "Zürich"},
-                                      "engagementContext": {"msdyn_city": "São Paulo"}}).to_upstream_body()
+    body = request_body(parse_before_conversation({"workstreamId": WS, "contextItems": {"Ville": "Zürich"},
+                                      "engagementContext": {"msdyn_city": "São Paulo"}}))
     assert json.loads(body["CustomContextItems"])["Ville"]["value"] == "Zürich"
     assert json.loads(body["ChannelEngagementContext"]) == {"msdyn_city": "São Paulo"}
 
 
 def test_action_names():
-    assert BeforeConversationCheck.action == "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
-    assert ForConversationCheck.action == "CCaaS_GetRepresentativeAvailabilityForConversation"
+    assert action_of(BeforeConversationCheck(WS)) == "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
+    assert action_of(ForConversationCheck(CONV)) == "CCaaS_GetRepresentativeAvailabilityForConversation"
 
 
 # ------------------------------------------------------------------------------------------ cache keys
@@ -813,7 +812,7 @@ def test_any_request_json_parses_or_is_invalid_request(body):
         except InvalidRequest as error:
             assert error.to_body()["error"]["code"] == "invalid_request"
         else:
-            json.dumps(check.to_upstream_body())
+            json.dumps(request_body(check))
             hash(check.cache_key())
 
 
@@ -825,7 +824,7 @@ UPSTREAM_NAMES = st.sampled_from([k for k in OPEN if not k.startswith("@")] + ["
                        | st.datetimes(timezones=st.just(timezone.utc)).map(datetime.isoformat)))
 def test_any_upstream_payload_normalizes_or_is_upstream_unavailable(payload):
     try:
-        answer = parse_upstream({**OPEN, **payload}, RETRIEVED)
+        answer = parse_availability({**OPEN, **payload}, RETRIEVED)
     except UpstreamUnavailable:
         return
     body = answer.to_json(NOW, "Europe/Paris")

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from availability.dataverse import DataverseClient
+from availability.dataverse import DataverseClient, pooled_session
 from availability.errors import InvalidRequest, UpstreamThrottled, UpstreamUnavailable
-from availability.model import BeforeConversationCheck, ContextItem
+from availability.checks import BeforeConversationCheck, ContextItem
 from tests.availability.scenario import CHAT
 
 ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
@@ -61,13 +61,17 @@ class Credential:
 
 
 @pytest.fixture
-def client(stack, monkeypatch):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", stack.sandbox["caBundle"])
+def client(stack):
     credential = Credential(stack)
-    made = DataverseClient(stack.sandbox["url"], credential, timeout=3)
+    made = DataverseClient(stack.sandbox["url"], credential, timeout=3, session=org_session(stack))
     made.test_credential = credential
     yield made
     made.close()
+
+
+def org_session(stack):
+    """The pooled session the app would make, trusting the sandbox's CA."""
+    return pooled_session(stack.sandbox["url"], 8, ca_bundle=stack.sandbox["caBundle"])
 
 
 def check() -> BeforeConversationCheck:
@@ -145,7 +149,7 @@ def test_a_next_page_link_outside_the_org_gets_no_token(client, monkeypatch, lin
     org = client._base[: -len("/api/data/v9.2/")]
     link = link.format(org=org, host=org.split("://", 1)[1], hostname=urlsplit(org).hostname)
     pages = iter([{"value": [{"queueid": "a"}], "@odata.nextLink": link}])
-    monkeypatch.setattr(client, "_send", lambda *args, **kwargs: next(pages))
+    monkeypatch.setattr(client, "_send", lambda *args, **kwargs: (next(pages), None))
     with pytest.raises(UpstreamUnavailable, match="outside the org"):
         client.list_queues()
 
@@ -175,9 +179,9 @@ class ManualClock:
 @pytest.fixture
 def budgeted(stack, monkeypatch):
     """A client allowed 3 action calls a minute, on a clock the test moves."""
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", stack.sandbox["caBundle"])
     clock = ManualClock()
     made = DataverseClient(stack.sandbox["url"], Credential(stack), timeout=120, max_calls_per_minute=3,
+                           session=org_session(stack),
                            clock=clock, sleep=clock.sleep)
     made.test_clock = clock
     yield made
@@ -228,9 +232,9 @@ def test_a_retry_after_that_comes_while_a_call_waits_for_the_budget_holds_it(bud
 
     def meanwhile_the_org_throttles(seconds: float) -> None:
         ManualClock.sleep(clock, seconds)
-        budgeted._note_throttle(120)  # another call met a 429 during this wait
+        budgeted._gate.note(120)  # another call met a 429 during this wait
 
-    budgeted._sleep = meanwhile_the_org_throttles
+    budgeted._budget._sleep = meanwhile_the_org_throttles
     with pytest.raises(UpstreamThrottled) as raised:
         budgeted.get_availability(check())
     assert raised.value.retry_after == 120

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from availability.errors import UpstreamTimeout
-from availability.model import BeforeConversationCheck, ContextItem
+from availability.checks import BeforeConversationCheck, ContextItem
 from tests.availability.conftest import sandbox_org
 from tests.availability.scenario import CHAT
 

@@ -93,7 +93,7 @@ def test_without_storage_the_history_names_the_setting_and_the_run_fails(fresh_g
 
 
 def test_unreachable_storage_is_a_503_upstream_unavailable(fresh_gateway):
-    from sandbox.stack import azurite_connection_string, free_port
+    from devtools.stack import azurite_connection_string, free_port
 
     gateway = fresh_gateway(AzureWebJobsStorage=azurite_connection_string(free_port()), SNAPSHOT_SCHEDULE=DAILY)
     started = time.monotonic()
@@ -104,7 +104,7 @@ def test_unreachable_storage_is_a_503_upstream_unavailable(fresh_gateway):
 
 
 def test_storage_that_never_answers_is_a_504_inside_the_request_budget(fresh_gateway):
-    from sandbox.stack import azurite_connection_string
+    from devtools.stack import azurite_connection_string
     from tests.availability.test_snapshots import SilentStorage
 
     silent = SilentStorage()

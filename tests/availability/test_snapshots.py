@@ -14,8 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
-from availability.model import Availability
-from tests.availability.conftest import connect, sandbox_org, unique_table
+from availability.answer import Availability
+from availability.http.params import parse_history_query
+from availability.settings import load_settings
 from availability.snapshots import (
     HistoryQuery,
     Snapshot,
@@ -24,13 +25,13 @@ from availability.snapshots import (
     WorkstreamTargets,
     is_first_slot_of_day,
     next_slot,
-    parse_history_query,
     row_key,
     run_snapshot,
     schedule_slot,
     schedule_zone,
     timer_slot,
 )
+from tests.availability.conftest import connect, sandbox_org, unique_table
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN, UTC, at
 
 EVERY_5_MINUTES = "0 */5 * * * *"
@@ -418,7 +419,7 @@ class SilentStorage:
             return
 
     def store(self) -> SnapshotStore:
-        from sandbox.stack import azurite_connection_string
+        from devtools.stack import azurite_connection_string
 
         return SnapshotStore.from_connection_string(azurite_connection_string(self.port), unique_table())
 
@@ -521,7 +522,7 @@ def test_run_writes_one_row_per_target_and_an_error_row_for_an_unknown_workstrea
 
 
 def test_run_is_always_live_and_a_rerun_in_the_same_slot_overwrites(service, store, sandbox):
-    from availability.model import BeforeConversationCheck
+    from availability.checks import BeforeConversationCheck
 
     service.clear()
     service.check(BeforeConversationCheck(workstream_id=CHAT))  # a cached answer the run must not use
@@ -691,11 +692,11 @@ def test_runner_gives_a_timer_that_fires_early_its_own_slot(started, slot):
     assert [row.captured_at for row in store.rows] == [at(slot)]
 
 
-def test_runner_takes_the_schedule_zone_from_website_time_zone(monkeypatch):
-    monkeypatch.setenv("WEBSITE_TIME_ZONE", "America/New_York")
+def test_runner_takes_the_schedule_zone_from_website_time_zone():
+    zone = load_settings({"WEBSITE_TIME_ZONE": "America/New_York"}).schedule_time_zone
     store = MemoryStore()
     runner = SnapshotRunner(schedule="0 30 8 * * 1-5", targets=WorkstreamTargets([CHAT]), service=PeakService(),
-                            store=store, retention_days=90, now=lambda: at("2026-11-24T13:30:02Z"))
+                            store=store, retention_days=90, time_zone=zone, now=lambda: at("2026-11-24T13:30:02Z"))
     assert runner.run().slot == at("2026-11-24T13:30:00Z")  # 08:30 in New York
     utc = SnapshotRunner(schedule="0 30 8 * * 1-5", targets=WorkstreamTargets([CHAT]), service=PeakService(),
                          store=store, retention_days=90, time_zone="", now=lambda: at("2026-11-24T13:30:02Z"))
@@ -703,7 +704,7 @@ def test_runner_takes_the_schedule_zone_from_website_time_zone(monkeypatch):
 
 
 def test_runner_fails_the_invocation_when_storage_is_unreachable(service):
-    from sandbox.stack import azurite_connection_string, free_port
+    from devtools.stack import azurite_connection_string, free_port
 
     dead = SnapshotStore.from_connection_string(azurite_connection_string(free_port()), unique_table(),
                                                 retry_total=0)

@@ -17,7 +17,7 @@ import pytest
 import requests
 import trustme
 
-from sandbox.stack import AZURITE_ACCOUNT, azurite_command, free_port
+from devtools.stack import AZURITE_ACCOUNT, azurite_command, free_port
 from tests.availability.scenario import CHAT
 from tests.availability.test_snapshot_api import DAILY, trigger
 

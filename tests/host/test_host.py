@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.host import compile_route, resolve_setting_refs
-from sandbox.stack import Stack
+from devtools.host import compile_route, resolve_setting_refs
+from devtools.stack import Stack
 
 APP_DIR = Path(__file__).parent / "app"
 
@@ -153,7 +153,7 @@ def test_children_end_themselves_when_the_stack_dies(tmp_path):
     script.write_text(
         "import json, sys, time\n"
         "from pathlib import Path\n"
-        "from sandbox.stack import Stack\n"
+        "from devtools.stack import Stack\n"
         f"stack = Stack(state_dir=Path({str(tmp_path)!r}), quiet=True)\n"
         "stack.start_sandbox()\n"
         "stack.start_azurite()\n"

@@ -1,0 +1,206 @@
+"""The composition root: the one place the object graph is built, from `Settings` plus optional transports.
+
+    settings → credential → DataverseClient → AvailabilityService → snapshot store and runner, org directory
+
+The blueprints ask `current()` for the process-wide `App`; tests, the benchmarks and the demo backfill build
+their own `App(settings, Transports(...))`. Every part is built on first use, so importing the app (the cold
+start) costs nothing, and a part whose settings are missing raises `ConfigurationError` when asked for, not
+before — `/api/health` and the history reads work without an org configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from .settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the heavy modules load on first use only
+    import requests
+
+    from .dashboard.directory import OrgDirectory
+    from .dataverse import DataverseClient, DataverseCredential
+    from .service import AvailabilityService
+    from .snapshots import SnapshotRunner, SnapshotStore
+
+T = TypeVar("T")
+
+_SDK_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "msal")
+
+
+@dataclass(frozen=True)
+class Transports:
+    """What the app talks through when not what Azure gives it by default.
+
+    :param session: HTTP session to the org (default: a pooled session with the settings' CA bundle).
+    :param vault_credential: the identity that reads Key Vault (default: `DefaultAzureCredential`).
+    :param verify_vault_challenge: check the vault's 401 challenge against its host; only a local stand-in,
+        whose loopback host can never be a subdomain of the real vault resource, turns it off.
+    :param table_service: an `azure.data.tables.TableServiceClient` (default: the one `AzureWebJobsStorage`
+        describes).
+    """
+
+    session: requests.Session | None = None
+    vault_credential: Any = None
+    verify_vault_challenge: bool = True
+    table_service: Any = None
+
+
+class App:
+    """The app's parts for one set of settings, each built once, on first use, thread-safely."""
+
+    def __init__(self, settings: Settings, transports: Transports | None = None) -> None:
+        self.settings = settings
+        self.transports = transports or Transports()
+        self._lock = threading.RLock()
+        self._parts: dict[str, Any] = {}
+
+    def _part(self, name: str, build: Callable[[], T]) -> T:
+        part = self._parts.get(name)
+        if part is None:
+            with self._lock:
+                part = self._parts.get(name)
+                if part is None:
+                    part = self._parts[name] = build()
+        return part
+
+    @property
+    def credential(self) -> DataverseCredential:
+        """Tokens for the org, from the client secret in Key Vault (or `DATAVERSE_CLIENT_SECRET` locally)."""
+
+        def build() -> DataverseCredential:
+            _quiet_sdk_logs()
+            from .dataverse import DataverseCredential
+
+            return DataverseCredential(self.settings, vault_credential=self.transports.vault_credential,
+                                       verify_vault_challenge=self.transports.verify_vault_challenge)
+
+        return self._part("credential", build)
+
+    @property
+    def client(self) -> DataverseClient:
+        """The org's client: one token cache, one Retry-After gate, one calls budget, one connection pool."""
+
+        def build() -> DataverseClient:
+            from .dataverse import DataverseClient, pooled_session
+
+            config = self.settings
+            config.require("dataverse_url")
+            session = self.transports.session or pooled_session(config.dataverse_url, 32, ca_bundle=config.ca_bundle,
+                                                                proxies=config.proxies)
+            return DataverseClient(config.dataverse_url, self.credential, timeout=config.timeout_seconds,
+                                   attempt_timeout=min(10.0, config.timeout_seconds),
+                                   max_calls_per_minute=config.max_calls_per_minute, session=session)
+
+        return self._part("client", build)
+
+    @property
+    def service(self) -> AvailabilityService:
+        """Cache, single flight, stale answers and batches over the client."""
+
+        def build() -> AvailabilityService:
+            from .service import AvailabilityService
+
+            return AvailabilityService(self.client, cache_seconds=self.settings.cache_seconds,
+                                       stale_seconds=self.settings.stale_seconds)
+
+        return self._part("service", build)
+
+    @property
+    def table_service(self) -> Any:
+        """The `TableServiceClient` of `AzureWebJobsStorage` (`ConfigurationError` naming it when unset)."""
+
+        def build() -> Any:
+            _quiet_sdk_logs()
+            from .tables import service_from_settings
+
+            return self.transports.table_service or service_from_settings(self.settings)
+
+        return self._part("table_service", build)
+
+    @property
+    def snapshot_store(self) -> SnapshotStore:
+        """Snapshot rows in `SNAPSHOT_TABLE`."""
+
+        def build() -> SnapshotStore:
+            from .snapshots import SnapshotStore
+
+            return SnapshotStore(self.table_service.get_table_client(self.settings.snapshot_table))
+
+        return self._part("snapshot_store", build)
+
+    @property
+    def snapshot_runner(self) -> SnapshotRunner:
+        """What the snapshot timer runs: live checks through the service, rows into the store."""
+
+        def build() -> SnapshotRunner:
+            from .snapshots import SnapshotRunner, WorkstreamTargets
+
+            config = self.settings
+            store = self.snapshot_store  # storage first: without it a run has nowhere to write
+            auto = config.snapshot_workstreams is None
+            targets = WorkstreamTargets(config.snapshot_workstreams, self.client if auto else None)
+            return SnapshotRunner(schedule=config.snapshot_schedule, targets=targets, service=self.service,
+                                  store=store, retention_days=config.snapshot_retention_days,
+                                  time_zone=config.schedule_time_zone)
+
+        return self._part("snapshot_runner", build)
+
+    @property
+    def org_directory(self) -> OrgDirectory:
+        """Names of the org's workstreams and queues for the dashboard, refreshed every 10 minutes."""
+
+        def build() -> OrgDirectory:
+            from .dashboard.directory import OrgDirectory
+
+            return OrgDirectory(lambda: self.client)  # the client is asked for on first use, not now
+
+        return self._part("org_directory", build)
+
+    def close(self) -> None:
+        """Close the connections of the parts built so far."""
+        with self._lock:
+            parts, self._parts = self._parts, {}
+        for name in ("client", "snapshot_store", "table_service"):
+            close = getattr(parts.get(name), "close", None)
+            if close is not None:
+                close()
+
+
+_current: App | None = None
+_transports = Transports()
+_current_lock = threading.Lock()
+
+
+def current() -> App:
+    """The process-wide app, from the environment's settings (a malformed one raises, and is read again next time)."""
+    global _current
+    app = _current
+    if app is None:
+        with _current_lock:
+            if _current is None:
+                _current = App(load_settings(), _transports)
+            app = _current
+    return app
+
+
+def use_transports(transports: Transports) -> None:
+    """Build the process-wide app with `transports`: for a host that gives the app transports of its own."""
+    global _current, _transports
+    with _current_lock:
+        _transports, _current = transports, None
+
+
+def use(app: App) -> None:
+    """Make `app` the process-wide one: for a harness that calls the functions in process (the benchmarks)."""
+    global _current
+    with _current_lock:
+        _current = app
+
+
+def _quiet_sdk_logs() -> None:
+    """The Azure SDKs log every request and response at INFO: keep only their warnings."""
+    for name in _SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

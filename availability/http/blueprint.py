@@ -1,0 +1,162 @@
+"""HTTP functions: parse the request, ask the app's parts, render the answer or the error.
+
+Everything past `azure.functions` and the composition root is imported inside the functions: importing the
+app is the cold start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from .. import __version__, app
+from ..errors import AvailabilityError, InvalidRequest
+from .respond import correlation_id, handle, json_body, json_response, utcnow
+
+bp = func.Blueprint()
+
+MAX_BATCH = 25
+
+
+@bp.route(route="availability/before-conversation", methods=["POST"])
+def before_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    """Queue, hours and staffing a new customer of a workstream would meet."""
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from ..checks import parse_before_conversation
+
+        check = parse_before_conversation(json_body(req))
+        answer = app.current().service.check(check, deadline=deadline)
+        return answer.to_json(utcnow(), check.time_zone), answer.source
+
+    return handle("before-conversation", req, work)
+
+
+@bp.route(route="availability/for-conversation", methods=["POST"])
+def for_conversation(req: func.HttpRequest) -> func.HttpResponse:
+    """Queue, hours and staffing for an ongoing conversation (e.g. an AI agent about to escalate)."""
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from ..checks import parse_for_conversation
+
+        check = parse_for_conversation(json_body(req))
+        answer = app.current().service.check(check, deadline=deadline)
+        return answer.to_json(utcnow(), check.time_zone), answer.source
+
+    return handle("for-conversation", req, work)
+
+
+@bp.route(route="availability/batch", methods=["POST"])
+def batch(req: func.HttpRequest) -> func.HttpResponse:
+    """Several before-conversation checks in one call; each gets its own status."""
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from ..checks import parse_before_conversation
+
+        body = json_body(req)
+        if not isinstance(body, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        unknown = sorted(set(body) - {"checks"})
+        if unknown:
+            raise InvalidRequest(f"Unknown field '{unknown[0][:100]}'.", target=unknown[0][:100])
+        checks = body.get("checks")
+        if not isinstance(checks, list) or not checks:
+            raise InvalidRequest("'checks' must be a list of 1 to 25 before-conversation checks.", target="checks")
+        if len(checks) > MAX_BATCH:
+            raise InvalidRequest(f"'checks' holds {len(checks)} checks; at most {MAX_BATCH} are allowed.",
+                                 target="checks")
+        parsed: list[Any] = []
+        for index, item in enumerate(checks):
+            try:
+                parsed.append(parse_before_conversation(item, prefix=f"checks[{index}]"))
+            except InvalidRequest as error:
+                parsed.append(error)
+        valid = [check for check in parsed if not isinstance(check, AvailabilityError)]
+        answers = iter(app.current().service.check_many(valid, deadline=deadline)) if valid else iter(())
+        now = utcnow()
+        results = []
+        for index, check in enumerate(parsed):
+            outcome = check if isinstance(check, AvailabilityError) else next(answers)
+            if isinstance(outcome, AvailabilityError):
+                body = outcome.to_body()  # a copy: the error may be shared by identical checks
+                target = body["error"].get("target")
+                if target and not target.startswith("checks["):  # an upstream error names the field alone
+                    body["error"]["target"] = f"checks[{index}].{target}"
+                results.append({"status": outcome.status, **body})
+            else:
+                results.append({"status": 200, "availability": outcome.to_json(now, check.time_zone)})
+        failed = sum(1 for r in results if r["status"] != 200)
+        return {"results": results}, f"{len(results) - failed}/{len(results)} ok"
+
+    return handle("batch", req, work)
+
+
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Liveness: answers without calling upstream."""
+    return json_response({"status": "ok", "version": __version__}, 200, correlation_id(req))
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI 3 document of this API, with this app's own address as its server."""
+    from ..openapi import openapi_document
+
+    origin = urlsplit(req.url)
+    server = f"{origin.scheme}://{origin.netloc}" if origin.scheme and origin.netloc else None
+    return json_response(openapi_document(server), 200, correlation_id(req))
+
+
+@bp.route(route="snapshots", methods=["GET"])
+def snapshots(req: func.HttpRequest) -> func.HttpResponse:
+    """Availability history recorded by the snapshot timer, newest first."""
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from .params import parse_history_query
+
+        query = parse_history_query(req.params, utcnow())
+        rows = app.current().snapshot_store.history(query, deadline=deadline)
+        return {"snapshots": [row.to_json() for row in rows]}, f"{len(rows)} rows"
+
+    return handle("snapshots", req, work)
+
+
+@bp.route(route="dashboard", methods=["GET"])
+def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    """The supervisor dashboard: one self-contained HTML page (now, the last 24 hours, the hour-of-week heatmap)."""
+    page: dict[str, str] = {}
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from ..dashboard import dashboard_page
+
+        page["html"], page["nonce"] = dashboard_page(req.params, now=utcnow(), deadline=deadline,
+                                                     **_dashboard_parts())
+        return None, "html"
+
+    response = handle("dashboard", req, work)  # errors (400 with target, ...) keep the contract's JSON shape
+    if response.status_code != 200:
+        return response
+    from ..dashboard import content_security_policy
+
+    return func.HttpResponse(page["html"], status_code=200, mimetype="text/html", charset="utf-8", headers={
+        "x-correlation-id": response.headers["x-correlation-id"], "Cache-Control": "no-store",
+        "Content-Security-Policy": content_security_policy(page["nonce"]), "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer"})
+
+
+def _dashboard_parts() -> dict[str, Any]:
+    """The parts the page draws from; one that cannot be built is passed as its error (the page says so)."""
+    parts: dict[str, Any] = {}
+    current = app.current()
+    try:
+        parts["store"] = current.snapshot_store
+    except AvailabilityError as exc:
+        parts["store"] = exc
+    try:
+        parts["service"], parts["configured"] = current.service, current.settings.snapshot_workstreams
+    except AvailabilityError as exc:
+        parts["service"], parts["configured"] = exc, None
+    parts["directory"] = current.org_directory
+    return parts

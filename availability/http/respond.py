@@ -1,0 +1,86 @@
+"""HTTP responses in the contract's shape: JSON bodies, errors, the correlation id, one log line per request.
+
+Translation of the error tree to HTTP happens here and only here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import azure.functions as func
+
+from ..errors import AvailabilityError, InternalError, InvalidRequest
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+REQUEST_BUDGET = 24.0  # seconds; Copilot Studio's HTTP node gives up at 30 s
+_CORRELATION = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def json_response(body: object, status: int, correlation_id: str, headers: dict[str, str] | None = None
+                  ) -> func.HttpResponse:
+    """A JSON response with the correlation id; never cached."""
+    return func.HttpResponse(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status,
+        mimetype="application/json",
+        charset="utf-8",
+        headers={"x-correlation-id": correlation_id, "Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def error_response(error: AvailabilityError, correlation_id: str) -> func.HttpResponse:
+    """The contract's error body and status (with `Retry-After` when the error carries one)."""
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    return json_response(error.to_body(), error.status, correlation_id, headers)
+
+
+def correlation_id(req: func.HttpRequest) -> str:
+    """The caller's `x-correlation-id` when it is a sane token, else a new one."""
+    given = req.headers.get("x-correlation-id") or ""
+    if _CORRELATION.fullmatch(given):
+        return given
+    import uuid  # imported on first use: it pulls in `platform`, which costs cold starts
+
+    return str(uuid.uuid4())
+
+
+def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, str]]) -> func.HttpResponse:
+    """Run `work(deadline)` → (body, outcome); render it or its error; log one line either way."""
+    started = time.monotonic()
+    correlation = correlation_id(req)
+    try:
+        body, outcome = work(started + REQUEST_BUDGET)
+        response = json_response(body, 200, correlation)
+    except AvailabilityError as error:
+        response, outcome = error_response(error, correlation), error.code
+    except Exception:  # a bug must still answer in the contract's shape, without a trace
+        log.exception("%s failed unexpectedly (correlation %s)", name, correlation)
+        error = InternalError()
+        response, outcome = error_response(error, correlation), error.code
+    log.info("%s %d %s %.0fms correlation=%s", name, response.status_code, outcome,
+             (time.monotonic() - started) * 1000, correlation)
+    return response
+
+
+def json_body(req: func.HttpRequest) -> Any:
+    """The request's JSON body (at most 64 KiB), or `InvalidRequest`."""
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidRequest("The request body is larger than 64 KiB.")
+    if not raw.strip():
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("The request body is not valid JSON (UTF-8).") from None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
