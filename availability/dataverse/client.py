@@ -93,12 +93,16 @@ class DataverseClient:
                                        not_found=not_found, not_found_target=target)
         return wire.parse_availability(payload, datetime.now(timezone.utc), org_time)
 
-    def list_workstreams(self, *, active_only: bool = True) -> list[dict[str, Any]]:
-        """Workstreams (`msdyn_liveworkstreams`): id, name, channel code, default queue."""
+    def list_workstreams(self, *, active_only: bool = True, queue_until: float | None = None
+                         ) -> list[dict[str, Any]]:
+        """Workstreams (`msdyn_liveworkstreams`): id, name, channel code, default queue.
+
+        `queue_until` (monotonic) lets the query wait out the org's Retry-After until then (a timer run's slot).
+        """
         query = "$select=msdyn_liveworkstreamid,msdyn_name,msdyn_streamsource,_msdyn_defaultqueue_value"
         if active_only:
             query += "&$filter=statecode eq 0"
-        return self._list(f"msdyn_liveworkstreams?{query}")
+        return self._list(f"msdyn_liveworkstreams?{query}", queue_until=queue_until)
 
     def list_queues(self, *, active_only: bool = True) -> list[dict[str, Any]]:
         """Queues (`queues`): id, name, type."""
@@ -115,11 +119,12 @@ class DataverseClient:
         self._session.close()
 
     # -- the wire --
-    def _list(self, path: str) -> list[dict[str, Any]]:
+    def _list(self, path: str, *, queue_until: float | None = None) -> list[dict[str, Any]]:
         """Every record of a query, page after page (`Prefer: odata.maxpagesize`, `@odata.nextLink`)."""
         records: list[dict[str, Any]] = []
         for _ in range(self.max_pages):
-            page, _ = self._send("GET", path, prefer=f"odata.maxpagesize={self.page_size}")
+            page, _ = self._send("GET", path, prefer=f"odata.maxpagesize={self.page_size}",
+                                  queue_until=queue_until)
             records.extend(page.get("value") or [])
             link = page.get("@odata.nextLink")
             if not link:
@@ -145,7 +150,7 @@ class DataverseClient:
               prefer: str | None = None, budgeted: bool = False, queue_until: float | None = None
               ) -> tuple[dict[str, Any], datetime | None]:
         """One exchange with retries inside the budget: the 200's JSON and the org's clock when it answered."""
-        caller_deadline = deadline if deadline is not None else self._clock() + self.timeout
+        caller_deadline = deadline if deadline is not None else queue_until or self._clock() + self.timeout
         deadline = min(caller_deadline, self._clock() + self.timeout)
         refreshed = False
         attempt = 0
@@ -157,7 +162,12 @@ class DataverseClient:
             if budgeted and self._budget.wait((queue_until or deadline) - min(5.0, self.timeout / 2)):
                 if queue_until:  # queueing was not the call's time: its own budget starts now
                     deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
-            probe = self._gate.wait(deadline)
+            # The org's Retry-After: waited out within the call's budget, or until `queue_until` (a timer run
+            # waits inside its slot), after which the call has its own budget again.
+            before = self._clock()
+            probe = self._gate.wait(queue_until - min(5.0, self.timeout / 2) if queue_until else deadline)
+            if queue_until and self._clock() > before:
+                deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
             response = None
             try:
                 remaining = deadline - self._clock()

@@ -74,6 +74,7 @@ def run_snapshot(
     concurrency: int = DEFAULT_CONCURRENCY,
     deadline: float | None = None,
     write_behind: bool = True,
+    failed: AvailabilityError | None = None,
     now: Callable[[], datetime] = _utcnow,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> SnapshotSummary:
@@ -88,6 +89,7 @@ def run_snapshot(
     :keyword deadline: `monotonic()` time by which every check must be answered.
     :keyword write_behind: write rows from a pool beside the checkers (the store's `write` is a network call);
         False when the store only queues the row (a backfill's batching writer), so it is handed over at once.
+    :keyword failed: record this error for every target without checking (target discovery failed).
     :raises AvailabilityError: when the store cannot be reached at all.
     """
     started = monotonic()
@@ -96,6 +98,8 @@ def run_snapshot(
     store.ensure_table()
 
     def check(workstream_id: str) -> Snapshot:
+        if failed is not None:
+            return Snapshot.failed(workstream_id, slot, failed.code, now())
         try:
             answer = service.check(BeforeConversationCheck(workstream_id=workstream_id), deadline=deadline, live=True)
             return Snapshot.of(workstream_id, slot, answer)
@@ -178,9 +182,20 @@ class SnapshotRunner:
             log.warning("Snapshot run for slot %s is past due (started %s)", format_time(slot), format_time(started))
         budget = max(self.MIN_BUDGET,
                      (next_slot(self.schedule, slot, self.zone) - started).total_seconds() - self.MARGIN)
-        targets = self.targets.resolve()
+        deadline = self._monotonic() + budget
+        failed: AvailabilityError | None = None
+        try:
+            targets = self.targets.resolve(queue_until=deadline)
+        except AvailabilityError as exc:
+            # No list of workstreams today (the org throttles or is down at the first run): the slot still gets
+            # a row, with the error, for each workstream the history knows from the day before.
+            failed, targets = exc, self._known_targets(slot, deadline)
+            if not targets:
+                raise
+            log.warning("Workstream discovery failed (%s); recording it for the %d workstreams of the last day",
+                        exc.code, len(targets))
         summary = run_snapshot(slot, targets=targets, service=self.service, store=self.store,
-                               concurrency=self.concurrency, deadline=self._monotonic() + budget, now=self._now,
+                               concurrency=self.concurrency, deadline=deadline, failed=failed, now=self._now,
                                monotonic=self._monotonic)
         purged = None
         if is_first_slot_of_day(self.schedule, slot, self.zone):
@@ -194,3 +209,11 @@ class SnapshotRunner:
             raise UpstreamUnavailable(message=f"{summary.unwritten} of {summary.targets} snapshot rows could not be "
                                               f"written to table storage.")
         return summary
+
+    def _known_targets(self, slot: datetime, deadline: float) -> list[str]:
+        """The workstreams with a row in the day before `slot`; none when the store cannot say."""
+        try:
+            return self.store.recent_workstreams(slot - timedelta(days=1), slot, deadline=deadline)
+        except AvailabilityError as exc:
+            log.warning("The snapshot history could not name the workstreams either (%s)", exc.code)
+            return []

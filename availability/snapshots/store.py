@@ -149,6 +149,26 @@ class SnapshotStore:
             return []
         return [Snapshot.from_entity(entity) for entity in rows]
 
+    def recent_workstreams(self, start: datetime, end: datetime, *, deadline: float | None = None) -> list[str]:
+        """The workstreams with a row captured in [start, end]: one request per workstream (keys only)."""
+        low, high = row_key(end), row_key(max(utc(start), EPOCH))
+        found: list[str] = []
+        after: str | None = None
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            with tables.StorageErrors():
+                while True:
+                    text, parameters = self._filter(HistoryQuery(start=start, end=end), low, high, after)
+                    first = next((page[0] for page in self._pages(text, parameters, ["PartitionKey"], 1, deadline)
+                                  if page), None)
+                    if first is None:
+                        return found
+                    after = first["PartitionKey"]
+                    found.append(after)
+        except ResourceNotFoundError:
+            return found
+
     def _filter(self, query: HistoryQuery, low: str, high: str, after: str | None = None) -> tuple[str, dict]:
         parts, parameters = ["RowKey ge @low", "RowKey le @high"], {"low": low, "high": high}
         if query.workstream_id is not None:

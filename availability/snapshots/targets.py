@@ -38,15 +38,18 @@ class WorkstreamTargets:
     def auto(self) -> bool:
         return self._ids is None
 
-    def resolve(self) -> list[str]:
-        """The target ids; in auto mode a failed discovery falls back to the last list, if any."""
+    def resolve(self, *, queue_until: float | None = None) -> list[str]:
+        """The target ids; in auto mode a failed discovery falls back to the last list, if any.
+
+        :keyword queue_until: monotonic time until which discovery may wait out the org's Retry-After.
+        """
         if self._ids is not None:
             return list(self._ids)
         with self._lock:
             if self._discovered is not None and self._monotonic() - self._discovered_at < self.ttl:
                 return list(self._discovered)
             try:
-                records = self._client.list_workstreams()
+                records = self._client.list_workstreams(queue_until=queue_until)
             except AvailabilityError as exc:
                 if self._discovered is None:
                     raise

@@ -13,7 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from availability.errors import ConfigurationError, InvalidRequest, UpstreamTimeout, UpstreamUnavailable
+from availability.checks import BeforeConversationCheck
+from availability.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    UpstreamThrottled,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from availability.answer import Availability
 from availability.http.params import parse_history_query
 from availability.settings import load_settings
@@ -35,6 +42,7 @@ from tests.availability.conftest import connect, sandbox_org, unique_table
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN, UTC, at
 
 EVERY_5_MINUTES = "0 */5 * * * *"
+BEFORE_ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
 
 
 # ---------------------------------------------------------------------------------------- slots (unit)
@@ -522,7 +530,7 @@ def test_run_writes_one_row_per_target_and_an_error_row_for_an_unknown_workstrea
 
 
 def test_run_is_always_live_and_a_rerun_in_the_same_slot_overwrites(service, store, sandbox):
-    from availability.checks import BeforeConversationCheck
+
 
     service.clear()
     service.check(BeforeConversationCheck(workstream_id=CHAT))  # a cached answer the run must not use
@@ -572,6 +580,48 @@ def test_a_429_holds_the_whole_run_back_instead_of_a_storm(org, stack, clean_san
     assert calls <= 2  # the 429'd call and at most the one already under way; then nobody calls until Retry-After
     assert summary.errors["upstream_throttled"] >= 18 and summary.unwritten == 0
     assert len(list(store._table.list_entities())) == 20
+
+
+def test_the_first_run_waits_out_a_retry_after_the_org_gave_before_it(stack, clean_sandbox, store):
+    # An HTTP request met a 429 whose Retry-After outlasts a request's budget (2 s here), just before the timer.
+    service, client = connect({**stack.sandbox_settings(), "AVAILABILITY_TIMEOUT_SECONDS": "2"})
+    try:
+        client.who_am_i()  # token in hand before the fault
+        clean_sandbox.reset()
+        clean_sandbox.fault("actions", status=429, retryAfter=4, count=1)
+        with pytest.raises(UpstreamThrottled):
+            service.check(BeforeConversationCheck(workstream_id=CHAT))
+        runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=WorkstreamTargets(None, client), service=service,
+                                store=store, retention_days=90)
+        started = time.monotonic()
+        summary = runner.run()
+    finally:
+        client.close()
+    # Discovery and the checks waited inside the slot, as the org asked, then everything was recorded.
+    assert (summary.targets, summary.ok, summary.failed) == (3, 3, 0)
+    assert time.monotonic() - started >= 3
+    assert set(rows_of(store)) == {CHAT, BUSY_LINE, OFFICE}
+
+
+def test_a_run_that_cannot_discover_its_targets_records_the_error_for_the_known_ones(stack, clean_sandbox, store):
+    now = datetime.now(UTC)
+    slot = schedule_slot(EVERY_5_MINUTES, now)
+    store.write(Snapshot.failed(CHAT, slot - timedelta(minutes=5), "upstream_timeout", now))  # yesterday's targets
+    store.write(Snapshot.failed(OFFICE, slot - timedelta(hours=3), "upstream_timeout", now))
+    store.write(Snapshot.failed(BUSY_LINE, slot - timedelta(days=2), "upstream_timeout", now))  # gone since
+    service, client = connect(stack.sandbox_settings())
+    try:
+        clean_sandbox.fault("queries", status=429, retryAfter=3600)  # discovery is throttled for an hour
+        runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=WorkstreamTargets(None, client), service=service,
+                                store=store, retention_days=90)
+        summary = runner.run()
+    finally:
+        client.close()
+    assert (summary.targets, dict(summary.errors)) == (2, {"upstream_throttled": 2})
+    rows = [row for row in store.history(HistoryQuery(start=summary.slot, end=summary.slot))]
+    assert {(row.workstream_id, row.error) for row in rows} == {(CHAT, "upstream_throttled"),
+                                                                 (OFFICE, "upstream_throttled")}
+    assert clean_sandbox.stats()["actions"].get(BEFORE_ACTION, 0) == 0  # nothing asked of a throttling org
 
 
 def test_auto_targets_are_the_active_workstreams_cached(org, clean_sandbox, store):
