@@ -2,72 +2,17 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
+from tests.structure import ROOT, find_cycle
+from tests.structure import import_graph as graph_of
+
 PACKAGE = "sandbox"
-SOURCES = Path(__file__).resolve().parents[2] / PACKAGE
-
-
-def module_name(path: Path) -> str:
-    return PACKAGE if path.stem == "__init__" else f"{PACKAGE}.{path.stem}"
-
-
-def imported(tree: ast.AST, importer: str, modules: set[str]) -> set[str]:
-    """The package's modules that `importer` imports anywhere: top level, in functions, under TYPE_CHECKING."""
-    found: set[str] = set()
-    package = importer if importer == PACKAGE else importer.rpartition(".")[0]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
-            # `from sandbox import server` imports the module sandbox.server; `from sandbox import X` the package.
-            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "import_module" and node.args and isinstance(node.args[0], ast.Constant)):
-            names = [str(node.args[0].value)]
-        else:
-            continue
-        found.update(name for name in names if name in modules and name != importer)
-    return found
+SOURCES = ROOT / PACKAGE
 
 
 def import_graph(root: Path = SOURCES) -> dict[str, set[str]]:
-    paths = sorted(root.glob("*.py"))
-    modules = {module_name(path) for path in paths}
-    return {module_name(path): imported(ast.parse(path.read_text(encoding="utf-8"), str(path)), module_name(path),
-                                        modules)
-            for path in paths}
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One cycle as a path that ends where it starts (`a → b → a`), or None."""
-    done: set[str] = set()
-    trail: list[str] = []
-
-    def visit(module: str) -> list[str] | None:
-        if module in trail:
-            return trail[trail.index(module):] + [module]
-        if module in done:
-            return None
-        trail.append(module)
-        for target in sorted(graph.get(module, ())):
-            cycle = visit(target)
-            if cycle:
-                return cycle
-        trail.pop()
-        done.add(module)
-        return None
-
-    for module in sorted(graph):
-        cycle = visit(module)
-        if cycle:
-            return cycle
-    return None
+    return graph_of(root, PACKAGE)
 
 
 def test_no_import_cycle_among_sandbox_modules():
