@@ -1,523 +1,37 @@
-"""The supervisor dashboard (`GET /api/dashboard`): one self-contained HTML page, server-rendered SVG.
+"""The supervisor dashboard's page (`GET /api/dashboard`): one self-contained HTML page, server-rendered SVG.
 
-Per workstream: **now** (a live check through the service, cache allowed; the latest snapshot and its age
-when the org cannot answer), **the last 24 hours** from the snapshots (status bands, representatives free,
-average wait), and an **hour-of-week heatmap** over the last `days`: the share of snapshots in which a
-customer could have been escalated (status available). Hours that are open but rarely staffed stand out.
-
-The page loads nothing from elsewhere (no scripts, fonts or styles from a CDN) and works offline; its
-Content-Security-Policy says so. The aggregation (`timeline`, `heatmap`, `shares`, `understaffed`) is pure;
-reading is one range query per workstream (`SnapshotStore.history` on its partition), run in parallel.
+The query is parsed by `query`, the data gathered within the request's deadline by `load`, the numbers worked
+out by `aggregate`; this module draws the page. It loads nothing from elsewhere (no scripts, fonts or styles
+from a CDN) and works offline; its Content-Security-Policy says so.
 """
 
 from __future__ import annotations
 
 import html
-import logging
 import math
 import secrets
-import time
-from collections import Counter, defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from statistics import median
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
-from ..errors import AvailabilityError, InvalidRequest, UpstreamTimeout
-from ..answer import Availability
-from ..checks import BeforeConversationCheck
-from ..localtime import utc as _utc
-from .directory import Names, OrgDirectory
-from ..http.params import check_parameter_names, guid_parameter, zone_parameter
-from ..snapshots import HistoryQuery
+from ..localtime import UTC, utc
+from .aggregate import (
+    DAYS,
+    TIMELINE_WINDOW,
+    Bucket,
+    HourOfWeek,
+    Shares,
+    bands,
+    heatmap,
+    shares,
+    timeline,
+    understaffed,
+)
+from .directory import OrgDirectory
+from .load import Dashboard, WorkstreamView, load_dashboard
+from .query import parse_dashboard_query
 
-log = logging.getLogger(__name__)
-
-__all__ = [
-    "DashboardQuery",
-    "parse_dashboard_query",
-    "Bucket",
-    "Band",
-    "HourOfWeek",
-    "Shares",
-    "Understaffed",
-    "timeline",
-    "bands",
-    "heatmap",
-    "shares",
-    "understaffed",
-    "Names",
-    "OrgDirectory",
-    "Now",
-    "WorkstreamView",
-    "Dashboard",
-    "load_dashboard",
-    "render_dashboard",
-    "dashboard_page",
-]
-
-DEFAULT_DAYS, MAX_DAYS = 7, 31
-TIMELINE_WINDOW = timedelta(hours=24)
-BUCKET = timedelta(minutes=15)
-LIVE_BUDGET = 8.0  # seconds the live checks get before the page falls back to the latest snapshots
-NAMES_WAIT = 3.0  # seconds the page waits for the org's workstream and queue names before it goes on without
-RENDER_RESERVE = 3.0  # seconds of the request's budget kept for drawing the page (50 workstreams × 31 days: ~1.6 s)
 REFRESH_SECONDS = 300  # the page reloads itself at the snapshot timer's pace
-STATUSES = ("available", "busy", "closed")
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_PARAMETERS = ("workstreamId", "days", "tz")
-UTC = timezone.utc
-
-
-# ============================================================================================ the query
-
-
-@dataclass(frozen=True)
-class DashboardQuery:
-    """What the page shows: one workstream or all, `days` of heatmap history, times in `tz`."""
-
-    workstream_id: str | None = None
-    days: int = DEFAULT_DAYS
-    tz: str = "UTC"
-
-    @property
-    def zone(self) -> ZoneInfo | timezone:
-        return UTC if self.tz == "UTC" else ZoneInfo(self.tz)
-
-
-def parse_dashboard_query(params: Mapping[str, str]) -> DashboardQuery:
-    """Validate the page's query parameters; every fault is an `InvalidRequest` naming its parameter.
-
-    Blank `workstreamId` and `tz` (the page's own form sends them) mean all workstreams and UTC.
-    """
-    check_parameter_names(params, _PARAMETERS)
-    workstream_id = guid_parameter(params, "workstreamId", blank_is_absent=True)
-    days = DEFAULT_DAYS
-    raw = params.get("days")
-    if raw is not None:
-        text = raw.strip()
-        if not (text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= MAX_DAYS):
-            raise InvalidRequest(f"'days' must be a whole number from 1 to {MAX_DAYS}.", target="days")
-        days = int(text)
-    return DashboardQuery(workstream_id=workstream_id, days=days, tz=zone_parameter(params, "tz") or "UTC")
-
-
-# ====================================================================================== aggregation
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """A slice of the timeline. `status` is available / busy / closed, "error" (no answer), or None (no data)."""
-
-    start: datetime
-    end: datetime
-    status: str | None
-    representatives: float | None  # mean free representatives
-    wait_seconds: float | None  # mean average wait while open
-    samples: int  # snapshots captured in the slice (0 when carried over or empty)
-
-    @property
-    def carried(self) -> bool:
-        return self.samples == 0 and self.status is not None
-
-
-@dataclass(frozen=True)
-class Band:
-    """Consecutive buckets with one status."""
-
-    start: datetime
-    end: datetime
-    status: str | None
-
-
-def _status_of(rows: Sequence[Any]) -> str | None:
-    counts = Counter(row.status for row in rows if row.status in STATUSES)
-    if not counts:
-        return "error" if rows else None
-    # Ties go to the less favourable status: a supervisor should see a doubt, not hide it.
-    return max(("busy", "closed", "available"), key=lambda status: counts[status])
-
-
-def _mean(values: Iterable[float | int | None]) -> float | None:
-    known = [value for value in values if value is not None]
-    return sum(known) / len(known) if known else None
-
-
-def _typical_gap(times: Sequence[datetime]) -> timedelta | None:
-    gaps = [later - earlier for earlier, later in zip(times, times[1:]) if later > earlier]
-    return median(gaps) if gaps else None
-
-
-def timeline(snapshots: Iterable[Any], start: datetime, end: datetime, *, bucket: timedelta = BUCKET,
-             hold: timedelta | None = None) -> list[Bucket]:
-    """The window [start, end) cut into `bucket`-long slices aligned on UTC multiples of `bucket`.
-
-    A slice with snapshots gets their majority status, mean free representatives and mean wait while open.
-    A slice without any carries the latest earlier snapshot over when it is at most `hold` old (default:
-    twice the usual interval between snapshots), so a sparser schedule leaves no holes; else it has no data.
-    """
-    start, end = _utc(start), _utc(end)
-    rows = sorted((row for row in snapshots), key=lambda row: row.captured_at)
-    if hold is None:
-        gap = _typical_gap([row.captured_at for row in rows])
-        hold = max(bucket, 2 * gap) if gap else bucket
-    size = bucket.total_seconds()
-    first = datetime.fromtimestamp(math.floor(start.timestamp() / size) * size, UTC)
-    result: list[Bucket] = []
-    index = 0
-    previous: Any = None  # the latest snapshot before the current slice
-    moment = first
-    while moment < end:
-        stop = min(moment + bucket, end)
-        inside = []
-        while index < len(rows) and rows[index].captured_at < stop:
-            if rows[index].captured_at >= moment:
-                inside.append(rows[index])
-            else:
-                previous = rows[index]
-            index += 1
-        shown_start = max(moment, start)
-        if inside:
-            open_rows = [row for row in inside if row.status in ("available", "busy")]
-            result.append(Bucket(shown_start, stop, _status_of(inside),
-                                 _mean(row.available_representatives for row in inside if row.status in STATUSES),
-                                 _mean(row.average_wait_seconds for row in open_rows), len(inside)))
-            previous = inside[-1]
-        elif previous is not None and moment - previous.captured_at <= hold:
-            wait = previous.average_wait_seconds if previous.status in ("available", "busy") else None
-            result.append(Bucket(shown_start, stop, _status_of([previous]), previous.available_representatives
-                                 if previous.status in STATUSES else None, wait, 0))
-        else:
-            result.append(Bucket(shown_start, stop, None, None, None, 0))
-        moment = stop
-    return result
-
-
-def bands(buckets: Sequence[Bucket]) -> list[Band]:
-    """Runs of buckets with the same status, in order."""
-    result: list[Band] = []
-    for item in buckets:
-        if result and result[-1].status == item.status and result[-1].end == item.start:
-            result[-1] = Band(result[-1].start, item.end, item.status)
-        else:
-            result.append(Band(item.start, item.end, item.status))
-    return result
-
-
-@dataclass
-class HourOfWeek:
-    """Snapshots that fell in one local hour of the week (weekday 0 = Monday)."""
-
-    weekday: int
-    hour: int
-    available: int = 0
-    busy: int = 0
-    closed: int = 0
-    failed: int = 0  # rows carrying an error code: in no share
-
-    @property
-    def samples(self) -> int:
-        return self.available + self.busy + self.closed
-
-    @property
-    def share(self) -> float | None:
-        """Share of the snapshots in which a customer could be escalated (status available)."""
-        return self.available / self.samples if self.samples else None
-
-    @property
-    def open_share(self) -> float | None:
-        return (self.available + self.busy) / self.samples if self.samples else None
-
-    def add(self, status: str | None) -> None:
-        if status in STATUSES:
-            setattr(self, status, getattr(self, status) + 1)
-        else:
-            self.failed += 1
-
-
-def heatmap(snapshots: Iterable[Any], zone: ZoneInfo | timezone) -> list[HourOfWeek]:
-    """168 cells, Monday 00:00 first: each snapshot counted in the local hour (in `zone`) it was captured in.
-
-    Each instant is converted on its own, so daylight saving changes are handled: a repeated autumn hour
-    counts twice in one cell, a skipped spring hour gets nothing that day.
-    """
-    cells = [HourOfWeek(weekday, hour) for weekday in range(7) for hour in range(24)]
-    for row in snapshots:
-        local = _utc(row.captured_at).astimezone(zone)
-        cells[local.weekday() * 24 + local.hour].add(row.status)
-    return cells
-
-
-@dataclass(frozen=True)
-class Shares:
-    """How a set of snapshots splits by status (rows carrying an error code are in `failed` only)."""
-
-    available: int = 0
-    busy: int = 0
-    closed: int = 0
-    failed: int = 0
-
-    @property
-    def samples(self) -> int:
-        return self.available + self.busy + self.closed
-
-    def of(self, status: str) -> float | None:
-        return getattr(self, status) / self.samples if self.samples else None
-
-
-def shares(snapshots: Iterable[Any]) -> Shares:
-    counts = Counter(row.status if row.status in STATUSES else "failed" for row in snapshots)
-    return Shares(counts["available"], counts["busy"], counts["closed"], counts["failed"])
-
-
-@dataclass(frozen=True)
-class Understaffed:
-    """Local hours [start_hour, end_hour) on `weekdays` that are mostly open but rarely staffed."""
-
-    weekdays: tuple[int, ...]
-    start_hour: int
-    end_hour: int
-    share: float  # escalation possible in this share of their snapshots
-    samples: int
-
-    def label(self) -> str:
-        return f"{_weekday_ranges(self.weekdays)} {self.start_hour:02d}:00–{self.end_hour % 24:02d}:00"
-
-
-def understaffed(cells: Sequence[HourOfWeek], *, limit: int = 4, below: float = 0.5) -> list[Understaffed]:
-    """Open hours (open in at least half their snapshots) where escalation was possible less than `below`.
-
-    Consecutive hours of a day form one range; equal ranges on several days are merged ("Mon–Fri
-    12:00–14:00"); the worst (lowest share, then most snapshots) come first.
-    """
-    runs: list[tuple[int, int, int, int, int]] = []  # weekday, start, end, available, samples
-    for weekday in range(7):
-        current: list[HourOfWeek] = []
-        for hour in range(25):
-            cell = cells[weekday * 24 + hour] if hour < 24 else None
-            flagged = (cell is not None and cell.samples and (cell.open_share or 0) >= 0.5
-                       and (cell.share or 0) < below)
-            if flagged:
-                current.append(cell)
-                continue
-            if current:
-                runs.append((weekday, current[0].hour, current[-1].hour + 1, sum(c.available for c in current),
-                             sum(c.samples for c in current)))
-                current = []
-    grouped: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
-    for weekday, first, last, available, samples in runs:
-        grouped[(first, last)].append((weekday, available, samples))
-    found = []
-    for (first, last), days in grouped.items():
-        available = sum(a for _, a, _ in days)
-        samples = sum(s for _, _, s in days)
-        found.append(Understaffed(tuple(d for d, _, _ in days), first, last, available / samples, samples))
-    found.sort(key=lambda item: (round(item.share, 3), -item.samples, item.weekdays, item.start_hour))
-    return found[:limit]
-
-
-def _weekday_ranges(weekdays: Sequence[int]) -> str:
-    parts: list[str] = []
-    ordered = sorted(set(weekdays))
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        if j - i >= 2:
-            parts.append(f"{DAYS[ordered[i]]}–{DAYS[ordered[j]]}")
-        else:
-            parts.extend(DAYS[d] for d in ordered[i:j + 1])
-        i = j + 1
-    return ", ".join(parts)
-
-
-# ======================================================================================= the org's names
-
-
-# ============================================================================================ loading
-
-
-@dataclass(frozen=True)
-class Now:
-    """What a workstream looks like now: a live (or cached, or stale) answer, else the latest snapshot."""
-
-    status: str | None  # available / busy / closed; None when nothing is known
-    queue_id: str | None
-    representatives: int | None
-    wait_seconds: int | None
-    position: int | None
-    next_opening: datetime | None
-    next_closing: datetime | None
-    open_around_the_clock: bool
-    retrieved_at: datetime | None
-    source: str  # live / cache / stale / snapshot / none
-    problem: str | None = None  # why the live answer is missing
-
-    @classmethod
-    def of(cls, answer: Availability) -> Now:
-        status = answer.status
-        if status == "closed":
-            opening, closing = answer.next_opening_time or answer.next_transition_time, answer.next_closing_time
-        else:
-            opening, closing = None, answer.next_closing_time or answer.next_transition_time
-        return cls(status, answer.queue_id, answer.available_representatives, answer.average_wait_seconds,
-                   answer.position_in_queue, opening, closing, status != "closed" and closing is None,
-                   answer.retrieved_at, answer.source)
-
-    @classmethod
-    def from_snapshot(cls, row: Any, problem: str) -> Now:
-        return cls(row.status, row.queue_id, row.available_representatives, row.average_wait_seconds,
-                   row.position_in_queue, None, None, False, row.captured_at, "snapshot", problem)
-
-
-@dataclass
-class WorkstreamView:
-    id: str
-    name: str | None
-    now: Now
-    history: list[Any]  # snapshots of the last `days`, oldest first
-    history_problem: str | None = None
-
-
-@dataclass
-class Dashboard:
-    query: DashboardQuery
-    generated_at: datetime
-    workstreams: list[WorkstreamView]
-    queues: dict[str, str] = field(default_factory=dict)
-    choices: dict[str, str] = field(default_factory=dict)  # every workstream the filter can pick, id → name
-    notice: str | None = None  # a page-wide problem (no storage, no org)
-
-
-def _limit(days: int) -> int:
-    # One row a minute at most: bounds a read even with a very tight schedule.
-    return min(days * 1440 + 10, 50_000)
-
-
-def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service: Any,
-                   directory: OrgDirectory | None, configured: Sequence[str] | None,
-                   deadline: float | None = None, monotonic: Callable[[], float] = time.monotonic) -> Dashboard:
-    """Everything the page shows: the workstreams, their history (one range query each) and their state now.
-
-    Every step is bounded by the request's `deadline` (less `RENDER_RESERVE` to draw the page), whatever the org
-    and storage do: the names are waited for at most `NAMES_WAIT` (then the ids, or the last names known), the
-    live checks at most `LIVE_BUDGET` (then the latest snapshot), the history reads until the deadline.
-
-    :param store: a `SnapshotStore`, or an `AvailabilityError` when storage is not usable.
-    :param service: an `AvailabilityService`, or an `AvailabilityError` when the org is not configured; its
-        normal path answers (cache and single flight included), so the page spares the org's budget.
-    :param configured: `SNAPSHOT_WORKSTREAMS`; None = auto (the org's active workstreams).
-    :param deadline: `monotonic()` time by which the page must be answered.
-    """
-    now = _utc(now)
-    cutoff = math.inf if deadline is None else deadline - RENDER_RESERVE  # everything must be in by then
-
-    def left(limit: float | None = None) -> float | None:
-        """Seconds to wait: at most `limit`, never past the cutoff (None: no limit at all)."""
-        if deadline is None:
-            return limit
-        return max(0.0, min(limit if limit is not None else math.inf, cutoff - monotonic()))
-
-    names: dict[str, str] = {}
-    queues: dict[str, str] = {}
-    late = False
-    if directory is not None:
-        found = directory.lookup(timeout=left(NAMES_WAIT))
-        names, queues, late = found.workstreams or {}, found.queues, found.late
-    read_until = None if deadline is None else cutoff
-    readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-read")
-    checkers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-check")
-    try:
-        if configured is not None:
-            ids = list(dict.fromkeys(i.lower() for i in configured))
-        else:
-            ids = sorted(names)
-        if not ids and not isinstance(store, AvailabilityError):
-            # The org cannot say which workstreams there are: take those the snapshots of the last day know.
-            recent = readers.submit(store.history, HistoryQuery(start=now - TIMELINE_WINDOW, end=now, limit=5000),
-                                    deadline=read_until)
-            try:
-                ids = sorted({row.workstream_id for row in recent.result(timeout=left())})
-            except (AvailabilityError, FutureTimeout):
-                pass
-        choices = {i: names.get(i) or i for i in ids}
-        if query.workstream_id is not None:
-            ids = [query.workstream_id]
-        ids.sort(key=lambda i: ((names.get(i) or "~").lower(), i))
-
-        def history(workstream_id: str) -> list[Any]:
-            rows = store.history(HistoryQuery(start=now - timedelta(days=query.days), end=now,
-                                              limit=_limit(query.days), workstream_id=workstream_id),
-                                 deadline=read_until)
-            return rows[::-1]
-
-        histories = [] if isinstance(store, AvailabilityError) else [readers.submit(history, i) for i in ids]
-        live_deadline = monotonic() + left(LIVE_BUDGET)
-        answers: list[Any] = [service] * len(ids)
-        if not isinstance(service, AvailabilityError) and ids:
-            checks = [checkers.submit(service.check, BeforeConversationCheck(workstream_id=i), deadline=live_deadline)
-                      for i in ids]
-            # The client gives up at `live_deadline`; a moment more lets a stale answer or its error come back.
-            wait_for(checks, timeout=max(0.0, min(live_deadline + 0.5, cutoff) - monotonic()))
-            answers = [_answer(check) for check in checks]
-        views = []
-        for index, (workstream_id, answer) in enumerate(zip(ids, answers)):
-            if isinstance(store, AvailabilityError):
-                rows, problem = [], store.message
-            else:
-                rows, problem = _rows(histories[index], left())
-            if isinstance(answer, Availability):
-                state = Now.of(answer)
-            else:
-                reason = answer.message if isinstance(answer, AvailabilityError) else "No answer."
-                latest = next((row for row in reversed(rows) if row.status in STATUSES), None)
-                state = Now.from_snapshot(latest, reason) if latest is not None else Now(
-                    None, None, None, None, None, None, None, False, None, "none", reason)
-            views.append(WorkstreamView(workstream_id, names.get(workstream_id), state, rows, problem))
-    finally:
-        # What has not ended by now is not waited for: it ends on its own deadline, the page does not.
-        readers.shutdown(wait=False, cancel_futures=True)
-        checkers.shutdown(wait=False, cancel_futures=True)
-    notice = None
-    if isinstance(store, AvailabilityError):
-        notice = f"History is not available: {store.message}"
-    elif not ids and isinstance(service, AvailabilityError):
-        notice = f"The org could not be asked for its workstreams: {service.message}"
-    elif not ids and directory is not None and directory.error is not None:
-        notice = f"The org could not be asked for its workstreams: {directory.error.message}"
-    elif not ids and late:
-        notice = "The org did not list its workstreams in time; reload the page in a moment."
-    return Dashboard(query, now, views, queues, choices, notice)
-
-
-def _answer(check: Future) -> Any:
-    """A live check's answer or error; one not back in time is an `UpstreamTimeout`."""
-    if not check.done():
-        check.cancel()
-        return UpstreamTimeout(message="Dynamics 365 did not answer in time.")
-    try:
-        return check.result()
-    except AvailabilityError as exc:
-        return exc
-    except Exception:  # a bug must not cost the page: the latest snapshot stands in
-        log.exception("The dashboard's live check failed unexpectedly")
-        return None
-
-
-def _rows(read: Future, timeout: float) -> tuple[list[Any], str | None]:
-    """A history read's rows (oldest first) and problem; one not back within `timeout` seconds is a problem."""
-    try:
-        return read.result(timeout=timeout), None
-    except FutureTimeout:
-        read.cancel()
-        return [], "Table storage did not return the history in time."
-    except AvailabilityError as exc:
-        return [], exc.message
 
 
 def dashboard_page(params: Mapping[str, str], *, now: datetime, store: Any, service: Any, configured: Any,
@@ -543,11 +57,11 @@ def _zone_label(zone: ZoneInfo | timezone, moment: datetime) -> str:
 
 
 def _clock(moment: datetime, zone: ZoneInfo | timezone) -> str:
-    return f"{_utc(moment).astimezone(zone):%H:%M}"
+    return f"{utc(moment).astimezone(zone):%H:%M}"
 
 
 def _when(moment: datetime, now: datetime, zone: ZoneInfo | timezone) -> str:
-    local, today = _utc(moment).astimezone(zone), _utc(now).astimezone(zone).date()
+    local, today = utc(moment).astimezone(zone), utc(now).astimezone(zone).date()
     if local.date() == today:
         return f"{local:%H:%M}"
     if local.date() == today + timedelta(days=1):
@@ -1065,7 +579,7 @@ def render_dashboard(dashboard: Dashboard, *, nonce: str) -> str:
     zone = query.zone
     count = len(dashboard.workstreams)
     subtitle = (f"{count} workstream{'s' if count != 1 else ''} · times in {query.tz} "
-                f"({_zone_label(zone, now)}) · updated {_utc(now).astimezone(zone):%a %d %b %H:%M} · "
+                f"({_zone_label(zone, now)}) · updated {utc(now).astimezone(zone):%a %d %b %H:%M} · "
                 f"refreshes every {REFRESH_SECONDS // 60} minutes")
     body = []
     if dashboard.notice:

@@ -13,23 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from availability.dashboard import (
-    Dashboard,
-    DashboardQuery,
-    HourOfWeek,
-    Now,
-    OrgDirectory,
-    WorkstreamView,
-    bands,
-    heatmap,
-    RENDER_RESERVE,
-    load_dashboard,
-    parse_dashboard_query,
-    render_dashboard,
-    shares,
-    timeline,
-    understaffed,
-)
+from availability.dashboard.aggregate import HourOfWeek, bands, heatmap, shares, timeline, understaffed
+from availability.dashboard.directory import OrgDirectory
+from availability.dashboard.load import RENDER_RESERVE, Dashboard, Now, WorkstreamView, load_dashboard
+from availability.dashboard.page import render_dashboard
+from availability.dashboard.query import DashboardQuery, parse_dashboard_query
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamUnavailable
 from availability.snapshots import Snapshot, SnapshotStore
 from tests.availability.conftest import unique_table
