@@ -17,11 +17,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from .errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
+from .errors import AvailabilityError, InternalError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
 from .answer import Availability
 from .checks import Check
+
+if TYPE_CHECKING:
+    from .dataverse import DataverseClient
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +48,16 @@ class _Entry:
 class AvailabilityService:
     """Answers availability checks, sparing the org's rate budget.
 
-    :param client: a `DataverseClient` (anything with `get_availability(check, deadline=...)`).
+    :param client: the org's `DataverseClient`.
     :keyword cache_seconds: how long an answer is served from cache (0 = never).
     :keyword stale_seconds: how old an answer may be when served as stale while upstream fails.
-    :keyword batch_concurrency: upstream calls a batch makes at once.
+    :keyword batch_concurrency: upstream calls one batch makes at once; each batch has its own, so a slow
+        batch never holds another caller's checks back.
     """
 
     def __init__(
         self,
-        client: Any,
+        client: DataverseClient,
         *,
         cache_seconds: float = 15.0,
         stale_seconds: float = 300.0,
@@ -69,7 +73,7 @@ class AvailabilityService:
         self._lock = threading.Lock()
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
         self._in_flight: dict[bytes, Future] = {}
-        self._pool = ThreadPoolExecutor(max_workers=batch_concurrency, thread_name_prefix="batch")
+        self.batch_concurrency = batch_concurrency
 
     def check(self, check: Check, *, deadline: float | None = None, live: bool = False) -> Availability:
         """One answer for `check`: from cache, from upstream (shared with identical concurrent calls), or stale."""
@@ -78,9 +82,9 @@ class AvailabilityService:
             return self._client.get_availability(check, deadline=deadline, queue_until=deadline)
         key = _digest(check.cache_key())
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and self._monotonic() < entry.fresh_until:
-                return replace(entry.answer, source="cache")
+            hit = self._fresh(key)
+            if hit is not None:
+                return hit
             future = self._in_flight.get(key)
             leader = future is None
             if leader:
@@ -103,24 +107,41 @@ class AvailabilityService:
 
     def check_many(self, checks: Sequence[Check], *, deadline: float | None = None
                    ) -> list[Availability | AvailabilityError]:
-        """Answers for several checks, in parallel and in order; one failing check never fails the others."""
-        futures = [self._pool.submit(self.check, check, deadline=deadline) for check in checks]
-        results: list[Availability | AvailabilityError] = []
-        for future in futures:
-            try:
-                results.append(future.result())
-            except AvailabilityError as exc:
-                results.append(exc)
-            except Exception:  # a bug in one check must not cost the others their answers
-                log.exception("A batch check failed unexpectedly")
-                results.append(UpstreamUnavailable(message="This check could not be completed."))
-        return results
+        """Answers for several checks, in order; one failing check never fails the others.
+
+        Cached answers are taken at once, in this thread; the rest go to the org at most `batch_concurrency`
+        at a time on this batch's own workers.
+        """
+        results: list[Availability | AvailabilityError | None] = []
+        with self._lock:
+            for check in checks:
+                results.append(self._fresh(_digest(check.cache_key())))
+        missing = [index for index, answer in enumerate(results) if answer is None]
+        if missing:
+            with ThreadPoolExecutor(min(self.batch_concurrency, len(missing)), thread_name_prefix="batch") as pool:
+                futures = {index: pool.submit(self.check, checks[index], deadline=deadline) for index in missing}
+                for index, future in futures.items():
+                    try:
+                        results[index] = future.result()
+                    except AvailabilityError as exc:
+                        results[index] = exc
+                    except Exception:  # a bug in one check must not cost the others their answers
+                        log.exception("A batch check failed unexpectedly")
+                        results[index] = InternalError(message="This check could not be completed.")
+        return results  # type: ignore[return-value]  # every None was replaced above
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
 
     # -- internals --
+    def _fresh(self, key: bytes) -> Availability | None:
+        """The cached answer for `key` while it is fresh (call with the lock held)."""
+        entry = self._entries.get(key)
+        if entry is not None and self._monotonic() < entry.fresh_until:
+            return replace(entry.answer, source="cache")
+        return None
+
     def _fetch(self, key: bytes, check: Check, deadline: float | None, future: Future) -> None:
         try:
             answer = self._client.get_availability(check, deadline=deadline)

@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -303,13 +304,19 @@ class Stack:
         process = self._spawn(name, [
             sys.executable, "-m", "devtools.host", "--app-dir", str(app_dir or self.root), "--port", str(port),
             "--keys-file", str(keys_file), "--ready-file", str(ready),
-            *(["--sandbox-vault"] if self.sandbox is not None else [])], env=env)
+            *(["--sandbox-vault"] if self._vault_is_local(settings) else [])], env=env)
         url = self._wait_for_file(process, ready, 60)["url"]
         ready.unlink(missing_ok=True)
         host = Host(url, keys["functionKey"], keys["masterKey"], settings, process)
         self._wait_for_health(host)
         self.hosts.append(host)
         return host
+
+    @staticmethod
+    def _vault_is_local(settings: Mapping[str, str]) -> bool:
+        """True when the vault is a stand-in on this machine (the sandbox's, or one named in local settings)."""
+        host = urlsplit(settings.get("KEY_VAULT_URL") or "").hostname or ""
+        return host == "localhost" or host.startswith("127.") or host == "::1"
 
     def _wait_for_health(self, host: Host, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

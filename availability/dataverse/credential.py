@@ -186,6 +186,11 @@ class DataverseCredential:
             raise ConfigurationError(
                 message=f"Key Vault {_host(vault)} has no secret named '{settings.client_secret_name}' "
                         f"(DATAVERSE_CLIENT_SECRET_NAME).", setting="DATAVERSE_CLIENT_SECRET_NAME") from None
+        except ValueError:
+            # The vault's 401 challenge named a resource that is not a parent domain of the vault's host.
+            raise ConfigurationError(
+                message=f"Key Vault {_host(vault)} asked for a token of another resource than a vault; check "
+                        "KEY_VAULT_URL.", setting="KEY_VAULT_URL") from None
         except AzureError as exc:
             raise ConfigurationError(
                 message=f"Key Vault {_host(vault)} could not be read ({_describe(exc)}); check KEY_VAULT_URL and "
