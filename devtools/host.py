@@ -7,6 +7,10 @@ query parameter; `admin` needs the master key), runs timer functions on their NC
 
     python -m devtools.host --app-dir . --port 7071 --keys-file .local/host-keys.json
 
+What the host answers itself is in the app's error shape (`{"error": {"code", "message"}}`, the error tree's
+own wording): 401 for a missing or wrong key, 404 for a path no function serves, 405 with `Allow` for a
+method the function does not declare (whatever the method: TRACE included), 400/413 for a malformed request.
+
 Beyond Azure, for tests and tooling: `GET /admin/functions/{name}/status` tells whether a function is
 running and how its last invocation ended.
 """
@@ -36,6 +40,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from sandbox.files import write_private
+from availability.errors import AvailabilityError, InternalError, InvalidRequest, NotFound, Unauthorized
 from sandbox.lifeline import watch_parent
 
 log = logging.getLogger("host")
@@ -303,10 +309,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         pass  # one line per request is written by _finish instead
 
-    def do_GET(self) -> None:
-        self._handle()
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up `do_<METHOD>` and answers an HTML 501 without one: every method comes here, so
+        # an undeclared one (TRACE, PROPFIND, ...) gets 405 like any other.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server refuses by itself (a malformed request line, oversized headers) in the error shape."""
+        self.close_connection = True
+        error: AvailabilityError = InvalidRequest(message) if 400 <= code < 500 else InternalError()
+        self._send(code, *_error(error))
 
     def _handle(self) -> None:
         started = time.perf_counter()
@@ -324,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
                 function_name, status, headers, payload = self._http(path, params, body)
         except Exception:
             log.error("Host error on %s %s:\n%s", self.command, path, traceback.format_exc())
-            status, headers, payload = 500, {}, b""
+            status, (headers, payload) = 500, _error(InternalError())
         self._send(status, headers, payload)
         log.info("%s %s %d %.1fms function=%s correlation=%s", self.command, path, status,
                  (time.perf_counter() - started) * 1000, function_name,
@@ -341,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 total += size
                 if total > MAX_BODY:
-                    self._send(413, {}, b"")
+                    self._send(413, *_error(InvalidRequest("The request body is too large.")))
                     return None
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
@@ -351,11 +365,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if length < 0:
-            self._send(400, {}, b"")
+            self._send(400, *_error(InvalidRequest("The Content-Length header is not valid.")))
             self.close_connection = True
             return None
         if length > MAX_BODY:
-            self._send(413, {}, b"")
+            self._send(413, *_error(InvalidRequest("The request body is too large.")))
             self.close_connection = True
             return None
         return self.rfile.read(length) if length else b""
@@ -369,16 +383,20 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.functions_host
         prefix = "/" + host.route_prefix if host.route_prefix else ""
         if not path.lower().startswith(prefix.lower() + "/") and path.lower() != prefix.lower():
-            return "-", 404, {}, b""
+            return "-", 404, *_error(_NOT_SERVED)
         local = path[len(prefix):]
+        allowed: set[str] = set()
         for function in host.http_functions:
             match = function.pattern.fullmatch(local)
-            if not match or (function.methods and self.command not in function.methods):
+            if not match:
+                continue
+            if function.methods and self.command not in function.methods:
+                allowed |= function.methods
                 continue
             if function.auth_level != "anonymous":
                 level = host.key_level(self._key(params))
                 if level is None or (function.auth_level == "admin" and level != "admin"):
-                    return function.name, 401, *_unauthorized()
+                    return function.name, 401, *_error(Unauthorized())
             request = func.HttpRequest(
                 method=self.command,
                 url=f"{host.url}{self.path}",
@@ -389,12 +407,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
             response = invoke(function.call, function.arg_name, request)
             return function.name, *_render(response)
-        return "-", 404, {}, b""
+        if allowed:
+            headers, payload = _error(_MethodNotAllowed(f"This route answers {', '.join(sorted(allowed))} only."))
+            return "-", 405, {**headers, "Allow": ", ".join(sorted(allowed))}, payload
+        return "-", 404, *_error(_NOT_SERVED)
 
     def _admin(self, path: str, params: dict[str, str], body: bytes) -> tuple[str, int, dict, bytes]:
         host = self.functions_host
         if host.key_level(self._key(params)) != "admin":
-            return "-", 401, *_unauthorized()
+            return "-", 401, *_error(Unauthorized())
         segments = path.strip("/").split("/")
         if segments[1:2] == ["host"] and segments[2:] == ["status"] and self.command == "GET":
             return "-", 200, {"Content-Type": "application/json"}, json.dumps({"state": "Running"}).encode()
@@ -435,12 +456,21 @@ def _header(headers: dict[str, str], name: str) -> str | None:
     return None
 
 
-def _unauthorized() -> tuple[dict[str, str], bytes]:
-    body = {"error": {"code": "unauthorized",
-                      "message": "A valid function key is required in the x-functions-key header or the code "
-                                 "query parameter."}}
+class _MethodNotAllowed(AvailabilityError):
+    """The path is a function's, the method is not one it declares (answered by the host, before any function)."""
+
+    code = "method_not_allowed"
+    status = 405
+    default_message = "This route does not answer this method."
+
+
+_NOT_SERVED = NotFound("No function answers at this path.")
+
+
+def _error(error: AvailabilityError) -> tuple[dict[str, str], bytes]:
+    """Headers and body of an answer the host gives itself, in the app's error shape, with a correlation id."""
     return ({"Content-Type": "application/json; charset=utf-8", "x-correlation-id": str(uuid.uuid4())},
-            json.dumps(body).encode())
+            json.dumps(error.to_body()).encode())
 
 
 def _render(response: Any) -> tuple[int, dict[str, str], bytes]:
@@ -523,8 +553,7 @@ def _keys(path: Path | None) -> dict[str, str]:
         return json.loads(path.read_text(encoding="utf-8"))
     keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30)}
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(keys), encoding="utf-8")
+        write_private(path, json.dumps(keys))
     return keys
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -19,10 +20,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from sandbox.files import write_private
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SCENARIO = ROOT / "sandbox" / "scenarios" / "demo.toml"
@@ -46,6 +49,21 @@ APP_SETTING_NAMES = (
     "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
 )
 SECRET_SETTINGS = ("DATAVERSE_CLIENT_SECRET",)
+
+
+def shown_setting(name: str, value: str) -> str:
+    """A setting as stack.json may show it: secrets replaced, and a storage account key or SAS masked.
+
+    Azurite's development key is published by Microsoft for every emulator, so it stays: with it the settings
+    can be pasted into a local.settings.json as they are.
+    """
+    if name in SECRET_SETTINGS:
+        return "<set in the environment or local.settings.json>"
+    if name.startswith("AzureWebJobsStorage"):
+        value = re.sub(r"(AccountKey=)(?!" + re.escape(AZURITE_KEY) + r"(;|$))[^;]*", r"\1<hidden>", value,
+                       flags=re.IGNORECASE)
+        value = re.sub(r"(SharedAccessSignature=)[^;]*", r"\1<hidden>", value, flags=re.IGNORECASE)
+    return value
 
 
 class StackError(RuntimeError):
@@ -193,10 +211,11 @@ class Stack:
         cert_dir.mkdir(parents=True, exist_ok=True)
         ready = cert_dir / f"ready-{os.getpid()}.json"
         ready.unlink(missing_ok=True)
+        # The identity header goes through the environment: a command line is visible to every user.
         process = self._spawn("sandbox", [
             sys.executable, "-m", "sandbox", "--scenario", str(self.scenario), "--port", "0",
-            "--cert-dir", str(cert_dir), "--identity-header", secrets.token_urlsafe(24),
-            "--ready-file", str(ready)])
+            "--cert-dir", str(cert_dir), "--ready-file", str(ready)],
+            env={**self.environ, "SANDBOX_IDENTITY_HEADER": secrets.token_urlsafe(24)})
         self.sandbox = self._wait_for_file(process, ready, 30)
         ready.unlink(missing_ok=True)
         return self.sandbox
@@ -296,8 +315,7 @@ class Stack:
         settings = self.app_settings(extra_settings)
         keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30)}
         keys_file = self.state_dir / f"{name}-keys.json"
-        keys_file.parent.mkdir(parents=True, exist_ok=True)
-        keys_file.write_text(json.dumps(keys), encoding="utf-8")
+        write_private(keys_file, json.dumps(keys))
         ready = self.state_dir / f"{name}-ready-{os.getpid()}.json"
         ready.unlink(missing_ok=True)
         env = {**self.environ, **settings}
@@ -404,8 +422,7 @@ class Stack:
             "queues": sandbox.get("queues", []),
             "conversations": sandbox.get("conversations", []),
             # A secret given for local development stays out of the file; the sandbox needs none here.
-            "appSettings": {name: ("<set in the environment or local.settings.json>" if name in SECRET_SETTINGS
-                                   else value) for name, value in host.app_settings.items()},
+            "appSettings": {name: shown_setting(name, value) for name, value in host.app_settings.items()},
         }
 
     def _shown(self, path: Path) -> str:
@@ -508,7 +525,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     info = stack.describe()
     stack_file = stack.state_dir / "stack.json"
-    stack_file.write_text(json.dumps(info, indent=2), encoding="utf-8")
+    write_private(stack_file, json.dumps(info, indent=2))
     print(banner(info), flush=True)
     try:
         while not stopping.wait(0.5):

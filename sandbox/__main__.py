@@ -14,6 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from sandbox.files import write_private
 from sandbox.lifeline import watch_parent
 from sandbox.scenario import ScenarioError, load_scenario
 from sandbox.server import SandboxServer
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", type=Path, default=DEMO, help="scenario TOML (default: the demo)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--cert-dir", type=Path, help="where to write sandbox-ca.pem (default: a temporary folder)")
-    parser.add_argument("--identity-header", help="value expected in X-IDENTITY-HEADER (default: random)")
+    parser.add_argument("--identity-header", help="value expected in X-IDENTITY-HEADER (default: the variable "
+                        "SANDBOX_IDENTITY_HEADER, else random); the variable keeps it off the process list")
     parser.add_argument("--ready-file", type=Path, help="write the sandbox's info JSON here once it listens")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s sandbox %(message)s")
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     own_cert_dir = args.cert_dir is None
     cert_dir = Path(tempfile.mkdtemp(prefix="sandbox-")) if own_cert_dir else args.cert_dir
-    server = SandboxServer(scenario, port=args.port, cert_dir=cert_dir, identity_header=args.identity_header)
+    server = SandboxServer(scenario, port=args.port, cert_dir=cert_dir, identity_header=args.identity_header or os.environ.get("SANDBOX_IDENTITY_HEADER"))
     try:
         server.start()
     except OSError as exc:
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.ready_file:
             try:
-                _write_atomically(args.ready_file, json.dumps(server.info(), indent=2) + "\n")
+                write_private(args.ready_file, json.dumps(server.info(), indent=2) + "\n")
             except OSError as exc:
                 print(f"sandbox: cannot write the ready-file {args.ready_file}: {exc.strerror or exc}",
                       file=sys.stderr)
@@ -74,14 +76,6 @@ def main(argv: list[str] | None = None) -> int:
         if own_cert_dir:
             shutil.rmtree(cert_dir, ignore_errors=True)
     return 0
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers polling for the file never see it half written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

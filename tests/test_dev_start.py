@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import stat
 import socket
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
             time.sleep(0.2)
         assert stack_file.exists(), process.stdout.read() if process.poll() is not None else "no stack.json"
         info = json.loads(stack_file.read_text())
+        assert stat.S_IMODE(stack_file.stat().st_mode) == 0o600  # it holds the keys: the owner's eyes only
         assert info["hostUrl"] == f"http://127.0.0.1:{port}"
         assert info["workstreams"] and info["conversations"] and info["queues"]
         assert Path(info["caBundle"]).is_file()

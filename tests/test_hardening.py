@@ -33,3 +33,54 @@ def test_a_cached_batch_answers_at_once_while_another_callers_slow_batch_runs(fr
     assert answer.json()["results"][0]["availability"]["source"] == "cache"
     assert elapsed < 1.0, f"the cached batch waited {elapsed:.1f} s behind another caller's batch"
     assert done == [200]
+
+
+def test_tokens_come_back_as_soon_as_entra_answers_again_after_refusing(fresh_gateway, sandbox):
+    gateway = fresh_gateway()
+    sandbox.fault("token", status=400)
+    refused = gateway.post("availability/before-conversation", {"workstreamId": CHAT})
+    assert refused.status_code == 502 and refused.json()["error"]["code"] == "upstream_auth_failed"
+    sandbox.clear_faults()
+    time.sleep(2.2)  # the documented back-off: a failed token request answers for the next 2 s
+    answer = gateway.post("availability/before-conversation", {"workstreamId": CHAT})
+    assert answer.status_code == 200, answer.text
+
+
+def test_local_secrets_are_readable_by_their_owner_only(stack, tmp_path):
+    import json
+    import os
+    import stat
+
+    host = stack.start_host(port=0, name=f"private-{uuid.uuid4().hex[:6]}")
+    try:
+        keys = next(stack.state_dir.glob(f"{host.process.name}-keys.json"))
+        assert stat.S_IMODE(os.stat(keys).st_mode) == 0o600
+        assert json.loads(keys.read_text())["functionKey"] == host.function_key
+    finally:
+        host.process.stop()
+    sandbox_pid = next(p.popen.pid for p in stack.processes if p.name == "sandbox")
+    command_line = open(f"/proc/{sandbox_pid}/cmdline", "rb").read().decode()
+    assert stack.sandbox["identityHeader"] not in command_line
+
+
+def test_stack_details_mask_storage_keys_but_keep_azurites_published_one():
+    from devtools.stack import AZURITE_KEY, shown_setting
+
+    real = "DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=c2VjcmV0a2V5;EndpointSuffix=core.windows.net"
+    assert "c2VjcmV0a2V5" not in shown_setting("AzureWebJobsStorage", real)
+    assert "AccountKey=<hidden>" in shown_setting("AzureWebJobsStorage", real)
+    sas = "TableEndpoint=https://contoso.table.core.windows.net;SharedAccessSignature=sv=2024&sig=abc%3D"
+    assert "sig=" not in shown_setting("AzureWebJobsStorage", sas)
+    azurite = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+    assert shown_setting("AzureWebJobsStorage", azurite) == azurite
+    assert shown_setting("DATAVERSE_CLIENT_SECRET", "s3cret") != "s3cret"
+
+
+def test_a_url_setting_with_user_info_is_refused_without_echoing_it():
+    from availability.errors import ConfigurationError
+    from availability.settings import load_settings
+
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings({"DATAVERSE_URL": "https://admin:hunter2@contoso.crm.dynamics.com"})
+    assert refused.value.setting == "DATAVERSE_URL"
+    assert "hunter2" not in refused.value.message and "admin" not in refused.value.message

@@ -4,7 +4,9 @@
   remembered, so the app recovers by itself when the vault comes back.
 - Tokens for `{DATAVERSE_URL}/.default` are kept until five minutes before they expire; one refresh runs
   at a time in the background and every caller waits for it only as long as its own time budget allows;
-  a failed refresh answers for the callers behind it for two seconds instead of each trying again.
+  a failed refresh answers for the callers behind it for two seconds instead of each trying again (the
+  back-off while Entra ID fails); the next refresh starts from a new credential, since MSAL would otherwise
+  keep answering a refusal it remembers (up to a minute) without asking again.
 - When the token endpoint refuses the secret (it was rotated in the vault), the secret is read again once
   and the token request retried: no restart needed.
 - `DATAVERSE_CLIENT_SECRET` replaces the vault for local development (with a warning in Azure).
@@ -137,9 +139,9 @@ class DataverseCredential:
             return self._client_credential().get_token(self._scope)
         except ClientAuthenticationError as exc:
             error = _token_error(exc)
-            if isinstance(error, UpstreamUnavailable):
-                # MSAL remembers a 5xx for a while and would fail the next calls without asking: start afresh.
-                self._credential = None
+            # MSAL remembers a refusal (4xx, up to a minute) or a 5xx and would fail the next calls without
+            # asking: start afresh. FAILURE_MEMORY still spaces the attempts while Entra ID keeps failing.
+            self._credential = None
             if not _secret_refused(exc) or self._settings.client_secret:
                 raise error from None
             previous = self._secret_version
