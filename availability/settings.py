@@ -19,6 +19,34 @@ DEFAULT_SECRET_NAME = "dataverse-client-secret"
 DEFAULT_SCHEDULE = "0 */5 * * * *"
 DEFAULT_TABLE = "AvailabilitySnapshots"
 
+# Every app setting `load_settings` reads: name -> "required..." or its default (contract §2). The deployment's
+# app settings (infra/) are tested against it. Left out, as platform variables an operator does not set as app
+# settings: WEBSITE_INSTANCE_ID (App Service sets it), REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE and the *_proxy ones.
+APP_SETTINGS: dict[str, str] = {
+    "DATAVERSE_URL": "required",
+    "DATAVERSE_TENANT_ID": "required",
+    "DATAVERSE_CLIENT_ID": "required",
+    "KEY_VAULT_URL": "required unless DATAVERSE_CLIENT_SECRET is set",
+    "DATAVERSE_CLIENT_SECRET_NAME": DEFAULT_SECRET_NAME,
+    "DATAVERSE_CLIENT_SECRET": "unset (local development only)",
+    "AVAILABILITY_CACHE_SECONDS": "15",
+    "AVAILABILITY_STALE_SECONDS": "300",
+    "AVAILABILITY_TIMEOUT_SECONDS": "20",
+    "AVAILABILITY_MAX_CALLS_PER_MINUTE": "0",
+    "SNAPSHOT_SCHEDULE": DEFAULT_SCHEDULE,
+    "SNAPSHOT_WORKSTREAMS": "auto",
+    "SNAPSHOT_TABLE": DEFAULT_TABLE,
+    "SNAPSHOT_RETENTION_DAYS": "90",
+    "AzureWebJobsStorage": "required for snapshots, unless the identity-based AzureWebJobsStorage__* are set",
+    "AzureWebJobsStorage__accountName": "unset",
+    "AzureWebJobsStorage__tableServiceUri": "unset",
+    "AzureWebJobsStorage__credential": "unset (managedidentity: a managed identity)",
+    "AzureWebJobsStorage__clientId": "unset (the system-assigned identity)",
+    "AzureWebJobsStorage__clientSecret": "unset (refused: use a managed identity)",
+    "AZURE_AUTHORITY_HOST": "unset (Entra ID's public cloud)",
+    "WEBSITE_TIME_ZONE": "unset (UTC)",
+}
+
 # attribute name -> environment name, for the settings that `require` may be asked for
 _NAMES = {
     "dataverse_url": "DATAVERSE_URL",
