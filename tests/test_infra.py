@@ -1,0 +1,429 @@
+"""The `azd up` deployment (azure.yaml, infra/), checked offline: no Bicep compiler can be installed here.
+
+- every .bicep file parses (pycep-parser), and checkov passes on infra/ with its skips in infra/.checkov.yaml;
+- the app settings the infra sets are held against the app's own list (`availability.settings.APP_SETTINGS`):
+  every required one set, no unknown name, and the whole set loads with `load_settings`;
+- the roles are the documented built-in role ids, assigned to the app's user-assigned identity only;
+- no key, connection string with a key, or secret in any setting or output.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import venv
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pycep import BicepParser
+
+from availability.settings import APP_SETTINGS, DEFAULT_SCHEDULE, DEFAULT_SECRET_NAME, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+MODULES = INFRA / "modules"
+BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+
+# Built-in role definition ids, as documented (spec upstream.md §3; Azure built-in roles reference).
+DOCUMENTED_ROLES = {
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
+    "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+}
+
+# App settings the Functions platform or the Python worker reads, not the app's own code (so not in
+# APP_SETTINGS). Listed one by one: a name here is one the infra may set without the app knowing it.
+PLATFORM_SETTINGS = {
+    "AzureWebJobsStorage__blobServiceUri",  # host: keys, timer leases and schedule status in blobs
+    "AzureWebJobsStorage__queueServiceUri",  # host: only for queue-backed triggers (none here)
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",  # worker: the Azure Monitor exporter's destination
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # worker/host: Entra ID ingestion with the identity
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",  # worker: configures OpenTelemetry with Azure Monitor
+    "AZURE_CLIENT_ID",  # azure-identity: DefaultAzureCredential's user-assigned identity (Key Vault)
+}
+
+# The identity-based AzureWebJobsStorage the infra sets instead of a connection string.
+IDENTITY_STORAGE = {
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "AzureWebJobsStorage__blobServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
+}
+
+# Values standing for the deployment's references when the infra's settings are loaded by the app.
+SAMPLE_VALUES = {
+    "identityClientId": "11111111-2222-3333-4444-555555555555",
+    "storage.properties.primaryEndpoints.blob": "https://stsample.blob.core.windows.net/",
+    "storage.properties.primaryEndpoints.table": "https://stsample.table.core.windows.net/",
+    "applicationInsights.properties.ConnectionString":
+        "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+        "IngestionEndpoint=https://x.in.applicationinsights.azure.com/",
+    "dataverseUrl": "https://contoso.crm.dynamics.com",
+    "dataverseTenantId": "66666666-7777-8888-9999-000000000000",
+    "dataverseClientId": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+    "keyVaultUri": "https://kv-sample.vault.azure.net/",
+    "secretName": DEFAULT_SECRET_NAME,
+    "snapshotSchedule": DEFAULT_SCHEDULE,
+}
+
+CHECKOV_REQUIREMENTS = INFRA / "requirements-checkov.txt"
+CHECKOV_VENV = ROOT / ".tools" / "checkov"
+
+
+# --- reading the Bicep -----------------------------------------------------------------------------------
+
+@cache
+def parse(path: Path) -> dict[str, Any]:
+    return BicepParser().parse(text=path.read_text(encoding="utf-8"))
+
+
+def code(path: Path) -> str:
+    """The file without its // comments (so prose about keys never matches a check)."""
+    return "\n".join(re.sub(r"(^|\s)//.*$", "", line) for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def ref(node: Any) -> Any:
+    """A property access as dotted text (`identity.outputs.id`); anything else unchanged."""
+    if isinstance(node, dict) and node.get("operator", {}).get("type") == "property_accessor":
+        operands = node["operator"]["operands"]
+        return f"{ref(operands['operand_1'])}.{ref(operands['operand_2'])}"
+    return node
+
+
+def body(resource_or_module: dict[str, Any]) -> dict[str, Any]:
+    """The body of a resource or module, also when it is conditional (`= if (...) {...}`)."""
+    config = resource_or_module["config"]
+    return config["config"] if "condition" in config and "config" in config else config
+
+
+def module_params(name: str) -> dict[str, Any]:
+    return {key: ref(value) for key, value in body(parse(INFRA / "main.bicep")["modules"][name])["params"].items()}
+
+
+def infra_settings() -> dict[str, Any]:
+    return {key: ref(value) for key, value in
+            parse(MODULES / "functionapp.bicep")["variables"]["appSettings"]["value"].items()}
+
+
+def timer_settings() -> set[str]:
+    """The `%NAME%` schedules of the product's timers: the host resolves them from app settings only."""
+    sources = [ROOT / "function_app.py", *sorted((ROOT / "availability").rglob("*.py"))]
+    return {name for source in sources
+            for name in re.findall(r"""schedule\s*=\s*["']%(\w+)%["']""", source.read_text(encoding="utf-8"))}
+
+
+# --- parsing ---------------------------------------------------------------------------------------------
+
+def test_the_infra_has_one_small_module_per_concern():
+    assert {path.relative_to(INFRA).as_posix() for path in BICEP_FILES} == {
+        "main.bicep", "modules/identity.bicep", "modules/monitoring.bicep", "modules/storage.bicep",
+        "modules/keyvault.bicep", "modules/secret.bicep", "modules/functionapp.bicep", "modules/rbac.bicep"}
+    main = parse(INFRA / "main.bicep")
+    for name, module in main["modules"].items():
+        assert (INFRA / module["detail"]["path"]).is_file(), name
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda path: path.relative_to(INFRA).as_posix())
+def test_every_bicep_file_parses(path):
+    parsed = parse(path)
+    assert parsed.get("resources") or parsed.get("modules"), path
+
+
+def test_azure_yaml_deploys_the_repository_root_as_a_python_function_app():
+    config = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
+    assert config["services"] == {"api": {"project": ".", "language": "python", "host": "function"}}
+    assert (ROOT / "function_app.py").is_file() and (ROOT / "host.json").is_file()
+    assert "infra" not in config  # azd's default: infra/main.bicep with infra/main.parameters.json
+
+
+def test_the_parameters_file_maps_azd_environment_values():
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    declared = parse(INFRA / "main.bicep")["parameters"]
+    mapped = {name: entry["value"] for name, entry in parameters.items()}
+    assert set(mapped) <= set(declared), "the parameters file names a parameter main.bicep does not declare"
+    assert mapped["environmentName"] == "${AZURE_ENV_NAME}"
+    assert mapped["location"] == "${AZURE_LOCATION}"
+    assert mapped["dataverseUrl"] == "${DATAVERSE_URL}"
+    assert mapped["dataverseTenantId"] == "${DATAVERSE_TENANT_ID}"
+    assert mapped["dataverseClientId"] == "${DATAVERSE_CLIENT_ID}"
+    for name, value in mapped.items():
+        assert re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*\}", value), f"{name}: {value} is not an azd environment value"
+    without_default = {name for name, param in declared.items() if param["default"] is None}
+    assert without_default <= set(mapped), "azd would have nothing to pass for these"
+    for name in ("dataverseUrl", "dataverseTenantId", "dataverseClientId", "dataverseClientSecret"):
+        assert any(d["type"] == "description" and d["argument"] for d in declared[name]["decorators"]), name
+
+
+# --- app settings against the app's own list --------------------------------------------------------------
+
+def test_every_setting_the_app_requires_is_set_by_the_infra():
+    settings = infra_settings()
+    required = {name for name, default in APP_SETTINGS.items() if default.startswith("required")}
+    assert required - {"AzureWebJobsStorage"} <= set(settings)
+    # Storage: identity-based, never the connection-string form (which would carry a key).
+    assert "AzureWebJobsStorage" not in settings
+    assert IDENTITY_STORAGE <= set(settings)
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    # The secret stays in Key Vault.
+    assert "DATAVERSE_CLIENT_SECRET" not in settings
+
+
+def test_every_timer_schedule_is_an_app_setting():
+    timers = timer_settings()
+    assert "SNAPSHOT_SCHEDULE" in timers  # the test does find the timers
+    missing = timers - set(infra_settings())
+    assert not missing, f"timers resolve %{'%, %'.join(sorted(missing))}% from app settings only: set them in infra"
+
+
+def test_the_infra_sets_no_unknown_setting():
+    unknown = set(infra_settings()) - set(APP_SETTINGS) - PLATFORM_SETTINGS
+    assert not unknown, f"neither read by the app (APP_SETTINGS) nor a listed platform setting: {sorted(unknown)}"
+
+
+def test_the_infra_settings_load_as_the_app_reads_them():
+    environ = {}
+    for name, value in infra_settings().items():
+        if not isinstance(value, str):
+            pytest.fail(f"{name}: an expression the test cannot stand a value in for: {value}")
+        environ[name] = re.sub(r"\$\{([^}]+)\}", lambda m: SAMPLE_VALUES[m.group(1)], SAMPLE_VALUES.get(value, value))
+    settings = load_settings(environ)
+    settings.require("dataverse_url", "tenant_id", "client_id", "key_vault_url", "storage_connection")
+    assert settings.storage_client_id == SAMPLE_VALUES["identityClientId"]
+    assert settings.storage_table_uri == "https://stsample.table.core.windows.net"
+    assert settings.client_secret is None and settings.client_secret_name == DEFAULT_SECRET_NAME
+    assert environ["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == \
+        f"ClientId={SAMPLE_VALUES['identityClientId']};Authorization=AAD"
+    assert environ["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
+    assert environ["AZURE_CLIENT_ID"] == environ["AzureWebJobsStorage__clientId"] == SAMPLE_VALUES["identityClientId"]
+
+
+def test_the_settings_come_from_the_deployment():
+    params = module_params("functionApp")
+    assert params["dataverseUrl"] == "dataverseUrl"
+    assert params["dataverseTenantId"] == "dataverseTenantId"
+    assert params["dataverseClientId"] == "dataverseClientId"
+    assert params["keyVaultUri"] == "keyVault.outputs.uri"
+    assert params["identityClientId"] == "identity.outputs.clientId"
+    assert params["snapshotSchedule"] == "snapshotSchedule"
+    main = parse(INFRA / "main.bicep")["parameters"]
+    assert main["snapshotSchedule"]["default"] == DEFAULT_SCHEDULE
+    assert main["dataverseClientSecretName"]["default"] == DEFAULT_SECRET_NAME
+    assert params["secretName"] == module_params("dataverseSecret")["name"] == "dataverseClientSecretName"
+    assert main["additionalAppSettings"]["default"] == {}
+
+
+def test_app_settings_lists_every_setting_load_settings_reads():
+    tree = ast.parse((ROOT / "availability" / "settings.py").read_text(encoding="utf-8"))
+    function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "load_settings")
+    read = {call.args[0].value for call in ast.walk(function)
+            if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, str)
+            and (getattr(call.func, "id", None) == "get" or getattr(call.func, "attr", None) == "get")}
+    platform = {"WEBSITE_INSTANCE_ID", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}  # see the comment on APP_SETTINGS
+    assert read - platform == set(APP_SETTINGS), "APP_SETTINGS and load_settings disagree"
+
+
+# --- identity and roles -----------------------------------------------------------------------------------
+
+def test_the_role_ids_are_the_documented_built_in_roles():
+    roles = parse(MODULES / "rbac.bicep")["variables"]["roles"]["value"]
+    assert roles == {
+        "keyVaultSecretsUser": DOCUMENTED_ROLES["Key Vault Secrets User"],
+        "storageBlobDataOwner": DOCUMENTED_ROLES["Storage Blob Data Owner"],
+        "storageTableDataContributor": DOCUMENTED_ROLES["Storage Table Data Contributor"],
+        "monitoringMetricsPublisher": DOCUMENTED_ROLES["Monitoring Metrics Publisher"],
+    }
+
+
+def test_each_role_is_assigned_to_the_identity_on_its_resource_and_named_by_scope_principal_and_role():
+    rbac = parse(MODULES / "rbac.bicep")
+    existing = {name: resource["type"] for name, resource in rbac["resources"].items() if resource["existing"]}
+    assignments = {}
+    for name, resource in rbac["resources"].items():
+        if resource["type"] != "Microsoft.Authorization/roleAssignments":
+            continue
+        config = body(resource)
+        definition = config["properties"]["roleDefinitionId"]["function"]
+        assert definition["type"] == "subscription_resource_id", name
+        assert definition["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions", name
+        role = ref(definition["parameters"]["resource_name_1"])
+        guid = config["name"]["function"]
+        assert guid["type"] == "guid", name
+        assert [ref(v) for v in guid["parameters"].values()] == [f"{config['scope']}.id", "principalId", role], name
+        assert config["properties"]["principalId"] == "principalId", name
+        assert config["properties"]["principalType"] == "ServicePrincipal", name
+        assert "condition" not in resource["config"], f"{name} is conditional"
+        assignments[role.removeprefix("roles.")] = existing[config["scope"]]
+    assert assignments == {
+        "keyVaultSecretsUser": "Microsoft.KeyVault/vaults",
+        "storageBlobDataOwner": "Microsoft.Storage/storageAccounts",
+        "storageTableDataContributor": "Microsoft.Storage/storageAccounts",
+        "monitoringMetricsPublisher": "Microsoft.Insights/components",
+    }
+    if "AzureWebJobsStorage__queueServiceUri" in infra_settings():
+        pytest.fail("a queue service URI needs Storage Queue Data Contributor in rbac.bicep")
+    params = module_params("rbac")
+    assert params["principalId"] == "identity.outputs.principalId"
+    assert params["storageAccountName"] == "storage.outputs.name"
+    assert params["keyVaultName"] == "keyVault.outputs.name"
+    assert params["applicationInsightsName"] == "monitoring.outputs.applicationInsightsName"
+
+
+def test_the_function_app_runs_as_the_user_assigned_identity():
+    app = body(parse(MODULES / "functionapp.bicep")["resources"]["app"])
+    assert app["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {"'${identityId}'": {}}}
+    authentication = app["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]
+    assert authentication == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "identityId"}
+    assert module_params("functionApp")["identityId"] == "identity.outputs.id"
+    settings = infra_settings()
+    assert settings["AZURE_CLIENT_ID"] == settings["AzureWebJobsStorage__clientId"] == "identityClientId"
+    identity = parse(MODULES / "identity.bicep")["resources"]["identity"]
+    assert identity["type"] == "Microsoft.ManagedIdentity/userAssignedIdentities"
+
+
+# --- the resources --------------------------------------------------------------------------------------
+
+def test_the_app_is_python_3_11_on_flex_consumption():
+    functionapp = parse(MODULES / "functionapp.bicep")
+    plan = body(functionapp["resources"]["plan"])
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert plan["properties"]["reserved"] is True  # Linux
+    app = body(functionapp["resources"]["app"])
+    assert app["kind"] == "functionapp,linux"
+    assert app["properties"]["httpsOnly"] is True
+    config = app["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "pythonVersion"}
+    assert functionapp["parameters"]["pythonVersion"]["default"] == "3.11"
+    assert config["scaleAndConcurrency"] == {"maximumInstanceCount": "maximumInstanceCount",
+                                             "instanceMemoryMB": "instanceMemoryMB"}
+    assert functionapp["parameters"]["instanceMemoryMB"]["default"] == 2048
+    assert module_params("functionApp")["maximumInstanceCount"] == "maximumInstanceCount"
+    assert not {"pythonVersion", "instanceMemoryMB"} & set(module_params("functionApp"))  # the defaults hold
+    assert app["tags"]["function"]["parameters"]["arg_2"] == {"'azd-service-name'": "serviceName"}
+    assert functionapp["parameters"]["serviceName"]["default"] == "api"
+    # Flex Consumption takes the runtime from functionAppConfig and refuses these settings.
+    refused = {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"}
+    assert not refused & set(infra_settings())
+
+
+def test_storage_takes_no_shared_key_and_no_anonymous_reader():
+    storage = body(parse(MODULES / "storage.bicep")["resources"]["storage"])["properties"]
+    assert storage["allowSharedKeyAccess"] is False
+    assert storage["allowBlobPublicAccess"] is False
+    assert storage["minimumTlsVersion"] == "TLS1_2"
+    assert storage["supportsHttpsTrafficOnly"] is True
+
+
+def test_key_vault_uses_rbac_and_the_secret_is_optional():
+    vault = body(parse(MODULES / "keyvault.bicep")["resources"]["vault"])["properties"]
+    assert vault["enableRbacAuthorization"] is True
+    assert "accessPolicies" not in vault
+    main = parse(INFRA / "main.bicep")
+    secret_param = main["parameters"]["dataverseClientSecret"]
+    assert {"type": "secure"} in secret_param["decorators"] and secret_param["default"] == ""
+    condition = main["modules"]["dataverseSecret"]["config"]["condition"]
+    assert condition["operator"]["type"] == "not"
+    assert condition["operator"]["operands"]["bool_value"]["function"] == {
+        "type": "empty", "parameters": {"item_to_test": "dataverseClientSecret"}}
+    assert module_params("dataverseSecret")["value"] == "dataverseClientSecret"
+
+
+def test_telemetry_is_ingested_with_entra_id_only():
+    monitoring = parse(MODULES / "monitoring.bicep")["resources"]
+    assert body(monitoring["applicationInsights"])["properties"]["DisableLocalAuth"] is True
+    assert body(monitoring["workspace"])["properties"]["features"]["disableLocalAuth"] is True
+    assert re.search(r"^\s*DisableLocalAuth: true$", code(MODULES / "monitoring.bicep"), re.MULTILINE)
+
+
+def test_no_key_connection_string_with_a_key_or_secret_anywhere():
+    for path in BICEP_FILES:
+        text = code(path)
+        for forbidden in ("listKeys(", "listkeys(", "AccountKey=", "SharedAccessSignature", "DefaultEndpointsProtocol",
+                          "InstrumentationKey"):
+            assert forbidden not in text, f"{path.name}: {forbidden}"
+    for path in INFRA.rglob("*.json"):
+        assert "AccountKey" not in path.read_text(encoding="utf-8")
+
+
+def test_no_output_carries_a_secret_or_a_key():
+    for path in BICEP_FILES:
+        parsed = parse(path)
+        secure = {name for name, param in parsed.get("parameters", {}).items()
+                  if {"type": "secure"} in param["decorators"]}
+        for name, output in parsed.get("outputs", {}).items():
+            value = json.dumps(output["value"])
+            assert not {"secure"} & {d["type"] for d in output["decorators"]}, f"{path.name}: {name}"
+            for word in (*secure, "ConnectionString", "InstrumentationKey", "listKeys", "secret", "password"):
+                assert not re.search(rf"\b{re.escape(word)}\b", value, re.IGNORECASE), f"{path.name}: output {name}"
+    outputs = parse(INFRA / "main.bicep")["outputs"]
+    assert ref(outputs["AZURE_FUNCTION_URL"]["value"]) == "functionApp.outputs.uri"
+    assert ref(outputs["AZURE_FUNCTION_NAME"]["value"]) == "functionApp.outputs.name"
+
+
+# --- checkov ---------------------------------------------------------------------------------------------
+
+def _checkov() -> Path:
+    """checkov from its own virtual environment under .tools/ (created on first use, again when its pin changes).
+
+    It cannot share .venv: checkov 3.3.30 pins packaging<24 (pytest 9 needs >=24) and pycep-parser==0.5.1.
+    """
+    pin = CHECKOV_REQUIREMENTS.read_bytes()
+    digest = hashlib.sha256(pin + sys.version.encode()).hexdigest()
+    bindir = CHECKOV_VENV / ("Scripts" if os.name == "nt" else "bin")
+    executable = bindir / ("checkov.cmd" if os.name == "nt" else "checkov")
+    stamp = CHECKOV_VENV / ".requirements.sha256"
+    if executable.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        return executable
+    venv.EnvBuilder(with_pip=True, clear=True).create(CHECKOV_VENV)
+    python = bindir / ("python.exe" if os.name == "nt" else "python")
+    install = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                              "-r", str(CHECKOV_REQUIREMENTS)], capture_output=True, text=True, timeout=900)
+    if install.returncode != 0:
+        pytest.fail(f"could not install {CHECKOV_REQUIREMENTS.name}:\n{install.stdout[-3000:]}{install.stderr[-3000:]}")
+    stamp.write_text(digest)
+    return executable
+
+
+def test_checkov_skips_are_listed_once_each_with_a_reason():
+    lines = (INFRA / ".checkov.yaml").read_text(encoding="utf-8").splitlines()
+    skipped = [line for line in lines if re.match(r"\s*-\s*CKV", line)]
+    assert skipped, "no skip-check entries found"
+    for line in skipped:
+        assert re.match(r"\s*-\s*CKV2?_[A-Z]+_\d+\s+#\s*\S", line), f"a skip without its reason: {line.strip()}"
+    ids = [line.split()[1] for line in skipped]
+    assert len(ids) == len(set(ids))
+    config = yaml.safe_load("\n".join(lines))
+    assert config["skip-check"] == ids and config["framework"] == ["bicep"]
+    for path in BICEP_FILES:
+        assert "checkov:skip" not in path.read_text(encoding="utf-8"), f"{path.name}: skip inline, not in .checkov.yaml"
+
+
+@pytest.mark.timeout(900)  # the first run installs checkov (about 90 s); later runs take about 10 s
+def test_checkov_passes_on_the_infra():
+    checkov = _checkov()
+    environ = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "true"}
+    run = subprocess.run([str(checkov), "--config-file", str(INFRA / ".checkov.yaml"), "-d", str(INFRA),
+                          "-o", "json"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+    try:
+        reports = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"checkov gave no JSON report (exit {run.returncode}):\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
+    reports = reports if isinstance(reports, list) else [reports]
+    assert [report["check_type"] for report in reports] == ["bicep"]
+    summary = reports[0]["summary"]
+    failed = [f"{c['check_id']} {c['check_name']} ({c['file_path']}: {c['resource']})"
+              for c in reports[0]["results"]["failed_checks"]]
+    assert not failed, "checkov:\n" + "\n".join(failed)
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] >= 20 and summary["resource_count"] >= 20  # it did read the modules
+    assert run.returncode == 0
