@@ -1,4 +1,5 @@
-"""The `/_sandbox/...` endpoints: stats, faults, clock, secret rotation, token revocation, reset, info, requests.
+"""The `/_sandbox/...` endpoints: stats, faults, clock, secret rotation, token revocation, reset, info, requests,
+telemetry.
 
 They move the shared state (sandbox.state) and the credentials the services hand out, all passed in.
 """
@@ -12,6 +13,7 @@ from typing import Any
 from sandbox.credentials import TokenStore
 from sandbox.scenario import GUID
 from sandbox.state import FAULT_TARGETS, Clock, Fault, Faults, RequestLog, Stats
+from sandbox.telemetry import Telemetry
 from sandbox.vault import KeyVault
 from sandbox.wire import Reply, Request
 
@@ -29,7 +31,7 @@ class Control:
     """`/_sandbox/...`: stats, faults, clock, secret rotation, token revocation, reset, info, recent requests."""
 
     def __init__(self, *, clock: Clock, faults: Faults, stats: Stats, requests: RequestLog, tokens: TokenStore,
-                 vault: KeyVault, info: dict[str, Any]) -> None:
+                 vault: KeyVault, info: dict[str, Any], telemetry: Telemetry) -> None:
         self.clock = clock
         self.faults = faults
         self.stats = stats
@@ -37,6 +39,7 @@ class Control:
         self.tokens = tokens
         self.vault = vault
         self.info = info
+        self.telemetry = telemetry
 
     def handle(self, request: Request) -> Reply:
         if request.client not in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
@@ -54,6 +57,7 @@ class Control:
             ("POST", "/_sandbox/reset"): self.reset,
             ("GET", "/_sandbox/info"): self.get_info,
             ("GET", "/_sandbox/requests"): self.list_requests,
+            ("GET", "/_sandbox/telemetry"): self.get_telemetry,
         }
         handler = handlers.get(route)
         if handler is None:
@@ -148,10 +152,14 @@ class Control:
         self.faults.clear()
         self.clock.reset()
         self.requests.clear()
+        self.telemetry.reset()
         return Reply(200, {"stats": self.stats.snapshot(), "clock": self.clock.describe()})
 
     def get_info(self, request: Request) -> Reply:
         return Reply(200, self.info)
+
+    def get_telemetry(self, request: Request) -> Reply:
+        return Reply(200, self.telemetry.summary())
 
     def list_requests(self, request: Request) -> Reply:
         raw = request.params.get("limit", "100")

@@ -27,6 +27,8 @@ from sandbox.entra import EntraId, ManagedIdentity
 from sandbox.org import ACTIONS, API_ROOT, Org
 from sandbox.scenario import Scenario
 from sandbox.state import Clock, Faults, RequestLog, Stats
+from sandbox.telemetry import PATHS as TELEMETRY_PATHS
+from sandbox.telemetry import Telemetry
 from sandbox.vault import KeyVault
 from sandbox.wire import Reply, Request
 
@@ -47,6 +49,7 @@ class Sandbox:
         self.faults = Faults()
         self.stats = Stats(ACTIONS)
         self.requests = RequestLog()
+        self.telemetry = Telemetry()
         tokens = TokenStore()
         secret = ClientSecret(scenario.org.client_secret)
         self.vault = KeyVault(url=url, tenant_id=scenario.org.tenant_id, secret_name=scenario.org.secret_name,
@@ -71,7 +74,7 @@ class Sandbox:
             "conversations": [{"id": c.id, "workstreamId": c.workstream} for c in scenario.conversations.values()],
         }
         self.control = Control(clock=self.clock, faults=self.faults, stats=self.stats, requests=self.requests,
-                               tokens=tokens, vault=self.vault, info=self.info)
+                               tokens=tokens, vault=self.vault, info=self.info, telemetry=self.telemetry)
 
     def handle(self, request: Request) -> Reply:
         path = request.path
@@ -79,6 +82,8 @@ class Sandbox:
             return self.org.handle(request, path[len(API_ROOT):])
         if path.startswith("/_sandbox/"):
             return self.control.handle(request)
+        if path in TELEMETRY_PATHS:
+            return self.telemetry.handle(request)
         if path in ("/msi/token", "/msi/token/"):
             return self.identity.handle(request)
         if path == "/secrets" or path.startswith("/secrets/"):

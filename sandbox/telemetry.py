@@ -1,0 +1,126 @@
+"""The OTLP/HTTP receiver: what the local hosts' OpenTelemetry SDK exports (metrics, spans, logs), summed up.
+
+`POST /v1/metrics`, `/v1/traces` and `/v1/logs` take protobuf (what the Python exporter sends) or JSON.
+`summary()` is what `GET /_sandbox/telemetry` shows (contract §5): per metric name, a counter's latest
+cumulative value summed over its attribute sets and exporters (a delta counter's sum), a histogram's count;
+and the numbers of spans and log records received.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sandbox.wire import Reply, Request
+
+PATHS = ("/v1/metrics", "/v1/traces", "/v1/logs")
+_CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+
+
+class Telemetry:
+    """What was received since the last reset. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[tuple, float] = {}  # (exporter, metric, attributes) -> latest cumulative value
+        self._deltas: dict[str, float] = {}
+        self._spans = 0
+        self._logs = 0
+
+    def handle(self, request: Request) -> Reply:
+        if request.method != "POST":
+            return Reply(405, {"error": {"code": "MethodNotAllowed", "message": "OTLP takes POST."}})
+        kind = request.path.rsplit("/", 1)[1]
+        protobuf = "protobuf" in (request.header("content-type") or "")
+        try:
+            message = _decode(kind, request.body, protobuf)
+        except Exception as exc:  # a malformed export is the exporter's 400, as a collector answers
+            return Reply(400, {"error": {"code": "BadRequest", "message": f"Not an OTLP {kind} export: "
+                                                                            f"{type(exc).__name__}"}})
+        with self._lock:
+            if kind == "metrics":
+                self._add_metrics(message)
+            elif kind == "traces":
+                self._spans += sum(len(scope.spans) for resource in message.resource_spans
+                                   for scope in resource.scope_spans)
+            else:
+                self._logs += sum(len(scope.log_records) for resource in message.resource_logs
+                                  for scope in resource.scope_logs)
+        if protobuf:
+            return Reply(200, _response(kind).SerializeToString(), content_type="application/x-protobuf")
+        return Reply(200, {})
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            metrics: dict[str, float] = dict(self._deltas)
+            for (_, name, _), value in self._latest.items():
+                metrics[name] = metrics.get(name, 0) + value
+            return {"metrics": {name: _number(value) for name, value in sorted(metrics.items())},
+                    "spans": self._spans, "logs": self._logs}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._latest.clear()
+            self._deltas.clear()
+            self._spans = self._logs = 0
+
+    def _add_metrics(self, message: Any) -> None:
+        for resource in message.resource_metrics:
+            exporter = _attributes(resource.resource.attributes)
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    data = metric.WhichOneof("data")
+                    if data == "sum":
+                        points = [(p.attributes, p.as_int if p.WhichOneof("value") == "as_int" else p.as_double)
+                                  for p in metric.sum.data_points]
+                        cumulative = metric.sum.aggregation_temporality == _CUMULATIVE
+                    elif data in ("histogram", "exponential_histogram"):
+                        points = [(p.attributes, p.count) for p in getattr(metric, data).data_points]
+                        cumulative = getattr(metric, data).aggregation_temporality == _CUMULATIVE
+                    else:
+                        continue  # gauges and summaries: nothing the contract counts
+                    for attributes, value in points:
+                        if cumulative:
+                            self._latest[(exporter, metric.name, _attributes(attributes))] = value
+                        else:
+                            self._deltas[metric.name] = self._deltas.get(metric.name, 0) + value
+
+
+def _attributes(pairs: Any) -> tuple:
+    return tuple(sorted((pair.key, str(pair.value).strip()) for pair in pairs))
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def _messages(kind: str) -> tuple[type, type]:
+    # opentelemetry-proto is a development dependency: imported when a host first exports.
+    if kind == "metrics":
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as service
+
+        return service.ExportMetricsServiceRequest, service.ExportMetricsServiceResponse
+    if kind == "traces":
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as service
+
+        return service.ExportTraceServiceRequest, service.ExportTraceServiceResponse
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as service
+
+    return service.ExportLogsServiceRequest, service.ExportLogsServiceResponse
+
+
+def _decode(kind: str, body: bytes, protobuf: bool) -> Any:
+    request_type, _ = _messages(kind)
+    message = request_type()
+    if protobuf:
+        message.ParseFromString(body)
+    else:
+        from google.protobuf import json_format
+
+        # OTLP/JSON writes trace and span ids in hex where protobuf's JSON expects base64: not needed to count.
+        json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
+    return message
+
+
+def _response(kind: str) -> Any:
+    return _messages(kind)[1]()
