@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
-from .localtime import UTC, day_of, local, utc, zone
+from .language import SOURCE, translations
+from .localtime import local, utc, zone
 
 __all__ = ["Availability", "Status", "Source", "availability_message", "format_time"]
 
@@ -70,12 +72,12 @@ class Availability:
         """now − retrieved_at in seconds, never negative (clocks of two hosts may disagree slightly)."""
         return max(0.0, round((utc(now) - utc(self.retrieved_at)).total_seconds(), 3))
 
-    def message(self, now: datetime, time_zone: str | None = None) -> str:
-        """The sentence a bot can say, with times worded in `time_zone` (UTC when None)."""
-        return availability_message(self, now, time_zone)
+    def message(self, now: datetime, time_zone: str | None = None, language: str = SOURCE) -> str:
+        """The sentence a bot can say in `language`, with times worded in `time_zone` (UTC when None)."""
+        return availability_message(self, now, time_zone, language)
 
-    def to_json(self, now: datetime, time_zone: str | None = None) -> dict[str, Any]:
-        """The contract's answer object, with `message` worded for `time_zone` and `ageSeconds` at `now`."""
+    def to_json(self, now: datetime, time_zone: str | None = None, language: str = SOURCE) -> dict[str, Any]:
+        """The contract's answer object, `message` worded in `language` for `time_zone`, `ageSeconds` at `now`."""
         return {
             "queueId": self.queue_id,
             "status": self.status,
@@ -88,58 +90,89 @@ class Availability:
             "nextTransitionTime": format_time(self.next_transition_time),
             "nextOpeningTime": format_time(self.next_opening_time),
             "nextClosingTime": format_time(self.next_closing_time),
-            "message": availability_message(self, now, time_zone),
+            "message": availability_message(self, now, time_zone, language),
             "retrievedAt": format_time(self.retrieved_at, milliseconds=True),
             "source": self.source,
             "ageSeconds": self.age_seconds(now),
+            "language": language,
         }
 
 
 # ---------------------------------------------------------------------------------------- the message
-
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
+# The msgids below are the English sentences; their translations are in locales/<language>/LC_MESSAGES/messages.po
+# (see language.py). Times and dates are worded with Babel's CLDR data in the caller's time zone.
 
 
-def _wait_phrase(seconds: int | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return "; the estimated wait is less than a minute"
-    minutes = math.ceil(seconds / 60)
-    if minutes < 120:
-        return f"; the estimated wait is about {minutes} minute{'s' if minutes != 1 else ''}"
-    return f"; the estimated wait is about {round(minutes / 60)} hours"
+def availability_message(answer: Availability, now: datetime, time_zone: str | None = None,
+                         language: str = SOURCE) -> str:
+    """One plain sentence for `answer` in `language`, times in `time_zone`; deterministic given `now`."""
+    opening = None
+    if answer.status == "closed":
+        # Outside hours upstream sets NextTransitionTime to the next opening too; use it when the window is missing.
+        opening = answer.next_opening_time or answer.next_transition_time
+    today = local(now, zone(time_zone)).date()
+    return _sentence(answer.status, answer.average_wait_seconds, opening, today, time_zone, language)
 
 
-def _when_phrase(moment: datetime, now: datetime, time_zone: str | None) -> str:
-    where = zone(time_zone)
-    at = local(moment, where)
-    abbreviation = at.tzname() or ""
-    # Zones without a letter abbreviation ("+04") read better by name.
-    label = "UTC" if where is UTC else (abbreviation if abbreviation.isalpha() else f"({time_zone})")
-    clock = f"{at:%H:%M} {label}"
-    day = day_of(moment, now, where)
-    if day == "today":
-        return f"today at {clock}"
-    if day == "tomorrow":
-        return f"tomorrow at {clock}"
-    words = f"{_DAYS[at.weekday()]} {at.day} {_MONTHS[at.month - 1]}"
-    if at.year != local(now, where).year:
-        words += f" {at.year}"
-    return f"on {words} at {clock}"
-
-
-def availability_message(answer: Availability, now: datetime, time_zone: str | None = None) -> str:
-    """One plain English sentence for `answer`; deterministic given `now` and `time_zone`."""
-    status = answer.status
-    if status == "available":
-        return f"A representative is available now{_wait_phrase(answer.average_wait_seconds)}."
-    if status == "busy":
-        return f"The queue is open but no representative is free right now{_wait_phrase(answer.average_wait_seconds)}."
-    # Outside hours upstream sets NextTransitionTime to the next opening too; use it when the window is missing.
-    opening = answer.next_opening_time or answer.next_transition_time
+@lru_cache(maxsize=4096)
+def _sentence(status: Status, wait: int | None, opening: datetime | None, today: date, time_zone: str | None,
+              language: str) -> str:
+    # Memoized: a cache hit says the same sentence again without wording it anew (the hit's CPU budget).
+    words = translations(language)
+    if status != "closed":
+        return _open_sentence(words, status, wait)
     if opening is None:
-        return "The queue is closed right now."
-    return f"The queue is closed; it opens again {_when_phrase(opening, now, time_zone)}."
+        return words.gettext("The queue is closed right now.")
+    from babel.dates import format_date, format_skeleton, format_time
+
+    where = zone(time_zone)
+    at = local(opening, where)
+    time = format_time(at, "short", locale=language)
+    if time_zone is None:
+        time += " UTC"  # no zone asked for: say which clock the time is on
+    days = (at.date() - today).days
+    if days <= 0:
+        return words.gettext("The queue is closed; it opens again today at {time}.").format(time=time)
+    if days == 1:
+        return words.gettext("The queue is closed; it opens again tomorrow at {time}.").format(time=time)
+    if days < 7:
+        weekday = format_date(at, "EEEE", locale=language)
+        return words.gettext("The queue is closed; it opens again on {weekday} at {time}.").format(
+            weekday=weekday, time=time)
+    day = format_skeleton("MMMMd" if at.year == today.year else "yMMMMd", at, locale=language)
+    return words.gettext("The queue is closed; it opens again on {date} at {time}.").format(date=day, time=time)
+
+
+def _open_sentence(words: Any, status: Status, wait: int | None) -> str:
+    if status == "available":
+        if wait is None:
+            return words.gettext("A representative is available now.")
+        if wait < 60:
+            return words.gettext("A representative is available now; the estimated wait is less than a minute.")
+        minutes = math.ceil(wait / 60)
+        if minutes < 120:
+            return words.ngettext(
+                "A representative is available now; the estimated wait is about {count} minute.",
+                "A representative is available now; the estimated wait is about {count} minutes.",
+                minutes).format(count=minutes)
+        hours = round(minutes / 60)
+        return words.ngettext(
+            "A representative is available now; the estimated wait is about {count} hour.",
+            "A representative is available now; the estimated wait is about {count} hours.",
+            hours).format(count=hours)
+    if wait is None:
+        return words.gettext("The queue is open but no representative is free right now.")
+    if wait < 60:
+        return words.gettext(
+            "The queue is open but no representative is free right now; the estimated wait is less than a minute.")
+    minutes = math.ceil(wait / 60)
+    if minutes < 120:
+        return words.ngettext(
+            "The queue is open but no representative is free right now; the estimated wait is about {count} minute.",
+            "The queue is open but no representative is free right now; the estimated wait is about {count} minutes.",
+            minutes).format(count=minutes)
+    hours = round(minutes / 60)
+    return words.ngettext(
+        "The queue is open but no representative is free right now; the estimated wait is about {count} hour.",
+        "The queue is open but no representative is free right now; the estimated wait is about {count} hours.",
+        hours).format(count=hours)
