@@ -1,17 +1,21 @@
 """The checks callers ask for, and their validation: caller JSON → `BeforeConversationCheck` / `ForConversationCheck`.
 
-Parsing is strict: unknown fields are refused, and every fault is an `InvalidRequest` naming its field in
-`target` (prefixed, inside a batch, with the check's place: `checks[3].workstreamId`).
+A body is validated against its shape in `schemas.py` (the definition the OpenAPI document publishes too) by
+a compiled JSON Schema validator; a valid body then only needs reading. A refused body becomes one
+`InvalidRequest` naming the field at fault in `target` (prefixed, inside a batch, with the check's place:
+`checks[3].workstreamId`), worded from the keyword that failed and the schema's `_subject` / `_messages`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from functools import lru_cache
+from typing import Any, Literal, Sequence
 
+from . import schemas
 from .errors import InvalidRequest
-from .localtime import is_zone_name
+from .schemas import GUID_PATTERN, INT_MAX, INT_MIN, MAX_BATCH, MAX_CONTEXT_ITEMS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH
 
 __all__ = [
     "ContextItem",
@@ -20,30 +24,24 @@ __all__ = [
     "Check",
     "parse_before_conversation",
     "parse_for_conversation",
+    "parse_batch",
     "is_guid",
+    "MAX_BATCH",
     "MAX_CONTEXT_ITEMS",
     "MAX_NAME_LENGTH",
     "MAX_VALUE_LENGTH",
+    "INT_MIN",
+    "INT_MAX",
 ]
-
-MAX_CONTEXT_ITEMS = 50
-MAX_NAME_LENGTH = 100
-MAX_VALUE_LENGTH = 1_000
-# Dataverse Integer columns are 32-bit signed.
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
-
 
 ItemType = Literal["text", "integer"]
 
-GUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = re.compile(GUID_PATTERN)
 
 
 def is_guid(value: object) -> bool:
     """True for a GUID in its 8-4-4-4-12 hexadecimal form."""
     return isinstance(value, str) and _GUID.fullmatch(value) is not None
-
-
 
 
 @dataclass(frozen=True)
@@ -69,9 +67,10 @@ class BeforeConversationCheck:
     context_items: tuple[ContextItem, ...] = ()
     engagement_context: tuple[tuple[str, str], ...] = ()
     time_zone: str | None = None
+    language: str | None = None  # the tag asked for; the language used is negotiated when answering
 
     def cache_key(self) -> tuple[Any, ...]:
-        """Everything that can change the upstream answer; `time_zone` only rewords `message`."""
+        """Everything that can change the upstream answer; `time_zone` and `language` only reword `message`."""
         return (
             "before-conversation",
             self.workstream_id.lower(),
@@ -88,9 +87,10 @@ class ForConversationCheck:
     conversation_id: str
     context_items: tuple[ContextItem, ...] = ()
     time_zone: str | None = None
+    language: str | None = None
 
     def cache_key(self) -> tuple[Any, ...]:
-        """Everything that can change the upstream answer; `time_zone` only rewords `message`."""
+        """Everything that can change the upstream answer; `time_zone` and `language` only reword `message`."""
         return ("for-conversation", self.conversation_id.lower(), _context_key(self.context_items))
 
 
@@ -98,159 +98,202 @@ class ForConversationCheck:
 Check = BeforeConversationCheck | ForConversationCheck
 
 
-# ----------------------------------------------------------------------------------- parsing the requests
-
-
-def _at(prefix: str, field: str) -> str:
-    return f"{prefix}.{field}" if prefix else field
-
-
-def _shown(name: str) -> str:
-    # Names end up in targets and messages: keep a runaway key from flooding the error body.
-    return name if len(name) <= MAX_NAME_LENGTH else name[:MAX_NAME_LENGTH] + "…"
-
-
-def _check_fields(obj: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-    # Unknown fields are refused rather than ignored: a maker's "workstreamID" typo must not pass silently.
-    for key in obj:
-        if key in allowed:
-            continue
-        hint = next((f"; did you mean '{a}'" for a in allowed if a.lower() == key.lower()), "")
-        raise InvalidRequest(
-            f"Unknown field '{_shown(key)}'{hint}. Allowed fields: {', '.join(allowed)}.",
-            target=_at(prefix, _shown(key)),
-        )
-
-
-def _require_object(obj: Any, prefix: str) -> Mapping[str, Any]:
-    if not isinstance(obj, dict):
-        where = f"Each entry of {prefix.split('[')[0]}" if prefix else "The request body"
-        raise InvalidRequest(f"{where} must be a JSON object.", target=prefix or None)
-    return obj
-
-
-def _guid(obj: Mapping[str, Any], field: str, prefix: str) -> str:
-    value = obj.get(field)
-    if value is None:
-        raise InvalidRequest(f"{field} is required.", target=_at(prefix, field))
-    if not isinstance(value, str) or not is_guid(value):
-        raise InvalidRequest(
-            f"{field} must be a GUID such as 00000000-0000-0000-0000-000000000000.", target=_at(prefix, field)
-        )
-    return value.lower()
-
-
-def _mapping(obj: Mapping[str, Any], field: str, prefix: str, what: str) -> Mapping[str, Any]:
-    value = obj.get(field)
-    if value is None:
-        # Low-code tools often send null for an optional field left empty.
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"{field} must be a JSON object of {what}.", target=_at(prefix, field))
-    if len(value) > MAX_CONTEXT_ITEMS:
-        raise InvalidRequest(f"{field} may hold at most {MAX_CONTEXT_ITEMS} entries.", target=_at(prefix, field))
-    for name in value:
-        if not name.strip():
-            raise InvalidRequest(f"Names in {field} must not be empty.", target=_at(prefix, field))
-        if len(name) > MAX_NAME_LENGTH:
-            raise InvalidRequest(
-                f"Names in {field} may be at most {MAX_NAME_LENGTH} characters long.", target=_at(prefix, field)
-            )
-    return value
-
-
-def _text(value: str, field: str, target: str) -> str:
-    if len(value) > MAX_VALUE_LENGTH:
-        raise InvalidRequest(f"{field} may be at most {MAX_VALUE_LENGTH} characters long.", target=target)
-    return value
-
-
-def _integer(value: int, field: str, target: str) -> int:
-    if not INT_MIN <= value <= INT_MAX:
-        raise InvalidRequest(f"{field} must be a 32-bit integer ({INT_MIN} to {INT_MAX}).", target=target)
-    return value
-
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _context_item(name: str, raw: Any, target: str) -> ContextItem:
-    shown = f"Context item '{_shown(name)}'"
-    if isinstance(raw, str):
-        return ContextItem(name, _text(raw, shown, target), "text", True)
-    if _is_integer(raw):
-        return ContextItem(name, _integer(raw, shown, target), "integer", True)
-    if not isinstance(raw, dict):
-        raise InvalidRequest(
-            f"{shown} must be a string, an integer, or an object with value, type and isDisplayable.",
-            target=target,
-        )
-    _check_fields(raw, ("value", "type", "isDisplayable"), target)
-    value, declared, displayable = raw.get("value"), raw.get("type"), raw.get("isDisplayable", True)
-
-    if declared is not None:
-        if not isinstance(declared, str) or declared.lower() not in ("text", "integer"):
-            raise InvalidRequest(f"{shown}: type must be \"text\" or \"integer\".", target=f"{target}.type")
-        declared = declared.lower()
-    if not isinstance(displayable, bool):
-        raise InvalidRequest(f"{shown}: isDisplayable must be true or false.", target=f"{target}.isDisplayable")
-
-    value_target = f"{target}.value"
-    if value is None:
-        raise InvalidRequest(f"{shown}: value is required.", target=value_target)
-    if isinstance(value, str) and declared in (None, "text"):
-        return ContextItem(name, _text(value, shown, value_target), "text", displayable)
-    if _is_integer(value) and declared in (None, "integer"):
-        return ContextItem(name, _integer(value, shown, value_target), "integer", displayable)
-    expected = {"text": "a string", "integer": "an integer"}.get(declared or "", "a string or an integer")
-    raise InvalidRequest(f"{shown}: value must be {expected}.", target=value_target)
-
-
-def _context_items(obj: Mapping[str, Any], prefix: str) -> tuple[ContextItem, ...]:
-    items = _mapping(obj, "contextItems", prefix, "context items")
-    return tuple(_context_item(name, raw, _at(prefix, f"contextItems.{name}")) for name, raw in items.items())
-
-
-def _engagement_context(obj: Mapping[str, Any], prefix: str) -> tuple[tuple[str, str], ...]:
-    attributes = _mapping(obj, "engagementContext", prefix, "string attributes")
-    pairs = []
-    for name, value in attributes.items():
-        target = _at(prefix, f"engagementContext.{name}")
-        if not isinstance(value, str):
-            raise InvalidRequest(f"Engagement context attribute '{_shown(name)}' must be a string.", target=target)
-        pairs.append((name, _text(value, f"Engagement context attribute '{_shown(name)}'", target)))
-    return tuple(pairs)
-
-
-def _time_zone(obj: Mapping[str, Any], prefix: str) -> str | None:
-    name = obj.get("timeZone")
-    if name is None:
-        return None
-    target = _at(prefix, "timeZone")
-    if not is_zone_name(name):
-        raise InvalidRequest("timeZone must be an IANA time zone name such as Europe/Paris.", target=target)
-    return name
+# ----------------------------------------------------------------------------------- reading the requests
 
 
 def parse_before_conversation(obj: Any, prefix: str = "") -> BeforeConversationCheck:
     """Validate a before-conversation body; `prefix` (e.g. "checks[3]") is put in front of every target."""
-    body = _require_object(obj, prefix)
-    _check_fields(body, ("workstreamId", "contextItems", "engagementContext", "timeZone"), prefix)
+    body = _validated("BeforeConversationRequest", obj, prefix)
     return BeforeConversationCheck(
-        workstream_id=_guid(body, "workstreamId", prefix),
-        context_items=_context_items(body, prefix),
-        engagement_context=_engagement_context(body, prefix),
-        time_zone=_time_zone(body, prefix),
+        workstream_id=body["workstreamId"].lower(),
+        context_items=_context_items(body.get("contextItems")),
+        engagement_context=tuple((body.get("engagementContext") or {}).items()),
+        time_zone=body.get("timeZone"),
+        language=body.get("language"),
     )
 
 
 def parse_for_conversation(obj: Any, prefix: str = "") -> ForConversationCheck:
     """Validate a for-conversation body; `prefix` is put in front of every target."""
-    body = _require_object(obj, prefix)
-    _check_fields(body, ("conversationId", "contextItems", "timeZone"), prefix)
+    body = _validated("ForConversationRequest", obj, prefix)
     return ForConversationCheck(
-        conversation_id=_guid(body, "conversationId", prefix),
-        context_items=_context_items(body, prefix),
-        time_zone=_time_zone(body, prefix),
+        conversation_id=body["conversationId"].lower(),
+        context_items=_context_items(body.get("contextItems")),
+        time_zone=body.get("timeZone"),
+        language=body.get("language"),
     )
+
+
+def parse_batch(obj: Any) -> list[BeforeConversationCheck | InvalidRequest]:
+    """Validate a batch body; each entry becomes its check, or the `InvalidRequest` that entry alone gets."""
+    body = _validated("BatchRequest", obj, "")
+    checks: list[BeforeConversationCheck | InvalidRequest] = []
+    for index, entry in enumerate(body["checks"]):
+        try:
+            checks.append(parse_before_conversation(entry, prefix=f"checks[{index}]"))
+        except InvalidRequest as error:
+            checks.append(error)
+    return checks
+
+
+def _context_items(items: dict[str, Any] | None) -> tuple[ContextItem, ...]:
+    found = []
+    for name, raw in (items or {}).items():
+        value, displayable = (raw["value"], raw.get("isDisplayable", True)) if isinstance(raw, dict) else (raw, True)
+        if isinstance(value, str):
+            found.append(ContextItem(name, value, "text", displayable))
+        else:  # an integer, possibly written 2.0: JSON Schema counts that as the integer 2
+            found.append(ContextItem(name, int(value), "integer", displayable))
+    return tuple(found)
+
+
+# ------------------------------------------------------------------------------------ validating them
+
+
+@lru_cache(maxsize=1)
+def _validators() -> dict[str, Any]:
+    # Compiled once, on the first request: the validator's import and the build of the shapes stay off the
+    # cold start. jsonschema_rs is a compiled validator (about a microsecond per body) and the very engine the
+    # fuzzer of the test suite judges requests with.
+    import jsonschema_rs
+
+    shapes = ("BeforeConversationRequest", "ForConversationRequest", "BatchRequest")
+    document = {"$schema": schemas.DIALECT, "components": {"schemas": schemas.public(schemas.components())}}
+    compiled = jsonschema_rs.validator_map_for(document)
+    return {shape: compiled[schemas.SCHEMA_PREFIX + shape] for shape in shapes}
+
+
+def _validated(shape: str, obj: Any, prefix: str) -> Any:
+    validator = _validators()[shape]
+    try:
+        if validator.is_valid(obj):
+            return obj
+        errors = list(validator.iter_errors(obj))
+    except ValueError:  # text the validator cannot read as Unicode (a lone surrogate in a name)
+        raise InvalidRequest("The request body is not valid JSON (UTF-8).", target=prefix or None) from None
+    raise _Explanation(schemas.components(), shape, prefix).of(_first(errors))
+
+
+def _first(errors: Sequence[Any]) -> Any:
+    # Unknown fields first (a typo of a required field is the real fault), then the outermost fault.
+    return min(enumerate(errors), key=lambda pair: (pair[1].kind.name != "additionalProperties",
+                                                    len(pair[1].instance_path), pair[0]))[1]
+
+
+_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "object": "a JSON object", "array": "a list"}
+
+
+class _Explanation:
+    """Words a validation error of one shape as the caller's 400: a sentence and the field at fault."""
+
+    def __init__(self, components: dict[str, Any], shape: str, prefix: str) -> None:
+        self.components = components
+        self.shape = shape
+        self.prefix = prefix
+
+    def of(self, error: Any) -> InvalidRequest:
+        kind = error.kind.name
+        nodes, depths = self._walk(error.evaluation_path)
+        if kind in ("oneOf", "anyOf"):
+            # The branch meant for this kind of value explains best ("value too long", not "matches none").
+            branches = [self._resolve(branch) for branch in nodes[-1][kind]]
+            meant = [i for i, branch in enumerate(branches) if _admits(branch, error.instance)]
+            if len(meant) == 1 and error.kind.context[meant[0]]:
+                return self.of(_first(error.kind.context[meant[0]]))
+        path = list(error.instance_path)
+        if kind == "required":
+            path.append(error.kind.property)
+        elif kind == "additionalProperties":
+            unknown = next(name for name in error.instance if name not in nodes[-1].get("properties", {}))
+            allowed = list(nodes[-1].get("properties", {}))
+            hint = next((f"; did you mean '{a}'" for a in allowed if a.lower() == unknown.lower()), "")
+            return self._error(f"Unknown field '{_shown(unknown)}'{hint}. Allowed fields: {', '.join(allowed)}.",
+                               [*path, unknown])
+        subject = self._subject(path, nodes, depths)
+        # The innermost wording the schema gives for this keyword (or for any fault there), else a generic one.
+        template = next((node["_messages"].get(kind) or node["_messages"].get("*") for node in reversed(nodes)
+                         if {kind, "*"} & set(node.get("_messages", ()))), None) or _generic(kind, error, nodes[-1])
+        return self._error(template.format(subject=subject), path)
+
+    def _walk(self, steps: Sequence[str | int]) -> tuple[list[dict[str, Any]], list[int]]:
+        """The schema nodes an evaluation path passes through, each with how deep in the instance it applies.
+
+        The last node is the one holding the failing keyword (or, for a keyword holding a schema such as
+        propertyNames, that schema).
+        """
+        node: Any = self.components[self.shape]
+        nodes, depths, depth = [node], [0], 0
+        for index, step in enumerate(steps):
+            if step == "$ref":
+                node = self._resolve(node)
+            elif isinstance(node, dict) and step in node or isinstance(node, list) and isinstance(step, int):
+                node = node[step]
+                # Only these steps move into a part of the instance (a property, a map entry, an array item).
+                if (index and steps[index - 1] == "properties") or step in ("additionalProperties", "items"):
+                    depth += 1
+            if not isinstance(node, (dict, list)):
+                break
+            if isinstance(node, dict):
+                nodes.append(node)
+                depths.append(depth)
+        return nodes, depths
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            node = self.components[node["$ref"][len(schemas.SCHEMA_PREFIX):]]
+        return node
+
+    def _subject(self, path: list[Any], nodes: list[dict[str, Any]], depths: list[int]) -> str:
+        for node, depth in zip(reversed(nodes), reversed(depths)):
+            if "_subject" in node and 0 < depth <= len(path):
+                rest = ".".join(_shown(str(part)) for part in path[depth:])
+                named = node["_subject"].format(name=_shown(str(path[depth - 1])))
+                return f"{named}: {rest}" if rest else named
+        if path:
+            return ".".join(_shown(str(part)) for part in path)
+        return f"Each entry of {self.prefix.split('[')[0]}" if self.prefix else "The request body"
+
+    def _error(self, message: str, path: list[Any]) -> InvalidRequest:
+        target = ".".join([self.prefix] * bool(self.prefix) + [_shown(str(part)) for part in path]) or None
+        return InvalidRequest(message, target=target)
+
+
+def _admits(schema: dict[str, Any], value: Any) -> bool:
+    declared = schema.get("type")
+    if declared is None:
+        return True
+    kinds = {declared} if isinstance(declared, str) else set(declared)
+    if isinstance(value, bool):
+        return "boolean" in kinds
+    if isinstance(value, int) or isinstance(value, float) and value.is_integer():
+        return bool(kinds & {"integer", "number"})
+    actual = {str: "string", float: "number", dict: "object", list: "array", type(None): "null"}.get(type(value))
+    return actual in kinds
+
+
+def _generic(kind: str, error: Any, node: dict[str, Any]) -> str:
+    """The wording of a failed keyword when the schema gives none of its own ({subject} is filled in later)."""
+    if kind == "type":
+        words = [words for name, words in _TYPE_WORDS.items() if name in error.kind.types]
+        return "{subject} must be " + " or ".join(words) + "."
+    if kind == "required":
+        return "{subject} is required."
+    if kind == "maxLength":
+        return f"{{subject}} may be at most {error.kind.limit} characters long."
+    if kind == "minLength":
+        return f"{{subject}} must be at least {error.kind.limit} characters long."
+    if kind in ("minimum", "maximum"):
+        return f"{{subject}} must be from {node.get('minimum')} to {node.get('maximum')}."
+    if kind == "maxProperties":
+        return f"{{subject}} may hold at most {error.kind.limit} entries."
+    if kind in ("minItems", "maxItems"):
+        return f"{{subject}} must hold {node.get('minItems', 0)} to {node.get('maxItems')} entries."
+    if kind == "enum":
+        return "{subject} is not one of the allowed values."
+    return "{subject} is not valid."
+
+
+def _shown(name: str) -> str:
+    # Names end up in targets and messages: keep a runaway key from flooding the error body.
+    return name if len(name) <= MAX_NAME_LENGTH else name[:MAX_NAME_LENGTH] + "…"

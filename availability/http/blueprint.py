@@ -12,12 +12,10 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from .. import __version__, app
-from ..errors import AvailabilityError, InvalidRequest
+from ..errors import AvailabilityError
 from .respond import correlation_id, handle, json_body, json_response, utcnow
 
 bp = func.Blueprint()
-
-MAX_BATCH = 25
 
 
 @bp.route(route="availability/before-conversation", methods=["POST"])
@@ -29,7 +27,7 @@ def before_conversation(req: func.HttpRequest) -> func.HttpResponse:
 
         check = parse_before_conversation(json_body(req))
         answer = app.current().service.check(check, deadline=deadline)
-        return answer.to_json(utcnow(), check.time_zone), answer.source
+        return answer.to_json(utcnow(), check.time_zone, _language(check, req)), answer.source
 
     return handle("before-conversation", req, work)
 
@@ -43,7 +41,7 @@ def for_conversation(req: func.HttpRequest) -> func.HttpResponse:
 
         check = parse_for_conversation(json_body(req))
         answer = app.current().service.check(check, deadline=deadline)
-        return answer.to_json(utcnow(), check.time_zone), answer.source
+        return answer.to_json(utcnow(), check.time_zone, _language(check, req)), answer.source
 
     return handle("for-conversation", req, work)
 
@@ -53,26 +51,9 @@ def batch(req: func.HttpRequest) -> func.HttpResponse:
     """Several before-conversation checks in one call; each gets its own status."""
 
     def work(deadline: float) -> tuple[Any, str]:
-        from ..checks import parse_before_conversation
+        from ..checks import parse_batch
 
-        body = json_body(req)
-        if not isinstance(body, dict):
-            raise InvalidRequest("The request body must be a JSON object.")
-        unknown = sorted(set(body) - {"checks"})
-        if unknown:
-            raise InvalidRequest(f"Unknown field '{unknown[0][:100]}'.", target=unknown[0][:100])
-        checks = body.get("checks")
-        if not isinstance(checks, list) or not checks:
-            raise InvalidRequest("'checks' must be a list of 1 to 25 before-conversation checks.", target="checks")
-        if len(checks) > MAX_BATCH:
-            raise InvalidRequest(f"'checks' holds {len(checks)} checks; at most {MAX_BATCH} are allowed.",
-                                 target="checks")
-        parsed: list[Any] = []
-        for index, item in enumerate(checks):
-            try:
-                parsed.append(parse_before_conversation(item, prefix=f"checks[{index}]"))
-            except InvalidRequest as error:
-                parsed.append(error)
+        parsed = parse_batch(json_body(req))
         valid = [check for check in parsed if not isinstance(check, AvailabilityError)]
         answers = iter(app.current().service.check_many(valid, deadline=deadline)) if valid else iter(())
         now = utcnow()
@@ -86,7 +67,8 @@ def batch(req: func.HttpRequest) -> func.HttpResponse:
                     body["error"]["target"] = f"checks[{index}].{target}"
                 results.append({"status": outcome.status, **body})
             else:
-                results.append({"status": 200, "availability": outcome.to_json(now, check.time_zone)})
+                results.append({"status": 200, "availability": outcome.to_json(now, check.time_zone,
+                                                                                _language(check, req))})
         failed = sum(1 for r in results if r["status"] != 200)
         return {"results": results}, f"{len(results) - failed}/{len(results)} ok"
 
@@ -144,6 +126,13 @@ def dashboard(req: func.HttpRequest) -> func.HttpResponse:
         "x-correlation-id": response.headers["x-correlation-id"], "Cache-Control": "no-store",
         "Content-Security-Policy": content_security_policy(page["nonce"]), "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer"})
+
+
+def _language(check: Any, req: func.HttpRequest) -> str:
+    """The language `message` is worded in: the check's own tag, else the request's Accept-Language."""
+    from ..language import negotiate
+
+    return negotiate(check.language, req.headers.get("accept-language"))
 
 
 def _dashboard_parts() -> dict[str, Any]:

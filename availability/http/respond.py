@@ -18,7 +18,6 @@ from ..errors import AvailabilityError, InternalError, InvalidRequest
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
 REQUEST_BUDGET = 24.0  # seconds; Copilot Studio's HTTP node gives up at 30 s
 _CORRELATION = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -71,15 +70,30 @@ def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, 
 
 def json_body(req: func.HttpRequest) -> Any:
     """The request's JSON body (at most 64 KiB), or `InvalidRequest`."""
+    from ..schemas import MAX_BODY_BYTES  # the request shapes load with the first request, not the app
+
     raw = req.get_body() or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise InvalidRequest("The request body is larger than 64 KiB.")
+        raise InvalidRequest(f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB.")
     if not raw.strip():
         raise InvalidRequest("The request body must be a JSON object.")
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        body = _DECODER.decode(raw.decode("utf-8"))
+        # A \uD800-\uDFFF escape can leave half a character, which no UTF-8 text holds: refused like bad JSON.
+        if b"\\u" in raw and re.search(rb"\\u[dD][89abAB]", raw):
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        return body
+    except (UnicodeError, ValueError):
         raise InvalidRequest("The request body is not valid JSON (UTF-8).") from None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# Python reads NaN and Infinity, which JSON does not have. One decoder for all requests: json.loads with a hook
+# would build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
 def utcnow() -> datetime:

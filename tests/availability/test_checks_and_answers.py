@@ -14,6 +14,7 @@ from availability.checks import (
     BeforeConversationCheck,
     ContextItem,
     ForConversationCheck,
+    parse_batch,
     parse_before_conversation,
     parse_for_conversation,
 )
@@ -522,6 +523,15 @@ def test_long_form_context_items(long_form, expected):
     )
 
 
+def test_an_integer_written_with_a_fraction_of_zero_is_that_integer():
+    # JSON Schema, and so the published document, counts 2.0 as the integer 2; the API reads it the same way.
+    check = parse_before_conversation({"workstreamId": WS, "contextItems": {"Tier": 2.0, "Big": 1e3,
+                                                                           "Long": {"value": 3.0}}})
+    assert check.context_items == (ContextItem("Tier", 2, "integer"), ContextItem("Big", 1000, "integer"),
+                                   ContextItem("Long", 3, "integer"))
+    assert all(type(item.value) is int for item in check.context_items)
+
+
 def test_short_and_long_forms_give_the_same_item():
     short = parse_before_conversation({"workstreamId": WS, "contextItems": {"Tier": 2, "Language": "fr"}})
     long = parse_before_conversation({"workstreamId": WS, "contextItems": {
@@ -566,7 +576,6 @@ def test_limits_at_the_edge_are_accepted():
         ({"workstreamId": WS, "contextItems": {"  ": "x"}}, "contextItems"),
         ({"workstreamId": WS, "contextItems": {"n" * 101: "x"}}, "contextItems"),
         ({"workstreamId": WS, "contextItems": {"Tier": 2.5}}, "contextItems.Tier"),
-        ({"workstreamId": WS, "contextItems": {"Tier": 2.0}}, "contextItems.Tier"),
         ({"workstreamId": WS, "contextItems": {"Tier": True}}, "contextItems.Tier"),
         ({"workstreamId": WS, "contextItems": {"Tier": None}}, "contextItems.Tier"),
         ({"workstreamId": WS, "contextItems": {"Tier": [2]}}, "contextItems.Tier"),
@@ -652,6 +661,60 @@ def test_prefix_is_put_in_front_of_every_target():
     assert invalid(parse_before_conversation, typo, prefix="checks[1]").target == "checks[1].workstreamID"
     assert invalid(parse_before_conversation, "x", prefix="checks[2]").target == "checks[2]"
     assert invalid(parse_for_conversation, {"conversationId": 1}, prefix="p").target == "p.conversationId"
+
+
+@pytest.mark.parametrize("tag", ["fr", "fr-CA", "pt-BR", "zh-Hant-TW", "sv", None])
+def test_a_language_tag_is_taken_supported_or_not(tag):
+    assert parse_before_conversation({"workstreamId": WS, "language": tag}).language == tag
+    assert parse_for_conversation({"conversationId": CONV, "language": tag}).language == tag
+    assert parse_before_conversation({"workstreamId": WS, "language": tag}).cache_key() == (
+        parse_before_conversation({"workstreamId": WS}).cache_key())  # it only rewords the message
+
+
+@pytest.mark.parametrize("tag", [7, "", "fr_CA", "fr-", "français", "fr CA", "fr-CA\n", "a" * 36, ["fr"]])
+def test_what_is_not_a_language_tag_is_refused_naming_language(tag):
+    error = invalid(parse_before_conversation, {"workstreamId": WS, "language": tag})
+    assert (error.target, error.message) == ("language", "language must be a BCP 47 language tag such as fr or pt-BR.")
+    assert parse_batch({"checks": [{"workstreamId": WS, "language": tag}]})[0].target == "checks[0].language"
+
+
+def test_batch_entries_are_checked_one_by_one():
+    checks = parse_batch({"checks": [{"workstreamId": WS}, {"workstreamId": "x"}, "text", {"workstreamID": WS}]})
+    assert checks[0] == BeforeConversationCheck(WS)
+    assert [(c.target, c.status) for c in checks[1:]] == [
+        ("checks[1].workstreamId", 400), ("checks[2]", 400), ("checks[3].workstreamID", 400)]
+    assert checks[2].message == "Each entry of checks must be a JSON object."
+
+
+@pytest.mark.parametrize(("body", "target"), [
+    (None, None), ([], None), ({}, "checks"), ({"checks": []}, "checks"), ({"checks": {}}, "checks"),
+    ({"checks": [{"workstreamId": WS}] * 26}, "checks"), ({"checks": [], "check": 1}, "check"),
+])
+def test_a_malformed_batch_is_refused_as_a_whole(body, target):
+    error = invalid(parse_batch, body)
+    assert error.target == target and error.message.endswith(".")
+
+
+def test_rejections_are_worded_from_the_field_and_the_failed_rule():
+    cases = {
+        "workstreamId is required.": {},
+        "workstreamId must be a GUID such as 00000000-0000-0000-0000-000000000000.": {"workstreamId": "42"},
+        "Context item 'Tier' must be a 32-bit integer (-2147483648 to 2147483647).":
+            {"workstreamId": WS, "contextItems": {"Tier": 2**31}},
+        "Context item 'Tier': value must be a string.":
+            {"workstreamId": WS, "contextItems": {"Tier": {"value": 2, "type": "text"}}},
+        "Context item 'Tier': value is required.": {"workstreamId": WS, "contextItems": {"Tier": {}}},
+        "Context item 'Tier' must be a string, an integer, or an object with value, type and isDisplayable.":
+            {"workstreamId": WS, "contextItems": {"Tier": 1.5}},
+        "Engagement context attribute 'b' may be at most 1000 characters long.":
+            {"workstreamId": WS, "engagementContext": {"b": "x" * 1001}},
+        "Names in contextItems must be 1 to 100 characters long and not blank.":
+            {"workstreamId": WS, "contextItems": {" ": "x"}},
+        "contextItems may hold at most 50 entries.": {"workstreamId": WS, "contextItems": limits_body(51)},
+        "timeZone must be an IANA time zone name such as Europe/Paris.": {"workstreamId": WS, "timeZone": "Mars/Base"},
+    }
+    for message, body in cases.items():
+        assert invalid(parse_before_conversation, body).message == message
 
 
 def test_typo_gets_a_suggestion():
