@@ -1,4 +1,9 @@
-"""The API definition: both documents are well formed, complete, and describe what the code really does."""
+"""The API definition: both documents are well formed, complete, and describe what the code really does.
+
+The request shapes are the ones the API validates with (`availability.schemas`), so the checks here are that the
+served document carries them unchanged, that the connector's Swagger 2.0 form says the same, and that every
+example and every answer the app renders fits them.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR, SWAGGER_20_VALIDATOR
 
 import availability
-from availability import errors, openapi
-from availability.model import (
-    Availability,
-    parse_before_conversation,
-    parse_for_conversation,
-    parse_upstream,
-)
+from availability import errors, openapi, schemas
+from availability.answer import Availability
+from availability.checks import MAX_BATCH, parse_batch, parse_before_conversation, parse_for_conversation
+from availability.dataverse.wire import parse_availability
+from availability.localtime import is_zone_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +44,7 @@ ADDED_OPERATIONS = {("/api/dashboard", "get")}
 CONTRACT_ANSWER_FIELDS = {
     "queueId", "status", "canEscalate", "withinOperatingHours", "representativesAvailable",
     "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "nextTransitionTime", "nextOpeningTime",
-    "nextClosingTime", "message", "retrievedAt", "source", "ageSeconds",
+    "nextClosingTime", "message", "retrievedAt", "source", "ageSeconds", "language",
 }
 CONTRACT_SNAPSHOT_FIELDS = {
     "workstreamId", "queueId", "capturedAt", "status", "withinOperatingHours", "representativesAvailable",
@@ -111,7 +118,7 @@ _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{
 
 
 def problems(schema: dict, value: Any, root: dict, at: str = "$") -> list[str]:
-    """A small validator for the schema subset the definition uses (both dialects)."""
+    """A small validator for the Swagger 2.0 subset of the connector (x-nullable, which no library reads)."""
     if "$ref" in schema:
         return problems(resolve(root, schema["$ref"]), value, root, at)
     if value is None:
@@ -175,6 +182,13 @@ def oas_schema(oas: dict, name: str) -> dict:
     return oas["components"]["schemas"][name]
 
 
+def valid(oas: dict, name: str, value: Any) -> list[str]:
+    """What a JSON Schema 2020-12 validator finds wrong with `value` as the document's component `name`."""
+    validator = jsonschema_rs.validator_for({"$schema": schemas.DIALECT, "components": oas["components"],
+                                             "$ref": "#/components/schemas/" + name}, validate_formats=True)
+    return [f"{list(error.instance_path)}: {error.message}" for error in validator.iter_errors(value)]
+
+
 def accepted(parse, body) -> bool:
     try:
         parse(body)
@@ -191,7 +205,7 @@ def test_checked_in_connector_files_are_what_the_definition_generates():
         path = ROOT / "connector" / name
         assert path.exists(), f"connector/{name} is missing; regenerate with: {openapi.REGENERATE}"
         assert path.read_text(encoding="utf-8") == text, (
-            f"connector/{name} differs from the API definition in availability/openapi.py; "
+            f"connector/{name} differs from the API definition (availability/schemas.py, availability/openapi/); "
             f"regenerate with: {openapi.REGENERATE}"
         )
 
@@ -226,21 +240,28 @@ def test_module_runs_as_a_command_and_the_repository_is_up_to_date():
     run = subprocess.run([sys.executable, "-m", "availability.openapi", "--check"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+    assert "RuntimeWarning" not in run.stderr
 
 
-def test_import_is_cheap():
-    code = ("import sys, availability.openapi; "
-            "print(sorted(m for m in sys.modules if m.startswith(('availability.', 'azure'))))")
+def test_import_is_cheap_and_builds_nothing():
+    code = ("import sys, availability.openapi, availability.schemas as s; "
+            "print(sorted(m for m in sys.modules if m.startswith(('availability', 'azure', 'jsonschema')))); "
+            "print(s.components.cache_info().currsize, s.time_zone_names.cache_info().currsize)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "['availability.openapi']"
+    loaded, built = run.stdout.strip().splitlines()
+    assert {name for name in eval(loaded) if not name.startswith("availability.openapi")} == {
+        "availability", "availability.errors", "availability.schemas"}
+    assert built == "0 0"
 
 
-# ------------------------------------------------------------------------------------------- OpenAPI 3
+# ------------------------------------------------------------------------------------------- OpenAPI 3.1
 
 
-def test_openapi_document_is_structurally_valid(oas):
-    assert oas["openapi"] == "3.0.3"
+def test_openapi_document_is_valid_openapi_3_1(oas):
+    assert oas["openapi"] == "3.1.0"
+    problems_found = [f"{list(e.instance_path)}: {e.message[:200]}" for e in OPENAPI_31_VALIDATOR.iter_errors(oas)]
+    assert problems_found == []
     assert oas["info"]["title"] and oas["info"]["version"] == availability.__version__
     assert "servers" not in oas
     json.dumps(oas, allow_nan=False)
@@ -248,7 +269,7 @@ def test_openapi_document_is_structurally_valid(oas):
         assert not any(key.startswith("_") for key in node), f"private key left at {path}"
         if "$ref" in node:
             resolve(oas, node["$ref"])
-            assert set(node) == {"$ref"}, f"siblings of $ref are ignored in OpenAPI 3.0 ({path})"
+            assert set(node) == {"$ref"}, f"a $ref stands alone, as OpenAPI 3.0 tools expect ({path})"
     ids = []
     for path, method, operation in operations(oas):
         ids.append(operation["operationId"])
@@ -262,6 +283,21 @@ def test_openapi_document_is_structurally_valid(oas):
             throttled = "upstream_throttled" in content.get("examples", {})
             assert ("Retry-After" in response["headers"]) == throttled, (path, status)
     assert len(ids) == len(set(ids))
+
+
+def test_the_document_carries_the_shapes_the_requests_are_validated_with(oas):
+    assert oas["components"]["schemas"] == schemas.public(schemas.components())
+    for path, method, operation in operations(oas):
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            assert body["schema"]["$ref"].rsplit("/", 1)[1] in ("BeforeConversationRequest",
+                                                               "ForConversationRequest", "BatchRequest")
+
+
+def test_the_correlation_header_is_never_refused(oas):
+    # The API keeps a sane caller id and replaces any other, so the document must not forbid any value.
+    assert oas["components"]["parameters"]["CorrelationId"]["schema"] == {"type": "string"}
+    assert oas["components"]["parameters"]["CorrelationId"]["required"] is False
 
 
 def test_openapi_has_every_endpoint_of_the_contract(oas):
@@ -284,15 +320,22 @@ def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
 def test_openapi_error_responses_per_operation(oas):
     statuses = {path: set(op["responses"]) for path, _, op in operations(oas)}
     for path in ("/api/availability/before-conversation", "/api/availability/for-conversation"):
-        assert {"200", "400", "401", "404", "502", "503", "504"} <= statuses[path]
-    assert {"200", "400", "401", "503"} <= statuses["/api/availability/batch"]
-    assert {"200", "400", "401"} <= statuses["/api/snapshots"]
+        # 404: a workstream or conversation the org does not know is a documented answer, not a refusal.
+        assert {"200", "400", "401", "404", "500", "502", "503", "504"} <= statuses[path]
+    assert {"200", "400", "401", "500", "503"} <= statuses["/api/availability/batch"]
+    assert {"200", "400", "401", "500", "503"} <= statuses["/api/snapshots"]
+    assert {"200", "400", "401", "500"} <= statuses["/api/dashboard"]
+
+
+def test_the_unauthorized_example_is_the_error_trees_own_words(oas):
+    example = oas["components"]["responses"]["Unauthorized"]["content"]["application/json"]["examples"]
+    assert example["unauthorized"]["value"] == errors.Unauthorized().to_body()
 
 
 def test_servers_is_the_given_origin():
-    for given in ("https://app.example", "https://app.example/", "https://app.example/api",
-                  "https://app.example/api/"):
-        document = openapi.openapi_document(given)
+    for origin in ("https://app.example", "https://app.example/", "https://app.example/api",
+                   "https://app.example/api/"):
+        document = openapi.openapi_document(origin)
         assert document["servers"] == [{"url": "https://app.example"}]
         assert list(document)[:3] == ["openapi", "info", "servers"]
 
@@ -313,7 +356,7 @@ def test_answer_schema_has_exactly_the_contract_fields(oas):
     props = schema["properties"]
     assert props["status"]["enum"] == ["available", "busy", "closed"]
     assert props["source"]["enum"] == ["live", "cache", "stale"]
-    nullable = {name for name, prop in props.items() if prop.get("nullable")}
+    nullable = {name for name, prop in props.items() if "null" in prop.get("type", ())}
     assert nullable == {"availableRepresentatives", "positionInQueue", "averageWaitSeconds",
                         "nextTransitionTime", "nextOpeningTime", "nextClosingTime"}
     for name in ("nextTransitionTime", "nextOpeningTime", "nextClosingTime", "retrievedAt"):
@@ -321,38 +364,34 @@ def test_answer_schema_has_exactly_the_contract_fields(oas):
     assert set(oas_schema(oas, "Snapshot")["properties"]) == CONTRACT_SNAPSHOT_FIELDS
 
 
-def test_answer_schema_fields_are_the_keys_of_to_json(oas):
+def test_answers_the_app_renders_fit_the_answer_schema(oas):
     now = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
-    answer = parse_upstream(UPSTREAM_SAMPLE, now)
+    answer = parse_availability(UPSTREAM_SAMPLE, now)
     rendered = answer.to_json(now + timedelta(seconds=3), "Europe/Paris")
     assert set(rendered) == set(oas_schema(oas, "Availability")["properties"])
-    assert problems(_ref_schema("Availability"), rendered, oas) == []
-    sparse = parse_upstream({"QueueId": UPSTREAM_SAMPLE["QueueId"], "IsQueueAvailable": False,
-                             "IsAgentAvailable": False}, now).to_json(now)
-    assert problems(_ref_schema("Availability"), sparse, oas) == []
+    assert valid(oas, "Availability", rendered) == []
+    sparse = parse_availability({"QueueId": UPSTREAM_SAMPLE["QueueId"], "IsQueueAvailable": False,
+                                 "IsAgentAvailable": False}, now).to_json(now)
+    assert valid(oas, "Availability", sparse) == []
 
 
-def _ref_schema(name: str) -> dict:
-    return {"$ref": "#/components/schemas/" + name}
-
-
-def test_error_schema_codes_are_the_error_hierarchy_plus_internal_error(oas):
+def test_error_schema_codes_are_the_error_hierarchy(oas):
     def classes(cls):
         for sub in cls.__subclasses__():
             yield sub
             yield from classes(sub)
 
-    codes = {cls.code for cls in classes(errors.AvailabilityError)} | {"internal_error"}
+    codes = {cls.code for cls in classes(errors.AvailabilityError) if cls.__module__ == errors.__name__}
     detail = oas_schema(oas, "ErrorDetail")
     assert set(detail["properties"]["code"]["enum"]) == codes
     assert set(detail["properties"]) == {"code", "message", "target"}
     assert detail["required"] == ["code", "message"]
     bodies = [errors.InvalidRequest("bad", target="workstreamId").to_body(), errors.NotFound().to_body(),
-              errors.UpstreamThrottled(retry_after=3).to_body(), errors.ConfigurationError(setting="X").to_body()]
+              errors.UpstreamThrottled(retry_after=3).to_body(), errors.ConfigurationError(setting="X").to_body(),
+              errors.InternalError().to_body()]
     for body in bodies:
-        assert problems(_ref_schema("Error"), body, oas) == []
-    batch_result = {"status": 404, **errors.NotFound().to_body()}
-    assert problems(_ref_schema("BatchResult"), batch_result, oas) == []
+        assert valid(oas, "Error", body) == []
+    assert valid(oas, "BatchResult", {"status": 404, **errors.NotFound().to_body()}) == []
 
 
 def test_every_example_matches_its_schema(oas):
@@ -362,9 +401,10 @@ def test_every_example_matches_its_schema(oas):
         responses = [resolve(oas, r["$ref"]) if "$ref" in r else r for r in operation["responses"].values()]
         medias = [media] + [r["content"].get("application/json") for r in responses]
         for media in filter(None, medias):
-            for name, example in media.get("examples", {}).items():
+            name = media["schema"].get("$ref", "").rsplit("/", 1)[-1]
+            for example_name, example in media.get("examples", {}).items():
                 seen += 1
-                assert problems(media["schema"], example["value"], oas) == [], (path, method, name)
+                assert valid(oas, name, example["value"]) == [], (path, method, example_name)
     assert seen >= 20
 
 
@@ -402,8 +442,7 @@ def test_request_examples_are_accepted_by_the_parser(oas):
             parse(example["value"])
     batch = oas["paths"]["/api/availability/batch"]["post"]["requestBody"]["content"]["application/json"]
     for example in batch["examples"].values():
-        for check in example["value"]["checks"]:
-            parse_before_conversation(check)
+        assert not any(isinstance(check, errors.InvalidRequest) for check in parse_batch(example["value"]))
 
 
 BEFORE_CASES = [
@@ -412,6 +451,9 @@ BEFORE_CASES = [
     {"workstreamId": GUID, "contextItems": {"Language": "fr", "Tier": 2}, "timeZone": "America/New_York"},
     {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2, "type": "integer", "isDisplayable": False}}},
     {"workstreamId": GUID, "contextItems": {"Tier": {"value": "gold"}}},
+    {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2}}},
+    {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2, "type": "INTEGER"}}},
+    {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2, "type": "text"}}},
     {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2, "extra": 1}}},
     {"workstreamId": GUID, "contextItems": {"Tier": {"type": "integer"}}},
     {"workstreamId": GUID, "contextItems": {"Tier": {"value": 2, "type": "float"}}},
@@ -423,16 +465,31 @@ BEFORE_CASES = [
     {"workstreamId": GUID, "contextItems": {"Tier": -(2**31)}},
     {"workstreamId": GUID, "contextItems": {"Note": "x" * 1000}},
     {"workstreamId": GUID, "contextItems": {"Note": "x" * 1001}},
+    {"workstreamId": GUID, "contextItems": {"": "x"}},
+    {"workstreamId": GUID, "contextItems": {" \t": "x"}},
+    {"workstreamId": GUID, "contextItems": {"\x1c": "x"}},
+    {"workstreamId": GUID, "contextItems": {"n" * 101: "x"}},
     {"workstreamId": GUID, "contextItems": {f"k{i}": "v" for i in range(50)}},
     {"workstreamId": GUID, "contextItems": {f"k{i}": "v" for i in range(51)}},
     {"workstreamId": GUID, "contextItems": "Language=fr"},
     {"workstreamId": GUID, "engagementContext": {"msdyn_browser": "Edge"}},
     {"workstreamId": GUID, "engagementContext": {"msdyn_browser": 3}},
     {"workstreamId": GUID, "engagementContext": {"msdyn_city": "y" * 1001}},
+    {"workstreamId": GUID, "timeZone": "Europe/Paris"},
+    {"workstreamId": GUID, "timeZone": "UTC"},
+    {"workstreamId": GUID, "timeZone": "localtime"},
+    {"workstreamId": GUID, "timeZone": "posix/Europe/Paris"},
     {"workstreamId": GUID, "timeZone": "../../etc/passwd"},
     {"workstreamId": GUID, "timeZone": "A" * 65},
     {"workstreamId": GUID, "timeZone": 1},
+    {"workstreamId": GUID, "language": "pt-BR"},
+    {"workstreamId": GUID, "language": "sv"},
+    {"workstreamId": GUID, "language": None},
+    {"workstreamId": GUID, "language": "fr_CA"},
+    {"workstreamId": GUID, "language": "fr-CA\n"},
+    {"workstreamId": GUID, "language": "x" * 36},
     {"workstreamId": "not-a-guid"},
+    {"workstreamId": GUID + "\n"},
     {"workstreamId": 12},
     {"workstreamID": GUID},
     {"workstreamId": GUID, "conversationId": GUID},
@@ -442,12 +499,12 @@ BEFORE_CASES = [
 
 
 @pytest.mark.parametrize("body", BEFORE_CASES, ids=range(len(BEFORE_CASES)))
-def test_before_conversation_schema_accepts_what_the_parser_accepts(oas, body):
-    assert (problems(_ref_schema("BeforeConversationRequest"), body, oas) == []) == accepted(
-        parse_before_conversation, body), problems(_ref_schema("BeforeConversationRequest"), body, oas)
+def test_before_conversation_document_accepts_what_the_api_accepts(oas, body):
+    assert (valid(oas, "BeforeConversationRequest", body) == []) == accepted(parse_before_conversation, body), (
+        valid(oas, "BeforeConversationRequest", body))
 
 
-def test_for_conversation_schema_accepts_what_the_parser_accepts(oas):
+def test_for_conversation_document_accepts_what_the_api_accepts(oas):
     cases = [
         {"conversationId": GUID},
         {"conversationId": GUID, "contextItems": {"Language": "fr"}, "timeZone": "Europe/Paris"},
@@ -457,34 +514,83 @@ def test_for_conversation_schema_accepts_what_the_parser_accepts(oas):
         {"conversationId": "x"},
     ]
     for body in cases:
-        schema_ok = problems(_ref_schema("ForConversationRequest"), body, oas) == []
-        assert schema_ok == accepted(parse_for_conversation, body), body
+        assert (valid(oas, "ForConversationRequest", body) == []) == accepted(parse_for_conversation, body), body
+
+
+def test_batch_document_accepts_what_the_api_accepts(oas):
+    cases = [{"checks": [{"workstreamId": GUID}]}, {"checks": [1, "x", None, {}]},
+             {"checks": [{"workstreamId": GUID}] * MAX_BATCH}, {"checks": [{"workstreamId": GUID}] * (MAX_BATCH + 1)},
+             {"checks": []}, {"checks": {}}, {}, {"checks": [], "more": 1}, []]
+    for body in cases:
+        assert (valid(oas, "BatchRequest", body) == []) == accepted(parse_batch, body), body
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**40), max_value=2**40) | st.floats(allow_nan=False)
+    | st.text(max_size=12) | st.sampled_from(["Europe/Paris", "text", "INTEGER", GUID]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["value", "type", "isDisplayable", "Tier", "", " "]) | st.text(max_size=8), children,
+        max_size=3),
+    max_leaves=12,
+)
+BODIES = st.fixed_dictionaries({}, optional={
+    "workstreamId": st.just(GUID) | JSON, "conversationId": st.just(GUID) | JSON, "contextItems": JSON,
+    "engagementContext": JSON, "timeZone": st.sampled_from(["Europe/Paris", "UTC", "Mars/Base", ""]) | JSON,
+    "language": st.sampled_from(["fr", "pt-BR", "fr_CA", ""]) | JSON,
+}) | JSON
+
+
+@settings(max_examples=300, deadline=None)
+@given(BODIES)
+def test_the_document_and_the_api_agree_on_any_body(oas, body):
+    """The served document (read by any JSON Schema 2020-12 validator) accepts exactly what the API accepts."""
+    for name, parse in (("BeforeConversationRequest", parse_before_conversation),
+                        ("ForConversationRequest", parse_for_conversation)):
+        assert (valid(oas, name, body) == []) == accepted(parse, body), (name, body)
+
+
+@pytest.mark.parametrize("tag", ["fr", "fr-CA", "zh-Hant-TW", "en-US-x-twain", "", "f", "fr_CA", "fr-", "-fr",
+                                 "français", "a" * 36, "fr-" + "a" * 9, "fr-CA\n"])
+def test_the_language_field_takes_what_the_language_module_calls_a_tag(oas, tag):
+    from availability.language import is_language_tag
+
+    assert (valid(oas, "BeforeConversationRequest", {"workstreamId": GUID, "language": tag}) == []) == (
+        is_language_tag(tag))
+
+
+def test_time_zones_are_one_shared_list_the_whole_app_accepts(oas):
+    names = oas_schema(oas, "TimeZone")["enum"]
+    assert names == list(schemas.time_zone_names()) and len(names) > 400
+    assert {"Europe/Paris", "America/Argentina/Buenos_Aires", "UTC", "Etc/GMT+5"} <= set(names)
+    assert all(is_zone_name(name) for name in names)  # the dashboard's tz takes them too
+    for request in ("BeforeConversationRequest", "ForConversationRequest"):
+        assert {"$ref": "#/components/schemas/TimeZone"} in oas_schema(oas, request)["properties"]["timeZone"]["anyOf"]
+    tz = next(p for p in oas["paths"]["/api/dashboard"]["get"]["parameters"] if p.get("name") == "tz")
+    assert {"$ref": "#/components/schemas/TimeZone"} in tz["schema"]["anyOf"]
 
 
 def test_history_parameters_and_rows_are_what_the_snapshots_module_uses(oas):
-    snapshots = pytest.importorskip("availability.snapshots")
+    from availability.http.params import HISTORY_PARAMETERS
+    from availability.snapshots.rows import DEFAULT_LIMIT, MAX_LIMIT, Snapshot
+
     operation = oas["paths"]["/api/snapshots"]["get"]
     query = {p["name"]: p for p in operation["parameters"] if p.get("in") == "query"}
-    assert tuple(query) == snapshots._QUERY_PARAMETERS
-    assert query["limit"]["schema"]["default"] == snapshots.DEFAULT_LIMIT
-    assert query["limit"]["schema"]["maximum"] == snapshots.MAX_LIMIT
+    assert tuple(query) == HISTORY_PARAMETERS
+    assert query["limit"]["schema"]["default"] == DEFAULT_LIMIT
+    assert query["limit"]["schema"]["maximum"] == MAX_LIMIT
     now = datetime(2026, 11, 24, 14, 3, tzinfo=timezone.utc)
     slot = now.replace(minute=0)
-    rows = [snapshots.Snapshot.of(GUID, slot, parse_upstream(UPSTREAM_SAMPLE, now)).to_json(),
-            snapshots.Snapshot.failed(GUID, slot, "upstream_timeout", now).to_json()]
+    rows = [Snapshot.of(GUID, slot, parse_availability(UPSTREAM_SAMPLE, now)).to_json(),
+            Snapshot.failed(GUID, slot, "upstream_timeout", now).to_json()]
     assert set(rows[0]) == set(oas_schema(oas, "Snapshot")["properties"])
-    assert problems(_ref_schema("SnapshotList"), {"snapshots": rows}, oas) == []
+    assert valid(oas, "SnapshotList", {"snapshots": rows}) == []
 
 
-def test_limits_mirror_the_code():
-    from availability import http_api, model
+def test_the_body_limit_in_the_document_is_the_one_the_api_applies(oas):
+    from availability.http import respond
 
-    assert openapi.MAX_BATCH == http_api.MAX_BATCH
-    assert openapi.MAX_BODY_BYTES == http_api.MAX_BODY_BYTES
-    assert openapi.MAX_ZONE_NAME == model._MAX_ZONE_NAME
-    for name in ("Europe/Paris", "Etc/GMT+5", "America/Argentina/Buenos_Aires", "UTC", "a/../b", "/x", "x/",
-                 "Europe Paris", "é", ""):
-        assert bool(re.search(openapi.ZONE_NAME_PATTERN, name)) == bool(model._ZONE_NAME.fullmatch(name)), name
+    assert f"{schemas.MAX_BODY_BYTES // 1024} KiB" in oas["components"]["responses"]["InvalidRequest"]["description"]
+    assert not hasattr(respond, "MAX_BODY_BYTES")  # no copy of its own
 
 
 # ------------------------------------------------------------------------------------------- Swagger 2.0
@@ -492,6 +598,7 @@ def test_limits_mirror_the_code():
 
 def test_swagger_document_is_a_power_platform_connector(swagger):
     assert swagger["swagger"] == "2.0"
+    assert [f"{list(e.instance_path)}: {e.message[:200]}" for e in SWAGGER_20_VALIDATOR.iter_errors(swagger)] == []
     assert swagger["info"]["version"] == availability.__version__
     assert 30 <= len(swagger["info"]["description"]) <= 500 and len(swagger["info"]["title"]) <= 30
     assert swagger["host"] == openapi.DEFAULT_HOST == "contoso-availability.azurewebsites.net"
@@ -558,7 +665,7 @@ def test_swagger_definitions_come_from_the_same_schemas(oas, swagger):
         assert definition.get("required") == oas_schema(oas, name).get("required"), name
     availability_def = swagger["definitions"]["Availability"]["properties"]
     assert {n for n, p in availability_def.items() if p.get("x-nullable")} == {
-        n for n, p in oas_schema(oas, "Availability")["properties"].items() if p.get("nullable")}
+        n for n, p in oas_schema(oas, "Availability")["properties"].items() if "null" in p.get("type", ())}
     context = swagger["definitions"]["BeforeConversationRequest"]["properties"]["contextItems"]
     assert context["type"] == "object" and context["additionalProperties"]["type"] == "string"
     assert "integer" in context["description"] and "long form" in context["description"]
@@ -571,7 +678,7 @@ def test_swagger_response_examples_fit_its_definitions(oas, swagger):
     for value in values:
         assert problems({"$ref": "#/definitions/Availability"}, value, swagger) == []
     now = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
-    rendered = parse_upstream(UPSTREAM_SAMPLE, now).to_json(now)
+    rendered = parse_availability(UPSTREAM_SAMPLE, now).to_json(now)
     assert problems({"$ref": "#/definitions/Availability"}, rendered, swagger) == []
     snapshots = oas["paths"]["/api/snapshots"]["get"]["responses"]["200"]["content"]["application/json"]
     for example in snapshots["examples"].values():

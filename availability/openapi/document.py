@@ -1,0 +1,121 @@
+"""The OpenAPI 3.1 document served at `GET /api/openapi.json`: every operation, with the shapes of
+`availability.schemas` as its components, unchanged but for their private keys (3.1's schema dialect is the
+JSON Schema the validation runs)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from .. import __version__
+from ..schemas import components, public, ref
+from . import examples
+from .operations import (CORRELATION_PARAMETER, ERROR_RESPONSES, INFO_DESCRIPTION, RESPONSE_NAMES, TAGS, TITLE,
+                         Operation, operations)
+
+OPENAPI_VERSION = "3.1.0"
+
+
+def openapi_document(server_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every endpoint (a fresh copy; paths carry the `/api` prefix).
+
+    `server_url` is the app's origin, e.g. `https://contoso-availability.azurewebsites.net`; a trailing `/` or
+    `/api` is dropped. Without it the document has no `servers` (clients then use the URL it was read from).
+    """
+    document = json.loads(_document_json())
+    if server_url:
+        url = server_url.rstrip("/")
+        if url.endswith("/api"):
+            url = url[: -len("/api")]
+        ordered = {key: document[key] for key in ("openapi", "info")}
+        ordered["servers"] = [{"url": url}]
+        ordered.update((key, value) for key, value in document.items() if key not in ordered)
+        document = ordered
+    return document
+
+
+def _correlation_header() -> dict[str, str]:
+    return {"$ref": "#/components/headers/CorrelationId"}
+
+
+def _error_response(description: str, codes: tuple[str, ...]) -> dict[str, Any]:
+    bodies = examples.error_bodies()
+    headers: dict[str, Any] = {"x-correlation-id": _correlation_header()}
+    if "upstream_throttled" in codes:
+        headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
+    return {
+        "description": description,
+        "headers": headers,
+        "content": {"application/json": {
+            "schema": ref("Error"),
+            "examples": {code: {"value": bodies[code]} for code in codes},
+        }},
+    }
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    operation: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary,
+                                 "description": op.description, "tags": [op.tag]}
+    parameters: list[dict[str, Any]] = [{"$ref": "#/components/parameters/CorrelationId"}]
+    parameters += [public({key: value for key, value in param.items() if key != "title"}) for param in op.parameters]
+    operation["parameters"] = parameters
+    if op.body:
+        operation["requestBody"] = {
+            "required": True,
+            "description": op.body.description,
+            "content": {"application/json": {"schema": ref(op.body.schema), "examples": op.body.examples}},
+        }
+    ok = op.ok
+    if ok.schema:
+        schema: dict[str, Any] = ref(ok.schema)
+    else:
+        schema = {"type": "string"} if ok.media == "text/html" else {"type": "object"}
+    media: dict[str, Any] = {"schema": schema}
+    if ok.examples:
+        media["examples"] = ok.examples
+    responses: dict[str, Any] = {"200": {"description": ok.description,
+                                         "headers": {"x-correlation-id": _correlation_header()},
+                                         "content": {ok.media: media}}}
+    for status in op.errors:
+        # The shared response, or this operation's own when its causes differ.
+        responses[str(status)] = (_error_response(*op.error_notes[status]) if status in op.error_notes
+                                  else {"$ref": "#/components/responses/" + RESPONSE_NAMES[status]})
+    operation["responses"] = responses
+    if op.public:
+        operation["security"] = []
+    return operation
+
+
+@lru_cache(maxsize=1)
+def _document_json() -> str:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations():
+        paths.setdefault("/api" + op.path, {})[op.method] = _operation(op)
+    correlation = {key: value for key, value in CORRELATION_PARAMETER.items() if key != "title"}
+    document = {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": TITLE + " API", "version": __version__, "description": INFO_DESCRIPTION},
+        "tags": TAGS,
+        "security": [{"functionKeyHeader": []}, {"functionKeyQuery": []}],
+        "paths": paths,
+        "components": {
+            "schemas": public(components()),
+            "parameters": {"CorrelationId": public(correlation)},
+            "headers": {
+                "CorrelationId": {"description": "The request's correlation ID (yours when you sent a valid one); "
+                                                 "quote it when reporting a problem.",
+                                  "schema": {"type": "string"}},
+                "RetryAfter": {"description": "Seconds to wait before retrying (upstream_throttled).",
+                               "schema": {"type": "integer", "minimum": 0}},
+            },
+            "responses": {RESPONSE_NAMES[status]: _error_response(*entry) for status, entry in ERROR_RESPONSES.items()},
+            "securitySchemes": {
+                "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                                      "description": "Function key of the function app."},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
+                                     "description": "Function key of the function app, as a query parameter."},
+            },
+        },
+    }
+    return json.dumps(document)

@@ -1,0 +1,107 @@
+"""Sample bodies for the documents: answers as the answer model renders them, requests the API accepts (a test
+checks), and every error body as the error tree words it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+
+WORKSTREAM = "5c0d7a1e-6b2f-4e8a-9d3c-1f2e3a4b5c6d"
+WORKSTREAM_2 = "8e4f2b1a-3c5d-4a6e-8f7b-9c0d1e2f3a4b"
+CONVERSATION = "b7e3c9d2-4a1f-4c8e-a6b5-0d9f8e7c6b5a"
+QUEUE = "85e55877-f27a-e911-a81a-000d3a1ca610"
+QUEUE_FR = "1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+
+
+def answers() -> dict[str, dict[str, Any]]:
+    """An available, a busy (from cache) and a closed answer, rendered by the answer model itself (worded for
+    Europe/Paris), so the sample sentences are always the app's own."""
+    from datetime import datetime, timedelta
+
+    from ..answer import Availability
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    def rendered(answer: Availability, age: float) -> dict[str, Any]:
+        return answer.to_json(answer.retrieved_at + timedelta(seconds=age), "Europe/Paris")
+
+    open_ = dict(within_operating_hours=True, next_transition_time=at("2026-11-24T17:00:00Z"), next_opening_time=None,
+                 next_closing_time=None, retrieved_at=at("2026-11-24T14:02:11.250Z"))
+    available = Availability(queue_id=QUEUE, representatives_available=True, available_representatives=3,
+                             position_in_queue=3, average_wait_seconds=90, **open_)
+    busy = Availability(queue_id=QUEUE, representatives_available=False, available_representatives=0,
+                        position_in_queue=6, average_wait_seconds=340, source="cache", **open_)
+    closed = Availability(queue_id=QUEUE_FR, within_operating_hours=False, representatives_available=False,
+                          available_representatives=None, position_in_queue=1, average_wait_seconds=None,
+                          next_transition_time=at("2026-11-25T07:00:00Z"), next_opening_time=at("2026-11-25T07:00:00Z"),
+                          next_closing_time=at("2026-11-25T17:00:00Z"), retrieved_at=at("2026-11-24T20:15:00Z"))
+    return {"available": rendered(available, 0.004), "busy": rendered(busy, 7.5), "closed": rendered(closed, 0.012)}
+
+
+def before_conversation() -> dict[str, dict[str, Any]]:
+    return {
+        "minimal": {"workstreamId": WORKSTREAM},
+        "withContext": {
+            "workstreamId": WORKSTREAM,
+            "contextItems": {"Language": "fr", "Tier": 2},
+            "engagementContext": {"msdyn_browser": "Edge"},
+            "timeZone": "Europe/Paris",
+        },
+        "longForm": {
+            "workstreamId": WORKSTREAM,
+            "contextItems": {"Tier": {"value": 2, "type": "integer", "isDisplayable": False}},
+        },
+    }
+
+
+def for_conversation() -> dict[str, dict[str, Any]]:
+    return {
+        "minimal": {"conversationId": CONVERSATION},
+        "withContext": {"conversationId": CONVERSATION, "contextItems": {"Language": "fr"},
+                        "timeZone": "Europe/Paris"},
+    }
+
+
+def batch_request() -> dict[str, Any]:
+    return {"checks": [
+        {"workstreamId": WORKSTREAM, "contextItems": {"Language": "fr"}, "timeZone": "Europe/Paris"},
+        {"workstreamId": WORKSTREAM_2},
+    ]}
+
+
+def batch_response() -> dict[str, Any]:
+    return {"results": [
+        {"status": 200, "availability": answers()["closed"]},
+        {"status": 404, **errors.NotFound(target="checks[1].workstreamId").to_body()},
+    ]}
+
+
+def snapshots() -> dict[str, Any]:
+    return {"snapshots": [
+        {"workstreamId": WORKSTREAM, "queueId": QUEUE, "capturedAt": "2026-11-24T14:05:00Z",
+         "status": "available", "withinOperatingHours": True, "representativesAvailable": True,
+         "availableRepresentatives": 3, "positionInQueue": 3, "averageWaitSeconds": 90, "error": None},
+        {"workstreamId": WORKSTREAM, "queueId": None, "capturedAt": "2026-11-24T14:00:00Z",
+         "status": None, "withinOperatingHours": None, "representativesAvailable": None,
+         "availableRepresentatives": None, "positionInQueue": None, "averageWaitSeconds": None,
+         "error": "upstream_timeout"},
+    ]}
+
+
+def error_bodies() -> dict[str, dict[str, Any]]:
+    """Error code → a body of that code, worded by the error tree itself."""
+    samples: list[errors.AvailabilityError] = [
+        errors.InvalidRequest("workstreamId must be a GUID such as 00000000-0000-0000-0000-000000000000.",
+                              target="workstreamId"),
+        errors.Unauthorized(),
+        errors.NotFound(target="workstreamId"),
+        errors.UpstreamAuthFailed(),
+        errors.UpstreamThrottled(retry_after=30),
+        errors.UpstreamUnavailable(),
+        errors.ConfigurationError(setting="DATAVERSE_URL"),
+        errors.UpstreamTimeout(),
+        errors.InternalError(),
+    ]
+    return {error.code: error.to_body() for error in samples}

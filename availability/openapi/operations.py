@@ -1,0 +1,274 @@
+"""The operations of the API: paths, parameters, bodies and the statuses each can answer, as data both documents
+are built from. Request and answer bodies are the shapes of `availability.schemas`; query parameters say what
+`availability.http.params` and the dashboard accept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+from ..schemas import GUID_PATTERN, MAX_BATCH, MAX_BODY_BYTES, ref
+from . import examples
+
+# Query parameters may be left blank where the page's own form sends them empty: whitespace, as Python's
+# str.strip() sees it (Rust's regex counts \x1c-\x1f as text, Python as whitespace).
+_BLANK_PATTERN = r"^[\s\x1c-\x1f]*$"
+
+CORRELATION_PARAMETER: dict[str, Any] = {
+    "name": "x-correlation-id",
+    "in": "header",
+    "required": False,
+    "title": "Correlation ID",
+    "_visibility": "advanced",
+    "description": "Your own ID for this request, echoed in the x-correlation-id response header and the gateway's "
+                   "logs: 1 to 64 letters, digits and . _ : - are kept; anything else (or none) is replaced by a new "
+                   "one, never refused.",
+    # Any value is accepted (a bad one is replaced), so the schema must not forbid any.
+    "schema": {"type": "string"},
+}
+
+# status -> (description, the error codes it carries)
+ERROR_RESPONSES: dict[int, tuple[str, tuple[str, ...]]] = {
+    400: ("invalid_request: malformed JSON, a missing or invalid field (target names it), too many items, or a "
+          f"body over {MAX_BODY_BYTES // 1024} KiB.", ("invalid_request",)),
+    401: ("unauthorized: the function key is missing or wrong (in Azure the Functions host answers this itself, "
+          "possibly with an empty body).", ("unauthorized",)),
+    404: ("not_found: Dynamics 365 does not know the workstream or conversation.", ("not_found",)),
+    500: ("internal_error: an unexpected fault of the gateway; quote the x-correlation-id when reporting it.",
+          ("internal_error",)),
+    502: ("upstream_auth_failed: Dynamics 365 refused the gateway's own credentials (client secret, application "
+          "user or its role); an administrator must act.", ("upstream_auth_failed",)),
+    503: ("upstream_throttled (Dynamics 365 kept limiting requests; Retry-After says when to retry), "
+          "upstream_unavailable (Dynamics 365 failing or unreachable and no recent answer to fall back on), or "
+          "configuration_error (a setting is missing or Key Vault cannot be read).",
+          ("upstream_throttled", "upstream_unavailable", "configuration_error")),
+    504: ("upstream_timeout: Dynamics 365 did not answer within the time budget (the gateway always answers within "
+          "25 seconds).", ("upstream_timeout",)),
+}
+RESPONSE_NAMES = {400: "InvalidRequest", 401: "Unauthorized", 404: "NotFound", 500: "InternalError",
+                  502: "UpstreamAuthFailed", 503: "ServiceUnavailable", 504: "UpstreamTimeout"}
+CHECK_ERRORS = (400, 401, 404, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class Body:
+    """A JSON request body: its shape and named examples."""
+
+    schema: str
+    title: str
+    description: str
+    examples: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Ok:
+    """The 200 answer: its shape (None: any JSON object, or the page for text/html)."""
+
+    schema: str | None
+    description: str
+    media: str = "application/json"
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One endpoint: where, what it takes, what it answers; `connector` ones go into the Power Platform connector."""
+
+    path: str
+    method: str
+    operation_id: str
+    tag: str
+    summary: str
+    description: str
+    ok: Ok
+    errors: tuple[int, ...] = ()
+    body: Body | None = None
+    parameters: tuple[dict[str, Any], ...] = ()
+    # status -> (description, codes) where this operation's causes differ from ERROR_RESPONSES
+    error_notes: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    connector: bool = False
+    visibility: str | None = None
+    public: bool = False
+
+
+def _guid_parameter(name: str, title: str, description: str, example: str, *, blank: bool = False,
+                    visibility: str | None = None) -> dict[str, Any]:
+    guid = {"type": "string", "format": "uuid", "pattern": GUID_PATTERN}
+    schema = {"anyOf": [guid, {"type": "string", "pattern": _BLANK_PATTERN}]} if blank else guid
+    parameter = {"name": name, "in": "query", "required": False, "title": title, "description": description,
+                 "schema": schema, "example": example}
+    return {**parameter, "_visibility": visibility} if visibility else parameter
+
+
+def _availability_examples() -> dict[str, dict[str, Any]]:
+    answers = examples.answers()
+    return {name: {"summary": summary, "value": answers[name]}
+            for name, summary in (("available", "A representative is free"),
+                                  ("busy", "Open, nobody free (served from cache)"),
+                                  ("closed", "Outside operating hours, worded for Europe/Paris"))}
+
+
+def operations() -> list[Operation]:
+    """Every operation, in the order the documents list them."""
+    before = examples.before_conversation()
+    for_ = examples.for_conversation()
+    return [
+        Operation(
+            path="/availability/before-conversation", method="post",
+            operation_id="CheckAvailabilityBeforeConversation", tag="Availability", connector=True,
+            visibility="important",
+            summary="Check availability before a conversation",
+            description=(
+                "Tells whether a customer starting a conversation on a workstream now would reach a human "
+                "representative: the queue the routing rules pick, whether it is within operating hours, whether a "
+                "representative is free, the expected wait and when it opens next, plus a sentence the bot can say "
+                "as is. Call it before offering a live chat, a call or an escalation to a representative, or when "
+                "the customer asks whether someone is available. Decide with canEscalate; when it is false, offer "
+                "to leave a message or to come back at nextOpeningTime. Pass context items (e.g. Language, Tier) "
+                "when the workstream routes on them."
+            ),
+            body=Body("BeforeConversationRequest", "Check", "The workstream and, optionally, the routing context.",
+                      {"minimal": {"summary": "Workstream only", "value": before["minimal"]},
+                       "withContext": {"summary": "With routing context and a time zone",
+                                       "value": before["withContext"]},
+                       "longForm": {"summary": "Context item in the long form", "value": before["longForm"]}}),
+            ok=Ok("Availability", "The availability answer.", examples=_availability_examples()),
+            errors=CHECK_ERRORS,
+        ),
+        Operation(
+            path="/availability/for-conversation", method="post",
+            operation_id="CheckAvailabilityForConversation", tag="Availability", connector=True,
+            visibility="important",
+            summary="Check availability for the current conversation",
+            description=(
+                "Tells whether the queue of an ongoing Dynamics 365 conversation has a human representative free "
+                "now, with the expected wait, the customer's position and when the queue opens next, plus a "
+                "sentence the bot can say as is. Call it when an AI agent is about to transfer (escalate) the "
+                "current conversation to a representative: transfer when canEscalate is true, otherwise offer an "
+                "alternative such as leaving a message. Needs the conversation's ID."
+            ),
+            body=Body("ForConversationRequest", "Check",
+                      "The conversation and, optionally, context items that change its routing.",
+                      {"minimal": {"summary": "Conversation only", "value": for_["minimal"]},
+                       "withContext": {"summary": "With a context item and a time zone",
+                                       "value": for_["withContext"]}}),
+            ok=Ok("Availability", "The availability answer.", examples=_availability_examples()),
+            errors=CHECK_ERRORS,
+        ),
+        Operation(
+            path="/availability/batch", method="post",
+            operation_id="CheckAvailabilityBatch", tag="Availability", connector=True,
+            summary="Check availability for several workstreams",
+            description=(
+                f"Runs 1 to {MAX_BATCH} before-conversation checks in one call, in parallel, and returns one result "
+                "per check in the same order: status 200 with availability, or an error status with error. One "
+                "failing check never fails the others. Use it to pick the first workstream or channel with a free "
+                "representative, or to fill a dashboard."
+            ),
+            body=Body("BatchRequest", "Checks", f"1 to {MAX_BATCH} before-conversation checks.",
+                      {"twoChecks": {"summary": "Two workstreams", "value": examples.batch_request()}}),
+            ok=Ok("BatchResponse", "One result per check, in order.",
+                  examples={"mixed": {"summary": "One answer, one unknown workstream",
+                                      "value": examples.batch_response()}}),
+            errors=(400, 401, 500, 503),
+        ),
+        Operation(
+            path="/snapshots", method="get",
+            operation_id="GetAvailabilityHistory", tag="History", connector=True,
+            summary="Get availability history",
+            description=(
+                "Returns the availability snapshots the gateway records every few minutes for each workstream, "
+                "newest first (the last 24 hours by default). Use it for questions about the past, such as how "
+                "often support was busy this morning, and for reports or charts. Do not use it to decide whether to "
+                "escalate now: call Check availability before a conversation for that."
+            ),
+            parameters=(
+                _guid_parameter("workstreamId", "Workstream ID", "Only this workstream's snapshots.",
+                                examples.WORKSTREAM, visibility="important"),
+                _guid_parameter("queueId", "Queue ID", "Only snapshots routed to this queue.", examples.QUEUE,
+                                visibility="advanced"),
+                {"name": "from", "in": "query", "required": False, "title": "From",
+                 "description": "Start of the period: an ISO-8601 time with Z or an offset (e.g. "
+                                "2026-11-24T08:00:00Z) or a date (2026-11-24); default 24 hours before to.",
+                 "schema": {"type": "string", "format": "date-time"}, "example": "2026-11-24T08:00:00Z"},
+                {"name": "to", "in": "query", "required": False, "title": "To",
+                 "description": "End of the period (inclusive): an ISO-8601 time with Z or an offset, or a date "
+                                "meaning the whole of that day (UTC); default now.",
+                 "schema": {"type": "string", "format": "date-time"}, "example": "2026-11-24T18:00:00Z"},
+                {"name": "limit", "in": "query", "required": False, "title": "Maximum number of snapshots",
+                 "_visibility": "advanced", "description": "1 to 5000; default 500.",
+                 "schema": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 5000, "default": 500}},
+            ),
+            ok=Ok("SnapshotList", "The snapshots, newest first.",
+                  examples={"history": {"summary": "A good run and a failed one", "value": examples.snapshots()}}),
+            errors=(400, 401, 500, 503),
+            error_notes={
+                400: ("invalid_request: an unknown query parameter, a workstreamId or queueId that is not a GUID, "
+                      "from or to that is not an ISO-8601 time with Z or an offset (or a date), from after to, or "
+                      "limit outside 1 to 5000; target names the parameter.", ("invalid_request",)),
+                503: ("upstream_unavailable (the snapshot table cannot be reached) or configuration_error "
+                      "(AzureWebJobsStorage is missing or refused).", ("upstream_unavailable", "configuration_error")),
+            },
+        ),
+        Operation(
+            path="/dashboard", method="get",
+            operation_id="GetDashboard", tag="History",
+            summary="Open the supervisor dashboard",
+            description=(
+                "One self-contained HTML page for a browser (put the function key in the code query parameter): per "
+                "workstream, the status right now, a timeline of the last 24 hours and an hour-of-week heatmap of "
+                "when customers could be escalated."
+            ),
+            parameters=(
+                _guid_parameter("workstreamId", "Workstream ID", "Only this workstream; blank means all.",
+                                examples.WORKSTREAM, blank=True),
+                {"name": "days", "in": "query", "required": False, "title": "Days",
+                 "description": "Days the heatmap covers, 1 to 31; default 7.",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 31, "default": 7}},
+                {"name": "tz", "in": "query", "required": False, "title": "Time zone",
+                 "description": "IANA time zone the page shows times in; blank or absent means UTC.",
+                 "schema": {"anyOf": [ref("TimeZone"), {"type": "string", "pattern": _BLANK_PATTERN}]},
+                 "example": "Europe/Paris"},
+            ),
+            ok=Ok(None, "The dashboard page.", media="text/html"),
+            errors=(400, 401, 500),
+        ),
+        Operation(
+            path="/health", method="get",
+            operation_id="GetHealth", tag="Service", public=True,
+            summary="Check that the service is running",
+            description="Answers without calling Dynamics 365; needs no function key.",
+            ok=Ok("Health", "The service is running.",
+                  examples={"ok": {"summary": "Running", "value": {"status": "ok", "version": __version__}}}),
+        ),
+        Operation(
+            path="/openapi.json", method="get",
+            operation_id="GetOpenApiDocument", tag="Service", public=True,
+            summary="Get this OpenAPI document",
+            description="The OpenAPI 3 description of every endpoint; needs no function key.",
+            ok=Ok(None, "An OpenAPI 3.1 document."),
+        ),
+    ]
+
+
+TAGS = [
+    {"name": "Availability", "description": "Is a human representative available now?"},
+    {"name": "History", "description": "Availability recorded over time by the snapshot timer."},
+    {"name": "Service", "description": "Liveness and this description."},
+]
+INFO_DESCRIPTION = (
+    "Representative availability for Dynamics 365 Contact Center: before a bot offers a live chat or escalates to "
+    "a human, ask whether the queue the customer would reach is open and staffed, how long the wait is and when it "
+    "opens next.\n\n"
+    "Authentication: a function key of the function app, in the x-functions-key header or the code query "
+    "parameter (not needed for /api/health and /api/openapi.json).\n\n"
+    "Every response carries an x-correlation-id header. Errors have the body "
+    "{\"error\": {\"code\", \"message\", \"target\"}}. Times are UTC ISO-8601 ending in Z."
+)
+CONNECTOR_DESCRIPTION = (
+    "Checks whether a human representative of Dynamics 365 Contact Center can take a customer now: the queue the "
+    "customer would reach, its operating hours, free representatives, expected wait and next opening time, with a "
+    "sentence a bot can say as is. Use it before offering a live chat or escalating to a representative."
+)
+TITLE = "Contact Center Availability"
