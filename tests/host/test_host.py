@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from availability.errors import Unauthorized
 from devtools.host import compile_route, resolve_setting_refs
 from devtools.stack import Stack
 
@@ -51,19 +52,45 @@ def test_route_params_query_and_body_reach_the_function(host):
 
 def test_routes_are_case_insensitive_and_typed(host):
     assert get(host, "/API/Items/42", host.function_key).text == "42"
-    assert get(host, "/api/items/abc", host.function_key).status_code == 404
-    assert get(host, "/api/nowhere", host.function_key).status_code == 404
-    assert get(host, "/elsewhere", host.function_key).status_code == 404
+    for path in ("/api/items/abc", "/api/nowhere", "/elsewhere"):
+        response = get(host, path, host.function_key)
+        assert response.status_code == 404, path
+        assert response.json()["error"]["code"] == "not_found"
+        assert response.headers["x-correlation-id"]
 
 
-def test_methods_not_declared_are_not_routed(host):
-    assert get(host, "/api/items/1", host.function_key, method="DELETE").status_code == 404
+@pytest.mark.parametrize("method", ["DELETE", "PUT", "HEAD", "OPTIONS", "TRACE", "PROPFIND"])
+def test_methods_not_declared_get_405_with_the_allowed_ones(host, method):
+    response = get(host, "/api/items/1", host.function_key, method=method)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+    assert response.headers["Content-Type"].startswith("application/json")
+    if method != "HEAD":
+        assert response.json()["error"]["code"] == "method_not_allowed"
+    echo = get(host, "/api/echo/a", method=method)  # before the key: nothing of the function runs
+    assert (echo.status_code, echo.headers["Allow"]) == (405, "GET, POST")
+
+
+def test_what_http_server_refuses_itself_keeps_the_error_shape(host):
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(host.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        raw.sendall(b"GET /api/health HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n")
+        chunks = []
+        while chunk := raw.recv(65536):  # the host closes the connection after such an answer
+            chunks.append(chunk)
+        answer = b"".join(chunks).decode("latin-1")
+    head, _, body = answer.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 431") and "application/json" in head
+    assert '"invalid_request"' in body and "<html" not in body.lower()
 
 
 def test_keys_are_enforced_like_azure(host):
     missing = get(host, "/api/echo/a")
     assert missing.status_code == 401
-    assert missing.json()["error"]["code"] == "unauthorized"
+    assert missing.json() == Unauthorized().to_body()  # the app's own words, not the host's
     assert missing.headers["x-correlation-id"]
     assert get(host, "/api/echo/a", "wrong-key").status_code == 401
     assert get(host, "/api/echo/a", host.function_key).status_code == 200
