@@ -195,6 +195,67 @@ def test_malformed_and_oversized_bodies(gateway):
     assert "64 KiB" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"workstreamId": "%s", "contextItems": {"Tier": NaN}}', b'{"workstreamId": "%s", "timeZone": Infinity}',
+    b'{"workstreamId": "%s", "contextItems": {"\\ud800": "x"}}', b'{"workstreamId": "%s", "timeZone": "\\udc00"}',
+])
+def test_what_is_not_json_is_refused_whatever_python_reads(gateway, raw):
+    # NaN and Infinity are Python's, not JSON's; a lone surrogate escape is half a character no UTF-8 text holds.
+    response = gateway.session.post(f"{gateway.url}/api/availability/before-conversation",
+                                    data=raw.replace(b"%s", CHAT.encode()), timeout=10,
+                                    headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_an_escaped_character_outside_the_basic_plane_is_fine(gateway):
+    raw = ('{"workstreamId": "%s", "contextItems": {"Emoji": "\\ud83d\\ude00", "TestCase": "%s"}}'
+           % (CHAT, unique()["TestCase"])).encode()
+    response = gateway.session.post(f"{gateway.url}/api/availability/before-conversation", data=raw, timeout=10,
+                                    headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("given", ["", "x" * 65, "a b", "é", "<script>", "a\tb"])
+def test_a_correlation_id_that_is_not_a_sane_token_is_replaced_never_refused(gateway, given):
+    response = gateway.post("availability/before-conversation", {"workstreamId": CHAT, "contextItems": unique()},
+                            headers={"x-correlation-id": given.encode("utf-8")})
+    assert response.status_code == 200
+    assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["x-correlation-id"])
+
+
+def test_a_sane_correlation_id_is_echoed(gateway):
+    for given in ("abc-123", "order:42.7_x", "x" * 64):
+        response = gateway.post("availability/before-conversation", {"workstreamId": CHAT},
+                                headers={"x-correlation-id": given})
+        assert (response.status_code, response.headers["x-correlation-id"]) == (200, given)
+
+
+def test_message_language_from_the_field_else_accept_language(gateway):
+    french = before(gateway, language="fr-CA").json()
+    assert french["language"] == "fr" and french["message"] != before(gateway).json()["message"]
+    german = gateway.post("availability/before-conversation", {"workstreamId": CHAT, "contextItems": unique()},
+                          headers={"Accept-Language": "sv, de;q=0.8"}).json()
+    assert german["language"] == "de"
+    assert before(gateway, language="sv").json()["language"] == "en"  # unsupported: English, not an error
+    batch = gateway.post("availability/batch", {"checks": [{"workstreamId": CHAT, "language": "ja"},
+                                                           {"workstreamId": CHAT, "language": "fr_CA"}]}).json()
+    assert batch["results"][0]["availability"]["language"] == "ja"
+    assert batch["results"][1]["error"]["target"] == "checks[1].language"
+
+
+def test_an_undeclared_method_is_405_in_the_error_shape(gateway):
+    for method in ("TRACE", "PUT", "GET", "DELETE"):
+        response = gateway.session.request(method, f"{gateway.url}/api/availability/before-conversation",
+                                           timeout=10)
+        assert response.status_code == 405, method
+        assert response.headers["Allow"] == "POST"
+        assert response.json()["error"]["code"] == "method_not_allowed"
+        assert response.headers["x-correlation-id"]
+    response = gateway.get("no-such-function")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+
+
 def test_for_conversation_requires_a_conversation_id(gateway):
     error = gateway.post("availability/for-conversation", {"conversationId": ""}).json()["error"]
     assert error["target"] == "conversationId"

@@ -1,0 +1,87 @@
+"""The running API does what its OpenAPI document says, as a property-based fuzzer judges it.
+
+Schemathesis reads `/api/openapi.json` from the test stack's host and runs every check it has (`--checks all`:
+no server error, statuses, content types, headers and bodies as documented, every request the document allows
+accepted and every one it forbids refused, undeclared methods answered 405, keys enforced, ...) over its
+examples, coverage and fuzzing phases, deterministically. Some generated ids are the scenario's, so answers
+and not only 404s are judged.
+
+This module is also the fuzzer's hooks file (`SCHEMATHESIS_HOOKS`): it keeps the one rule the document can only
+say in words.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+
+from tests.availability.scenario import BUSY_LINE, CHAT, CONVERSATION, OFFICE
+
+EXAMPLES_PER_OPERATION = 30  # in the fuzzing phase; coverage adds its own (every value of an enum, each boundary)
+RUN_TIMEOUT = 240  # seconds; a run takes about 40
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@schemathesis.hook("map_query")
+def from_not_after_to(context: Any, query: dict[str, Any] | None) -> dict[str, Any] | None:
+    """/api/snapshots refuses a `from` after `to` (default: now), which JSON Schema cannot say across parameters."""
+    if not query or context.operation is None or context.operation.path != "/api/snapshots":
+        return query
+    start, end = _moment(query.get("from")), _moment(query.get("to"))
+    if start and end and start > end:
+        query["from"], query["to"] = query["to"], query["from"]
+    elif start and "to" not in query and start > datetime.now(timezone.utc):
+        query["to"] = query["from"]
+    return query
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def _config(tmp_path) -> str:
+    """Schemathesis settings: half the ids it draws are the scenario's, the others unknown to the org (404)."""
+    workstreams = ", ".join(f'"{id_}"' for id_ in (CHAT, BUSY_LINE, OFFICE))
+    path = tmp_path / "schemathesis.toml"
+    path.write_text(
+        "[dictionaries.workstreams]\n"
+        f"values = [{workstreams}]\n"
+        "[dictionaries.conversations]\n"
+        f'values = ["{CONVERSATION}"]\n'
+        "[parameters]\n"
+        '"body.workstreamId" = { dictionary = "workstreams", probability = 0.5 }\n'
+        '"body.conversationId" = { dictionary = "conversations", probability = 0.5 }\n'
+        '"query.workstreamId" = { dictionary = "workstreams", probability = 0.5 }\n',
+        encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_the_api_does_what_its_openapi_document_says(gateway, clean_sandbox, tmp_path):
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "--config-file", _config(tmp_path), "run",
+        f"{gateway.url}/api/openapi.json",
+        "--checks", "all",
+        "--header", f"x-functions-key: {gateway.function_key}",
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", str(EXAMPLES_PER_OPERATION),
+        "--generation-deterministic",
+        "--request-timeout", "30",
+        "--no-color",
+    ]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                         env={**os.environ, "SCHEMATHESIS_HOOKS": __file__,
+                              "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+    assert run.returncode == 0, f"the fuzzer found something:\n{run.stdout[-30_000:]}\n{run.stderr[-5_000:]}"
+    assert "6 selected / 6 total" in run.stdout  # every operation of the document, dashboard and history included
