@@ -1,6 +1,7 @@
 """The composition root: the one place the object graph is built, from `Settings` plus optional transports.
 
     settings → credential → DataverseClient → AvailabilityService → snapshot store and runner, org directory
+                  state (memory, or shared through Table Storage) ↗
 
 The blueprints ask `current()` for the process-wide `App`; tests, the benchmarks and the demo backfill build
 their own `App(settings, Transports(...))`. Every part is built on first use, so importing the app (the cold
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use only
     from .dataverse import DataverseClient, DataverseCredential
     from .service import AvailabilityService
     from .snapshots import SnapshotRunner, SnapshotStore
+    from .state import MemoryState
 
 T = TypeVar("T")
 
@@ -90,11 +92,29 @@ class App:
             config.require("dataverse_url")
             session = self.transports.session or pooled_session(config.dataverse_url, 32, ca_bundle=config.ca_bundle,
                                                                 proxies=config.proxies)
+            state = self.state
             return DataverseClient(config.dataverse_url, self.credential, timeout=config.timeout_seconds,
-                                   attempt_timeout=min(10.0, config.timeout_seconds),
-                                   max_calls_per_minute=config.max_calls_per_minute, session=session)
+                                   attempt_timeout=min(10.0, config.timeout_seconds), session=session,
+                                   gate=state.gate, budget=state.budget)
 
         return self._part("client", build)
+
+    @property
+    def state(self) -> MemoryState:
+        """Answers, calls in flight, the org's Retry-After and the calls budget: this instance's own, or with
+        `AVAILABILITY_SHARED_STATE=table` every instance's through `AVAILABILITY_STATE_TABLE`."""
+
+        def build() -> MemoryState:
+            from .state import MemoryState, TableState, partition_for
+
+            config = self.settings
+            if config.shared_state != "table":
+                return MemoryState(max_calls_per_minute=config.max_calls_per_minute)
+            table = self.table_service.get_table_client(config.state_table)
+            return TableState(table, partition_for(config.dataverse_url, config.client_id),
+                              max_calls_per_minute=config.max_calls_per_minute)
+
+        return self._part("state", build)
 
     @property
     def service(self) -> AvailabilityService:
@@ -104,7 +124,7 @@ class App:
             from .service import AvailabilityService
 
             return AvailabilityService(self.client, cache_seconds=self.settings.cache_seconds,
-                                       stale_seconds=self.settings.stale_seconds)
+                                       stale_seconds=self.settings.stale_seconds, state=self.state)
 
         return self._part("service", build)
 
@@ -163,7 +183,7 @@ class App:
         """Close the connections of the parts built so far."""
         with self._lock:
             parts, self._parts = self._parts, {}
-        for name in ("client", "snapshot_store", "table_service"):
+        for name in ("client", "state", "snapshot_store", "table_service"):
             close = getattr(parts.get(name), "close", None)
             if close is not None:
                 close()

@@ -4,6 +4,9 @@
 - Identical concurrent requests (same cache key) share one upstream call.
 - While upstream is down, throttling or slow, an answer up to `stale_seconds` old is served marked `stale`.
 - `live=True` (the snapshot timer) bypasses all three: always a fresh upstream answer, or the error.
+
+Where answers and calls in flight are kept is the state backend's business (availability/state): this process
+only, or every instance of the app together, in which case a miss may be answered by another instance's fetch.
 """
 
 from __future__ import annotations
@@ -12,16 +15,16 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from .errors import AvailabilityError, InternalError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
 from .answer import Availability
 from .checks import Check
+from .state import MemoryState
 
 if TYPE_CHECKING:
     from .dataverse import DataverseClient
@@ -30,19 +33,11 @@ log = logging.getLogger(__name__)
 
 # Errors that mean "the org cannot answer right now": a remembered answer is better than none.
 STALE_ON = (UpstreamUnavailable, UpstreamTimeout, UpstreamThrottled)
-MAX_ENTRIES = 10_000
 
 
 def _digest(key: tuple) -> bytes:
     """A fixed-size cache key: callers' context values (up to 64 KiB a request) are not kept in memory."""
     return hashlib.blake2b(repr(key).encode(), digest_size=20).digest()
-
-
-@dataclass
-class _Entry:
-    answer: Availability
-    fresh_until: float  # monotonic
-    stale_until: float  # monotonic
 
 
 class AvailabilityService:
@@ -53,6 +48,10 @@ class AvailabilityService:
     :keyword stale_seconds: how old an answer may be when served as stale while upstream fails.
     :keyword batch_concurrency: upstream calls one batch makes at once; each batch has its own, so a slow
         batch never holds another caller's checks back.
+    :keyword state: where answers and calls in flight are kept (default: this process's memory).
+
+    `lookups` counts how each non-live check was answered: `hit` (this instance's cache), `shared` (an answer
+    another instance fetched), `miss` (the org's answer), `stale`; telemetry reads it as the cache metric.
     """
 
     def __init__(
@@ -62,6 +61,7 @@ class AvailabilityService:
         cache_seconds: float = 15.0,
         stale_seconds: float = 300.0,
         batch_concurrency: int = 8,
+        state: MemoryState | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
@@ -70,10 +70,10 @@ class AvailabilityService:
         self.stale_seconds = stale_seconds
         self._monotonic = monotonic
         self._now = now
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._in_flight: dict[bytes, Future] = {}
+        self._state = state if state is not None else MemoryState(monotonic=monotonic)
         self.batch_concurrency = batch_concurrency
+        self.lookups: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
 
     def check(self, check: Check, *, deadline: float | None = None, live: bool = False) -> Availability:
         """One answer for `check`: from cache, from upstream (shared with identical concurrent calls), or stale."""
@@ -81,29 +81,30 @@ class AvailabilityService:
             # The timer's check may queue for the calls budget until its run's deadline (the next slot).
             return self._client.get_availability(check, deadline=deadline, queue_until=deadline)
         key = _digest(check.cache_key())
-        with self._lock:
-            hit = self._fresh(key)
-            if hit is not None:
-                return hit
-            future = self._in_flight.get(key)
-            leader = future is None
-            if leader:
-                future = self._in_flight[key] = Future()
+        hit, future, leader = self._state.begin(key)
+        if hit is not None:
+            self._count("hit")
+            return hit
+        assert future is not None
         if leader:
             self._fetch(key, check, deadline, future)
         try:
             if leader or deadline is None:
-                return future.result()
-            # A follower waits for the shared call only as long as its own budget lasts.
-            try:
-                return future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
-                raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.") from None
+                answer = future.result()
+            else:
+                # A follower waits for the shared call only as long as its own budget lasts.
+                try:
+                    answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except FutureTimeout:
+                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.") from None
         except STALE_ON:
-            stale = self._stale(key)
+            stale = self._state.stale(key)
             if stale is None:
                 raise
+            self._count("stale")
             return stale
+        self._count("shared" if answer.source == "cache" else "miss")
+        return answer
 
     def check_many(self, checks: Sequence[Check], *, deadline: float | None = None
                    ) -> list[Availability | AvailabilityError]:
@@ -112,10 +113,11 @@ class AvailabilityService:
         Cached answers are taken at once, in this thread; the rest go to the org at most `batch_concurrency`
         at a time on this batch's own workers.
         """
-        results: list[Availability | AvailabilityError | None] = []
-        with self._lock:
-            for check in checks:
-                results.append(self._fresh(_digest(check.cache_key())))
+        results: list[Availability | AvailabilityError | None] = [
+            self._state.fresh(_digest(check.cache_key())) for check in checks]
+        hits = len(results) - results.count(None)
+        if hits:
+            self._count("hit", hits)
         missing = [index for index, answer in enumerate(results) if answer is None]
         if missing:
             with ThreadPoolExecutor(min(self.batch_concurrency, len(missing)), thread_name_prefix="batch") as pool:
@@ -131,49 +133,30 @@ class AvailabilityService:
         return results  # type: ignore[return-value]  # every None was replaced above
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._state.clear()
 
     # -- internals --
-    def _fresh(self, key: bytes) -> Availability | None:
-        """The cached answer for `key` while it is fresh (call with the lock held)."""
-        entry = self._entries.get(key)
-        if entry is not None and self._monotonic() < entry.fresh_until:
-            return replace(entry.answer, source="cache")
-        return None
-
     def _fetch(self, key: bytes, check: Check, deadline: float | None, future: Future) -> None:
         try:
-            answer = self._client.get_availability(check, deadline=deadline)
+            answer, _ = self._state.fetch(key, deadline,
+                                          lambda: self._client.get_availability(check, deadline=deadline),
+                                          self._lifetime)
         except BaseException as exc:
-            with self._lock:
-                del self._in_flight[key]
+            self._state.end(key)
             future.set_exception(exc)
             return
-        self._remember(key, answer)
-        with self._lock:
-            del self._in_flight[key]
+        self._state.end(key)
         future.set_result(answer)
 
-    def _remember(self, key: bytes, answer: Availability) -> None:
-        now = self._monotonic()
+    def _lifetime(self, answer: Availability) -> tuple[float, float]:
+        """How long `answer` may be served fresh, and as stale, from now."""
         fresh_for, stale_for = self.cache_seconds, self.stale_seconds
         until_transition = answer.seconds_until_transition()
         if until_transition is not None:
             # The answer is known to be wrong after the transition: serve it neither fresh nor stale then.
             fresh_for, stale_for = min(fresh_for, until_transition), min(stale_for, until_transition)
-        if fresh_for <= 0 and stale_for <= 0:
-            return
-        entry = _Entry(answer, now + max(0.0, fresh_for), now + max(0.0, stale_for))
-        with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > MAX_ENTRIES:
-                self._entries.popitem(last=False)
+        return fresh_for, stale_for
 
-    def _stale(self, key: bytes) -> Availability | None:
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is None or self._monotonic() >= entry.stale_until:
-            return None
-        return replace(entry.answer, source="stale")
+    def _count(self, result: str, count: int = 1) -> None:
+        with self._count_lock:
+            self.lookups[result] += count

@@ -18,6 +18,8 @@ from .errors import ConfigurationError
 DEFAULT_SECRET_NAME = "dataverse-client-secret"
 DEFAULT_SCHEDULE = "0 */5 * * * *"
 DEFAULT_TABLE = "AvailabilitySnapshots"
+DEFAULT_STATE_TABLE = "AvailabilityState"
+SHARED_STATES = ("table", "off")
 
 # Every app setting `load_settings` reads: name -> "required..." or its default (contract §2). The deployment's
 # app settings (infra/) are tested against it. Left out, as platform variables an operator does not set as app
@@ -33,6 +35,8 @@ APP_SETTINGS: dict[str, str] = {
     "AVAILABILITY_STALE_SECONDS": "300",
     "AVAILABILITY_TIMEOUT_SECONDS": "20",
     "AVAILABILITY_MAX_CALLS_PER_MINUTE": "0",
+    "AVAILABILITY_SHARED_STATE": "table when storage is configured, else off",
+    "AVAILABILITY_STATE_TABLE": DEFAULT_STATE_TABLE,
     "SNAPSHOT_SCHEDULE": DEFAULT_SCHEDULE,
     "SNAPSHOT_WORKSTREAMS": "auto",
     "SNAPSHOT_TABLE": DEFAULT_TABLE,
@@ -70,7 +74,9 @@ class Settings:
     cache_seconds: float = 15.0
     stale_seconds: float = 300.0
     timeout_seconds: float = 20.0
-    max_calls_per_minute: int = 0  # 0 = no budget of the app's own
+    max_calls_per_minute: int = 0  # 0 = no budget of the app's own (with shared state, all instances together)
+    shared_state: str = "off"  # "table": answers, in-flight calls, Retry-After and budget shared by all instances
+    state_table: str = DEFAULT_STATE_TABLE
     snapshot_schedule: str = DEFAULT_SCHEDULE
     snapshot_workstreams: tuple[str, ...] | None = None  # None = auto (every active workstream)
     snapshot_table: str = DEFAULT_TABLE
@@ -127,6 +133,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         snapshot_schedule=_schedule(get("SNAPSHOT_SCHEDULE") or DEFAULT_SCHEDULE),
         snapshot_workstreams=_workstreams(get("SNAPSHOT_WORKSTREAMS")),
         snapshot_table=_table(get("SNAPSHOT_TABLE") or DEFAULT_TABLE),
+        shared_state=_shared_state(get("AVAILABILITY_SHARED_STATE"), storage=bool(
+            get("AzureWebJobsStorage") or get("AzureWebJobsStorage__accountName")
+            or get("AzureWebJobsStorage__tableServiceUri"))),
+        state_table=_table(get("AVAILABILITY_STATE_TABLE") or DEFAULT_STATE_TABLE, "AVAILABILITY_STATE_TABLE"),
         snapshot_retention_days=_int(get("SNAPSHOT_RETENTION_DAYS"), "SNAPSHOT_RETENTION_DAYS", 90, 1, 3650),
         storage_connection=get("AzureWebJobsStorage"),
         storage_account_name=get("AzureWebJobsStorage__accountName"),
@@ -261,8 +271,18 @@ def _workstreams(value: str | None) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(ids))
 
 
-def _table(value: str) -> str:
+def _table(value: str, setting: str = "SNAPSHOT_TABLE") -> str:
     # Table names: 3-63 alphanumeric characters, not starting with a digit.
     if not (3 <= len(value) <= 63 and value.isalnum() and value.isascii() and not value[0].isdigit()):
-        raise _bad("SNAPSHOT_TABLE", "must be 3-63 letters or digits, starting with a letter")
+        raise _bad(setting, "must be 3-63 letters or digits, starting with a letter")
     return value
+
+
+def _shared_state(value: str | None, *, storage: bool) -> str:
+    # Shared by default wherever there is storage to share through: scaled out, per-instance state multiplies
+    # the org's calls by the instance count.
+    if value is None:
+        return "table" if storage else "off"
+    if value.lower() not in SHARED_STATES:
+        raise _bad("AVAILABILITY_SHARED_STATE", "must be table or off")
+    return value.lower()

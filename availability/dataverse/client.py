@@ -29,7 +29,7 @@ from ..checks import Check
 from ..errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
 from . import wire
 from .session import pooled_session
-from .throttle import THROTTLED, CallsBudget, RetryAfterGate
+from .throttle import THROTTLED, Budget, CallsBudget, Gate, RetryAfterGate
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ class DataverseClient:
         reported in about a second rather than at the end of the budget.
     :keyword max_calls_per_minute: action calls allowed in any 60 s (0, the default: no budget of its own);
         past it a call waits for room while its budget allows, else raises `UpstreamThrottled`.
+    :keyword gate: where the org's Retry-After is kept (default: this process's own `RetryAfterGate`).
+    :keyword budget: the calls budget to keep to (default: a `CallsBudget` of `max_calls_per_minute` in this
+        process); the shared state gives both for all instances together.
     :keyword session: the HTTP transport to the org (default: a pooled session of `pool_size` connections).
     :keyword pool_size: pooled connections kept to the org (default 32).
     """
@@ -62,6 +65,8 @@ class DataverseClient:
         max_calls_per_minute: int = 0,
         session: requests.Session | None = None,
         pool_size: int = 32,
+        gate: Gate | None = None,
+        budget: Budget | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -76,8 +81,8 @@ class DataverseClient:
         self._session = session if session is not None else pooled_session(org_url, pool_size)
         self.page_size = 500  # records per page of a discovery query
         self.max_pages = 100
-        self._gate = RetryAfterGate(clock=clock, sleep=sleep)
-        self._budget = CallsBudget(max_calls_per_minute, clock=clock, sleep=sleep)
+        self._gate = gate if gate is not None else RetryAfterGate(clock=clock, sleep=sleep)
+        self._budget = budget if budget is not None else CallsBudget(max_calls_per_minute, clock=clock, sleep=sleep)
 
     # -- operations --
     def get_availability(self, check: Check, *, deadline: float | None = None,

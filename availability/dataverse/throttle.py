@@ -2,7 +2,9 @@
 own budget of calls per minute.
 
 Both are per process here; the org's real limit is per organization (upstream.md §1), so an app sharing the
-org with others can keep to a share of it with `AVAILABILITY_MAX_CALLS_PER_MINUTE`.
+org with others can keep to a share of it with `AVAILABILITY_MAX_CALLS_PER_MINUTE`. `Gate` and `Budget` are what
+the client needs of them: the shared state (availability/state/table.py) gives versions that hold for every
+instance of the app together.
 """
 
 from __future__ import annotations
@@ -11,11 +13,33 @@ import math
 import threading
 import time
 from collections import deque
-from typing import Callable
+from typing import Callable, Protocol
 
 from ..errors import UpstreamThrottled
 
 THROTTLED = "Dynamics 365 is rate-limiting requests; try again later."
+BUDGET_SPENT = ("The app's budget of calls to Dynamics 365 per minute (AVAILABILITY_MAX_CALLS_PER_MINUTE) is spent; "
+                "try again later.")
+
+
+class Gate(Protocol):
+    """What holds calls while the org's `Retry-After` runs, and lets one probe through after it."""
+
+    def note(self, wait: float) -> None: ...
+
+    def wait(self, deadline: float) -> bool: ...
+
+    def end_probe(self, *, recovered: bool) -> None: ...
+
+
+class Budget(Protocol):
+    """The app's own calls per minute: room waited for, then taken as a call goes out."""
+
+    per_minute: int
+
+    def wait(self, wait_until: float) -> bool: ...
+
+    def take(self) -> bool: ...
 
 
 class RetryAfterGate:
@@ -87,9 +111,7 @@ class CallsBudget:
             if wait <= 0:
                 return waited
             if self._clock() + wait > wait_until:
-                raise UpstreamThrottled(message="The app's budget of calls to Dynamics 365 per minute "
-                                                "(AVAILABILITY_MAX_CALLS_PER_MINUTE) is spent; try again later.",
-                                        retry_after=max(1, math.ceil(wait)))
+                raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=max(1, math.ceil(wait)))
             self._sleep(wait)
             waited = True
 

@@ -1,0 +1,11 @@
+"""Where the service's state lives: answers, calls in flight, the org's `Retry-After` and the calls budget.
+
+`MemoryState` keeps them in this process: one instance's view (`AVAILABILITY_SHARED_STATE=off`). `TableState` is
+a `MemoryState` that also shares them with every instance of the app through a table of `AzureWebJobsStorage`, so
+N instances cost the org what one does. The composition root (availability/app.py) picks one from the settings.
+"""
+
+from .memory import MemoryState
+from .table import TableState, partition_for
+
+__all__ = ["MemoryState", "TableState", "partition_for"]
