@@ -229,12 +229,16 @@ class FunctionsHost:
     def _run_schedule(self, timer: TimerFunction) -> None:
         from croniter import croniter
 
+        from devtools.timer_lock import TimerLock
+
         try:
             schedule = resolve_setting_refs(timer.schedule)
             cron = croniter(schedule, datetime.now(timezone.utc), second_at_beginning=True)
         except Exception as exc:  # a bad schedule disables the timer, as in Azure
             log.error("Timer %s is disabled: invalid schedule '%s' (%s)", timer.name, timer.schedule, exc)
             return
+        # Instances of one app (one host id) fire together; the lock in storage lets one of them run each occurrence.
+        lock = TimerLock.from_environment()
         if timer.run_on_startup:
             self.run_timer(timer, reason="run on startup")
         while not self._stop.is_set():
@@ -244,6 +248,9 @@ class FunctionsHost:
             late = (datetime.now(timezone.utc) - due).total_seconds()
             if timer.running:
                 log.warning("Timer %s fired at %s while the previous run is still going; skipped", timer.name, due)
+                continue
+            if not lock.claim(timer.name, due):
+                log.info("Timer %s: the occurrence at %s runs on another instance", timer.name, due.isoformat())
                 continue
             following = croniter(schedule, due, second_at_beginning=True).get_next(datetime)
             self.run_timer(timer, reason=f"timer fired at {due.isoformat()}", past_due=late > 5,
