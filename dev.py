@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Developer commands. Standard library only; works on Linux, macOS and Windows.
 
-    python3 dev.py start [--port N] [--scenario FILE] [--no-backfill] [--state-dir DIR] [--local-settings FILE]
-                                                        set up, then run the local stack until Ctrl-C
+    python3 dev.py start [--port N] [--instances N] [--scenario FILE] [--no-backfill] [--state-dir DIR]
+                         [--local-settings FILE]        set up, then run the local stack until Ctrl-C
     python3 dev.py test [pytest args]                   set up, then run the test suite
     python3 dev.py bench [args]                         set up, then run the benchmarks
 

@@ -2,7 +2,8 @@
 
 `python3 dev.py start` runs `python -m devtools.stack start` inside the project's virtual environment;
 the test suite builds a `Stack` of its own. Every process logs to its own file under the log folder,
-and `stop()` ends every process that `start()` began.
+and `stop()` ends every process that `start()` began. With `--instances N` the host is started N times on
+consecutive ports: N instances of one app (one host id, one set of keys, one Azurite), as Azure scales it out.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ DEFAULT_TABLE_PORT = 10002
 BACKFILL_DAYS = 7  # demo history written by `dev.py start` (unless --no-backfill)
 BACKFILL_STEP_MINUTES = 15  # before the last day, which gets every slot of the schedule (the 24-hour timeline)
 BACKFILL_EVERY_SLOT_HOURS = 24
+MAX_INSTANCES = 4
+HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"  # instances of one app share it, and the timers' lock with it
 
 # Settings a user may override from the environment; reported in stack.json's appSettings when set.
 APP_SETTING_NAMES = (
     "DATAVERSE_URL", "DATAVERSE_TENANT_ID", "DATAVERSE_CLIENT_ID", "KEY_VAULT_URL",
     "DATAVERSE_CLIENT_SECRET_NAME", "DATAVERSE_CLIENT_SECRET", "AVAILABILITY_CACHE_SECONDS",
     "AVAILABILITY_STALE_SECONDS", "AVAILABILITY_TIMEOUT_SECONDS", "AVAILABILITY_MAX_CALLS_PER_MINUTE",
+    "AVAILABILITY_SHARED_STATE", "AVAILABILITY_STATE_TABLE",
     "SNAPSHOT_SCHEDULE", "SNAPSHOT_WORKSTREAMS", "SNAPSHOT_TABLE",
     "SNAPSHOT_RETENTION_DAYS", "AzureWebJobsStorage", "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
@@ -78,6 +82,10 @@ def free_port() -> int:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        if os.name != "nt":
+            # As servers bind (Azurite, http.server): connections of a process just stopped, left in TIME_WAIT,
+            # do not make its port busy. (On Windows the option would let two servers share a port.)
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -304,8 +312,13 @@ class Stack:
         return settings
 
     def start_host(self, port: int = 7071, extra_settings: Mapping[str, str] | None = None,
-                   app_dir: Path | None = None, name: str | None = None) -> Host:
-        """Start a local Functions host on `port` (0 = any free port) with the stack's settings."""
+                   app_dir: Path | None = None, name: str | None = None, host_id: str | None = None,
+                   keys: Mapping[str, str] | None = None) -> Host:
+        """Start a local Functions host on `port` (0 = any free port) with the stack's settings.
+
+        Hosts given the same `host_id` (and `keys`) are instances of one app: a timer occurrence runs on one of
+        them. Without a host id the host is an app of its own.
+        """
         if port and not port_is_free(port):
             raise StackError(f"Port {port} for the Functions host is in use (is another 'dev.py start' or "
                              f"'func start' running?). Stop it, or choose another port with --port.")
@@ -313,12 +326,12 @@ class Stack:
         name = name or ("host" if index == 0 else f"host-{index}")
         self.say(f"Starting the local Functions host ({name}) ...")
         settings = self.app_settings(extra_settings)
-        keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30)}
+        keys = dict(keys or {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30)})
         keys_file = self.state_dir / f"{name}-keys.json"
         write_private(keys_file, json.dumps(keys))
         ready = self.state_dir / f"{name}-ready-{os.getpid()}.json"
         ready.unlink(missing_ok=True)
-        env = {**self.environ, **settings}
+        env = {**self.environ, **settings, **({HOST_ID_SETTING: host_id} if host_id else {})}
         process = self._spawn(name, [
             sys.executable, "-m", "devtools.host", "--app-dir", str(app_dir or self.root), "--port", str(port),
             "--keys-file", str(keys_file), "--ready-file", str(ready),
@@ -375,12 +388,15 @@ class Stack:
         self.say(f"Backfilled {summary.line()}.")
 
     def start(self, host_port: int = 7071, extra_settings: Mapping[str, str] | None = None,
-              backfill_days: float = 0) -> Host:
-        """Start everything; on failure stop what was started and raise `StackError`.
+              backfill_days: float = 0, instances: int = 1) -> Host:
+        """Start everything; on failure stop what was started and raise `StackError`. Returns the first host.
 
         `backfill_days`: against the sandbox, fill that many past days of snapshots before the host (and its
-        timer, which the moving sandbox clock would mislead) starts.
+        timer, which the moving sandbox clock would mislead) starts. `instances`: hosts of the app, on
+        consecutive ports from `host_port` (any free ports when it is 0).
         """
+        if not 1 <= instances <= MAX_INSTANCES:
+            raise StackError(f"--instances must be between 1 and {MAX_INSTANCES}.")
         try:
             if self.local_settings is None:
                 self.start_sandbox()
@@ -394,10 +410,29 @@ class Stack:
                     self.start_azurite(DEFAULT_TABLE_PORT if self.local_settings is not None else None)
             if backfill_days and self.local_settings is None:
                 self.backfill_history(backfill_days, extra_settings)
-            return self.start_host(host_port, extra_settings)
+            return self.start_instances(instances, host_port, extra_settings)[0]
         except BaseException:
             self.stop()
             raise
+
+    def start_instances(self, count: int, port: int = 7071, extra_settings: Mapping[str, str] | None = None,
+                        app_dir: Path | None = None, name: str | None = None) -> list[Host]:
+        """Start `count` instances of one app (one host id, one set of keys), on consecutive ports from `port`.
+
+        `name`: the instances are named (and log to) `name-1`, `name-2`, ... instead of the stack's host names.
+        """
+        host_id = f"local-{secrets.token_hex(6)}"
+        if port:
+            taken = [port + index for index in range(count) if not port_is_free(port + index)]
+            if taken:
+                raise StackError(f"Port {taken[0]} for a Functions host is in use (is another 'dev.py start' or "
+                                 f"'func start' running?). Stop it, or choose another port with --port.")
+        started: list[Host] = []
+        for index in range(count):
+            keys = {"functionKey": started[0].function_key, "masterKey": started[0].master_key} if started else None
+            started.append(self.start_host(port + index if port else 0, extra_settings, app_dir,
+                                           name=f"{name}-{index + 1}" if name else None, host_id=host_id, keys=keys))
+        return started
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -412,6 +447,7 @@ class Stack:
         sandbox = self.sandbox or {}
         return {
             "hostUrl": host.url,
+            "hostUrls": [started.url for started in self.hosts],
             "functionKey": host.function_key,
             "masterKey": host.master_key,
             "sandboxUrl": sandbox.get("url"),
@@ -435,11 +471,14 @@ class Stack:
 def banner(info: dict[str, Any]) -> str:
     """What `dev.py start` prints once the stack answers: keys, ids and ready curl lines."""
     url, key = info["hostUrl"], info["functionKey"]
-    lines = [
-        "",
-        "The local stack is running.",
-        f"  Functions host   {url}   (function key and master key below)",
-    ]
+    urls = info.get("hostUrls") or [url]
+    lines = ["", "The local stack is running."]
+    if len(urls) == 1:
+        lines.append(f"  Functions host   {url}   (function key and master key below)")
+    else:
+        lines.append(f"  Functions hosts  {len(urls)} instances of the app (same keys below; shared state and "
+                     "timer lock in Azurite)")
+        lines += [f"    instance {number}     {instance}" for number, instance in enumerate(urls, 1)]
     if info.get("sandboxUrl"):
         lines.append(f"  Sandbox org      {info['sandboxUrl']}   (CA bundle {info['caBundle']})")
     if info.get("tableEndpoint"):
@@ -514,7 +553,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
     try:
-        stack.start(host_port=args.port, backfill_days=0 if args.no_backfill else BACKFILL_DAYS)
+        stack.start(host_port=args.port, backfill_days=0 if args.no_backfill else BACKFILL_DAYS,
+                    instances=args.instances)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -548,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 dev.py start", description="Run the local stack.",
                                      allow_abbrev=False)
     parser.add_argument("--port", type=int, default=7071, help="port of the local Functions host (default 7071)")
+    parser.add_argument("--instances", type=int, default=1, metavar="N",
+                        help=f"instances of the app, on consecutive ports from --port (1..{MAX_INSTANCES}, default 1)")
     parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="sandbox scenario (TOML)")
     parser.add_argument("--state-dir", type=Path, help="where stack.json, keys and logs go (default .local)")
     parser.add_argument("--local-settings", type=Path, default=ROOT / "local.settings.json",
@@ -556,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-backfill", action="store_true",
                         help=f"skip writing {BACKFILL_DAYS} days of demo snapshots at start (sandbox only)")
     args = parser.parse_args(argv)
+    if not 1 <= args.instances <= MAX_INSTANCES:
+        parser.error(f"--instances must be between 1 and {MAX_INSTANCES}")
     if not args.scenario.exists():
         parser.error(f"scenario file not found: {args.scenario}")
     return run(args)
