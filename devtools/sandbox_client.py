@@ -35,6 +35,10 @@ class SandboxControl:
     def info(self) -> dict:
         return self._call("GET", "/_sandbox/info")
 
+    def requests(self, limit: int = 1000) -> list[dict]:
+        """The sandbox's last requests, oldest first: `at` (ISO time), `method`, `path`, `status`, `ms`."""
+        return self._call("GET", "/_sandbox/requests", params={"limit": limit})["requests"]
+
     def fault(self, target: str, **fault: Any) -> None:
         self._call("POST", "/_sandbox/faults", json={"target": target, **fault})
 

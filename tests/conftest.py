@@ -15,6 +15,17 @@ from devtools.stack import ROOT, Stack
 SCENARIO = Path(__file__).parent / "scenarios" / "gateway.toml"
 # Hosts under test run the snapshot timer only when a test asks: a run firing mid-test would skew counts.
 QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *"}
+# The suite runs with AVAILABILITY_SHARED_STATE as the environment gives it (unset: the default, shared through
+# Azurite); `AVAILABILITY_SHARED_STATE=off python3 dev.py test` runs every host with per-instance state.
+SHARED_STATE = os.environ.get("AVAILABILITY_SHARED_STATE")
+
+
+def own_app(settings: dict) -> dict:
+    """`settings` for a host that is an app of its own: shared state in a table no other test's host uses."""
+    mine = {"AVAILABILITY_STATE_TABLE": f"State{uuid.uuid4().hex[:16]}"}
+    if SHARED_STATE:
+        mine["AVAILABILITY_SHARED_STATE"] = SHARED_STATE
+    return {**mine, **settings}
 
 
 class Gateway:
@@ -79,7 +90,7 @@ def clean_sandbox(sandbox):
 @pytest.fixture(scope="session")
 def gateway(stack) -> Gateway:
     """The app on a shared host with default settings."""
-    return Gateway(stack.start_host(port=0, name="gateway", extra_settings=QUIET_TIMER))
+    return Gateway(stack.start_host(port=0, name="gateway", extra_settings=own_app(QUIET_TIMER)))
 
 
 @pytest.fixture
@@ -88,7 +99,8 @@ def fresh_gateway(stack):
     started = []
 
     def start(**settings) -> Gateway:
-        host = stack.start_host(port=0, extra_settings={**QUIET_TIMER, **{k: str(v) for k, v in settings.items()}},
+        given = {k: str(v) for k, v in settings.items()}
+        host = stack.start_host(port=0, extra_settings=own_app({**QUIET_TIMER, **given}),
                                 name=f"host-{uuid.uuid4().hex[:6]}")
         started.append(host)
         return Gateway(host)

@@ -1,0 +1,278 @@
+"""Many instances, one org (contract §1 `--instances`, §2 `AVAILABILITY_SHARED_STATE`): three hosts of one app
+share answers, calls in flight, the org's Retry-After and the calls budget through Azurite, run each timer
+occurrence once, and keep answering when storage fails. Counts come from the sandbox (its stats and request log).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from devtools.stack import Stack, azurite_connection_string, free_port
+from tests.availability.scenario import CHAT
+from tests.conftest import QUIET_TIMER, Gateway, unique
+
+pytestmark = pytest.mark.usefixtures("clean_sandbox")
+
+ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app_instances(stack):
+    """Start `count` instances of one app (one host id, keys and state table); stopped after the test."""
+    started = []
+
+    def start(count: int = 3, **settings) -> list[Gateway]:
+        extra = {**QUIET_TIMER, "AVAILABILITY_SHARED_STATE": "table",
+                 "AVAILABILITY_STATE_TABLE": f"State{uuid.uuid4().hex[:16]}",
+                 **{k: str(v) for k, v in settings.items()}}
+        hosts = stack.start_instances(count, 0, extra, name=f"instance-{uuid.uuid4().hex[:6]}")
+        started.extend(hosts)
+        return [Gateway(host) for host in hosts]
+
+    yield start
+    for host in started:
+        host.process.stop()
+
+
+def calls(sandbox) -> int:
+    return sandbox.stats()["actions"].get(ACTION, 0)
+
+
+def call_times(sandbox) -> list[float]:
+    """When the org received each availability action call, in epoch seconds, oldest first."""
+    return sorted(datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
+                  for entry in sandbox.requests() if entry["path"].endswith(ACTION))
+
+
+_sessions = threading.local()
+
+
+def ask(gateway: Gateway, body: dict) -> requests.Response:
+    """A before-conversation check on `gateway`, from this thread's own session."""
+    session = getattr(_sessions, "session", None) or requests.Session()
+    _sessions.session = session
+    return session.post(f"{gateway.url}/api/availability/before-conversation", json=body,
+                        headers={"x-functions-key": gateway.function_key}, timeout=30)
+
+
+def burst(instances: list[Gateway], body: dict, count: int, concurrency: int = 30) -> list[requests.Response]:
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(lambda index: ask(instances[index % len(instances)], body), range(count)))
+
+
+# -- answers and calls in flight -------------------------------------------------------------------------------
+
+def test_identical_concurrent_requests_over_three_instances_make_one_upstream_call(app_instances, sandbox):
+    instances = app_instances(3)
+    sandbox.fault("actions", delayMs=300)  # every instance is asked while the first call is out
+    body = {"workstreamId": CHAT, "contextItems": unique()}
+    responses = burst(instances, body, 300)
+    assert [r.status_code for r in responses] == [200] * 300
+    assert calls(sandbox) == 1
+    assert {r.json()["retrievedAt"] for r in responses} == {responses[0].json()["retrievedAt"]}
+    # The instances that did not call served the answer the one that did fetched.
+    by_instance = Counter((r.url.split("/api/")[0], r.json()["source"]) for r in responses)
+    assert sum(count for (url, source), count in by_instance.items() if source == "live") >= 1
+    assert len({url for (url, source) in by_instance if source == "cache"}) >= 2
+
+
+def test_per_instance_state_costs_a_call_per_instance(app_instances, sandbox):
+    # The reference: with AVAILABILITY_SHARED_STATE=off each instance has its own cache and single flight.
+    instances = app_instances(3, AVAILABILITY_SHARED_STATE="off")
+    sandbox.fault("actions", delayMs=300)
+    responses = burst(instances, {"workstreamId": CHAT, "contextItems": unique()}, 60)
+    assert [r.status_code for r in responses] == [200] * 60
+    assert calls(sandbox) == 3
+
+
+def test_an_answer_another_instance_fetched_is_served_fresh_then_stale(app_instances, sandbox):
+    instances = app_instances(3, AVAILABILITY_CACHE_SECONDS=1, AVAILABILITY_TIMEOUT_SECONDS=2)
+    body = {"workstreamId": CHAT, "contextItems": unique()}
+    first = ask(instances[0], body).json()
+    assert first["source"] == "live"
+    time.sleep(0.2)  # the answer is written to the table once its caller has it
+    shared = ask(instances[1], body).json()
+    assert (shared["source"], shared["retrievedAt"]) == ("cache", first["retrievedAt"])
+    assert calls(sandbox) == 1
+    time.sleep(1.2)  # past the cache window: instance 3, which never saw the key, must ask the org
+    sandbox.fault("actions", status=500)
+    stale = ask(instances[2], body)
+    assert stale.status_code == 200, stale.text
+    assert (stale.json()["source"], stale.json()["retrievedAt"]) == ("stale", first["retrievedAt"])
+    assert calls(sandbox) > 1  # it did ask (and the org failed)
+
+
+# -- the org's Retry-After and the calls budget ----------------------------------------------------------------
+
+def test_a_retry_after_seen_by_one_instance_holds_all_then_one_probe_goes(app_instances, sandbox):
+    instances = app_instances(3, AVAILABILITY_TIMEOUT_SECONDS=1)
+    for instance in instances:  # instances in service: each has its token already
+        assert ask(instance, {"workstreamId": CHAT, "contextItems": unique()}).status_code == 200
+    sandbox.reset()
+    sandbox.fault("actions", status=429, retryAfter=3)  # every call: the org keeps throttling
+    started = time.monotonic()
+    first = ask(instances[0], {"workstreamId": CHAT, "contextItems": unique()})
+    assert first.status_code == 503 and first.json()["error"]["code"] == "upstream_throttled"
+    assert int(first.headers["Retry-After"]) >= 2
+    statuses: list[int] = []
+    # Instances 2 and 3 are asked while the Retry-After runs: they answer without calling the org.
+    # (Until 1.5 s: later, the rest of the Retry-After fits a request's 1 s budget, which then waits it out.)
+    while time.monotonic() - started < 1.5:
+        for instance in instances[1:]:
+            statuses.append(ask(instance, {"workstreamId": CHAT, "contextItems": unique()}).status_code)
+    assert calls(sandbox) == 1 and len(statuses) >= 6 and set(statuses) == {503}
+
+    def hammer(instance: Gateway) -> None:
+        while time.monotonic() - started < 5.5:
+            statuses.append(ask(instance, {"workstreamId": CHAT, "contextItems": unique()}).status_code)
+
+    # Past the Retry-After, all three are asked at once: one probe for all of them (a 429 again), then none
+    # until its own Retry-After has passed.
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(hammer, instances * 2))
+    times = call_times(sandbox)
+    assert len(times) >= 2, times
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert all(gap >= 2.9 for gap in gaps), gaps
+    assert set(statuses) == {503}, [line for i in instances for line in i.log().splitlines() if " 504 " in line]
+
+
+def test_the_calls_budget_holds_for_all_instances_together(app_instances, sandbox):
+    budget = 4
+    instances = app_instances(3, AVAILABILITY_MAX_CALLS_PER_MINUTE=budget, AVAILABILITY_TIMEOUT_SECONDS=1)
+    def distinct(index: int) -> requests.Response:
+        return ask(instances[index % 3], {"workstreamId": CHAT, "contextItems": unique()})
+
+    with ThreadPoolExecutor(12) as pool:
+        responses = list(pool.map(distinct, range(24)))
+    statuses = Counter(r.status_code for r in responses)
+    # Each instance alone would allow `budget`: together they allowed `budget` in all.
+    assert calls(sandbox) == budget
+    assert statuses == {200: budget, 503: 24 - budget}
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.json()["error"]["code"] == "upstream_throttled" and int(refused.headers["Retry-After"]) >= 1
+    times = call_times(sandbox)
+    assert len(times) == budget and times[-1] - times[0] < 60  # all in one minute: at most B in any 60 s
+
+
+# -- the shared store failing -----------------------------------------------------------------------------------
+
+def test_answers_still_come_when_the_shared_store_is_unreachable(app_instances, sandbox):
+    closed = azurite_connection_string(free_port())  # nothing listens there
+    instances = app_instances(2, AzureWebJobsStorage=closed)
+    body = {"workstreamId": CHAT, "contextItems": unique()}
+    started = time.monotonic()
+    answers = [ask(instance, body) for instance in instances for _ in range(3)]
+    assert [a.status_code for a in answers] == [200] * 6
+    assert [a.json()["source"] for a in answers] == ["live", "cache", "cache"] * 2  # per instance
+    assert time.monotonic() - started < 10
+    assert calls(sandbox) == 2
+    for instance in instances:
+        assert instance.log().count("Shared state unavailable") == 1  # a warning, not one per request
+
+
+def test_instances_go_on_alone_while_storage_is_down_and_share_again_when_it_returns(app_instances, sandbox,
+                                                                                   tmp_path):
+    own = Stack(state_dir=tmp_path, log_dir=tmp_path / "logs", quiet=True)
+    port = free_port()
+    try:
+        own.start_azurite(port)
+        instances = app_instances(2, AzureWebJobsStorage=own.storage_connection, AVAILABILITY_CACHE_SECONDS=60)
+
+        def shared_between_instances() -> bool:
+            body = {"workstreamId": CHAT, "contextItems": unique()}
+            before = calls(sandbox)
+            assert ask(instances[0], body).json()["source"] == "live"
+            time.sleep(0.3)
+            answer = ask(instances[1], body)
+            assert answer.status_code == 200
+            return answer.json()["source"] == "cache" and calls(sandbox) == before + 1
+
+        assert shared_between_instances()
+        for process in own.processes:
+            process.stop()
+        body = {"workstreamId": CHAT, "contextItems": unique()}
+        down = [ask(instance, body) for instance in instances]
+        assert [a.status_code for a in down] == [200, 200]
+        assert [a.json()["source"] for a in down] == ["live", "live"]  # each on its own
+        assert all(a.elapsed.total_seconds() < 2 for a in down)
+        own.processes.clear()
+        own.start_azurite(port)  # back, empty (in memory): the state table is made again
+        deadline = time.monotonic() + 20
+        while not shared_between_instances():
+            assert time.monotonic() < deadline, "the instances did not share again after storage came back"
+            time.sleep(1)
+        assert all("Shared state reachable again" in instance.log() for instance in instances)
+    finally:
+        own.stop()
+
+
+# -- the timer's singleton lock ------------------------------------------------------------------------------
+
+def test_each_timer_occurrence_runs_on_one_instance_only(app_instances, sandbox):
+    instances = app_instances(3, SNAPSHOT_SCHEDULE="*/2 * * * * *", SNAPSHOT_WORKSTREAMS=CHAT,
+                              SNAPSHOT_TABLE=f"Snap{uuid.uuid4().hex[:12]}")
+    time.sleep(6)
+    while not 0.8 < time.time() % 2 < 1.2:  # between two occurrences: no run is cut short by the stop
+        time.sleep(0.05)
+    for instance in instances:
+        instance.host.process.stop()
+    fired = [re.findall(r"Executing 'Functions\.snapshot_availability' \(Reason='timer fired at ([^']+)'",
+                        instance.log()) for instance in instances]
+    occurrences = [due for runs in fired for due in runs]
+    assert len(occurrences) >= 2
+    assert len(set(occurrences)) == len(occurrences), fired  # no occurrence ran twice
+    assert calls(sandbox) == len(occurrences)  # one check of the one workstream per run
+    skipped = sum(instance.log().count("runs on another instance") for instance in instances)
+    assert skipped >= len(occurrences)  # the others fired too, and stood down
+
+
+# -- dev.py start --instances ---------------------------------------------------------------------------------------
+
+def test_start_with_instances_runs_that_many_hosts_of_one_app(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
+    process = subprocess.Popen([sys.executable, "-m", "devtools.stack", "start", "--port", str(port), "--instances",
+                                "2", "--no-backfill", "--state-dir", str(tmp_path), "--local-settings",
+                                str(tmp_path / "absent.json")],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stack_file = tmp_path / "stack.json"
+    try:
+        deadline = time.monotonic() + 90
+        while not stack_file.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert stack_file.exists(), process.stdout.read() if process.poll() is not None else "no stack.json"
+        info = json.loads(stack_file.read_text())
+        assert info["hostUrls"] == [f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"]
+        assert info["hostUrl"] == info["hostUrls"][0]
+        body = {"workstreamId": info["workstreams"][0]["id"], "contextItems": unique()}
+        answers = [requests.post(f"{url}/api/availability/before-conversation", json=body, timeout=30,
+                                 headers={"x-functions-key": info["functionKey"]}) for url in info["hostUrls"]]
+        assert [a.status_code for a in answers] == [200, 200]  # one key for the app, as in Azure
+        time.sleep(0.3)
+        again = requests.post(f"{info['hostUrls'][1]}/api/availability/before-conversation", json=body, timeout=30,
+                              headers={"x-functions-key": info["functionKey"]})
+        assert again.json()["source"] == "cache"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        output = process.stdout.read()
+        assert all(url in output for url in info["hostUrls"])  # the banner lists every instance
+    finally:
+        if process.poll() is None:
+            process.kill()
