@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from .language import SOURCE, translations
-from .localtime import local, utc, zone
+from .localtime import UTC, local, utc, zone
 
 __all__ = ["Availability", "Status", "Source", "availability_message", "format_time"]
 
@@ -76,6 +76,12 @@ class Availability:
         """The sentence a bot can say in `language`, with times worded in `time_zone` (UTC when None)."""
         return availability_message(self, now, time_zone, language)
 
+    def org_now(self, now: datetime) -> datetime:
+        """`now` on the org's clock: "today" and "tomorrow" are the org's, like the times they qualify."""
+        if self.org_time is None:
+            return now
+        return now + (utc(self.org_time) - utc(self.retrieved_at))
+
     def to_json(self, now: datetime, time_zone: str | None = None, language: str = SOURCE) -> dict[str, Any]:
         """The contract's answer object, `message` worded in `language` for `time_zone`, `ageSeconds` at `now`."""
         return {
@@ -110,7 +116,7 @@ def availability_message(answer: Availability, now: datetime, time_zone: str | N
     if answer.status == "closed":
         # Outside hours upstream sets NextTransitionTime to the next opening too; use it when the window is missing.
         opening = answer.next_opening_time or answer.next_transition_time
-    today = local(now, zone(time_zone)).date()
+    today = local(answer.org_now(now), zone(time_zone)).date()
     return _sentence(answer.status, answer.average_wait_seconds, opening, today, time_zone, language)
 
 
@@ -128,8 +134,8 @@ def _sentence(status: Status, wait: int | None, opening: datetime | None, today:
     where = zone(time_zone)
     at = local(opening, where)
     time = format_time(at, "short", locale=language)
-    if time_zone is None:
-        time += " UTC"  # no zone asked for: say which clock the time is on
+    if where is UTC:
+        time += " UTC"  # no zone asked for (or UTC itself): say which clock the time is on
     days = (at.date() - today).days
     if days <= 0:
         return words.gettext("The queue is closed; it opens again today at {time}.").format(time=time)

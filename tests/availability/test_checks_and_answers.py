@@ -102,6 +102,7 @@ def test_open_available_every_field(case):
         "retrievedAt": "2026-11-24T09:59:58.500Z",
         "source": "live",
         "ageSeconds": 1.5,
+        "language": "en",
     }
 
 
@@ -123,6 +124,7 @@ def test_open_busy_every_field(case):
         "retrievedAt": "2026-11-24T09:59:58.500Z",
         "source": "live",
         "ageSeconds": 1.5,
+        "language": "en",
     }
 
 
@@ -140,10 +142,11 @@ def test_closed_every_field(case):
         "nextTransitionTime": "2026-11-25T07:00:00Z",
         "nextOpeningTime": "2026-11-25T07:00:00Z",
         "nextClosingTime": "2026-11-25T17:00:00Z",
-        "message": "The queue is closed; it opens again tomorrow at 07:00 UTC.",
+        "message": "The queue is closed; it opens again tomorrow at 7:00\u202fAM UTC.",
         "retrievedAt": "2026-11-24T09:59:58.500Z",
         "source": "live",
         "ageSeconds": 1.5,
+        "language": "en",
     }
 
 
@@ -335,7 +338,7 @@ def test_field_names_are_exactly_the_contract():
     assert list(parse_availability(OPEN, RETRIEVED).to_json(NOW)) == [
         "queueId", "status", "canEscalate", "withinOperatingHours", "representativesAvailable",
         "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "nextTransitionTime",
-        "nextOpeningTime", "nextClosingTime", "message", "retrievedAt", "source", "ageSeconds",
+        "nextOpeningTime", "nextClosingTime", "message", "retrievedAt", "source", "ageSeconds", "language",
     ]
 
 
@@ -400,24 +403,24 @@ def closed_opening_at(moment):
     ("opening", "time_zone", "expected"),
     [
         # Same UTC day, later today.
-        (utc(2026, 11, 24, 13, 0), None, "today at 13:00 UTC"),
-        (utc(2026, 11, 25, 8, 0), None, "tomorrow at 08:00 UTC"),
-        (utc(2026, 11, 27, 8, 0), None, "on Friday 27 November at 08:00 UTC"),
-        (utc(2027, 1, 4, 8, 0), None, "on Monday 4 January 2027 at 08:00 UTC"),
-        (utc(2026, 11, 24, 13, 0), "UTC", "today at 13:00 UTC"),
-        # Paris is UTC+1 in November: 07:00Z is 08:00 CET.
-        (utc(2026, 11, 25, 7, 0), "Europe/Paris", "tomorrow at 08:00 CET"),
-        (utc(2026, 11, 24, 12, 0), "Europe/Paris", "today at 13:00 CET"),
+        (utc(2026, 11, 24, 13, 0), None, "today at 1:00\u202fPM UTC"),
+        (utc(2026, 11, 25, 8, 0), None, "tomorrow at 8:00\u202fAM UTC"),
+        (utc(2026, 11, 27, 8, 0), None, "on Friday at 8:00\u202fAM UTC"),
+        (utc(2027, 1, 4, 8, 0), None, "on January 4, 2027 at 8:00\u202fAM UTC"),
+        (utc(2026, 11, 24, 13, 0), "UTC", "today at 1:00\u202fPM UTC"),
+        # Paris is UTC+1 in November: 07:00Z is 08:00 there; a zone asked for gets local times, unlabelled.
+        (utc(2026, 11, 25, 7, 0), "Europe/Paris", "tomorrow at 8:00\u202fAM"),
+        (utc(2026, 11, 24, 12, 0), "Europe/Paris", "today at 1:00\u202fPM"),
         # 23:30Z tonight is already tomorrow in Paris, so the local date decides.
-        (utc(2026, 11, 24, 23, 30), "Europe/Paris", "tomorrow at 00:30 CET"),
-        (utc(2026, 11, 24, 23, 30), None, "today at 23:30 UTC"),
-        # Summer time shows its own abbreviation.
-        (utc(2027, 6, 1, 6, 0), "Europe/Paris", "on Tuesday 1 June 2027 at 08:00 CEST"),
-        (utc(2026, 11, 26, 14, 0), "America/New_York", "on Thursday 26 November at 09:00 EST"),
-        # Zones whose abbreviation is numeric ("+04") are named instead.
-        (utc(2026, 11, 25, 4, 0), "Asia/Dubai", "tomorrow at 08:00 (Asia/Dubai)"),
+        (utc(2026, 11, 24, 23, 30), "Europe/Paris", "tomorrow at 12:30\u202fAM"),
+        (utc(2026, 11, 24, 23, 30), None, "today at 11:30\u202fPM UTC"),
+        # Summer time: 06:00Z is 08:00 in Paris; a week or more ahead, the date (with the year when it differs).
+        (utc(2027, 6, 1, 6, 0), "Europe/Paris", "on June 1, 2027 at 8:00\u202fAM"),
+        (utc(2026, 11, 26, 14, 0), "America/New_York", "on Thursday at 9:00\u202fAM"),
+        # Zones whose abbreviation is numeric ("+04") read the same as any other.
+        (utc(2026, 11, 25, 4, 0), "Asia/Dubai", "tomorrow at 8:00\u202fAM"),
         # Tokyo (UTC+9) is already at 19:00 on the 24th; 23:00Z is 08:00 on the 25th there.
-        (utc(2026, 11, 24, 23, 0), "Asia/Tokyo", "tomorrow at 08:00 JST"),
+        (utc(2026, 11, 24, 23, 0), "Asia/Tokyo", "tomorrow at 8:00\u202fAM"),
     ],
 )
 def test_closed_message_words_the_next_opening(opening, time_zone, expected):
@@ -428,15 +431,15 @@ def test_closed_message_words_the_next_opening(opening, time_zone, expected):
 def test_closed_message_in_a_zone_keeps_fields_in_utc():
     body = parse_availability(CLOSED, RETRIEVED).to_json(NOW, "Europe/Paris")
     assert body["nextOpeningTime"] == "2026-11-25T07:00:00Z"
-    assert body["message"] == "The queue is closed; it opens again tomorrow at 08:00 CET."
+    assert body["message"] == "The queue is closed; it opens again tomorrow at 8:00\u202fAM."
 
 
 def test_today_is_relative_to_now_in_the_zone():
-    # At 23:30Z on the 24th it is already the 25th in Paris: an 08:00 CET opening on the 25th is "today" there.
+    # At 23:30Z on the 24th it is already the 25th in Paris: an 08:00 opening there on the 25th is "today".
     late = utc(2026, 11, 24, 23, 30)
     closed = closed_opening_at(utc(2026, 11, 25, 7, 0))
-    assert availability_message(closed, late, "Europe/Paris").endswith("today at 08:00 CET.")
-    assert availability_message(closed, late).endswith("tomorrow at 07:00 UTC.")
+    assert availability_message(closed, late, "Europe/Paris").endswith("today at 8:00\u202fAM.")
+    assert availability_message(closed, late).endswith("tomorrow at 7:00\u202fAM UTC.")
 
 
 def test_closed_without_known_opening():
@@ -447,19 +450,19 @@ def test_closed_without_known_opening():
 def test_closed_falls_back_to_next_transition_when_window_missing():
     closed = answer(within_operating_hours=False, next_opening_time=None,
                     next_transition_time=utc(2026, 11, 25, 8, 0))
-    assert closed.to_json(NOW)["message"] == "The queue is closed; it opens again tomorrow at 08:00 UTC."
+    assert closed.to_json(NOW)["message"] == "The queue is closed; it opens again tomorrow at 8:00\u202fAM UTC."
 
 
 def test_cached_answer_is_reworded_per_time_zone():
     cached = dataclasses.replace(parse_availability(CLOSED, RETRIEVED), source="cache")
     assert cached.to_json(NOW)["message"] != cached.to_json(NOW, "Asia/Tokyo")["message"]
-    assert cached.to_json(NOW, "Asia/Tokyo")["message"].endswith("at 16:00 JST.")
+    assert cached.to_json(NOW, "Asia/Tokyo")["message"].endswith("at 4:00\u202fPM.")
 
 
 def test_message_is_deterministic_given_now():
     closed = parse_availability(CLOSED, RETRIEVED)
     assert closed.message(NOW, "Europe/Paris") == closed.message(NOW, "Europe/Paris")
-    assert closed.message(NOW + timedelta(days=1), "Europe/Paris").endswith("today at 08:00 CET.")
+    assert closed.message(NOW + timedelta(days=1), "Europe/Paris").endswith("today at 8:00\u202fAM.")
 
 
 def test_unknown_zone_at_render_time_falls_back_to_utc():

@@ -190,3 +190,56 @@ def test_the_same_sentence_comes_from_memory_the_second_time():
     first = availability_message(answer("closed", opening=LATER), NOW, "Europe/Paris", "it")
     again = availability_message(answer("closed", opening=LATER), NOW + timedelta(minutes=1), "Europe/Paris", "it")
     assert first is again  # memoized per answer, day, zone and language: cache hits word nothing anew
+
+
+# ---------------------------------------------------------------------------------------- over the wire
+
+
+def test_a_check_answers_in_french_with_paris_times(fresh_gateway, clean_sandbox):
+    from tests.availability.scenario import OFFICE
+
+    gateway = fresh_gateway()
+    clean_sandbox.set_clock("2026-11-28T12:00:00Z")  # a Saturday: the Paris office opens on Monday at 08:00
+    answer = gateway.post("availability/before-conversation",
+                          {"workstreamId": OFFICE, "language": "fr", "timeZone": "Europe/Paris"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["language"] == "fr"
+    assert answer.json()["message"] == "La file d'attente est fermée\u00a0; elle rouvre lundi à 08:00."
+
+
+def test_accept_language_picks_the_language_when_the_body_does_not(gateway):
+    from tests.availability.scenario import CHAT
+
+    german = gateway.post("availability/before-conversation", {"workstreamId": CHAT},
+                          headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert german.status_code == 200 and german.json()["language"] == "de"
+    assert german.json()["message"].startswith("Ein Mitarbeiter ist jetzt verfügbar")
+    field_wins = gateway.post("availability/before-conversation", {"workstreamId": CHAT, "language": "ja"},
+                              headers={"Accept-Language": "de"})
+    assert field_wins.json()["language"] == "ja"
+    unsupported = gateway.post("availability/before-conversation", {"workstreamId": CHAT, "language": "sv-SE"})
+    assert unsupported.status_code == 200 and unsupported.json()["language"] == "en"
+    batch = gateway.post("availability/batch", {"checks": [{"workstreamId": CHAT, "language": "nl"},
+                                                           {"workstreamId": CHAT}]},
+                         headers={"Accept-Language": "it"})
+    assert [r["availability"]["language"] for r in batch.json()["results"]] == ["nl", "it"]
+
+
+@pytest.mark.parametrize("language", [7, "fr_CA", "", "français", ["fr"]])
+def test_a_language_that_is_not_a_tag_is_a_400_naming_it(gateway, language):
+    from tests.availability.scenario import CHAT
+
+    answer = gateway.post("availability/before-conversation", {"workstreamId": CHAT, "language": language})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["target"] == "language"
+
+
+def test_eight_languages_cost_one_upstream_call(fresh_gateway, clean_sandbox):
+    from tests.availability.scenario import CHAT
+
+    gateway = fresh_gateway(AVAILABILITY_CACHE_SECONDS=60)
+    said = {gateway.post("availability/before-conversation",
+                         {"workstreamId": CHAT, "contextItems": {"Case": "languages"}, "language": language}
+                         ).json()["message"] for language in SUPPORTED}
+    assert len(said) == len(SUPPORTED)
+    assert clean_sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 1
