@@ -171,7 +171,13 @@ def _validated(shape: str, obj: Any, prefix: str) -> Any:
         errors = list(validator.iter_errors(obj))
     except ValueError:  # text the validator cannot read as Unicode (a lone surrogate in a name)
         raise InvalidRequest("The request body is not valid JSON (UTF-8).", target=prefix or None) from None
-    raise _Explanation(schemas.components(), shape, prefix).of(_first(errors))
+    first = _first(errors)
+    try:
+        explained = _Explanation(schemas.components(), shape, prefix).of(first)
+    except Exception:  # a shape the wording does not foresee must still be a 400 naming the place, not a 500
+        where = ".".join([prefix] * bool(prefix) + [_shown(str(part)) for part in first.instance_path])
+        explained = InvalidRequest(f"{where or 'The request body'} is not valid.", target=where or None)
+    raise explained
 
 
 def _first(errors: Sequence[Any]) -> Any:
