@@ -10,11 +10,16 @@ a check's row and the org's throttle row together:
   `ProbeUntil`/`Prober`) and the calls budget's count of calls per second of the last minute (`Calls`).
 Times are epoch seconds: the instances share no monotonic clock.
 
-A miss costs one query (the check's row and the throttle row), one conditional write (the lease: an insert for a
-new row, else an update on the ETag read), the org's call, and one write of the answer once the caller has it (in
-the background). An instance that finds another's fresh answer uses it (no call); one that finds a live lease polls
-the row for the answer within its own deadline. With a budget, each call also takes its room with one conditional
-update of the throttle row. Every conditional write that loses a race reads again and decides again.
+A miss of a check this instance has not answered lately (most misses) puts one storage request on the caller's
+path: an insert of the check's row holding this instance's lease, which succeeds only when no instance holds an
+answer or a lease for it. Otherwise one query reads the check's row with the throttle row (in Azure an `or` of two
+row keys scans the partition, which holds only the last `AVAILABILITY_STALE_SECONDS` of keys), and then a fresh
+answer is used (no call), a live lease is polled for the answer within the request's own deadline, or one
+conditional update on the row's ETag takes the lease. The answer is written once the caller has it, in the
+background, with a fresh read of the throttle row. A call goes by the throttle row as read at most 0.25 s ago (else
+it reads it first), so another instance's first `Retry-After` holds this one within that time; from then on it is
+exact, as the probe after it is taken with a conditional update, and so is each call's room in the budget (also
+refused during a Retry-After). Every conditional write that loses a race reads again and decides again.
 
 Storage never costs a request its answer: each storage request gets at most 0.25 s to connect and 0.5 s to read,
 a request's storage work at most 1 s in all (waiting for another instance's answer is bounded by the request's
@@ -53,7 +58,9 @@ COOLDOWN_SECONDS = 5.0  # after a storage failure, per-instance state until stor
 WARN_EVERY_SECONDS = 60.0
 MAX_LEASE_SECONDS = 25.0  # no request lasts longer (contract §3), so neither does a lease
 FIRST_POLL, MAX_POLL = 0.03, 0.25  # a follower's reads of the row while the leader fetches
-THROTTLE_MAX_AGE = 0.25  # a throttle row read this recently is good enough for a call outside a miss
+# The throttle row as read at most MAX_AGE ago is good enough for a call, else the call reads it first; after each
+# call the row is read again in the background when older than REFRESH_AFTER, so a busy instance seldom waits.
+THROTTLE_MAX_AGE, THROTTLE_REFRESH_AFTER = 0.25, 0.1
 CALL_MARGIN = 0.2  # of a call's budget, kept for the call when the gate waits
 PURGE_EVERY_SECONDS, PURGE_PAGES = 60.0, 3  # pages of at most 100 rows, one transaction each
 MAX_BACKGROUND = 1000  # writes waiting for the background workers; past it, answers stay in memory only
@@ -230,7 +237,8 @@ class Rows:
             return None
 
     def create(self, entity: dict[str, Any], allowance: Allowance) -> str:
-        return self._do(allowance, "create_entity", {"PartitionKey": self.partition, **entity})["etag"]
+        return self._do(allowance, "create_entity", {"PartitionKey": self.partition, **entity},
+                        response_preference="return-no-content")["etag"]
 
     def update(self, entity: dict[str, Any], etag: str, allowance: Allowance, *, merge: bool) -> str:
         """Write `entity` if the row is still at `etag`; `Conflict` otherwise."""
@@ -392,11 +400,19 @@ class ThrottleRow:
             self._known, self._read_at = Throttle.of(entity), self._monotonic()
 
     def current(self, max_age: float, allowance: Allowance) -> Throttle:
+        """The row as read at most `max_age` ago, else read now."""
         with self._lock:
             if self._monotonic() - self._read_at <= max_age:
                 return dataclasses.replace(self._known, calls=dict(self._known.calls))
         self.seen(self._rows.read(THROTTLE_ROW, allowance))
         return self.current(math.inf, allowance)
+
+    def refresh(self, allowance: Allowance, older_than: float = THROTTLE_REFRESH_AFTER) -> None:
+        """Read the row again if it was read more than `older_than` ago (after a call, off the request's path)."""
+        with self._lock:
+            if self._monotonic() - self._read_at <= older_than:
+                return
+        self.seen(self._rows.read(THROTTLE_ROW, allowance))
 
     def change(self, mutate: Callable[[Throttle], bool], allowance: Allowance) -> Throttle | None:
         """Apply `mutate` to the latest row and write it if unchanged meanwhile; None when `mutate` declined."""
@@ -557,7 +573,8 @@ class SharedBudget:
         now = self._state.wall()
 
         def mutate(row: Throttle) -> bool:
-            if row.wait_for_room(self.per_minute, now) > 0:
+            # A Retry-After noted since the gate looked (the gate may go by a row a moment old): no room either.
+            if row.wait_for_room(self.per_minute, now) > 0 or row.retry_until > now:
                 return False
             row.count_call(now)
             return True
@@ -650,10 +667,19 @@ class TableState(MemoryState):
         return answer, False
 
     def _claim(self, key: str, digest: bytes, deadline: float | None, allowance: Allowance) -> Availability | Lease:
+        end = deadline if deadline is not None else self.monotonic() + MAX_LEASE_SECONDS
+        if digest not in self._entries:
+            # A check this instance has not answered lately most often has no row at all: one insert takes the
+            # lease, and proves no instance holds an answer or a lease for it (rows outlive both).
+            until = self.wall() + min(max(0.0, end - self.monotonic()), MAX_LEASE_SECONDS) + 1.0
+            try:
+                return Lease(self.rows.create({"RowKey": key, "LeaseUntil": until, "Owner": self.owner,
+                                               "ExpiresAt": until}, allowance), until)
+            except Conflict:
+                pass  # another instance fetched it, or is fetching it: read its row
         entity, throttle = self.rows.lookup(key, allowance)
         self.throttle.seen(throttle)
         row = KeyRow.of(entity)
-        end = deadline if deadline is not None else self.monotonic() + MAX_LEASE_SECONDS
         pause = FIRST_POLL
         while True:
             now = self.wall()
@@ -695,6 +721,13 @@ class TableState(MemoryState):
 
     def _publish(self, key: str, answer: Availability, fresh_for: float, stale_for: float, lease: Lease | None,
                  allowance: Allowance) -> None:
+        try:
+            self._share(key, answer, fresh_for, stale_for, lease, allowance)
+        finally:
+            self.throttle.refresh(allowance)
+
+    def _share(self, key: str, answer: Availability, fresh_for: float, stale_for: float, lease: Lease | None,
+               allowance: Allowance) -> None:
         now = self.wall()
         if fresh_for <= 0 and stale_for <= 0:
             if lease is not None:
