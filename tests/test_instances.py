@@ -124,6 +124,9 @@ def test_a_retry_after_seen_by_one_instance_holds_all_then_one_probe_goes(app_in
     instances = app_instances(3, AVAILABILITY_TIMEOUT_SECONDS=1)
     for instance in instances:  # instances in service: each has its token already
         assert ask(instance, {"workstreamId": CHAT, "contextItems": unique()}).status_code == 200
+    # A busy instance goes by the org's state as read in the last 0.25 s (reading it again meanwhile); these have
+    # been idle longer, so they read it before their next call.
+    time.sleep(0.3)
     sandbox.reset()
     sandbox.fault("actions", status=429, retryAfter=3)  # every call: the org keeps throttling
     started = time.monotonic()
@@ -155,7 +158,8 @@ def test_a_retry_after_seen_by_one_instance_holds_all_then_one_probe_goes(app_in
 
 def test_the_calls_budget_holds_for_all_instances_together(app_instances, sandbox):
     budget = 4
-    instances = app_instances(3, AVAILABILITY_MAX_CALLS_PER_MINUTE=budget, AVAILABILITY_TIMEOUT_SECONDS=1)
+    instances = app_instances(3, AVAILABILITY_MAX_CALLS_PER_MINUTE=budget, AVAILABILITY_TIMEOUT_SECONDS=5)
+
     def distinct(index: int) -> requests.Response:
         return ask(instances[index % 3], {"workstreamId": CHAT, "contextItems": unique()})
 

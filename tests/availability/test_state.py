@@ -1,0 +1,86 @@
+"""The shared state's rows in Azurite, in process: what they hold (no caller text, no secret), how they expire and
+are purged, and the calls budget's one-second buckets."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from availability.answer import Availability
+from availability.state import TableState, partition_for
+from availability.state.table import Throttle
+from tests.availability.conftest import unique_table
+from tests.availability.scenario import CHAT
+from tests.conftest import SCENARIO
+
+pytestmark = pytest.mark.usefixtures("clean_sandbox")
+
+
+def answer() -> Availability:
+    return Availability("q", True, True, 1, 1, 30, None, None, None, datetime.now(timezone.utc))
+
+
+@pytest.fixture
+def table(stack):
+    from availability.tables import service_from_connection_string
+
+    client = service_from_connection_string(stack.storage_connection).get_table_client(unique_table())
+    yield client
+    client.delete_table()
+
+
+def test_rows_hold_neither_the_callers_text_nor_a_secret(fresh_gateway, table):
+    gateway = fresh_gateway(AVAILABILITY_SHARED_STATE="table", AVAILABILITY_STATE_TABLE=table.table_name)
+    marker = f"caller-{uuid.uuid4().hex}"
+    response = gateway.post("availability/before-conversation",
+                            {"workstreamId": CHAT, "contextItems": {"Note": marker}, "engagementContext": {"x": marker}})
+    assert response.status_code == 200
+    time.sleep(0.3)  # written once the caller has its answer
+    rows = list(table.list_entities())
+    assert rows  # the check's row (and the throttle row once a limit was noted)
+    text = repr([(row.metadata, dict(row)) for row in rows])
+    assert marker not in text and CHAT not in text  # keys are digests; answers carry no request
+    secret = tomllib.loads(SCENARIO.read_text(encoding="utf-8"))["org"]["client_secret"]
+    assert secret not in text
+    assert all(row["RowKey"] == "throttle" or len(row["RowKey"]) == 41 for row in rows)
+
+
+def test_expired_rows_are_purged_and_the_throttle_row_kept(table):
+    clock = [time.time()]
+    state = TableState(table, partition_for("https://org.example", "client"), wall=lambda: clock[0])
+    for index in range(5):
+        state.fetch(bytes([index]) * 20, time.monotonic() + 10, answer, lambda _: (1.0, 2.0))
+    state.gate.note(0.5)  # the throttle row exists too
+    state.close()
+    assert len(list(table.list_entities())) == 6
+    assert state.purge() == 0  # nothing expired yet
+    clock[0] += 2 + 26 + 1  # past every row's stale window (and any lease)
+    assert state.purge() == 5
+    assert [row["RowKey"] for row in table.list_entities()] == ["throttle"]
+
+
+def test_a_purge_is_bounded(table):
+    clock = [time.time()]
+    state = TableState(table, partition_for("https://org.example", "client"), wall=lambda: clock[0])
+    table.create_table()
+    for start in range(0, 400, 100):
+        table.submit_transaction([("create", {"PartitionKey": state.rows.partition, "RowKey": f"a{index:040x}",
+                                              "ExpiresAt": clock[0] - 1.0}) for index in range(start, start + 100)])
+    assert state.purge() == 300  # three pages of 100 at most per run; the next run takes the rest
+    assert state.purge() == 100
+
+
+def test_the_budget_counts_calls_in_one_second_buckets():
+    throttle = Throttle()
+    now = 1_000_000.5
+    for second in range(3):
+        throttle.count_call(now + second)
+    assert throttle.wait_for_room(4, now + 2) == 0.0
+    assert throttle.wait_for_room(3, now + 2) == pytest.approx(1_000_000 + 61 - (now + 2))
+    throttle.count_call(now + 70)  # older buckets leave the window
+    assert set(throttle.calls) == {1_000_070}
+    assert throttle.wait_for_room(1, now + 70) == pytest.approx(1_000_070 + 61 - (now + 70))
