@@ -21,9 +21,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .errors import AvailabilityError, InternalError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
+from . import telemetry
 from .answer import Availability
 from .checks import Check
+from .errors import AvailabilityError, InternalError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
 from .state import MemoryState
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ class AvailabilityService:
         except STALE_ON:
             stale = self._state.stale(key)
             if stale is None:
+                self._count("miss")  # looked up, missed, and the org could not answer either
                 raise
             self._count("stale")
             return stale
@@ -160,3 +162,4 @@ class AvailabilityService:
     def _count(self, result: str, count: int = 1) -> None:
         with self._count_lock:
             self.lookups[result] += count
+        telemetry.count_cache_lookup(result, count)

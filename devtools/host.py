@@ -523,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox-vault", action="store_true",
                         help="the vault is the sandbox's loopback stand-in: do not match its 401 challenge to its "
                              "host (a loopback host can never be a subdomain of the real vault resource)")
+    parser.add_argument("--otlp-endpoint", help="send the app's OpenTelemetry metrics and spans there over OTLP/HTTP "
+                        "(the sandbox's receiver), as the worker sends them to Application Insights in Azure")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -534,6 +536,11 @@ def main(argv: list[str] | None = None) -> int:
         from availability.app import Transports, use_transports
 
         use_transports(Transports(verify_vault_challenge=False))
+    if args.otlp_endpoint:
+        from devtools import telemetry
+
+        telemetry.configure(args.otlp_endpoint, instance=f"{args.host}:{args.port}",
+                            ca_bundle=os.environ.get("REQUESTS_CA_BUNDLE"))
     try:
         host = FunctionsHost(app_dir, host=args.host, port=args.port,
                              function_key=keys["functionKey"], master_key=keys["masterKey"])
@@ -555,6 +562,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps({"url": host.url, "pid": os.getpid()}), encoding="utf-8")
         tmp.replace(args.ready_file)
     host.serve_forever()
+    if args.otlp_endpoint:
+        from devtools import telemetry
+
+        telemetry.shutdown()  # what is still buffered goes out before the process ends
     log.info("Host stopped")
     return 0
 

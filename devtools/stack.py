@@ -335,7 +335,9 @@ class Stack:
         process = self._spawn(name, [
             sys.executable, "-m", "devtools.host", "--app-dir", str(app_dir or self.root), "--port", str(port),
             "--keys-file", str(keys_file), "--ready-file", str(ready),
-            *(["--sandbox-vault"] if self._vault_is_local(settings) else [])], env=env)
+            *(["--sandbox-vault"] if self._vault_is_local(settings) else []),
+            # The app's telemetry goes to the sandbox's OTLP receiver (GET /_sandbox/telemetry shows it).
+            *(["--otlp-endpoint", self.sandbox["url"]] if self.sandbox else [])], env=env)
         url = self._wait_for_file(process, ready, 60)["url"]
         ready.unlink(missing_ok=True)
         host = Host(url, keys["functionKey"], keys["masterKey"], settings, process)
@@ -481,6 +483,8 @@ def banner(info: dict[str, Any]) -> str:
         lines += [f"    instance {number}     {instance}" for number, instance in enumerate(urls, 1)]
     if info.get("sandboxUrl"):
         lines.append(f"  Sandbox org      {info['sandboxUrl']}   (CA bundle {info['caBundle']})")
+        lines.append(f"  Telemetry        {info['sandboxUrl']}/_sandbox/telemetry   (the app's OpenTelemetry "
+                     "metrics, spans and logs, received over OTLP)")
     if info.get("tableEndpoint"):
         lines.append(f"  Table storage    {info['tableEndpoint']}   (Azurite)")
     lines += [

@@ -159,7 +159,7 @@ class Control:
         return Reply(200, self.info)
 
     def get_telemetry(self, request: Request) -> Reply:
-        return Reply(200, self.telemetry.summary())
+        return Reply(200, self.telemetry.summary(attributes=request.params.get("attributes") == "true"))
 
     def list_requests(self, request: Request) -> Reply:
         raw = request.params.get("limit", "100")

@@ -3,7 +3,8 @@
 `POST /v1/metrics`, `/v1/traces` and `/v1/logs` take protobuf (what the Python exporter sends) or JSON.
 `summary()` is what `GET /_sandbox/telemetry` shows (contract §5): per metric name, a counter's latest
 cumulative value summed over its attribute sets and exporters (a delta counter's sum), a histogram's count;
-and the numbers of spans and log records received.
+and the numbers of spans and log records received. With `?attributes=true` it adds every attribute value seen
+on data points and spans, by attribute name, so a test can prove what telemetry never carries.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Telemetry:
         self._deltas: dict[str, float] = {}
         self._spans = 0
         self._logs = 0
+        self._attributes: dict[str, set[str]] = {}
 
     def handle(self, request: Request) -> Reply:
         if request.method != "POST":
@@ -41,8 +43,11 @@ class Telemetry:
             if kind == "metrics":
                 self._add_metrics(message)
             elif kind == "traces":
-                self._spans += sum(len(scope.spans) for resource in message.resource_spans
-                                   for scope in resource.scope_spans)
+                for resource in message.resource_spans:
+                    for scope in resource.scope_spans:
+                        self._spans += len(scope.spans)
+                        for span in scope.spans:
+                            self._note(span.attributes, span.name)
             else:
                 self._logs += sum(len(scope.log_records) for resource in message.resource_logs
                                   for scope in resource.scope_logs)
@@ -50,19 +55,23 @@ class Telemetry:
             return Reply(200, _response(kind).SerializeToString(), content_type="application/x-protobuf")
         return Reply(200, {})
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, attributes: bool = False) -> dict[str, Any]:
         with self._lock:
             metrics: dict[str, float] = dict(self._deltas)
             for (_, name, _), value in self._latest.items():
                 metrics[name] = metrics.get(name, 0) + value
-            return {"metrics": {name: _number(value) for name, value in sorted(metrics.items())},
-                    "spans": self._spans, "logs": self._logs}
+            summary: dict[str, Any] = {"metrics": {name: _number(value) for name, value in sorted(metrics.items())},
+                                       "spans": self._spans, "logs": self._logs}
+            if attributes:
+                summary["attributes"] = {name: sorted(values) for name, values in sorted(self._attributes.items())}
+            return summary
 
     def reset(self) -> None:
         with self._lock:
             self._latest.clear()
             self._deltas.clear()
             self._spans = self._logs = 0
+            self._attributes.clear()
 
     def _add_metrics(self, message: Any) -> None:
         for resource in message.resource_metrics:
@@ -80,10 +89,20 @@ class Telemetry:
                     else:
                         continue  # gauges and summaries: nothing the contract counts
                     for attributes, value in points:
+                        self._note(attributes)
                         if cumulative:
                             self._latest[(exporter, metric.name, _attributes(attributes))] = value
                         else:
                             self._deltas[metric.name] = self._deltas.get(metric.name, 0) + value
+
+
+    def _note(self, pairs: Any, span_name: str | None = None) -> None:
+        for pair in pairs:
+            value = pair.value
+            text = str(getattr(value, value.WhichOneof("value"))) if value.WhichOneof("value") else ""
+            self._attributes.setdefault(pair.key, set()).add(text)
+        if span_name is not None:
+            self._attributes.setdefault("span.name", set()).add(span_name)
 
 
 def _attributes(pairs: Any) -> tuple:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .. import telemetry
 from ..answer import Availability
 from ..checks import Check
 from ..errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
@@ -164,13 +165,21 @@ class DataverseClient:
             attempt += 1
             # Room in the app's own budget first, holding nothing (not the probe slot of the 429 gate below),
             # and leaving the call some time of its own after the wait.
-            if budgeted and self._budget.wait((queue_until or deadline) - min(5.0, self.timeout / 2)):
-                if queue_until:  # queueing was not the call's time: its own budget starts now
-                    deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
+            try:
+                waited = budgeted and self._budget.wait((queue_until or deadline) - min(5.0, self.timeout / 2))
+            except UpstreamThrottled:
+                telemetry.count_throttled("budget")
+                raise
+            if waited and queue_until:  # queueing was not the call's time: its own budget starts now
+                deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
             # The org's Retry-After: waited out within the call's budget, or until `queue_until` (a timer run
             # waits inside its slot), after which the call has its own budget again.
             before = self._clock()
-            probe = self._gate.wait(queue_until - min(5.0, self.timeout / 2) if queue_until else deadline)
+            try:
+                probe = self._gate.wait(queue_until - min(5.0, self.timeout / 2) if queue_until else deadline)
+            except UpstreamThrottled:
+                telemetry.count_throttled("org")
+                raise
             if queue_until and self._clock() > before:
                 deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
             response = None
@@ -195,9 +204,12 @@ class DataverseClient:
                     attempt -= 1  # another call took the room meanwhile: wait again, this was no attempt
                     continue
                 try:
-                    response = self._session.request(
-                        method, self._base + path, data=data, headers=headers,
-                        timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)), allow_redirects=False)
+                    with telemetry.upstream_call(_name(path)) as call:
+                        response = self._session.request(
+                            method, self._base + path, data=data, headers=headers,
+                            timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)),
+                            allow_redirects=False)
+                        call.status_code = response.status_code
                 except requests.Timeout:
                     failure: AvailabilityError = UpstreamTimeout(
                         message="Dynamics 365 did not answer within the time budget.")
@@ -229,6 +241,7 @@ class DataverseClient:
                     self._credential.invalidate(token)
                     continue
                 if status == 429:
+                    telemetry.count_throttled("org")
                     wait = wire.retry_after(response.headers)
                     if self._clock() + wait < deadline:
                         continue  # _wait_for_throttle sleeps it off
@@ -240,7 +253,6 @@ class DataverseClient:
             if attempt >= self.max_attempts or self._clock() + pause >= deadline - 0.05:
                 raise failure
             self._sleep(pause)
-
 
     @property
     def max_calls_per_minute(self) -> int:

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import azure.functions as func
 
+from .. import telemetry
 from ..errors import AvailabilityError, InternalError, InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -54,15 +55,18 @@ def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, 
     """Run `work(deadline)` → (body, outcome); render it or its error; log one line either way."""
     started = time.monotonic()
     correlation = correlation_id(req)
-    try:
-        body, outcome = work(started + REQUEST_BUDGET)
-        response = json_response(body, 200, correlation)
-    except AvailabilityError as error:
-        response, outcome = error_response(error, correlation), error.code
-    except Exception:  # a bug must still answer in the contract's shape, without a trace
-        log.exception("%s failed unexpectedly (correlation %s)", name, correlation)
-        error = InternalError()
-        response, outcome = error_response(error, correlation), error.code
+    with telemetry.request_span(name, correlation) as span:
+        try:
+            body, outcome = work(started + REQUEST_BUDGET)
+            response = json_response(body, 200, correlation)
+        except AvailabilityError as error:
+            response, outcome = error_response(error, correlation), error.code
+        except Exception:  # a bug must still answer in the contract's shape, without a trace
+            log.exception("%s failed unexpectedly (correlation %s)", name, correlation)
+            error = InternalError()
+            response, outcome = error_response(error, correlation), error.code
+        span.set_attribute("http.response.status_code", response.status_code)
+    telemetry.count_request(name, response.status_code)
     log.info("%s %d %s %.0fms correlation=%s", name, response.status_code, outcome,
              (time.monotonic() - started) * 1000, correlation)
     return response

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
+from .. import telemetry
 from ..answer import format_time
 from ..checks import BeforeConversationCheck
 from ..errors import AvailabilityError, UpstreamUnavailable
@@ -139,6 +140,8 @@ def run_snapshot(
                 writes.append(submit(write, row))
             unwritten = sum(1 for written in writes if not written.result())
     failed = sum(errors.values())
+    telemetry.count_snapshot_rows("ok", len(ids) - failed)
+    telemetry.count_snapshot_rows("error", failed)
     return SnapshotSummary(slot=slot, targets=len(ids), ok=len(ids) - failed, failed=failed,
                            duration_seconds=round(monotonic() - started, 3), errors=dict(errors),
                            unwritten=unwritten)

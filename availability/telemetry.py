@@ -1,0 +1,116 @@
+"""The app's telemetry through the OpenTelemetry API only: the contract's metrics (§6), a span per request and
+one per upstream call.
+
+Which SDK and exporter receive them is the host's business: in Azure the Python worker configures the Azure
+Monitor distro; locally the local host configures the SDK towards the sandbox; with neither, the API's no-op
+implementation makes every call here nearly free. The API itself is imported on first use, not at app import.
+Attributes never hold a secret, a token or anything a caller sent: endpoint names, status codes, action names,
+results and the correlation id only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+NAME = "availability"
+
+REQUESTS = "availability.requests"
+CACHE_LOOKUPS = "availability.cache.lookups"
+UPSTREAM_CALLS = "availability.upstream.calls"
+UPSTREAM_DURATION = "availability.upstream.duration"
+UPSTREAM_THROTTLED = "availability.upstream.throttled"
+SNAPSHOT_ROWS = "availability.snapshot.rows"
+DELIVERIES = "availability.notifications.deliveries"
+
+_lock = threading.Lock()
+_instruments: dict[str, Any] = {}
+
+
+def _instrument(name: str) -> Any:
+    instrument = _instruments.get(name)
+    if instrument is None:
+        with _lock:
+            if not _instruments:
+                _create()
+            instrument = _instruments[name]
+    return instrument
+
+
+def _create() -> None:
+    from opentelemetry import metrics, trace
+
+    meter = metrics.get_meter(NAME)
+    _instruments.update({
+        REQUESTS: meter.create_counter(REQUESTS, description="HTTP requests answered, by endpoint and status"),
+        CACHE_LOOKUPS: meter.create_counter(CACHE_LOOKUPS, description="Answers looked up: hit, shared, miss "
+                                                                       "or stale"),
+        UPSTREAM_CALLS: meter.create_counter(UPSTREAM_CALLS, description="Calls to the org, by action and status"),
+        UPSTREAM_DURATION: meter.create_histogram(UPSTREAM_DURATION, unit="ms",
+                                                  description="Time the org took to answer, by action"),
+        UPSTREAM_THROTTLED: meter.create_counter(UPSTREAM_THROTTLED, description="Calls held back: by the org's "
+                                                                                 "429 or by the app's budget"),
+        SNAPSHOT_ROWS: meter.create_counter(SNAPSHOT_ROWS, description="Snapshot rows written, ok or error"),
+        DELIVERIES: meter.create_counter(DELIVERIES, description="Change notifications: delivered, retried or "
+                                                                 "failed"),
+        "tracer": trace.get_tracer(NAME),
+    })
+
+
+def count_request(endpoint: str, status_code: int) -> None:
+    _instrument(REQUESTS).add(1, {"endpoint": endpoint, "status_code": status_code})
+
+
+def count_cache_lookup(result: str, lookups: int = 1) -> None:
+    """`result`: hit (this instance's cache), shared (another instance's answer), miss, or stale."""
+    _instrument(CACHE_LOOKUPS).add(lookups, {"result": result})
+
+
+def count_throttled(source: str) -> None:
+    """`source`: org (a 429 or its Retry-After) or budget (AVAILABILITY_MAX_CALLS_PER_MINUTE)."""
+    _instrument(UPSTREAM_THROTTLED).add(1, {"source": source})
+
+
+def count_snapshot_rows(result: str, rows: int = 1) -> None:
+    """`result`: ok or error."""
+    if rows:
+        _instrument(SNAPSHOT_ROWS).add(rows, {"result": result})
+
+
+def count_delivery(result: str) -> None:
+    """`result`: delivered, retried or failed."""
+    _instrument(DELIVERIES).add(1, {"result": result})
+
+
+@contextmanager
+def request_span(endpoint: str, correlation_id: str) -> Iterator[Any]:
+    """The span of one HTTP request, carrying its correlation id."""
+    with _instrument("tracer").start_as_current_span(
+            f"availability {endpoint}", attributes={"availability.endpoint": endpoint,
+                                                    "availability.correlation_id": correlation_id}) as span:
+        yield span
+
+
+class UpstreamCall:
+    """One call to the org as it is being made: set `status_code` once it answered."""
+
+    def __init__(self) -> None:
+        self.status_code: int | None = None
+
+
+@contextmanager
+def upstream_call(action: str) -> Iterator[UpstreamCall]:
+    """A child span, a count and a duration for one call to the org (`action`: an action or entity set name)."""
+    call = UpstreamCall()
+    started = time.perf_counter()
+    with _instrument("tracer").start_as_current_span(
+            f"dataverse {action}", attributes={"availability.action": action}) as span:
+        try:
+            yield call
+        finally:
+            status = call.status_code or 0  # 0: no answer (timeout, connection refused)
+            span.set_attribute("http.response.status_code", status)
+            _instrument(UPSTREAM_CALLS).add(1, {"action": action, "status_code": status})
+            _instrument(UPSTREAM_DURATION).record((time.perf_counter() - started) * 1000, {"action": action})

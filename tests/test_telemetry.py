@@ -1,0 +1,72 @@
+"""The app's telemetry on the local stack: the local host exports it over OTLP to the sandbox, and the
+contract's counters move by exactly what happened (contract §5, §6)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.availability.scenario import CHAT
+
+pytestmark = pytest.mark.usefixtures("clean_sandbox")
+
+
+def telemetry(sandbox) -> dict:
+    return sandbox.session.get(f"{sandbox.url}/_sandbox/telemetry", verify=sandbox.ca_bundle, timeout=10).json()
+
+
+def settled(sandbox, expected: dict[str, int], timeout: float = 10.0) -> dict:
+    """The receiver's view once every metric of `expected` has reached its value (exports run every second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = telemetry(sandbox)
+        if all(seen["metrics"].get(name) == value for name, value in expected.items()) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.2)
+
+
+def test_counters_move_by_exactly_what_happened(fresh_gateway, sandbox):
+    gateway = fresh_gateway(AVAILABILITY_CACHE_SECONDS=60, AVAILABILITY_SHARED_STATE="off",
+                            SNAPSHOT_TABLE=f"T{uuid.uuid4().hex[:16]}")
+    body = {"workstreamId": CHAT, "contextItems": {"Case": uuid.uuid4().hex}}
+    assert gateway.post("availability/before-conversation", body).json()["source"] == "live"  # a miss
+    assert gateway.post("availability/before-conversation", body).json()["source"] == "cache"  # a hit
+    run = requests.post(f"{gateway.url}/admin/functions/snapshot_availability", json={"input": ""},
+                        headers={"x-functions-key": gateway.master_key}, timeout=30)
+    assert run.status_code == 202
+    settled(sandbox, {"availability.snapshot.rows": 3})  # the run is done: one row per workstream
+    sandbox.fault("actions", status=429, retryAfter=120, count=1)
+    throttled = gateway.post("availability/before-conversation",
+                             {"workstreamId": CHAT, "contextItems": {"Case": uuid.uuid4().hex}})
+    assert throttled.status_code == 503 and throttled.json()["error"]["code"] == "upstream_throttled"
+    expected = {
+        "availability.requests": 3,
+        "availability.cache.lookups": 3,  # a miss, a hit, a miss the org refused (live snapshot checks look nothing up)
+        "availability.upstream.calls": 1 + 1 + 3 + 1,  # the miss, discovery, three snapshot checks, the 429
+        "availability.upstream.duration": 6,
+        "availability.upstream.throttled": 1,
+        "availability.snapshot.rows": 3,
+    }
+    seen = settled(sandbox, expected)
+    assert {name: seen["metrics"].get(name) for name in expected} == expected, repr(seen["metrics"])
+    assert seen["spans"] >= 3 + 6
+
+
+def test_no_secret_or_caller_context_in_what_is_exported(fresh_gateway, stack, sandbox):
+    gateway = fresh_gateway(AVAILABILITY_SHARED_STATE="off")
+    marker = f"private-{uuid.uuid4().hex}"
+    assert gateway.post("availability/before-conversation",
+                        {"workstreamId": CHAT, "contextItems": {"Customer": marker}}).status_code == 200
+    settled(sandbox, {"availability.requests": 1})
+    time.sleep(1.5)  # spans go out every second too
+    seen = sandbox.session.get(f"{sandbox.url}/_sandbox/telemetry", params={"attributes": "true"},
+                               verify=sandbox.ca_bundle, timeout=10).json()["attributes"]
+    assert "before-conversation" in seen["availability.endpoint"]
+    assert "CCaaS_GetRepresentativeAvailabilityBeforeConversation" in seen["availability.action"]
+    assert len(seen["availability.correlation_id"]) == 1
+    values = repr(seen)
+    assert marker not in values and "Customer" not in values and gateway.function_key not in values
+    assert "Bearer" not in values and CHAT not in values
