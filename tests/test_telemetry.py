@@ -70,3 +70,19 @@ def test_no_secret_or_caller_context_in_what_is_exported(fresh_gateway, stack, s
     values = repr(seen)
     assert marker not in values and "Customer" not in values and gateway.function_key not in values
     assert "Bearer" not in values and CHAT not in values
+
+
+def test_azure_gets_opentelemetry_from_the_worker_and_the_app_never_loads_an_sdk():
+    import json
+    import subprocess
+    import sys
+
+    from tests.structure import ROOT
+
+    assert json.loads((ROOT / "host.json").read_text())["telemetryMode"] == "OpenTelemetry"
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert "azure-monitor-opentelemetry==" in requirements and "opentelemetry-api==" in requirements
+    code = ("import sys, function_app; "
+            "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"  # not even the API at import: it loads with the first request
