@@ -84,3 +84,42 @@ def test_a_url_setting_with_user_info_is_refused_without_echoing_it():
         load_settings({"DATAVERSE_URL": "https://admin:hunter2@contoso.crm.dynamics.com"})
     assert refused.value.setting == "DATAVERSE_URL"
     assert "hunter2" not in refused.value.message and "admin" not in refused.value.message
+
+
+SURROGATES = [
+    ("availability/before-conversation", '{"workstreamId": "%s", "contextItems": {"\\ud800": 1.5}}' % CHAT,
+     "contextItems"),
+    ("availability/before-conversation", '{"workstreamId": "%s", "contextItems": {"Tier": "a\\udc00"}}' % CHAT,
+     "contextItems.Tier"),
+    ("availability/before-conversation", '{"workstreamId": "%s", "engagementContext": {"x": "\\udfff"}}' % CHAT,
+     "engagementContext.x"),
+    ("availability/for-conversation", '{"conversationId": "\\ud800"}', "conversationId"),
+    ("availability/batch", '{"checks": [{"workstreamId": "%s", "bogus\\udc80": 1}]}' % CHAT, "checks[0]"),
+    ("availability/batch", '{"checks": [{"workstreamId": "%s", "timeZone": "\\ud800"}]}' % CHAT,
+     "checks[0].timeZone"),
+]
+
+
+@pytest.mark.parametrize(("path", "raw", "target"), SURROGATES)
+def test_half_a_utf16_character_anywhere_is_a_400_naming_the_field(gateway, path, raw, target):
+    answer = gateway.post(path, data=raw.encode(), headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["x-correlation-id"]
+    assert answer.json()["error"]["code"] == "invalid_request"
+    assert answer.json()["error"]["target"] == target
+
+
+@pytest.mark.parametrize("path", ["availability/before-conversation", "availability/for-conversation",
+                                  "availability/batch"])
+def test_deep_nesting_is_a_malformed_request(gateway, path):
+    answer = gateway.post(path, data=b"[" * 30_000 + b"]" * 30_000, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "invalid_request"
+    assert "Traceback" not in gateway.log()[-5000:]
+
+
+def test_json_answers_are_never_sniffed(gateway):
+    for answer in (gateway.get("health"), gateway.post("availability/before-conversation", {"workstreamId": CHAT}),
+                   gateway.post("availability/before-conversation", {"workstreamId": "nope"})):
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Content-Type"].startswith("application/json")

@@ -25,13 +25,20 @@ _CORRELATION = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 def json_response(body: object, status: int, correlation_id: str, headers: dict[str, str] | None = None
                   ) -> func.HttpResponse:
-    """A JSON response with the correlation id; never cached."""
+    """A JSON response with the correlation id; never cached, never sniffed as anything but JSON."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        payload = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Half a UTF-16 character somewhere (echoed from a caller): escaped, the body is still valid JSON.
+        payload = json.dumps(body, separators=(",", ":")).encode("ascii")
     return func.HttpResponse(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        payload,
         status_code=status,
         mimetype="application/json",
         charset="utf-8",
-        headers={"x-correlation-id": correlation_id, "Cache-Control": "no-store", **(headers or {})},
+        headers={"x-correlation-id": correlation_id, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                 **(headers or {})},
     )
 
 
@@ -83,12 +90,40 @@ def json_body(req: func.HttpRequest) -> Any:
         raise InvalidRequest("The request body must be a JSON object.")
     try:
         body = _DECODER.decode(raw.decode("utf-8"))
-        # A \uD800-\uDFFF escape can leave half a character, which no UTF-8 text holds: refused like bad JSON.
-        if b"\\u" in raw and re.search(rb"\\u[dD][89abAB]", raw):
-            json.dumps(body, ensure_ascii=False).encode("utf-8")
-        return body
+    except RecursionError:
+        raise InvalidRequest("The request body nests arrays or objects too deeply.") from None
     except (UnicodeError, ValueError):
         raise InvalidRequest("The request body is not valid JSON (UTF-8).") from None
+    # A \uD800-\uDFFF escape can leave half a character, which no UTF-8 text holds: refused, naming where.
+    if b"\\u" in raw and re.search(rb"\\u[dD][89a-fA-F]", raw):
+        at = _half_character(body, "")
+        if at is not None:
+            raise InvalidRequest("The request holds half a UTF-16 character (a lone surrogate) in "
+                                 f"{at or 'the body'}; send text as valid Unicode.", target=at or None)
+    return body
+
+
+def _half_character(node: Any, path: str) -> str | None:
+    """Where in `node` a string (a name or a value) holds a lone surrogate: the path of the field that holds
+    it, never the text itself (it could not be written back); None when there is none."""
+    if isinstance(node, str):
+        return path if _LONE_SURROGATE.search(node) else None
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            found = _half_character(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    elif isinstance(node, dict):
+        for name, value in node.items():
+            if _LONE_SURROGATE.search(name):
+                return path
+            found = _half_character(value, f"{path}.{name}" if path else name)
+            if found is not None:
+                return found
+    return None
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _not_json(constant: str) -> Any:
