@@ -4,6 +4,7 @@
     ├── InvalidRequest                   400  invalid_request
     ├── Unauthorized                     401  unauthorized
     ├── NotFound                         404  not_found
+    ├── MethodNotAllowed                 405  method_not_allowed    (answered by the host, before any function)
     ├── UpstreamError                    (base for trouble with Dynamics 365, Entra ID or Key Vault)
     │   ├── UpstreamAuthFailed           502  upstream_auth_failed
     │   ├── UpstreamThrottled            503  upstream_throttled    (carries retry_after)
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidRequest",
     "Unauthorized",
     "NotFound",
+    "MethodNotAllowed",
     "UpstreamError",
     "UpstreamAuthFailed",
     "UpstreamThrottled",
@@ -93,6 +95,14 @@ class NotFound(AvailabilityError):
     code = "not_found"
     status = 404
     default_message = "The workstream or conversation was not found."
+
+
+class MethodNotAllowed(AvailabilityError):
+    """The path is a function's, the method is not one it declares (the host answers, before any function)."""
+
+    code = "method_not_allowed"
+    status = 405
+    default_message = "This route does not answer this method."
 
 
 class UpstreamError(AvailabilityError):

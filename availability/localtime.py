@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -20,15 +21,34 @@ _ZONE_NAME = re.compile(ZONE_NAME_PATTERN)
 Day = Literal["today", "tomorrow", "this-week", "later"]
 
 
+@lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    """The IANA names of the tz database the app ships (tzdata), sorted: the time zones requests may name.
+
+    tzdata's list rather than the machine's: the same names on every host, and none of the aliases a system
+    folder adds ("localtime", "posix/...").
+    """
+    try:
+        from importlib import resources
+
+        text = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        from zoneinfo import available_timezones
+
+        return tuple(sorted(available_timezones()))
+    return tuple(sorted(text.split()))
+
+
+@lru_cache(maxsize=1)
+def _zone_set() -> frozenset[str]:
+    return frozenset(zone_names())
+
+
 def is_zone_name(name: object) -> bool:
-    """True when `name` is a time zone zoneinfo knows (not a directory such as "America")."""
+    """True when `name` is one of `zone_names()` (not a directory such as "America", not a system alias)."""
     if not isinstance(name, str) or len(name) > MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(name):
         return False
-    try:
-        ZoneInfo(name)
-    except Exception:  # unknown names, directories and anything else zoneinfo refuses
-        return False
-    return True
+    return name in _zone_set()
 
 
 def zone(name: str | None) -> tzinfo:

@@ -71,22 +71,11 @@ def public(node: Any) -> Any:
     return node
 
 
-@lru_cache(maxsize=1)
 def time_zone_names() -> tuple[str, ...]:
-    """The IANA names of the tz database the app ships (tzdata), sorted: the time zones requests may name.
+    """The time zones requests may name (`localtime.zone_names`)."""
+    from .localtime import zone_names
 
-    tzdata's list rather than the machine's: the same names on every host, and none of the aliases a system
-    folder adds ("localtime", "posix/...").
-    """
-    try:
-        from importlib import resources
-
-        text = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
-    except (ImportError, OSError):
-        from zoneinfo import available_timezones
-
-        return tuple(sorted(available_timezones()))
-    return tuple(sorted(text.split()))
+    return zone_names()
 
 
 # ===================================================================================== building blocks

@@ -41,12 +41,21 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sandbox.files import write_private
-from availability.errors import AvailabilityError, InternalError, InvalidRequest, NotFound, Unauthorized
+from availability.errors import (
+    AvailabilityError,
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    Unauthorized,
+)
 from sandbox.lifeline import watch_parent
 
 log = logging.getLogger("host")
 
 MAX_BODY = 100 * 1024 * 1024  # Azure's own request size limit
+# Seconds a connection may stay silent (a stalled request, an idle keep-alive); tests shorten it.
+READ_TIMEOUT = float(os.environ.get("LOCAL_HOST_READ_TIMEOUT") or 20.0)
 _SETTING_REF = re.compile(r"%([^%]+)%")
 
 
@@ -314,6 +323,9 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle's algorithm the body then waits for the client's
     # delayed ACK (about 40 ms a response on Linux), a stall Azure's host does not have.
     disable_nagle_algorithm = True
+    # A connection that sends nothing for this long is closed, as Azure's front end does: a stalled client
+    # must not hold a thread (and the request budget is 25 s).
+    timeout = READ_TIMEOUT
     functions_host: FunctionsHost
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
@@ -339,27 +351,53 @@ class _Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         function_name = "-"
         try:
-            body = self._read_body()
-            if body is None:
-                return
+            # Route and key first: a caller without a valid key gets its 401 before its body is read.
             if path.lower().startswith("/admin/"):
-                function_name, status, headers, payload = self._admin(path, params, body)
+                refused = None if self.functions_host.key_level(self._key(params)) == "admin" else (
+                    "-", 401, *_error(Unauthorized()))
+                target = None
             else:
-                function_name, status, headers, payload = self._http(path, params, body)
+                refused, target = self._route(path, params)
+            if refused is not None:
+                function_name, status, headers, payload = refused
+                self.close_connection = self.close_connection or bool(self.headers.get("Content-Length")) or \
+                    self.headers.get("Transfer-Encoding", "").lower() == "chunked"  # the unread body ends it
+            else:
+                body = self._read_body()
+                if body is None:
+                    return
+                if target is None:
+                    function_name, status, headers, payload = self._admin(path, params, body)
+                else:
+                    function_name, status, headers, payload = self._invoke(*target, params, body)
         except Exception:
-            log.error("Host error on %s %s:\n%s", self.command, path, traceback.format_exc())
+            log.error("Host error on %s %s:\n%s", self.command, _printable(path), traceback.format_exc())
             status, (headers, payload) = 500, _error(InternalError())
         # Logged before the answer leaves: a caller that reads the log once answered finds the line there.
-        log.info("%s %s %d %.1fms function=%s correlation=%s", self.command, path, status,
+        log.info("%s %s %d %.1fms function=%s correlation=%s", self.command, _printable(path), status,
                  (time.perf_counter() - started) * 1000, function_name,
-                 _header(headers, "x-correlation-id") or "-")
+                 _printable(_header(headers, "x-correlation-id") or "-"))
         self._send(status, headers, payload)
 
     def _read_body(self) -> bytes | None:
+        try:
+            return self._read_body_or_raise()
+        except TimeoutError:
+            self._send(408, *_error(InvalidRequest("The request body did not arrive in time.")))
+        except ValueError:
+            self._send(400, *_error(InvalidRequest("The chunked request body is malformed (a chunk size is not "
+                                                   "a hexadecimal number).")))
+        self.close_connection = True
+        return None
+
+    def _read_body_or_raise(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline(1024).split(b";")[0].strip() or b"0"
+                if not all(c in b"0123456789abcdefABCDEF" for c in line) or len(line) > 8:
+                    raise ValueError("chunk size")
+                size = int(line, 16)
                 if size == 0:
                     while self.rfile.readline().strip():
                         pass
@@ -388,13 +426,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _key(self, params: dict[str, str]) -> str | None:
         return self.headers.get("x-functions-key") or params.get("code")
 
-    def _http(self, path: str, params: dict[str, str], body: bytes) -> tuple[str, int, dict, bytes]:
-        import azure.functions as func
-
+    def _route(self, path: str, params: dict[str, str]) -> tuple[tuple | None, tuple | None]:
+        """(an answer refusing the request, None) or (None, (function, route match)) once the key is checked."""
         host = self.functions_host
         prefix = "/" + host.route_prefix if host.route_prefix else ""
         if not path.lower().startswith(prefix.lower() + "/") and path.lower() != prefix.lower():
-            return "-", 404, *_error(_NOT_SERVED)
+            return ("-", 404, *_error(_NOT_SERVED)), None
         local = path[len(prefix):]
         allowed: set[str] = set()
         for function in host.http_functions:
@@ -407,26 +444,30 @@ class _Handler(BaseHTTPRequestHandler):
             if function.auth_level != "anonymous":
                 level = host.key_level(self._key(params))
                 if level is None or (function.auth_level == "admin" and level != "admin"):
-                    return function.name, 401, *_error(Unauthorized())
-            request = func.HttpRequest(
-                method=self.command,
-                url=f"{host.url}{self.path}",
-                headers={k: v for k, v in self.headers.items()},
-                params=params,
-                route_params={k: v for k, v in match.groupdict().items() if v is not None},
-                body=body,
-            )
-            response = invoke(function.call, function.arg_name, request)
-            return function.name, *_render(response)
+                    return (function.name, 401, *_error(Unauthorized())), None
+            return None, (function, match)
         if allowed:
-            headers, payload = _error(_MethodNotAllowed(f"This route answers {', '.join(sorted(allowed))} only."))
-            return "-", 405, {**headers, "Allow": ", ".join(sorted(allowed))}, payload
-        return "-", 404, *_error(_NOT_SERVED)
+            headers, payload = _error(MethodNotAllowed(f"This route answers {', '.join(sorted(allowed))} only."))
+            return ("-", 405, {**headers, "Allow": ", ".join(sorted(allowed))}, payload), None
+        return ("-", 404, *_error(_NOT_SERVED)), None
+
+    def _invoke(self, function: HttpFunction, match: Any, params: dict[str, str], body: bytes
+                ) -> tuple[str, int, dict, bytes]:
+        import azure.functions as func
+
+        request = func.HttpRequest(
+            method=self.command,
+            url=f"{self.functions_host.url}{self.path}",
+            headers={k: v for k, v in self.headers.items()},
+            params=params,
+            route_params={k: v for k, v in match.groupdict().items() if v is not None},
+            body=body,
+        )
+        response = invoke(function.call, function.arg_name, request)
+        return function.name, *_render(response)
 
     def _admin(self, path: str, params: dict[str, str], body: bytes) -> tuple[str, int, dict, bytes]:
-        host = self.functions_host
-        if host.key_level(self._key(params)) != "admin":
-            return "-", 401, *_error(Unauthorized())
+        host = self.functions_host  # the master key was checked before the body was read
         segments = path.strip("/").split("/")
         if segments[1:2] == ["host"] and segments[2:] == ["status"] and self.command == "GET":
             return "-", 200, {"Content-Type": "application/json"}, json.dumps({"state": "Running"}).encode()
@@ -460,19 +501,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
 
+def _printable(text: str) -> str:
+    """`text` for a log line: control characters escaped, so a request cannot forge a line of its own."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:2000])
+
+
 def _header(headers: dict[str, str], name: str) -> str | None:
     for key, value in headers.items():
         if key.lower() == name:
             return value
     return None
-
-
-class _MethodNotAllowed(AvailabilityError):
-    """The path is a function's, the method is not one it declares (answered by the host, before any function)."""
-
-    code = "method_not_allowed"
-    status = 405
-    default_message = "This route does not answer this method."
 
 
 _NOT_SERVED = NotFound("No function answers at this path.")

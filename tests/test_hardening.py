@@ -123,3 +123,75 @@ def test_json_answers_are_never_sniffed(gateway):
                    gateway.post("availability/before-conversation", {"workstreamId": "nope"})):
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["Content-Type"].startswith("application/json")
+
+
+# ------------------------------------------------------------------------------------- the local host
+
+
+def raw_exchange(url: str, data: bytes, wait: float = 5.0) -> bytes:
+    """Send `data` on a fresh connection and read what comes back until the host closes or `wait` passes."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=wait) as connection:
+        connection.sendall(data)
+        received = b""
+        try:
+            while True:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+                if b"\r\n\r\n" in received and b"Content-Length: " in received:
+                    head, _, body = received.partition(b"\r\n\r\n")
+                    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                    if len(body) >= length:
+                        break
+        except TimeoutError:
+            pass
+    return received
+
+
+def test_a_stalled_connection_is_closed_by_the_host(fresh_gateway):
+    import socket
+    from urllib.parse import urlsplit
+
+    gateway = fresh_gateway(LOCAL_HOST_READ_TIMEOUT="1.5")
+    parts = urlsplit(gateway.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+        connection.sendall(b"POST /api/availability/batch HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+        started = time.monotonic()
+        while connection.recv(65536):
+            pass
+        assert time.monotonic() - started < 5  # closed by the host, not left open
+
+
+def test_the_key_is_checked_before_the_body_is_read(gateway):
+    started = time.monotonic()
+    answer = raw_exchange(gateway.url, b"POST /api/availability/batch HTTP/1.1\r\nHost: x\r\n"
+                                       b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b'"unauthorized"' in answer
+    assert time.monotonic() - started < 3  # answered without waiting for (or reading) 50 MB
+
+
+def test_a_bad_chunk_size_is_a_400(gateway):
+    answer = raw_exchange(gateway.url, (
+        "POST /api/availability/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"x-functions-key: {gateway.function_key}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
+    ).encode())
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b'"invalid_request"' in answer
+    assert "Traceback" not in gateway.log()[-3000:]
+
+
+def test_request_paths_cannot_forge_log_lines(gateway):
+    forged = "2026-01-01 00:00:00,000 INFO host: GET /api/health 200 forged"
+    answer = raw_exchange(gateway.url, f"GET /api/x%0a{forged.replace(' ', '%20')} HTTP/1.1\r\nHost: x\r\n"
+                                       "Connection: close\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 401") or answer.startswith(b"HTTP/1.1 404")
+    time.sleep(0.2)
+    lines = gateway.log().splitlines()
+    assert not any(line.startswith(forged) for line in lines)
+    assert any("/api/x\\n" in line for line in lines)
