@@ -195,3 +195,25 @@ def test_request_paths_cannot_forge_log_lines(gateway):
     lines = gateway.log().splitlines()
     assert not any(line.startswith(forged) for line in lines)
     assert any("/api/x\\n" in line for line in lines)
+
+
+def test_a_fuzzer_with_surrogates_and_deep_nesting_in_its_alphabet_finds_no_server_error(gateway):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(['"\\ud800"', '"\\udfff"', '"a\\udc00b"', '"\\ud83d\\ude00"', "[", "]", "{", "}", ",",
+                              ":", '"workstreamId"', f'"{CHAT}"', '"contextItems"', '"checks"', "1.5", "null",
+                              '"timeZone"', '"language"', "[" * 2000, "]" * 2000])
+    paths = st.sampled_from(["availability/before-conversation", "availability/for-conversation",
+                             "availability/batch"])
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(path=paths, parts=st.lists(pieces, max_size=40))
+    def never_a_server_error(path, parts):
+        raw = ("{" + "".join(parts)).encode()
+        answer = gateway.post(path, data=raw, headers={"Content-Type": "application/json"})
+        assert answer.status_code < 500 or answer.json()["error"]["code"] != "internal_error", answer.text
+        assert answer.headers.get("x-correlation-id")
+
+    never_a_server_error()
