@@ -22,6 +22,7 @@ __all__ = [
     "ref",
     "time_zone_names",
     "GUID_PATTERN",
+    "ALIAS_PATTERN",
     "MAX_BATCH",
     "MAX_BODY_BYTES",
     "MAX_CONTEXT_ITEMS",
@@ -44,6 +45,8 @@ MAX_VALUE_LENGTH = 1_000
 # Dataverse Integer columns are 32-bit signed.
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# An alias of PUBLIC_AVAILABILITY: the name a web page asks for its check by.
+ALIAS_PATTERN = r"^[a-z0-9-]{1,40}$"
 # "Not blank", spelled so Python's `re` (the fuzzer's generator) and Rust's regex (the validator) agree:
 # Python counts \x1c-\x1f as whitespace, Rust does not.
 NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f]"
@@ -150,6 +153,15 @@ def _language_field() -> dict[str, Any]:
         "_visibility": "advanced",
         "_messages": {"*": "{subject} must be a BCP 47 language tag such as fr or pt-BR."},
     }
+
+
+def _language_tag() -> dict[str, Any]:
+    from .language import LANGUAGE_TAG_PATTERN, MAX_TAG
+
+    return {"type": "string", "maxLength": MAX_TAG, "pattern": f"^{LANGUAGE_TAG_PATTERN}$", "title": "Language",
+            "examples": ["fr"],
+            "description": "A BCP 47 language tag (fr, fr-CA, pt-BR). The best supported match is used (en, fr, de, "
+                           "es, it, pt, nl, ja), else English: an unsupported language is not an error."}
 
 
 def _context_items() -> dict[str, Any]:
@@ -459,6 +471,47 @@ def components() -> dict[str, dict[str, Any]]:
             "title": "Error response",
             "required": ["error"],
             "properties": {"error": ref("ErrorDetail")},
+        },
+        "PublicAlias": {
+            "type": "string",
+            "pattern": ALIAS_PATTERN,
+            "title": "Alias",
+            "examples": ["support"],
+            "description": "A name of the app setting PUBLIC_AVAILABILITY (1 to 40 of a-z, 0-9 and -): the one check "
+                           "it stands for is the only thing an anonymous caller can ask about.",
+        },
+        "LanguageTag": _language_tag(),
+        "PublicAvailability": {
+            "type": "object",
+            "title": "Public availability",
+            "description": "What a web page may know about a published check: whether to offer a chat now and what "
+                           "to say. No queue ID and no staffing figures.",
+            "required": ["alias", "status", "canEscalate", "message", "language", "averageWaitSeconds",
+                         "nextOpeningTime", "nextClosingTime", "retrievedAt"],
+            "additionalProperties": False,
+            "properties": {
+                "alias": ref("PublicAlias"),
+                "status": {"type": "string", "enum": ["available", "busy", "closed"], "title": "Status",
+                           "examples": ["available"], "description": _STATUS_MEANING},
+                "canEscalate": {"type": "boolean", "title": "Can escalate",
+                                "description": "True exactly when status is available: offer the chat now."},
+                "message": {"type": "string", "title": "Message",
+                            "description": "One plain sentence for the page, in language, with times in the time "
+                                           "zone asked for (tz), else UTC."},
+                "language": {"type": "string", "title": "Language", "examples": ["en"],
+                             "description": "The language message is worded in: the best supported match of lang "
+                                            "(en when none was asked for or none matched)."},
+                "averageWaitSeconds": {**_NULLABLE_INT, "minimum": 0, "title": "Average wait (seconds)",
+                                       "description": "Average wait in the queue in seconds; null when unknown."},
+                "nextOpeningTime": {**_NULLABLE_WHEN, "title": "Next opening time",
+                                    "description": "UTC start of the next operating window when closed; null while "
+                                                   "open."},
+                "nextClosingTime": {**_NULLABLE_WHEN, "title": "Next closing time",
+                                    "description": "UTC end of that next operating window when closed; null while "
+                                                   "open."},
+                "retrievedAt": {**_WHEN, "title": "Retrieved at",
+                                "description": "UTC time Dynamics 365 produced this answer."},
+            },
         },
         "Health": {
             "type": "object",

@@ -7,13 +7,16 @@ part of the app that needs them, so `/api/health` and the history reads work wit
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from .errors import ConfigurationError
+from .schemas import ALIAS_PATTERN
 
 DEFAULT_SECRET_NAME = "dataverse-client-secret"
 DEFAULT_SCHEDULE = "0 */5 * * * *"
@@ -49,6 +52,8 @@ APP_SETTINGS: dict[str, str] = {
     "AzureWebJobsStorage__clientSecret": "unset (refused: use a managed identity)",
     "AZURE_AUTHORITY_HOST": "unset (Entra ID's public cloud)",
     "WEBSITE_TIME_ZONE": "unset (UTC)",
+    "PUBLIC_AVAILABILITY": "unset (no public checks)",
+    "PUBLIC_ALLOWED_ORIGINS": "unset (no CORS headers)",
 }
 
 # attribute name -> environment name, for the settings that `require` may be asked for
@@ -90,6 +95,11 @@ class Settings:
     ca_bundle: str | None = None  # REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE): the CAs every outgoing call trusts
     proxies: dict[str, str] = field(default_factory=dict)  # http / https / no, from the usual *_proxy variables
     schedule_time_zone: str | None = None  # WEBSITE_TIME_ZONE: where NCRONTAB schedules are evaluated
+    # PUBLIC_AVAILABILITY: alias -> its check's body, validated as a check by the public endpoints
+    public_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    public_origins: tuple[str, ...] = ()  # PUBLIC_ALLOWED_ORIGINS; ("*",) for any origin
+    # A malformed PUBLIC_* setting: only the public endpoints answer with it, the others keep working.
+    public_fault: ConfigurationError | None = field(default=None, repr=False, compare=False)
 
     def require(self, *names: str) -> None:
         """Raise `ConfigurationError` for the first of `names` (attribute names) that is not set."""
@@ -118,6 +128,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = value.strip()
         return value or None
 
+    public_checks, checks_fault = _kept(_public_checks, get("PUBLIC_AVAILABILITY"), {})
+    public_origins, origins_fault = _kept(_origins, get("PUBLIC_ALLOWED_ORIGINS"), ())
     return Settings(
         dataverse_url=_url(get("DATAVERSE_URL"), "DATAVERSE_URL"),
         tenant_id=_tenant(get("DATAVERSE_TENANT_ID")),
@@ -152,6 +164,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         proxies={scheme: value for scheme in ("http", "https", "no")
                  if (value := get(f"{scheme}_proxy") or get(f"{scheme.upper()}_PROXY"))},
         schedule_time_zone=get("WEBSITE_TIME_ZONE"),
+        public_checks=public_checks,
+        public_origins=public_origins,
+        public_fault=checks_fault or origins_fault,
     )
 
 
@@ -286,3 +301,67 @@ def _shared_state(value: str | None, *, storage: bool) -> str:
     if value.lower() not in SHARED_STATES:
         raise _bad("AVAILABILITY_SHARED_STATE", "must be table or off")
     return value.lower()
+
+
+def _kept(read: Any, value: str | None, empty: Any) -> tuple[Any, ConfigurationError | None]:
+    """`read(value)`, or `empty` and the fault: a malformed public setting must not stop the app loading."""
+    try:
+        return read(value), None
+    except ConfigurationError as fault:
+        return empty, fault
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        # json.loads would keep the last of two equal names silently: which one was meant is unknowable.
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise _bad("PUBLIC_AVAILABILITY", f"names '{repeated[:40]}' twice in one object")
+    return dict(pairs)
+
+
+def _public_checks(value: str | None) -> dict[str, dict[str, Any]]:
+    """PUBLIC_AVAILABILITY: a JSON object of alias -> check body (the check itself is validated where it is used)."""
+    if value is None:
+        return {}
+    example = 'such as {"support": {"workstreamId": "00000000-0000-0000-0000-000000000000"}}'
+    try:
+        checks = json.loads(value, object_pairs_hook=_unique_names)
+    except (ValueError, RecursionError):
+        raise _bad("PUBLIC_AVAILABILITY", f"must be a JSON object of alias to check, {example}") from None
+    if not isinstance(checks, dict):
+        raise _bad("PUBLIC_AVAILABILITY", f"must be a JSON object of alias to check, {example}")
+    for alias, check in checks.items():
+        if not _ALIAS.fullmatch(alias):
+            raise _bad("PUBLIC_AVAILABILITY", f"has the alias {json.dumps(alias[:40])}: aliases are 1 to 40 of "
+                                              "a-z, 0-9 and -")
+        if not isinstance(check, dict):
+            raise _bad("PUBLIC_AVAILABILITY", f"must give the alias '{alias}' a check object, {example}")
+    return checks
+
+
+def _origins(value: str | None) -> tuple[str, ...]:
+    """PUBLIC_ALLOWED_ORIGINS as browsers write an Origin header: scheme://host[:port], lowercase, no default port."""
+    if value is None:
+        return ()
+    why = "must be * or comma-separated origins such as https://www.contoso.com (no path)"
+    origins = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        if item == "*":
+            return ("*",)
+        try:
+            parts = urlsplit(item)
+            port = parts.port
+        except ValueError:
+            raise _bad("PUBLIC_ALLOWED_ORIGINS", why) from None
+        if (parts.scheme.lower() not in ("https", "http") or not parts.hostname or parts.path not in ("", "/")
+                or parts.query or parts.fragment or "@" in parts.netloc):
+            raise _bad("PUBLIC_ALLOWED_ORIGINS", why)
+        scheme = parts.scheme.lower()
+        default = {"https": 443, "http": 80}[scheme]
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        origins.append(f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else ""))
+    return tuple(dict.fromkeys(origins))
+
+
+_ALIAS = re.compile(ALIAS_PATTERN)
