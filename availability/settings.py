@@ -22,6 +22,8 @@ DEFAULT_SECRET_NAME = "dataverse-client-secret"
 DEFAULT_SCHEDULE = "0 */5 * * * *"
 DEFAULT_TABLE = "AvailabilitySnapshots"
 DEFAULT_STATE_TABLE = "AvailabilityState"
+DEFAULT_SUBSCRIPTIONS_TABLE = "AvailabilitySubscriptions"
+DEFAULT_NOTIFY_SCHEDULE = "0 * * * * *"
 SHARED_STATES = ("table", "off")
 
 # Every app setting `load_settings` reads: name -> "required..." or its default (contract §2). The deployment's
@@ -54,6 +56,9 @@ APP_SETTINGS: dict[str, str] = {
     "WEBSITE_TIME_ZONE": "unset (UTC)",
     "PUBLIC_AVAILABILITY": "unset (no public checks)",
     "PUBLIC_ALLOWED_ORIGINS": "unset (no CORS headers)",
+    "SUBSCRIPTIONS_TABLE": DEFAULT_SUBSCRIPTIONS_TABLE,
+    "NOTIFY_SCHEDULE": DEFAULT_NOTIFY_SCHEDULE,
+    "NOTIFY_ALLOW_PRIVATE_CALLBACKS": "false",
 }
 
 # attribute name -> environment name, for the settings that `require` may be asked for
@@ -100,6 +105,9 @@ class Settings:
     public_origins: tuple[str, ...] = ()  # PUBLIC_ALLOWED_ORIGINS; ("*",) for any origin
     # A malformed PUBLIC_* setting: only the public endpoints answer with it, the others keep working.
     public_fault: ConfigurationError | None = field(default=None, repr=False, compare=False)
+    subscriptions_table: str = DEFAULT_SUBSCRIPTIONS_TABLE
+    notify_schedule: str = DEFAULT_NOTIFY_SCHEDULE
+    allow_private_callbacks: bool = False  # NOTIFY_ALLOW_PRIVATE_CALLBACKS: local development only
 
     def require(self, *names: str) -> None:
         """Raise `ConfigurationError` for the first of `names` (attribute names) that is not set."""
@@ -167,6 +175,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_checks=public_checks,
         public_origins=public_origins,
         public_fault=checks_fault or origins_fault,
+        subscriptions_table=_table(get("SUBSCRIPTIONS_TABLE") or DEFAULT_SUBSCRIPTIONS_TABLE, "SUBSCRIPTIONS_TABLE"),
+        notify_schedule=_schedule(get("NOTIFY_SCHEDULE") or DEFAULT_NOTIFY_SCHEDULE, "NOTIFY_SCHEDULE"),
+        allow_private_callbacks=_flag(get("NOTIFY_ALLOW_PRIVATE_CALLBACKS"), "NOTIFY_ALLOW_PRIVATE_CALLBACKS"),
     )
 
 
@@ -265,11 +276,21 @@ def _int(value: str | None, setting: str, default: int, low: int, high: int) -> 
     return number
 
 
-def _schedule(value: str) -> str:
+def _schedule(value: str, setting: str = "SNAPSHOT_SCHEDULE") -> str:
     fields = value.split()
     if len(fields) != 6:
-        raise _bad("SNAPSHOT_SCHEDULE", "must be an NCRONTAB expression with 6 fields (second minute hour day month weekday)")
+        raise _bad(setting, "must be an NCRONTAB expression with 6 fields (second minute hour day month weekday)")
     return " ".join(fields)
+
+
+def _flag(value: str | None, setting: str) -> bool:
+    if value is None:
+        return False
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise _bad(setting, "must be true or false")
 
 
 def _workstreams(value: str | None) -> tuple[str, ...] | None:
