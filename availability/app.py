@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use only
     import requests
 
     from .dashboard.directory import OrgDirectory
+    from .public.config import PublicChecks
     from .dataverse import DataverseClient, DataverseCredential
     from .service import AvailabilityService
     from .snapshots import SnapshotRunner, SnapshotStore
@@ -178,6 +179,18 @@ class App:
             return OrgDirectory(lambda: self.client)  # the client is asked for on first use, not now
 
         return self._part("org_directory", build)
+
+    @property
+    def public_checks(self) -> PublicChecks:
+        """The checks `PUBLIC_AVAILABILITY` publishes for anonymous callers and the origins that may read them (a
+        malformed setting is kept as its fault, and logged once)."""
+
+        def build() -> PublicChecks:
+            from .public.config import PublicChecks
+
+            return PublicChecks.from_settings(self.settings)
+
+        return self._part("public_checks", build)
 
     def close(self) -> None:
         """Close the connections of the parts built so far."""

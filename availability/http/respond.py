@@ -58,14 +58,16 @@ def correlation_id(req: func.HttpRequest) -> str:
     return str(uuid.uuid4())
 
 
-def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, str]]) -> func.HttpResponse:
-    """Run `work(deadline)` → (body, outcome); render it or its error; log one line either way."""
+def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, str]],
+           render: Callable[[Any, str], func.HttpResponse] | None = None) -> func.HttpResponse:
+    """Run `work(deadline)` → (body, outcome); render it (`render(body, correlation id)`, default a JSON 200) or
+    its error; log one line either way."""
     started = time.monotonic()
     correlation = correlation_id(req)
     with telemetry.request_span(name, correlation) as span:
         try:
             body, outcome = work(started + REQUEST_BUDGET)
-            response = json_response(body, 200, correlation)
+            response = render(body, correlation) if render else json_response(body, 200, correlation)
         except AvailabilityError as error:
             response, outcome = error_response(error, correlation), error.code
         except Exception:  # a bug must still answer in the contract's shape, without a trace

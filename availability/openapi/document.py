@@ -70,13 +70,17 @@ def _operation(op: Operation) -> dict[str, Any]:
     if ok.schema:
         schema: dict[str, Any] = ref(ok.schema)
     else:
-        schema = {"type": "string"} if ok.media == "text/html" else {"type": "object"}
+        schema = {"type": "string"} if (ok.media or "").startswith("text/") else {"type": "object"}
     media: dict[str, Any] = {"schema": schema}
     if ok.examples:
         media["examples"] = ok.examples
-    responses: dict[str, Any] = {"200": {"description": ok.description,
-                                         "headers": {"x-correlation-id": _correlation_header()},
-                                         "content": {ok.media: media}}}
+    headers = {"x-correlation-id": _correlation_header(), **ok.headers}
+    responses: dict[str, Any] = {str(ok.status): {"description": ok.description, "headers": headers}}
+    if ok.media:
+        responses[str(ok.status)]["content"] = {ok.media: media}
+    if op.not_modified:
+        responses["304"] = {"description": "Not modified: the ETag in If-None-Match still holds (no body).",
+                            "headers": headers}
     for status in op.errors:
         # The shared response, or this operation's own when its causes differ.
         responses[str(status)] = (_error_response(*op.error_notes[status]) if status in op.error_notes

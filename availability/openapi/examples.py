@@ -78,6 +78,23 @@ def batch_response() -> dict[str, Any]:
     ]}
 
 
+def public_answer() -> dict[str, Any]:
+    """A public answer for the alias "support", rendered by the public endpoint's own code (closed, worded in French
+    for Europe/Paris)."""
+    from datetime import datetime, timedelta, timezone
+
+    from ..answer import Availability
+    from ..public.answer import Wording, public_answer
+
+    retrieved = datetime(2026, 11, 24, 20, 15, tzinfo=timezone.utc)
+    closed = Availability(queue_id=QUEUE_FR, within_operating_hours=False, representatives_available=False,
+                          available_representatives=None, position_in_queue=1, average_wait_seconds=None,
+                          next_transition_time=datetime(2026, 11, 25, 7, tzinfo=timezone.utc),
+                          next_opening_time=datetime(2026, 11, 25, 7, tzinfo=timezone.utc),
+                          next_closing_time=datetime(2026, 11, 25, 17, tzinfo=timezone.utc), retrieved_at=retrieved)
+    return public_answer("support", closed, retrieved + timedelta(seconds=3), Wording("Europe/Paris", "fr"))
+
+
 def snapshots() -> dict[str, Any]:
     return {"snapshots": [
         {"workstreamId": WORKSTREAM, "queueId": QUEUE, "capturedAt": "2026-11-24T14:05:00Z",

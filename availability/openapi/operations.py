@@ -67,8 +67,10 @@ class Ok:
 
     schema: str | None
     description: str
-    media: str = "application/json"
+    media: str | None = "application/json"  # None: no content (a 204)
     examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: int = 200
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)  # beside x-correlation-id
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Operation:
     connector: bool = False
     visibility: str | None = None
     public: bool = False
+    not_modified: bool = False  # answers 304 to a matching If-None-Match, with the 200's headers
 
 
 def _guid_parameter(name: str, title: str, description: str, example: str, *, blank: bool = False,
@@ -234,6 +237,7 @@ def operations() -> list[Operation]:
             ok=Ok(None, "The dashboard page.", media="text/html"),
             errors=(400, 401, 500),
         ),
+        *_public_operations(),
         Operation(
             path="/health", method="get",
             operation_id="GetHealth", tag="Service", public=True,
@@ -255,6 +259,8 @@ def operations() -> list[Operation]:
 TAGS = [
     {"name": "Availability", "description": "Is a human representative available now?"},
     {"name": "History", "description": "Availability recorded over time by the snapshot timer."},
+    {"name": "Web pages", "description": "Anonymous, cacheable answers for the checks published in the app setting "
+                                         "PUBLIC_AVAILABILITY, and the drop-in script for a page's chat button."},
     {"name": "Service", "description": "Liveness and this description."},
 ]
 INFO_DESCRIPTION = (
@@ -262,7 +268,7 @@ INFO_DESCRIPTION = (
     "a human, ask whether the queue the customer would reach is open and staffed, how long the wait is and when it "
     "opens next.\n\n"
     "Authentication: a function key of the function app, in the x-functions-key header or the code query "
-    "parameter (not needed for /api/health and /api/openapi.json).\n\n"
+    "parameter (not needed for /api/health, /api/openapi.json and /api/public/...).\n\n"
     "Every response carries an x-correlation-id header. Errors have the body "
     "{\"error\": {\"code\", \"message\", \"target\"}}. Times are UTC ISO-8601 ending in Z."
 )
@@ -272,3 +278,115 @@ CONNECTOR_DESCRIPTION = (
     "sentence a bot can say as is. Use it before offering a live chat or escalating to a representative."
 )
 TITLE = "Contact Center Availability"
+
+
+# -- the public endpoints (web pages): anonymous, so never in the connector, which is for makers with keys --------
+
+_PUBLIC_HEADERS: dict[str, dict[str, Any]] = {
+    "Cache-Control": {"description": "public, max-age=<seconds the answer stays fresh: 0 to "
+                                     "AVAILABILITY_CACHE_SECONDS, never past its next opening or closing>.",
+                      "schema": {"type": "string"}, "example": "public, max-age=12"},
+    "ETag": {"description": "Weak validator of what the page shows (all but retrievedAt): send it back in "
+                            "If-None-Match to get a 304 while it holds.",
+             "schema": {"type": "string"}},
+    "Access-Control-Allow-Origin": {"description": "The request's Origin when PUBLIC_ALLOWED_ORIGINS lists it, or * "
+                                                   "when it lists *; absent otherwise.",
+                                    "schema": {"type": "string"}},
+    "Vary": {"description": "Origin, when PUBLIC_ALLOWED_ORIGINS lists origins.", "schema": {"type": "string"}},
+}
+_ALIAS_PARAMETER: dict[str, Any] = {
+    "name": "alias", "in": "path", "required": True, "title": "Alias", "schema": ref("PublicAlias"),
+    "example": "support",
+    "description": "A name of PUBLIC_AVAILABILITY; an alias not there (or none configured) is a 404.",
+}
+_ORIGIN_PARAMETER: dict[str, Any] = {
+    "name": "Origin", "in": "header", "required": False, "title": "Origin", "schema": {"type": "string"},
+    "example": "https://www.contoso.com",
+    "description": "Sent by browsers: the page's origin, granted CORS when PUBLIC_ALLOWED_ORIGINS lists it.",
+}
+
+
+def _public_operations() -> list[Operation]:
+    blank = {"type": "string", "pattern": _BLANK_PATTERN}
+    return [
+        Operation(
+            path="/public/availability/{alias}", method="get",
+            operation_id="GetPublicAvailability", tag="Web pages", public=True, not_modified=True,
+            summary="Get a published check's availability (no key)",
+            description=(
+                "For web pages: whether to offer a chat now and what to say, for one of the checks the operator "
+                "published in PUBLIC_AVAILABILITY (a workstream with its routing context, fixed there: the caller "
+                "can add nothing). No queue ID and no staffing figures. Cacheable: Cache-Control max-age is what is "
+                "left of the answer's freshness and the ETag answers If-None-Match with a 304. Readable by the "
+                "pages of PUBLIC_ALLOWED_ORIGINS (CORS). Whatever the traffic, Dynamics 365 sees at most one call "
+                "per alias per AVAILABILITY_CACHE_SECONDS."
+            ),
+            parameters=(
+                _ALIAS_PARAMETER,
+                {"name": "tz", "in": "query", "required": False, "title": "Time zone",
+                 "description": "IANA time zone the message words times in; blank or absent: the alias's own "
+                                "timeZone, else UTC. Changes the wording only.",
+                 "schema": {"anyOf": [ref("TimeZone"), blank]}, "example": "Europe/Paris"},
+                {"name": "lang", "in": "query", "required": False, "title": "Language",
+                 "description": "BCP 47 tag of the language of message (en, fr, de, es, it, pt, nl, ja; else "
+                                "English); blank or absent: the alias's own language, else English. Accept-Language "
+                                "is not read: the URL alone decides the wording, as shared caches key by it.",
+                 "schema": {"anyOf": [ref("LanguageTag"), blank]}, "example": "fr"},
+                {"name": "If-None-Match", "in": "header", "required": False, "title": "If-None-Match",
+                 "description": "An ETag of an earlier answer: a 304 without a body while it still holds.",
+                 "schema": {"type": "string"}},
+                _ORIGIN_PARAMETER,
+            ),
+            ok=Ok("PublicAvailability", "The published check's availability.", headers=_PUBLIC_HEADERS,
+                  examples={"closed": {"summary": "Closed, worded in French for Europe/Paris",
+                                        "value": examples.public_answer()}}),
+            errors=(400, 404, 500, 502, 503, 504),
+            error_notes={
+                400: ("invalid_request: tz is not an IANA time zone name, lang is not a BCP 47 tag, or the query "
+                      "has another parameter; target names it.", ("invalid_request",)),
+                404: ("not_found: no check is published under this alias (or none at all), or Dynamics 365 does "
+                      "not know its workstream.", ("not_found",)),
+                503: ("configuration_error (PUBLIC_AVAILABILITY or PUBLIC_ALLOWED_ORIGINS is malformed, or another "
+                      "setting is missing), upstream_throttled or upstream_unavailable.",
+                      ("configuration_error", "upstream_throttled", "upstream_unavailable")),
+            },
+        ),
+        Operation(
+            path="/public/availability/{alias}", method="options",
+            operation_id="PreflightPublicAvailability", tag="Web pages", public=True,
+            summary="CORS preflight of a published check (no key)",
+            description=(
+                "What browsers ask before a cross-origin request that is not simple: for an origin of "
+                "PUBLIC_ALLOWED_ORIGINS, a 204 granting GET and OPTIONS (Access-Control-Max-Age says how long to "
+                "remember it); for any other origin, a 204 that grants nothing."
+            ),
+            parameters=(_ALIAS_PARAMETER, _ORIGIN_PARAMETER),
+            ok=Ok(None, "The preflight's answer.", media=None, status=204, headers={
+                "Allow": {"description": "GET, OPTIONS", "schema": {"type": "string"}},
+                "Access-Control-Allow-Origin": _PUBLIC_HEADERS["Access-Control-Allow-Origin"],
+                "Access-Control-Allow-Methods": {"description": "GET, OPTIONS, for an allowed origin.",
+                                                 "schema": {"type": "string"}},
+                "Access-Control-Max-Age": {"description": "Seconds a browser may remember the grant.",
+                                           "schema": {"type": "string"}},
+                "Vary": _PUBLIC_HEADERS["Vary"]}),
+            errors=(500, 503),
+        ),
+        Operation(
+            path="/public/widget.js", method="get",
+            operation_id="GetWidgetScript", tag="Web pages", public=True, not_modified=True,
+            summary="Get the drop-in script for web pages (no key)",
+            description=(
+                "A small script (no dependencies, no eval, no inline style) that shows or hides a page's elements "
+                "by the current status of a published check: <script src=\"https://<app>/api/public/widget.js\" "
+                "data-alias=\"support\" async></script>, then data-availability-show=\"available\" on the chat "
+                "button and data-availability-text=\"message\" where the sentence goes."
+            ),
+            ok=Ok(None, "The script.", media="text/javascript", headers={
+                "Cache-Control": {"description": "public, max-age=3600", "schema": {"type": "string"}},
+                "ETag": {"description": "Validator of the script.", "schema": {"type": "string"}}}),
+            parameters=({"name": "If-None-Match", "in": "header", "required": False, "title": "If-None-Match",
+                         "description": "The script's ETag: a 304 while it is unchanged.",
+                         "schema": {"type": "string"}},),
+            errors=(500,),
+        ),
+    ]

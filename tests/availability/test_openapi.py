@@ -41,6 +41,9 @@ CONTRACT_OPERATIONS = {
 }
 # Added beside the contract's: the supervisor dashboard (HTML, for browsers, not in the connector).
 ADDED_OPERATIONS = {("/api/dashboard", "get")}
+# The anonymous ones for web pages (contract §3), with the CORS preflight; not in the connector either.
+PUBLIC_OPERATIONS = {("/api/public/availability/{alias}", "get"), ("/api/public/availability/{alias}", "options"),
+                     ("/api/public/widget.js", "get")}
 CONTRACT_ANSWER_FIELDS = {
     "queueId", "status", "canEscalate", "withinOperatingHours", "representativesAvailable",
     "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "nextTransitionTime", "nextOpeningTime",
@@ -275,12 +278,16 @@ def test_openapi_document_is_valid_openapi_3_1(oas):
     for path, method, operation in operations(oas):
         ids.append(operation["operationId"])
         assert operation["summary"] and operation["description"], (path, method)
-        assert operation["responses"] and "200" in operation["responses"], (path, method)
+        success = "204" if method == "options" else "200"  # a CORS preflight answers no content
+        assert operation["responses"] and success in operation["responses"], (path, method)
         for status, response in operation["responses"].items():
             response = resolve(oas, response["$ref"]) if "$ref" in response else response
             assert response["description"], (path, status)
             assert "x-correlation-id" in response["headers"], (path, status)
-            content = response["content"].get("application/json") or response["content"]["text/html"]
+            if status in ("204", "304"):
+                assert "content" not in response, (path, status)
+                continue
+            content = next(iter(response["content"].values()))
             throttled = "upstream_throttled" in content.get("examples", {})
             assert ("Retry-After" in response["headers"]) == throttled, (path, status)
     assert len(ids) == len(set(ids))
@@ -302,7 +309,8 @@ def test_the_correlation_header_is_never_refused(oas):
 
 
 def test_openapi_has_every_endpoint_of_the_contract(oas):
-    assert {(path, method) for path, method, _ in operations(oas)} == CONTRACT_OPERATIONS | ADDED_OPERATIONS
+    assert {(path, method) for path, method, _ in operations(oas)} == (CONTRACT_OPERATIONS | ADDED_OPERATIONS
+                                                                       | PUBLIC_OPERATIONS)
 
 
 def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
@@ -311,7 +319,7 @@ def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
         ("apiKey", "header", "x-functions-key"), ("apiKey", "query", "code")}
     assert {name for requirement in oas["security"] for name in requirement} == set(schemes)
     for path, method, operation in operations(oas):
-        if path in ("/api/health", "/api/openapi.json"):
+        if path in ("/api/health", "/api/openapi.json") or path.startswith("/api/public/"):
             assert operation["security"] == []
         else:
             assert "security" not in operation
@@ -400,7 +408,7 @@ def test_every_example_matches_its_schema(oas):
     for path, method, operation in operations(oas):
         media = operation.get("requestBody", {}).get("content", {}).get("application/json")
         responses = [resolve(oas, r["$ref"]) if "$ref" in r else r for r in operation["responses"].values()]
-        medias = [media] + [r["content"].get("application/json") for r in responses]
+        medias = [media] + [r.get("content", {}).get("application/json") for r in responses]
         for media in filter(None, medias):
             name = media["schema"].get("$ref", "").rsplit("/", 1)[-1]
             for example_name, example in media.get("examples", {}).items():
@@ -643,7 +651,7 @@ def test_swagger_operations_are_described_for_makers(swagger):
             assert response["description"] and "x-correlation-id" in response["headers"]
     assert set(found) == CONNECTOR_OPERATIONS
     assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")}
-    assert not ADDED_OPERATIONS & set(found.values())
+    assert not (ADDED_OPERATIONS | PUBLIC_OPERATIONS) & set(found.values())
     description = swagger["paths"]["/availability/before-conversation"]["post"]["description"]
     assert "escalat" in description and "canEscalate" in description
 

@@ -1,0 +1,111 @@
+"""HTTP functions of the public endpoints, anonymous: `GET /api/public/availability/{alias}` (with its CORS
+preflight, `OPTIONS`) and `GET /api/public/widget.js`.
+
+As in the keyed blueprint, everything past `azure.functions` and the composition root is imported inside the
+functions: importing the app is the cold start.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import azure.functions as func
+
+from .. import app
+from ..errors import AvailabilityError
+from ..http.respond import handle, json_response, utcnow
+
+if TYPE_CHECKING:
+    from .config import PublicChecks
+
+bp = func.Blueprint()
+
+WIDGET = Path(__file__).with_name("widget.js")
+# A new version of the script reaches pages within the hour; the ETag makes the check after that cheap.
+WIDGET_MAX_AGE = 3600
+
+
+@bp.route(route="public/availability/{alias}", methods=["GET", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
+def public_availability(req: func.HttpRequest) -> func.HttpResponse:
+    """A published check's answer for web pages: no key, cacheable, readable from the allowed origins."""
+    if req.method == "OPTIONS":
+        return _preflight(req)
+    alias = req.route_params.get("alias", "")
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from .answer import parse_wording, public_answer
+        from .caching import entity_tag, max_age
+
+        current = app.current()
+        check = current.public_checks.check(alias)
+        wording = parse_wording(req.params, check)
+        answer = current.service.check(check, deadline=deadline)
+        now = utcnow()
+        body = public_answer(alias, answer, now, wording)
+        return (body, entity_tag(body), max_age(answer, now, current.service.cache_seconds)), answer.source
+
+    def render(result: tuple[dict[str, Any], str, int], correlation: str) -> func.HttpResponse:
+        from .caching import not_modified
+
+        body, tag, seconds = result
+        headers = {"Cache-Control": f"public, max-age={seconds}", "ETag": tag}
+        if not_modified(req.headers.get("if-none-match"), tag):
+            return func.HttpResponse(status_code=304, mimetype="application/json",
+                                     headers={"x-correlation-id": correlation, **headers})
+        return json_response(body, 200, correlation, headers)
+
+    return _with_cors(req, handle("public-availability", req, work, render))
+
+
+@bp.route(route="public/widget.js", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def public_widget(req: func.HttpRequest) -> func.HttpResponse:
+    """The drop-in script that shows a page's elements for the current status of one published check."""
+
+    def render(script: tuple[bytes, str], correlation: str) -> func.HttpResponse:
+        from .caching import not_modified
+
+        payload, tag = script
+        # Any page may load it, with Subresource Integrity (which needs CORS) or behind Cross-Origin-Embedder-Policy.
+        headers = {"x-correlation-id": correlation, "Cache-Control": f"public, max-age={WIDGET_MAX_AGE}", "ETag": tag,
+                   "Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin",
+                   "X-Content-Type-Options": "nosniff"}
+        if not_modified(req.headers.get("if-none-match"), tag):
+            return func.HttpResponse(status_code=304, mimetype="text/javascript", headers=headers)
+        return func.HttpResponse(payload, mimetype="text/javascript", charset="utf-8", headers=headers)
+
+    return handle("public-widget", req, lambda deadline: (_widget(), "script"), render)
+
+
+def _preflight(req: func.HttpRequest) -> func.HttpResponse:
+    def render(public: PublicChecks, correlation: str) -> func.HttpResponse:
+        from .cors import preflight_headers
+
+        headers = preflight_headers(req.headers.get("origin"), public)
+        return func.HttpResponse(status_code=204, headers={"x-correlation-id": correlation, **headers})
+
+    return handle("public-availability-preflight", req, lambda deadline: (app.current().public_checks, "preflight"),
+                  render)
+
+
+def _with_cors(req: func.HttpRequest, response: func.HttpResponse) -> func.HttpResponse:
+    """`response` (an answer or an error: a page may read why) with the CORS headers for the request's origin."""
+    from .cors import cors_headers
+
+    try:
+        public = app.current().public_checks
+    except AvailabilityError:  # the settings cannot be read: no origin is known to be allowed
+        return response
+    for name, value in cors_headers(req.headers.get("origin"), public).items():
+        response.headers[name] = value
+    return response
+
+
+@lru_cache(maxsize=1)
+def _widget() -> tuple[bytes, str]:
+    """The script and its ETag, read once, on first use."""
+    from .caching import strong_tag
+
+    payload = WIDGET.read_bytes()
+    return payload, strong_tag(payload)
