@@ -25,6 +25,7 @@ __all__ = [
     "parse_before_conversation",
     "parse_for_conversation",
     "parse_batch",
+    "validated",
     "is_guid",
     "MAX_BATCH",
     "MAX_CONTEXT_ITEMS",
@@ -157,10 +158,16 @@ def _validators() -> dict[str, Any]:
     # fuzzer of the test suite judges requests with.
     import jsonschema_rs
 
-    shapes = ("BeforeConversationRequest", "ForConversationRequest", "BatchRequest")
+    shapes = ("BeforeConversationRequest", "ForConversationRequest", "BatchRequest", "SubscriptionRequest")
     document = {"$schema": schemas.DIALECT, "components": {"schemas": schemas.public(schemas.components())}}
     compiled = jsonschema_rs.validator_map_for(document)
     return {shape: compiled[schemas.SCHEMA_PREFIX + shape] for shape in shapes}
+
+
+def validated(shape: str, obj: Any) -> Any:
+    """`obj` when it is a valid body of the request shape `shape` (e.g. "SubscriptionRequest"), else the
+    `InvalidRequest` naming the field at fault."""
+    return _validated(shape, obj, "")
 
 
 def _validated(shape: str, obj: Any, prefix: str) -> Any:
