@@ -40,6 +40,11 @@ BACKFILL_STEP_MINUTES = 15  # before the last day, which gets every slot of the 
 BACKFILL_EVERY_SLOT_HOURS = 24
 MAX_INSTANCES = 4
 HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"  # instances of one app share it, and the timers' lock with it
+# The checks the demo web page shows (PUBLIC_AVAILABILITY): the demo's website chat, in English and in French.
+DEMO_PUBLIC_AVAILABILITY = {
+    "support": {"workstreamId": "7a2b3c4d-5e6f-4a81-9b2c-3d4e5f6a7b01"},
+    "support-fr": {"workstreamId": "7a2b3c4d-5e6f-4a81-9b2c-3d4e5f6a7b01", "contextItems": {"Language": "fr"}},
+}
 
 # Settings a user may override from the environment; reported in stack.json's appSettings when set.
 APP_SETTING_NAMES = (
@@ -50,7 +55,7 @@ APP_SETTING_NAMES = (
     "SNAPSHOT_SCHEDULE", "SNAPSHOT_WORKSTREAMS", "SNAPSHOT_TABLE",
     "SNAPSHOT_RETENTION_DAYS", "AzureWebJobsStorage", "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
-    "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
+    "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "PUBLIC_AVAILABILITY", "PUBLIC_ALLOWED_ORIGINS",
 )
 SECRET_SETTINGS = ("DATAVERSE_CLIENT_SECRET",)
 
@@ -179,6 +184,7 @@ class Stack:
         self.sandbox: dict[str, Any] | None = None
         self.table_endpoint: str | None = None
         self.storage_connection: str | None = None
+        self.website: Any = None  # the demo web page (devtools.demo_website), on an origin of its own
 
     # -- progress --
     def say(self, text: str) -> None:
@@ -299,6 +305,10 @@ class Stack:
             settings.update(self.local_settings)
         else:
             settings.update(self.sandbox_settings())
+            if self.scenario.resolve() == DEMO_SCENARIO.resolve():
+                settings["PUBLIC_AVAILABILITY"] = json.dumps(DEMO_PUBLIC_AVAILABILITY)
+        if self.website is not None:
+            settings["PUBLIC_ALLOWED_ORIGINS"] = self.website.origin
         if self.storage_connection and settings.get("AzureWebJobsStorage", "UseDevelopmentStorage=true") in (
                 "UseDevelopmentStorage=true", ""):
             settings["AzureWebJobsStorage"] = self.storage_connection
@@ -412,6 +422,8 @@ class Stack:
                     self.start_azurite(DEFAULT_TABLE_PORT if self.local_settings is not None else None)
             if backfill_days and self.local_settings is None:
                 self.backfill_history(backfill_days, extra_settings)
+            if self.local_settings is None and self.scenario.resolve() == DEMO_SCENARIO.resolve():
+                self.start_website()  # before the hosts: they are told its origin
             return self.start_instances(instances, host_port, extra_settings)[0]
         except BaseException:
             self.stop()
@@ -436,7 +448,17 @@ class Stack:
                                            name=f"{name}-{index + 1}" if name else None, host_id=host_id, keys=keys))
         return started
 
+    def start_website(self) -> str:
+        """Serve the demo web page on a loopback port of its own (another origin than the app's); its URL."""
+        from devtools.demo_website import DemoWebsite
+
+        self.website = DemoWebsite(lambda: self.hosts[0].url if self.hosts else None)
+        self.say(f"Serving the demo web page on {self.website.url} ...")
+        return self.website.start()
+
     def stop(self) -> None:
+        if self.website is not None:
+            self.website.stop()
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
@@ -459,6 +481,7 @@ class Stack:
             "workstreams": sandbox.get("workstreams", []),
             "queues": sandbox.get("queues", []),
             "conversations": sandbox.get("conversations", []),
+            "demoPageUrl": self.website.url if self.website is not None else None,
             # A secret given for local development stays out of the file; the sandbox needs none here.
             "appSettings": {name: shown_setting(name, value) for name, value in host.app_settings.items()},
         }
@@ -500,6 +523,9 @@ def banner(info: dict[str, Any]) -> str:
         lines += ["Demo conversations:"]
         lines += [f"  {c['id']}  (workstream {c['workstreamId']})" for c in info["conversations"]]
     lines += ["", "Supervisor dashboard (open in a browser):", f"  {url}/api/dashboard?code={key}"]
+    if info.get("demoPageUrl"):
+        lines += ["", "Demo web page (another origin; its chat button shows only while the queue is available):",
+                  f"  {info['demoPageUrl']}   (no key: GET {url}/api/public/availability/support)"]
     lines += ["", "Try:", f"  curl -s {url}/api/health"]
     if info["workstreams"]:
         workstream = info["workstreams"][0]["id"]
