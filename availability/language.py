@@ -42,7 +42,9 @@ def negotiate(language: str | None = None, accept_language: str | None = None) -
     """The supported language for a request: its `language` tag, else its best `Accept-Language` match, else en."""
     if language:
         return _supported(language) or SOURCE
-    for tag in _preferences(accept_language or ""):
+    if not accept_language:
+        return SOURCE
+    for tag in _preferences(accept_language):
         match = _supported(tag)
         if match:
             return match
