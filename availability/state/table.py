@@ -391,6 +391,7 @@ class ThrottleRow:
         self._monotonic = monotonic
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._reading = threading.Lock()  # one read at a time: concurrent callers take its result
         self._known = Throttle()
         self._read_at = -math.inf
 
@@ -401,10 +402,15 @@ class ThrottleRow:
 
     def current(self, max_age: float, allowance: Allowance) -> Throttle:
         """The row as read at most `max_age` ago, else read now."""
+        asked = self._monotonic()
         with self._lock:
-            if self._monotonic() - self._read_at <= max_age:
+            if asked - self._read_at <= max_age:
                 return dataclasses.replace(self._known, calls=dict(self._known.calls))
-        self.seen(self._rows.read(THROTTLE_ROW, allowance))
+        with self._reading:
+            with self._lock:
+                fresh = self._read_at >= asked  # read by another caller while this one waited
+            if not fresh:
+                self.seen(self._rows.read(THROTTLE_ROW, allowance))
         return self.current(math.inf, allowance)
 
     def refresh(self, allowance: Allowance, older_than: float = THROTTLE_REFRESH_AFTER) -> None:
@@ -563,7 +569,8 @@ class SharedBudget:
             if wait <= 0:
                 return waited
             if state.monotonic() + wait > wait_until:
-                raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=max(1, math.ceil(wait)))
+                # Counted by the second, room may come up to a second after the exact minute: say the minute.
+                raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=max(1, min(60, math.ceil(wait))))
             state.sleep(wait)
             waited, max_age = True, 0.0
 
