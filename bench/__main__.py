@@ -1,7 +1,9 @@
 """`python3 dev.py bench`: the quality.md figures, each side by side with the direct path, in one run.
 
 Starts its own sandbox (a generated org of 100 workstreams), Azurite and local hosts; puts a fixed delay on
-every upstream action call; writes bench/results/latest.json and latest.md.
+every upstream action call; writes bench/results/latest.json and latest.md. The first figures are one instance's
+(shared state off: the gateway against the direct path); the many-instances figures (bench/instances.py) set
+three instances with shared state against three on their own, and one host of each kind side by side.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from typing import Any, Callable
 
 import requests
 
+from bench import instances
 from bench.direct import DirectPath
 from devtools.sandbox_client import SandboxControl, sandbox_app
 from devtools.stack import ROOT, Stack
 
 RESULTS = ROOT / "bench" / "results"
-QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *"}  # no timer run may land inside a measurement
+QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *", "NOTIFY_SCHEDULE": "0 0 0 1 1 *"}  # no timer run in a measurement
+ONE_INSTANCE = {**QUIET_TIMER, "AVAILABILITY_SHARED_STATE": "off"}  # the first wave's figures: one instance
 TARGETS = {  # figure: (comparison, bound) from quality.md
     "identical_burst_upstream_calls": ("==", 1),
     "distinct_token_requests": ("==", 1),
@@ -38,6 +42,10 @@ TARGETS = {  # figure: (comparison, bound) from quality.md
     "snapshot_speedup": (">=", 5),
     "import_ratio": ("<=", 1.25),
     "hit_cpu_us": ("<=", 200),
+    "instances_identical_upstream_calls": ("==", 1),
+    "instances_budget_max_calls_per_60s": ("<=", instances.BUDGET),
+    "shared_hit_ratio": ("<=", 1.2),
+    "shared_miss_ratio": ("<=", 1.15),
 }
 
 
@@ -146,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         results.update(measure_latency(args, stack, sandbox, direct, workstreams))
         results.update(measure_snapshot(args, stack, sandbox, workstreams))
         results.update(measure_cpu_per_hit(stack, workstreams))
+        results.update(measure_instances(args, stack, sandbox, workstreams))
         say("import time (fresh interpreters) ...")
         times = import_times(("azure.functions", "function_app"), 15)
         plain, app = times["azure.functions"], times["function_app"]
@@ -173,7 +182,7 @@ def _meets(value: float, comparison: str, bound: float) -> bool:
 def measure_bursts(args, stack, sandbox, direct, workstreams) -> dict[str, Any]:
     n, c = args.requests, args.concurrency
     say(f"identical burst: {n} requests, {c} concurrent, one key, fresh host ...")
-    gateway = Client(stack.start_host(port=0, name="bench-burst", extra_settings=QUIET_TIMER))
+    gateway = Client(stack.start_host(port=0, name="bench-burst", extra_settings=ONE_INSTANCE))
     restart_counts(sandbox, args.delay_ms)
     run_concurrently(n, c, lambda i: gateway.check(workstreams[0], {"Burst": "one"}))
     burst = sandbox.stats()
@@ -183,7 +192,7 @@ def measure_bursts(args, stack, sandbox, direct, workstreams) -> dict[str, Any]:
     direct_stats = sandbox.stats()
 
     say(f"distinct keys: {n} requests over {n} keys, {c} concurrent, fresh host ...")
-    gateway = Client(stack.start_host(port=0, name="bench-distinct", extra_settings=QUIET_TIMER))
+    gateway = Client(stack.start_host(port=0, name="bench-distinct", extra_settings=ONE_INSTANCE))
     restart_counts(sandbox, args.delay_ms)
     run_concurrently(n, c, lambda i: gateway.check(workstreams[i % len(workstreams)], {"Key": str(i)}))
     distinct = sandbox.stats()
@@ -201,7 +210,8 @@ def measure_latency(args, stack, sandbox, direct, workstreams) -> dict[str, Any]
     say(f"latency: {args.samples} samples per side, interleaved ...")
     restart_counts(sandbox, args.delay_ms)
     cached = Client(stack.hosts[0])  # the burst host: token and secret already in memory
-    uncached = Client(stack.start_host(port=0, name="bench-miss", extra_settings={**QUIET_TIMER, "AVAILABILITY_CACHE_SECONDS": "0"}))
+    uncached = Client(stack.start_host(port=0, name="bench-miss",
+                                       extra_settings={**ONE_INSTANCE, "AVAILABILITY_CACHE_SECONDS": "0"}))
     uncached.check(workstreams[1], {"Warm": "up"})
     cached.check(workstreams[0], {"Hit": "key"})
     token = direct.token()
@@ -274,12 +284,28 @@ def measure_cpu_per_hit(stack, workstreams, hits: int = 5000) -> dict[str, Any]:
     return {"hit_cpu_us": round(cpu / hits * 1e6, 1), "hit_cpu_samples": hits}
 
 
+def measure_instances(args, stack, sandbox, workstreams) -> dict[str, Any]:
+    """The second wave's figures: three instances of one app, shared state vs each instance on its own."""
+    say(f"three instances: {args.requests} identical requests, {args.concurrency} concurrent, shared vs off ...")
+    results = instances.identical_over_three(args, stack, sandbox, workstreams[3], Client, restart_counts)
+    say(f"three instances: shared state vs off, {args.samples} hit and miss samples per side ...")
+    results.update(instances.latency_shared_vs_off(args, stack, sandbox, workstreams[4], Client, restart_counts,
+                                                   timed, median_ms))
+    say("three instances: storage operations per upstream call (in process) ...")
+    results.update(instances.storage_operations(stack.app_settings(), sandbox, workstreams, restart_counts,
+                                                args.delay_ms))
+    say(f"three instances: calls budget of {instances.BUDGET} a minute under load for "
+        f"{instances.BUDGET_LOAD_SECONDS} s ...")
+    results.update(instances.budget_over_three(stack, sandbox, workstreams, Client, restart_counts, args.delay_ms))
+    return results
+
+
 def write_report(folder: Path, results: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     r = results
     rows = [
-        ("Upstream calls, 1,000 identical requests (50 concurrent)", r["identical_burst_upstream_calls"],
+        ("Upstream calls, 1,000 identical requests (50 concurrent, one instance)", r["identical_burst_upstream_calls"],
          r["direct_identical_burst_upstream_calls"], "exactly 1"),
         ("Token requests, 1,000 requests over distinct keys", r["distinct_token_requests"],
          r["direct_distinct_token_requests"], "1"),
@@ -294,6 +320,20 @@ def write_report(folder: Path, results: dict[str, Any]) -> None:
          "n/a", "≤ 200 µs"),
         ("`import function_app` vs `import azure.functions` (ms)", r["import_function_app_ms"],
          r["import_azure_functions_ms"], f"ratio {r['import_ratio']} (≤ 1.25)"),
+        ("Three instances: upstream calls, 1,000 identical requests (shared state vs per-instance caches)",
+         r["instances_identical_upstream_calls"], r["instances_identical_upstream_calls_off"], "exactly 1"),
+        (f"Three instances: most action calls in any 60 s, budget {r['instances_budget']} a minute, "
+         f"{r['instances_budget_seconds']} s of load ({r['instances_budget_calls']} calls, "
+         f"{r['instances_budget_answered']} answered, {r['instances_budget_refused']} refused)",
+         r["instances_budget_max_calls_per_60s"], f"{3 * r['instances_budget']} (per-instance budgets)",
+         f"≤ {r['instances_budget']}"),
+        ("Shared state: median latency, cache hit (ms), vs off", r["shared_hit_median_ms"], r["off_hit_median_ms"],
+         f"ratio {r['shared_hit_ratio']} (≤ 1.2)"),
+        ("Shared state: median latency, cache miss (ms), vs off", r["shared_miss_median_ms"], r["off_miss_median_ms"],
+         f"ratio {r['shared_miss_ratio']} (≤ 1.15)"),
+        ("Shared state: storage operations per upstream call (distinct keys; 300 identical over three instances)",
+         r["storage_ops_per_upstream_call"],
+         f"{r['storage_ops_identical_burst']} for {r['storage_ops_identical_burst_calls']} call", "report"),
     ]
     lines = [
         f"# Benchmark results ({r['finished_at'][:19]}Z)",
