@@ -1,7 +1,7 @@
 """The composition root: the one place the object graph is built, from `Settings` plus optional transports.
 
     settings → credential → DataverseClient → AvailabilityService → snapshot store and runner, org directory
-                  state (memory, or shared through Table Storage) ↗
+                  state (memory, or shared through Table Storage) ↗          ↘ subscriptions, notifier
 
 The blueprints ask `current()` for the process-wide `App`; tests, the benchmarks and the demo backfill build
 their own `App(settings, Transports(...))`. Every part is built on first use, so importing the app (the cold
@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the heavy modules load on first use only
     from .dashboard.directory import OrgDirectory
     from .public.config import PublicChecks
     from .dataverse import DataverseClient, DataverseCredential
+    from .notifications.store import SubscriptionStore
+    from .notifications.watch import Notifier
     from .service import AvailabilityService
     from .snapshots import SnapshotRunner, SnapshotStore
     from .state import MemoryState
@@ -192,11 +194,39 @@ class App:
 
         return self._part("public_checks", build)
 
+    @property
+    def subscriptions(self) -> SubscriptionStore:
+        """Change subscriptions and their watches in `SUBSCRIPTIONS_TABLE`."""
+
+        def build() -> SubscriptionStore:
+            from .notifications.store import SubscriptionStore
+
+            return SubscriptionStore(self.table_service.get_table_client(self.settings.subscriptions_table))
+
+        return self._part("subscriptions", build)
+
+    @property
+    def notifier(self) -> Notifier:
+        """What the notify timer runs: the watches through the service, the snapshot rows, signed deliveries."""
+
+        def build() -> Notifier:
+            from .notifications.delivery import CallbackSender
+            from .notifications.watch import Notifier
+
+            config = self.settings
+            sender = CallbackSender(allow_private=config.allow_private_callbacks, ca_bundle=config.ca_bundle)
+            return Notifier(store=self.subscriptions, service=self.service, sender=sender,
+                            snapshots=self.snapshot_store, schedule=config.notify_schedule,
+                            snapshot_schedule=config.snapshot_schedule,
+                            snapshot_workstreams=config.snapshot_workstreams, time_zone=config.schedule_time_zone)
+
+        return self._part("notifier", build)
+
     def close(self) -> None:
         """Close the connections of the parts built so far."""
         with self._lock:
             parts, self._parts = self._parts, {}
-        for name in ("client", "state", "snapshot_store", "table_service"):
+        for name in ("client", "state", "snapshot_store", "subscriptions", "table_service"):
             close = getattr(parts.get(name), "close", None)
             if close is not None:
                 close()

@@ -53,7 +53,8 @@ APP_SETTING_NAMES = (
     "AVAILABILITY_STALE_SECONDS", "AVAILABILITY_TIMEOUT_SECONDS", "AVAILABILITY_MAX_CALLS_PER_MINUTE",
     "AVAILABILITY_SHARED_STATE", "AVAILABILITY_STATE_TABLE",
     "SNAPSHOT_SCHEDULE", "SNAPSHOT_WORKSTREAMS", "SNAPSHOT_TABLE",
-    "SNAPSHOT_RETENTION_DAYS", "AzureWebJobsStorage", "AzureWebJobsStorage__accountName",
+    "SNAPSHOT_RETENTION_DAYS", "SUBSCRIPTIONS_TABLE", "NOTIFY_SCHEDULE", "NOTIFY_ALLOW_PRIVATE_CALLBACKS",
+    "AzureWebJobsStorage", "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
     "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "PUBLIC_AVAILABILITY", "PUBLIC_ALLOWED_ORIGINS",
 )
@@ -299,8 +300,10 @@ class Stack:
 
     def app_settings(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """Every setting the host gives the app: stack defaults < local.settings.json < extra < environment."""
-        # The timer's %SNAPSHOT_SCHEDULE% must resolve, as in Azure, so the contract's default is given here.
-        settings = {"FUNCTIONS_WORKER_RUNTIME": "python", "SNAPSHOT_SCHEDULE": "0 */5 * * * *"}
+        # The timers' %SNAPSHOT_SCHEDULE% and %NOTIFY_SCHEDULE% must resolve, as in Azure, so the contract's
+        # defaults are given here. Callbacks on this machine (a webhook receiver on loopback) are allowed locally.
+        settings = {"FUNCTIONS_WORKER_RUNTIME": "python", "SNAPSHOT_SCHEDULE": "0 */5 * * * *",
+                    "NOTIFY_SCHEDULE": "0 * * * * *", "NOTIFY_ALLOW_PRIVATE_CALLBACKS": "true"}
         if self.local_settings is not None:
             settings.update(self.local_settings)
         else:

@@ -36,6 +36,9 @@ param dataverseClientSecretName string = 'dataverse-client-secret'
 @description('NCRONTAB (6 fields) of the snapshot timer.')
 param snapshotSchedule string = '0 */5 * * * *'
 
+@description('NCRONTAB (6 fields) of the notify_subscribers timer (change subscriptions); every minute keeps the 90 s promise.')
+param notifySchedule string = '0 * * * * *'
+
 @description('Most instances the Flex Consumption plan scales the app out to.')
 @minValue(1)
 @maxValue(1000)
@@ -141,6 +144,7 @@ module functionApp 'modules/functionapp.bicep' = {
     dataverseTenantId: dataverseTenantId
     dataverseClientId: dataverseClientId
     snapshotSchedule: snapshotSchedule
+    notifySchedule: notifySchedule
     maximumInstanceCount: maximumInstanceCount
     additionalAppSettings: additionalAppSettings
   }

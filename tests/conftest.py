@@ -14,7 +14,7 @@ from devtools.stack import ROOT, Stack
 
 SCENARIO = Path(__file__).parent / "scenarios" / "gateway.toml"
 # Hosts under test run the snapshot timer only when a test asks: a run firing mid-test would skew counts.
-QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *"}
+QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *", "NOTIFY_SCHEDULE": "0 0 0 1 1 *"}
 # The suite runs with AVAILABILITY_SHARED_STATE as the environment gives it (unset: the default, shared through
 # Azurite); `AVAILABILITY_SHARED_STATE=off python3 dev.py test` runs every host with per-instance state.
 SHARED_STATE = os.environ.get("AVAILABILITY_SHARED_STATE")
@@ -22,7 +22,8 @@ SHARED_STATE = os.environ.get("AVAILABILITY_SHARED_STATE")
 
 def own_app(settings: dict) -> dict:
     """`settings` for a host that is an app of its own: shared state in a table no other test's host uses."""
-    mine = {"AVAILABILITY_STATE_TABLE": f"State{uuid.uuid4().hex[:16]}"}
+    mine = {"AVAILABILITY_STATE_TABLE": f"State{uuid.uuid4().hex[:16]}",
+            "SUBSCRIPTIONS_TABLE": f"Subscriptions{uuid.uuid4().hex[:16]}"}
     if SHARED_STATE:
         mine["AVAILABILITY_SHARED_STATE"] = SHARED_STATE
     return {**mine, **settings}

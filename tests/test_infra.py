@@ -25,7 +25,8 @@ import pytest
 import yaml
 from pycep import BicepParser
 
-from availability.settings import APP_SETTINGS, DEFAULT_SCHEDULE, DEFAULT_SECRET_NAME, load_settings
+from availability.settings import (APP_SETTINGS, DEFAULT_NOTIFY_SCHEDULE, DEFAULT_SCHEDULE, DEFAULT_SECRET_NAME,
+                                   load_settings)
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -74,6 +75,7 @@ SAMPLE_VALUES = {
     "keyVaultUri": "https://kv-sample.vault.azure.net/",
     "secretName": DEFAULT_SECRET_NAME,
     "snapshotSchedule": DEFAULT_SCHEDULE,
+    "notifySchedule": DEFAULT_NOTIFY_SCHEDULE,
 }
 
 CHECKOV_REQUIREMENTS = INFRA / "requirements-checkov.txt"
@@ -216,8 +218,10 @@ def test_the_settings_come_from_the_deployment():
     assert params["keyVaultUri"] == "keyVault.outputs.uri"
     assert params["identityClientId"] == "identity.outputs.clientId"
     assert params["snapshotSchedule"] == "snapshotSchedule"
+    assert params["notifySchedule"] == "notifySchedule"
     main = parse(INFRA / "main.bicep")["parameters"]
     assert main["snapshotSchedule"]["default"] == DEFAULT_SCHEDULE
+    assert main["notifySchedule"]["default"] == DEFAULT_NOTIFY_SCHEDULE
     assert main["dataverseClientSecretName"]["default"] == DEFAULT_SECRET_NAME
     assert params["secretName"] == module_params("dataverseSecret")["name"] == "dataverseClientSecretName"
     assert main["additionalAppSettings"]["default"] == {}

@@ -52,6 +52,9 @@ param dataverseClientId string
 @description('NCRONTAB (6 fields) of the snapshot timer.')
 param snapshotSchedule string
 
+@description('NCRONTAB (6 fields) of the notify_subscribers timer.')
+param notifySchedule string
+
 @description('Most instances the app scales out to.')
 param maximumInstanceCount int
 
@@ -157,8 +160,10 @@ var appSettings = {
   DATAVERSE_CLIENT_ID: dataverseClientId
   KEY_VAULT_URL: keyVaultUri
   DATAVERSE_CLIENT_SECRET_NAME: secretName
-  // Timers resolve %SNAPSHOT_SCHEDULE% from app settings only: the app's default does not reach the host.
+  // Timers resolve %SNAPSHOT_SCHEDULE% and %NOTIFY_SCHEDULE% from app settings only: the app's defaults do
+  // not reach the host.
   SNAPSHOT_SCHEDULE: snapshotSchedule
+  NOTIFY_SCHEDULE: notifySchedule
 }
 
 resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {

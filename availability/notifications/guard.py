@@ -1,0 +1,145 @@
+"""The callback guard: which URLs the app may call back, checked on the address a host name resolves to.
+
+A callback URL is any caller's text, so calling it could make the app reach what only it can reach (SSRF): the
+cloud's metadata endpoint, a storage emulator on loopback, the private network. So a callback must be `https` and
+every address its host resolves to must be global: not loopback, private, link-local (169.254.169.254 and
+fd00:ec2::254, the metadata endpoints, among them), shared, reserved, multicast or unspecified. The check runs when
+a subscription is made (a 400 naming `callbackUrl`) and again at each delivery, whose connection then goes to the
+very address checked, so a host name that resolves elsewhere later (DNS rebinding) gains nothing.
+`NOTIFY_ALLOW_PRIVATE_CALLBACKS=true` (local development) allows `http` and any address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+__all__ = ["Callback", "CallbackRefused", "CallbackUnresolved", "METADATA_ADDRESSES", "is_allowed_address",
+           "resolve", "DNS_SECONDS"]
+
+# The clouds' instance metadata endpoints (IPv4, and the IPv6 one): link-local and unique-local, so refused with
+# every other non-global address anyway; named so that the rule is explicit and tested by name.
+METADATA_ADDRESSES = (ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"))
+DNS_SECONDS = 5.0  # a resolution longer than this is a failure (getaddrinfo itself has no timeout)
+
+Resolver = Callable[..., list]
+
+
+class CallbackRefused(Exception):
+    """The callback may not be called: its scheme or an address it resolves to is not allowed (`reason` says which,
+    without the URL, which may carry a signature)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CallbackUnresolved(Exception):
+    """The callback's host name did not resolve (now): worth another try later."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A callback URL, taken apart: scheme, host, port, and the path with its query (the request target)."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str
+
+    @classmethod
+    def parse(cls, url: str) -> Callback:
+        """The parts of a URL the request shape already admitted (`CALLBACK_PATTERN`); `CallbackRefused` otherwise."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise CallbackRefused("it is not a valid URL") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("https", "http") or not parts.hostname:
+            raise CallbackRefused("it is not an absolute http(s) URL")
+        if parts.username is not None or parts.password is not None or parts.fragment:
+            raise CallbackRefused("it carries a user name, a password or a fragment")
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        return cls(scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80), target)
+
+    @property
+    def host_header(self) -> str:
+        """The Host header: the name, with the port when it is not the scheme's own."""
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def is_allowed_address(address: str, *, allow_private: bool = False) -> bool:
+    """True when the app may connect to `address`: a global unicast address, or any with `allow_private`."""
+    try:
+        ip: Any = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone index is not part of the address
+    except ValueError:
+        return False
+    if allow_private:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if ip in METADATA_ADDRESSES or ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.is_link_local:
+        return False
+    return ip.is_global
+
+
+def resolve(callback: Callback, *, allow_private: bool = False, resolver: Resolver | None = None,
+            timeout: float = DNS_SECONDS) -> list[str]:
+    """The addresses to connect to for `callback`, every one of them allowed.
+
+    :raises CallbackRefused: `http` without `allow_private`, or an address that is not allowed (one is enough:
+        a name that resolves to a public and a private address is refused, whichever a client would pick).
+    :raises CallbackUnresolved: the name does not resolve, or not within `timeout` seconds.
+    """
+    if callback.scheme != "https" and not allow_private:
+        raise CallbackRefused("it must use https")
+    try:
+        literal = ipaddress.ip_address(callback.host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        addresses = _lookup(callback.host, callback.port, resolver or socket.getaddrinfo, timeout)
+    refused = [address for address in addresses if not is_allowed_address(address, allow_private=allow_private)]
+    if refused:
+        raise CallbackRefused("its host resolves to a loopback, private, link-local or otherwise non-public address")
+    return addresses
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _lookup(host: str, port: int, resolver: Resolver, timeout: float) -> list[str]:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(8, thread_name_prefix="callback-dns")
+    future = _pool.submit(resolver, host, port, 0, socket.SOCK_STREAM)
+    try:
+        found = future.result(timeout=timeout)
+    except FutureTimeout:
+        raise CallbackUnresolved("its host name did not resolve in time") from None
+    except (OSError, UnicodeError):
+        raise CallbackUnresolved("its host name does not resolve") from None
+    addresses = list(dict.fromkeys(str(entry[4][0]) for entry in found if entry[0] in (socket.AF_INET,
+                                                                                       socket.AF_INET6)))
+    if not addresses:
+        raise CallbackUnresolved("its host name does not resolve to an address")
+    return addresses

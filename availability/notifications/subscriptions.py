@@ -1,0 +1,127 @@
+"""The change subscriptions API (contract §3): make one, list them, get one, delete one.
+
+Making one validates the body against its shape (`SubscriptionRequest` in schemas.py: the check's fields are a
+before-conversation check's, read by the same parser), checks the callback (guard.py), keeps to the documented
+number of subscriptions per workstream, asks the current availability (the baseline changes are told against,
+through the service and its cache) and stores the subscription with a new signing secret, shown only in the 201.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from ..answer import Availability, format_time
+from ..checks import is_guid, parse_before_conversation, validated
+from ..errors import AvailabilityError, InvalidRequest, NotFound
+from ..language import negotiate
+from ..schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
+from .guard import Callback, CallbackRefused, CallbackUnresolved, resolve
+from .store import Subscription, SubscriptionStore, Watch, check_key
+
+__all__ = ["create_subscription", "created_json", "find_subscription", "delete_subscription", "list_subscriptions",
+           "location_of"]
+
+log = logging.getLogger(__name__)
+
+CHECK_FIELDS = ("workstreamId", "contextItems", "engagementContext")
+_NOT_FOUND = "No change subscription has this id."
+
+
+def location_of(subscription_id: str) -> str:
+    """The subscription's URL path: the 201's Location, and where the connector's platform sends its DELETE."""
+    return f"/api/subscriptions/{subscription_id}"
+
+
+def create_subscription(body: Any, *, accept_language: str | None, store: SubscriptionStore, service: Any,
+                        allow_private: bool, deadline: float | None = None,
+                        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+                        ) -> tuple[Subscription, Availability]:
+    """Validate, check and store a new subscription; returns it with its baseline answer.
+
+    :raises InvalidRequest: the body, its callback URL, or one subscription too many for the workstream.
+    :raises AvailabilityError: what the baseline check or storage answered (404 for an unknown workstream, ...).
+    """
+    data = validated("SubscriptionRequest", body)
+    check = parse_before_conversation({name: data[name] for name in CHECK_FIELDS if name in data})
+    callback = _allowed_callback(data["callbackUrl"], allow_private)
+    store.ensure_table(deadline)
+    if len(store.of_workstream(check.workstream_id, deadline=deadline)) >= MAX_SUBSCRIPTIONS_PER_WORKSTREAM:
+        raise _too_many()
+    answer = service.check(check, deadline=deadline)
+    subscription = Subscription(
+        id=str(uuid.uuid4()), workstream_id=check.workstream_id,
+        check_body={name: data[name] for name in CHECK_FIELDS[1:] if data.get(name) is not None},
+        check_key=check_key(check), notify_on=data.get("notifyOn") or "status",
+        language=negotiate(data.get("language"), accept_language), time_zone=data.get("timeZone"),
+        created_at=now().replace(microsecond=0), callback_url=data["callbackUrl"], secret=secrets.token_urlsafe(32),
+        callback_host=callback.host, seen_status=answer.status, seen_can_escalate=answer.can_escalate,
+        seen_at=answer.retrieved_at)
+    subscription = store.insert(subscription, deadline=deadline)
+    # Counted again once written: of two made at once past the limit, the later one goes (the count never
+    # stays above it, without a lock).
+    taken = store.of_workstream(check.workstream_id, deadline=deadline)
+    if len(taken) > MAX_SUBSCRIPTIONS_PER_WORKSTREAM and (subscription.created_at, subscription.id) not in \
+            taken[:MAX_SUBSCRIPTIONS_PER_WORKSTREAM]:
+        store.delete(subscription.id)
+        raise _too_many()
+    _seed_watch(store, subscription.check_key, answer, deadline)
+    log.info("Subscription %s made for workstream %s, calling back %s", subscription.id, subscription.workstream_id,
+             subscription.callback_host)
+    return subscription, answer
+
+
+def created_json(subscription: Subscription, answer: Availability) -> dict[str, Any]:
+    """The 201's body: the only answer that holds the secret."""
+    return {"id": subscription.id, "workstreamId": subscription.workstream_id, "notifyOn": subscription.notify_on,
+            "createdAt": format_time(subscription.created_at), "status": answer.status,
+            "secret": subscription.secret}
+
+
+def list_subscriptions(store: SubscriptionStore, *, deadline: float | None = None) -> list[dict[str, Any]]:
+    return [subscription.to_json() for subscription in store.subscriptions(deadline=deadline)]
+
+
+def find_subscription(store: SubscriptionStore, subscription_id: str, *, deadline: float | None = None
+                      ) -> Subscription:
+    """The subscription, or `NotFound` (for an id that is not even a GUID too)."""
+    found = store.get(subscription_id, deadline=deadline) if is_guid(subscription_id) else None
+    if found is None:
+        raise NotFound(_NOT_FOUND)
+    return found
+
+
+def delete_subscription(store: SubscriptionStore, subscription_id: str, *, deadline: float | None = None) -> None:
+    """Delete the subscription: nothing more is sent to it; `NotFound` when there is none."""
+    found = find_subscription(store, subscription_id, deadline=deadline)
+    store.delete(found.id, deadline=deadline)
+    log.info("Subscription %s deleted", found.id)
+
+
+def _allowed_callback(url: str, allow_private: bool) -> Callback:
+    try:
+        callback = Callback.parse(url)
+        if not allow_private:  # with the setting every address is allowed: nothing to resolve now
+            resolve(callback)
+    except CallbackRefused as exc:
+        raise InvalidRequest(f"callbackUrl is not allowed: {exc.reason}.", target="callbackUrl") from None
+    except CallbackUnresolved as exc:
+        raise InvalidRequest(f"callbackUrl cannot be used: {exc.reason}.", target="callbackUrl") from None
+    return callback
+
+
+def _too_many() -> InvalidRequest:
+    return InvalidRequest(f"The workstream already has {MAX_SUBSCRIPTIONS_PER_WORKSTREAM} change subscriptions, the "
+                          "most it may have; delete one first.", target="workstreamId")
+
+
+def _seed_watch(store: SubscriptionStore, key: str, answer: Availability, deadline: float | None) -> None:
+    """Give a check watched for the first time its answer (and so its next transition) at once; best effort."""
+    try:
+        if store.watch(key, deadline=deadline) is None:
+            store.save_watch(Watch(key, answer, answer.retrieved_at), deadline=deadline)
+    except AvailabilityError as exc:  # the next run asks instead
+        log.warning("The watch of a new subscription was not written: %s", exc.message)

@@ -1,0 +1,516 @@
+"""Change detection and delivery: what one run of the `notify_subscribers` timer does.
+
+Subscriptions asking the same upstream question share one **watch**, so the org's cost depends on the distinct
+checks watched, never on the number of subscriptions. A run (every minute by default) reads every subscription
+and watch, then for each watch:
+
+- **A known transition** (the last answer's `nextTransitionTime`, turned from the org's clock into ours) that
+  falls before the run's end is waited for: the watch asks 2 s after it, so an opening or closing is told within
+  seconds, and within 90 s whatever the timer's jitter, since the run that follows asks at once for a transition
+  already past.
+- **Other changes** (staffing): for a check without context (the one the snapshot timer records), the row of the
+  current snapshot slot is used when it is newer than the watch's answer (the run polls for it during the slot's
+  first 45 s), so such a watch costs nothing beyond the snapshot; any other check is asked again once its answer
+  is nearly one snapshot interval old. Either way a staffing change is seen within one `SNAPSHOT_SCHEDULE` interval.
+- A watch never asks twice within 60 s, and asks through the availability service (its cache and, with shared
+  state, every instance's in-flight calls), so watching costs the org at most one call per distinct check per
+  minute.
+
+Each subscription whose watched field (status, or canEscalate) differs from the one last told gets a **pending
+change**, written to its row before anything is sent (store.py), then delivered (delivery.py) by a bounded pool:
+a slow receiver holds one worker for at most one attempt's timeout, never the others. 5xx, 429 and timeouts are
+retried with back-off (2 s and 10 s within the run, then from later runs), 410 deletes the subscription, and the
+10th failed attempt in a row disables it. The run ends a few seconds before the timer's next occurrence; what is
+left (a retry due later) is taken up by a later run, from the rows.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping
+
+from .. import telemetry
+from ..answer import Availability, format_time
+from ..checks import BeforeConversationCheck
+from ..errors import AvailabilityError, ConfigurationError
+from ..snapshots import HistoryQuery, Snapshot, SnapshotStore, next_slot, schedule_slot, schedule_zone, timer_slot
+from .delivery import MAX_FAILURES, Attempt, CallbackSender, backoff
+from .store import Conflict, Gone, Pending, Subscription, SubscriptionStore, Watch
+
+__all__ = ["Notifier", "NotifySummary", "merge_snapshot", "GAP_SECONDS", "MARGIN_SECONDS"]
+
+log = logging.getLogger(__name__)
+
+GAP_SECONDS = 60.0  # between two asks of one watch: the org's cost cap per distinct check
+MARGIN_SECONDS = 2.0  # after a known transition before asking: clock skew, the Date header's whole seconds
+SNAPSHOT_WAIT_SECONDS, SNAPSHOT_POLL_SECONDS = 45.0, 3.0  # a slot's rows are awaited that long, read that often
+STAFFING_MARGIN_SECONDS = 75.0  # a staffing refresh is due this long before one snapshot interval has passed
+LEASE_SECONDS = 30.0  # a run sending a change holds it that long (one attempt lasts at most ~13 s)
+ASK_SECONDS = 20.0  # the time budget of one ask
+MIN_RUN_SECONDS, MAX_RUN_SECONDS, END_MARGIN_SECONDS = 20.0, 120.0, 3.0
+DEFAULT_INTERVAL = 300.0  # seconds between snapshots when the schedule cannot say
+
+
+@dataclass(frozen=True)
+class NotifySummary:
+    """What one run did; `line()` is its log line (counts only: no URL, no secret, no caller text)."""
+
+    subscriptions: int
+    watches: int
+    counts: Mapping[str, int]
+    duration_seconds: float
+
+    def line(self) -> str:
+        counts = "".join(f" {name}={self.counts[name]}" for name in sorted(self.counts))
+        return (f"Notify subscriptions={self.subscriptions} watches={self.watches}{counts} "
+                f"duration={self.duration_seconds:.2f}s")
+
+
+class Notifier:
+    """Runs change detection and delivery for every subscription (one `run()` per timer occurrence).
+
+    :keyword store: the `SubscriptionStore`.
+    :keyword service: the `AvailabilityService` the watches ask through.
+    :keyword sender: the `CallbackSender` deliveries go through.
+    :keyword snapshots: the `SnapshotStore` whose rows stand in for asks of checks without context (None: none).
+    :keyword schedule: `NOTIFY_SCHEDULE` (a run ends before its next occurrence).
+    :keyword snapshot_schedule: `SNAPSHOT_SCHEDULE` (the staffing interval, and the slots rows are read for).
+    :keyword snapshot_workstreams: `SNAPSHOT_WORKSTREAMS` (None: every workstream has rows).
+    :keyword time_zone: `WEBSITE_TIME_ZONE`, where the schedules are evaluated.
+    """
+
+    def __init__(self, *, store: SubscriptionStore, service: Any, sender: CallbackSender,
+                 snapshots: SnapshotStore | None = None, schedule: str = "0 * * * * *",
+                 snapshot_schedule: str = "0 */5 * * * *", snapshot_workstreams: Iterable[str] | None = None,
+                 time_zone: str | None = None, ask_concurrency: int = 8, delivery_concurrency: int = 16,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.service = service
+        self.sender = sender
+        self.snapshots = snapshots
+        self.schedule = schedule
+        self.snapshot_schedule = snapshot_schedule
+        self.snapshot_workstreams = None if snapshot_workstreams is None else {w.lower() for w in
+                                                                               snapshot_workstreams}
+        self.zone = schedule_zone(time_zone)
+        self.ask_concurrency = ask_concurrency
+        self.delivery_concurrency = delivery_concurrency
+        self.clock = clock
+        self.monotonic = monotonic
+
+    def run(self, *, past_due: bool = False) -> NotifySummary:
+        """One run: detect the changes of every watched check and deliver them; raises when storage fails."""
+        started = self.clock()
+        if past_due:
+            log.warning("Notify run is past due")
+        subscriptions = self.store.subscriptions()
+        watches = self.store.watches() if subscriptions else {}
+        run = _Run(self, started, self.deadline(started), subscriptions, watches)
+        run.go()
+        summary = NotifySummary(subscriptions=len(subscriptions), watches=len(run.groups), counts=dict(run.counts),
+                                duration_seconds=round(self.clock() - started, 3))
+        log.info(summary.line())
+        return summary
+
+    def deadline(self, started: float) -> float:
+        """When a run that started at `started` stops starting work: a few seconds before the next occurrence."""
+        moment = datetime.fromtimestamp(started, timezone.utc)
+        try:
+            following = next_slot(self.schedule, timer_slot(self.schedule, moment, self.zone), self.zone).timestamp()
+        except ConfigurationError:
+            following = started + 60.0
+        return min(max(following - END_MARGIN_SECONDS, started + MIN_RUN_SECONDS), started + MAX_RUN_SECONDS)
+
+    def snapshot_interval(self, now: float) -> tuple[float, float] | None:
+        """(the current snapshot slot, seconds to the next one), epoch seconds; None when the schedule is unusable."""
+        moment = datetime.fromtimestamp(now, timezone.utc)
+        try:
+            slot = schedule_slot(self.snapshot_schedule, moment, self.zone)
+            return slot.timestamp(), (next_slot(self.snapshot_schedule, slot, self.zone) - slot).total_seconds()
+        except ConfigurationError:
+            return None
+
+    def covered(self, check: BeforeConversationCheck) -> bool:
+        """True when the snapshot timer records this very check (a workstream without context)."""
+        return (self.snapshots is not None and not check.context_items and not check.engagement_context
+                and (self.snapshot_workstreams is None or check.workstream_id.lower() in self.snapshot_workstreams))
+
+
+_ASK = object()  # merge_snapshot's "the row says the hours changed: ask"
+
+
+def merge_snapshot(answer: Availability, row: Snapshot) -> Availability | object | None:
+    """`answer` brought up to date with a snapshot row of its workstream: the new answer, `_ASK` when the row shows
+    more than staffing changed (another queue, the hours), or None when the row is not newer or holds an error."""
+    if row.error or row.retrieved_at is None or row.retrieved_at <= answer.retrieved_at:
+        return None
+    offset = (answer.org_time - answer.retrieved_at) if answer.org_time else timedelta(0)
+    transition = answer.next_transition_time
+    if (row.queue_id != answer.queue_id or row.within_operating_hours != answer.within_operating_hours
+            or (transition is not None and transition <= row.retrieved_at + offset)):
+        return _ASK  # the row cannot give the new opening and closing times
+    return replace(answer, representatives_available=bool(row.representatives_available),
+                   available_representatives=row.available_representatives, position_in_queue=row.position_in_queue,
+                   average_wait_seconds=row.average_wait_seconds, retrieved_at=row.retrieved_at,
+                   org_time=(row.retrieved_at + offset) if answer.org_time else None, source="live")
+
+
+class _Scheduler:
+    """Timed tasks on two bounded pools, until none is left or the deadline passes (later ones are dropped: the
+    rows keep what they need, and a later run takes them up)."""
+
+    def __init__(self, deadline: float, clock: Callable[[], float], pools: Mapping[str, ThreadPoolExecutor]) -> None:
+        self.deadline = deadline
+        self._clock = clock
+        self._pools = pools
+        self._heap: list[tuple[float, int, str, Callable[..., None], tuple]] = []
+        self._condition = threading.Condition()
+        self._active = 0
+        self._order = itertools.count()
+        self.dropped = 0
+
+    def at(self, when: float, pool: str, task: Callable[..., None], *args: Any) -> bool:
+        """Run `task(*args)` on `pool` at `when` (epoch seconds); False when that is past the deadline."""
+        if when > self.deadline:
+            return False
+        with self._condition:
+            heapq.heappush(self._heap, (when, next(self._order), pool, task, args))
+            self._condition.notify()
+        return True
+
+    def run(self) -> None:
+        while True:
+            with self._condition:
+                while True:
+                    now = self._clock()
+                    if self._heap and now >= self.deadline:
+                        self.dropped += len(self._heap)
+                        self._heap.clear()
+                    if self._heap and self._heap[0][0] <= now:
+                        _, _, pool, task, args = heapq.heappop(self._heap)
+                        self._active += 1
+                        break
+                    if not self._heap and not self._active:
+                        return
+                    wait = min(self._heap[0][0], self.deadline) - now if self._heap else None
+                    self._condition.wait(wait if wait is None else max(0.01, wait))
+            self._pools[pool].submit(self._call, task, args)
+
+    def _call(self, task: Callable[..., None], args: tuple) -> None:
+        try:
+            task(*args)
+        except AvailabilityError as exc:  # storage or the org failed: the rows keep the state, a later run goes on
+            log.warning("Notify task %s failed: %s (%s)", getattr(task, "__name__", "?"), exc.message, exc.code)
+        except Exception:  # a bug in one task must not stop the others
+            log.exception("Notify task %s failed unexpectedly", getattr(task, "__name__", "?"))
+        finally:
+            with self._condition:
+                self._active -= 1
+                self._condition.notify()
+
+
+class _Run:
+    """The state of one run: the subscriptions by watch, the watches, and the tasks on their way."""
+
+    def __init__(self, notifier: Notifier, started: float, deadline: float, subscriptions: list[Subscription],
+                 watches: Mapping[str, Watch]) -> None:
+        self.n = notifier
+        self.started = started
+        self.deadline = deadline
+        self.lock = threading.RLock()
+        self.counts: Counter[str] = Counter()
+        self.groups: dict[str, dict[str, Subscription]] = {}
+        for subscription in subscriptions:
+            if subscription.enabled:
+                self.groups.setdefault(subscription.check_key, {})[subscription.id] = subscription
+        self.orphans = set(watches) - set(self.groups)
+        self.watches = {key: watches.get(key) or Watch(key) for key in self.groups}
+        self.checks: dict[str, BeforeConversationCheck] = {}
+        for key, members in list(self.groups.items()):
+            try:
+                self.checks[key] = next(iter(members.values())).check()
+            except AvailabilityError:  # a row written by a version with other rules: left alone, said once a run
+                log.error("Subscriptions of watch %s hold a check this version cannot read", key)
+                del self.groups[key]
+
+    # -- the run --
+    def go(self) -> None:
+        if self.orphans:
+            try:
+                self.n.store.delete_watches(self.orphans)
+            except AvailabilityError as exc:
+                log.warning("Unused watches not deleted: %s", exc.message)
+        with ThreadPoolExecutor(self.n.ask_concurrency, thread_name_prefix="notify-watch") as watch_pool, \
+                ThreadPoolExecutor(self.n.delivery_concurrency, thread_name_prefix="notify-deliver") as deliveries:
+            self.scheduler = _Scheduler(self.deadline, self.n.clock, {"watch": watch_pool, "deliver": deliveries})
+            for key in self.groups:
+                self.compare(key)
+                self.plan(key)
+            self.scheduler.run()
+        if self.scheduler.dropped:
+            self.counts["left_for_next_run"] += self.scheduler.dropped
+
+    def plan(self, key: str) -> None:
+        """Schedule what the watch needs this run: an ask at its transition, a snapshot read, or a refresh."""
+        watch, now = self.watches[key], self.n.clock()
+        earliest = max(now, watch.asked_at + GAP_SECONDS)
+        if watch.answer is None:
+            self.ask_at(key, earliest)
+            return
+        transition = _transition(watch.answer)
+        if transition is not None and transition <= self.deadline:
+            self.ask_at(key, max(transition, earliest))
+            return
+        interval = self.n.snapshot_interval(now)
+        if interval is not None and self.n.covered(self.checks[key]):
+            if watch.snapshot_slot < interval[0]:
+                self.scheduler.at(now, "watch", self.snapshot, key, interval[0])
+            return  # this slot's row was used: the next one comes with the next slot
+        if self.staffing_due(watch, now):
+            self.ask_at(key, earliest)
+
+    def staffing_due(self, watch: Watch, now: float) -> bool:
+        interval = self.n.snapshot_interval(now)
+        seconds = interval[1] if interval else DEFAULT_INTERVAL
+        assert watch.answer is not None
+        return now - watch.answer.retrieved_at.timestamp() >= max(GAP_SECONDS, seconds - STAFFING_MARGIN_SECONDS)
+
+    def ask_at(self, key: str, when: float) -> None:
+        self.scheduler.at(when, "watch", self.ask, key)
+
+    # -- learning the availability --
+    def ask(self, key: str) -> None:
+        """Ask the org (through the service) for the watched check, then compare."""
+        asked_at = self.n.clock()
+        try:
+            answer: Availability | None = self.n.service.check(self.checks[key],
+                                                               deadline=self.n.monotonic() + ASK_SECONDS)
+        except AvailabilityError as exc:
+            log.warning("Watch %s: the check failed (%s)", key, exc.code)
+            answer = None
+        self.tally("asked")
+        if answer is not None and answer.source == "stale":
+            answer = None  # an old answer tells no change
+        self.learn(key, answer, asked_at=asked_at)
+        if answer is not None:
+            self.compare(key)
+
+    def snapshot(self, key: str, slot: float) -> None:
+        """Use the snapshot row of `slot` for the watch (it is a check without context), or wait for it a while."""
+        assert self.n.snapshots is not None
+        check, now = self.checks[key], self.n.clock()
+        moment = datetime.fromtimestamp(slot, timezone.utc)
+        rows = self.n.snapshots.history(HistoryQuery(start=moment, end=moment, limit=1,
+                                                     workstream_id=check.workstream_id.lower()),
+                                        deadline=self.n.monotonic() + 10)
+        watch = self.watches[key]
+        if not rows:
+            if now + SNAPSHOT_POLL_SECONDS <= slot + SNAPSHOT_WAIT_SECONDS:
+                self.scheduler.at(now + SNAPSHOT_POLL_SECONDS, "watch", self.snapshot, key, slot)
+            elif self.staffing_due(watch, now):  # no row this slot (the timer failed, or skips it): ask
+                self.ask_at(key, max(now, watch.asked_at + GAP_SECONDS))
+            return
+        assert watch.answer is not None
+        merged = merge_snapshot(watch.answer, rows[0])
+        if merged is _ASK:
+            self.learn(key, None, snapshot_slot=slot)
+            self.ask_at(key, max(now, watch.asked_at + GAP_SECONDS))
+        elif merged is None:
+            self.learn(key, None, snapshot_slot=slot)
+        else:
+            assert isinstance(merged, Availability)
+            self.tally("from_snapshot")
+            self.learn(key, merged, snapshot_slot=slot)
+            self.compare(key)
+
+    def learn(self, key: str, answer: Availability | None, *, asked_at: float | None = None,
+              snapshot_slot: float | None = None) -> None:
+        """Record what the watch now knows, in memory and in its row."""
+        with self.lock:
+            watch = self.watches[key]
+            changes: dict[str, Any] = {}
+            if asked_at is not None:
+                changes["asked_at"] = asked_at
+            if snapshot_slot is not None:
+                changes["snapshot_slot"] = max(snapshot_slot, watch.snapshot_slot)
+            previous = watch.answer
+            if answer is not None and (previous is None or answer.retrieved_at > previous.retrieved_at):
+                changes["answer"] = answer
+                changes["changed_at"] = _changed_at(previous, answer, watch.changed_at)
+            watch = self.watches[key] = replace(watch, **changes)
+        self.n.store.save_watch(watch)
+
+    # -- telling the subscribers --
+    def compare(self, key: str) -> None:
+        """Give each subscription of the watch whose watched field changed a pending change, and send those due."""
+        with self.lock:
+            watch, members = self.watches[key], list(self.groups.get(key, {}).values())
+        for subscription in members:
+            try:
+                self.consider(key, subscription, watch)
+            except AvailabilityError as exc:
+                log.warning("Subscription %s: not compared (%s)", subscription.id, exc.code)
+
+    def consider(self, key: str, subscription: Subscription, watch: Watch) -> None:
+        answer, now, pending = watch.answer, self.n.clock(), subscription.pending
+        if pending is not None:
+            if pending.lease_until > now:
+                return  # another run is sending it
+            outdated = (answer is not None and answer.retrieved_at > pending.answered_at
+                        and subscription.watched(answer) != pending.value(subscription.notify_on))
+            if not outdated:
+                self.scheduler.at(max(now, pending.next_at), "deliver", self.deliver, key, subscription.id)
+                return
+            if subscription.watched(answer) == subscription.seen:  # it went back to what the receiver knows
+                self.save(key, replace(subscription, pending=None))
+                return
+        elif answer is None or answer.retrieved_at <= subscription.seen_at:
+            return
+        elif subscription.watched(answer) == subscription.seen:
+            if answer.status != subscription.seen_status:  # canEscalate unchanged: keep previousStatus true
+                self.save(key, replace(subscription, seen_status=answer.status, seen_at=answer.retrieved_at))
+            return
+        assert answer is not None
+        change = self.save(key, replace(subscription, pending=self.new_pending(subscription, watch)))
+        if change is not None:
+            self.tally("changes")
+            self.scheduler.at(now, "deliver", self.deliver, key, subscription.id)
+
+    def new_pending(self, subscription: Subscription, watch: Watch) -> Pending:
+        answer = watch.answer
+        assert answer is not None
+        changed_at = watch.changed_at if watch.changed_at and watch.changed_at > subscription.seen_at \
+            else answer.retrieved_at
+        now = datetime.fromtimestamp(self.n.clock(), timezone.utc)
+        body = {"subscriptionId": subscription.id, "workstreamId": subscription.workstream_id,
+                "previousStatus": subscription.seen_status, "status": answer.status,
+                "canEscalate": answer.can_escalate, "changedAt": format_time(changed_at),
+                "availability": answer.to_json(now, subscription.time_zone, subscription.language)}
+        return Pending(id=str(uuid.uuid4()), body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+                       status=answer.status, can_escalate=answer.can_escalate, answered_at=answer.retrieved_at)
+
+    def deliver(self, key: str, subscription_id: str, again: bool = True) -> None:
+        """Take the subscription's pending change (a lease on its row) and send it once."""
+        with self.lock:
+            subscription = self.groups.get(key, {}).get(subscription_id)
+        if subscription is None or subscription.pending is None:
+            return
+        now = self.n.clock()
+        claimed = self.save(key, replace(subscription, pending=replace(subscription.pending,
+                                                                       lease_until=now + LEASE_SECONDS)))
+        if claimed is None:
+            fresh = self.groups.get(key, {}).get(subscription_id)
+            if again and fresh is not None and fresh.pending is not None and fresh.enabled \
+                    and fresh.pending.id == subscription.pending.id and fresh.pending.lease_until <= now:
+                self.deliver(key, subscription_id, again=False)
+            return
+        pending = claimed.pending
+        assert pending is not None
+        attempt = self.n.sender.post(claimed.callback_url, pending.body.encode("utf-8"), secret=claimed.secret,
+                                     delivery_id=pending.id)
+        self.record(key, claimed, attempt)
+
+    def record(self, key: str, subscription: Subscription, attempt: Attempt) -> None:
+        """What the attempt means for the subscription's row, and the next attempt when one is due this run."""
+        pending = subscription.pending
+        assert pending is not None
+        now = self.n.clock()
+        base = replace(subscription, last_delivery_at=datetime.fromtimestamp(now, timezone.utc),
+                       last_response_status=attempt.status)
+        told = dict(pending=None, seen_status=pending.status, seen_can_escalate=pending.can_escalate,
+                    seen_at=pending.answered_at)
+        if attempt.outcome == "delivered":
+            result, updated = "delivered", replace(base, **told, consecutive_failures=0,
+                                                   last_delivery_status="delivered")
+        elif attempt.outcome == "gone":
+            log.info("Subscription %s deleted: its callback at %s answered 410 Gone", subscription.id,
+                     subscription.callback_host)
+            self.n.store.delete(subscription.id)
+            self.forget(key, subscription.id)
+            self.count("failed")
+            return
+        else:
+            failures = subscription.consecutive_failures + 1
+            log.warning("Subscription %s: delivery %s to %s failed (%s); %d in a row", subscription.id, pending.id,
+                        subscription.callback_host, attempt.reason, failures)
+            if failures >= MAX_FAILURES:
+                log.warning("Subscription %s disabled after %d failed deliveries in a row", subscription.id, failures)
+                result, updated = "failed", replace(base, pending=None, enabled=False, consecutive_failures=failures,
+                                                    last_delivery_status="failed")
+            elif attempt.outcome == "retry":
+                tries = pending.failures + 1
+                retry = replace(pending, failures=tries, next_at=now + backoff(tries), lease_until=0.0)
+                result, updated = "retried", replace(base, pending=retry, consecutive_failures=failures,
+                                                     last_delivery_status="retrying")
+            else:  # refused: this change is not sent again; the next one will be
+                result, updated = "failed", replace(base, **told, consecutive_failures=failures,
+                                                    last_delivery_status="failed")
+        self.count(result)
+        saved = self.save(key, updated)
+        if saved is not None and saved.pending is not None:
+            self.scheduler.at(saved.pending.next_at, "deliver", self.deliver, key, saved.id)
+
+    # -- rows --
+    def save(self, key: str, subscription: Subscription) -> Subscription | None:
+        """Write the subscription's row on its ETag; None when it changed meanwhile (the fresh row is kept) or is
+        gone."""
+        try:
+            saved = self.n.store.save(subscription)
+        except Gone:
+            self.forget(key, subscription.id)
+            return None
+        except Conflict:
+            fresh = self.n.store.get(subscription.id)
+            if fresh is None or not fresh.enabled:
+                self.forget(key, subscription.id)
+            else:
+                with self.lock:
+                    self.groups.setdefault(key, {})[fresh.id] = fresh
+            return None
+        with self.lock:
+            if subscription.id in self.groups.get(key, {}):
+                self.groups[key][subscription.id] = saved
+        return saved
+
+    def forget(self, key: str, subscription_id: str) -> None:
+        with self.lock:
+            self.groups.get(key, {}).pop(subscription_id, None)
+
+    def tally(self, name: str) -> None:
+        with self.lock:
+            self.counts[name] += 1
+
+    def count(self, result: str) -> None:
+        """A delivery attempt's result: delivered, retried or failed (the contract's metric)."""
+        self.tally(result)
+        telemetry.count_delivery(result)
+
+
+def _transition(answer: Availability) -> float | None:
+    """When to ask after the answer's known transition, on this app's clock (epoch seconds); None without one."""
+    if answer.next_transition_time is None:
+        return None
+    offset = (answer.org_time - answer.retrieved_at).total_seconds() if answer.org_time else 0.0
+    return answer.next_transition_time.timestamp() - offset + MARGIN_SECONDS
+
+
+def _changed_at(previous: Availability | None, answer: Availability, known: datetime | None) -> datetime:
+    """Since when `answer`'s status holds: the transition that changed it when there was one, else when seen."""
+    if previous is None or known is None:
+        return answer.retrieved_at
+    if (previous.status, previous.can_escalate) == (answer.status, answer.can_escalate):
+        return known
+    transition = previous.next_transition_time
+    if transition is not None and transition <= (answer.org_time or answer.retrieved_at):
+        return transition
+    return answer.retrieved_at
