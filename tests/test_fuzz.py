@@ -13,6 +13,7 @@ shared component, checked name by name in test_openapi.py).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -68,25 +69,34 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
+# The host publishes these for web pages: half the aliases the fuzzer draws are these, the others unknown (404).
+PUBLIC = {"chat": {"workstreamId": CHAT, "contextItems": {"Language": "fr"}}, "office": {"workstreamId": OFFICE}}
+
+
 def _config(tmp_path) -> str:
     """Schemathesis settings: half the ids it draws are the scenario's, the others unknown to the org (404)."""
     workstreams = ", ".join(f'"{id_}"' for id_ in (CHAT, BUSY_LINE, OFFICE))
+    aliases = ", ".join(f'"{alias}"' for alias in PUBLIC)
     path = tmp_path / "schemathesis.toml"
     path.write_text(
         "[dictionaries.workstreams]\n"
         f"values = [{workstreams}]\n"
         "[dictionaries.conversations]\n"
         f'values = ["{CONVERSATION}"]\n'
+        "[dictionaries.aliases]\n"
+        f"values = [{aliases}]\n"
         "[parameters]\n"
         '"body.workstreamId" = { dictionary = "workstreams", probability = 0.5 }\n'
         '"body.conversationId" = { dictionary = "conversations", probability = 0.5 }\n'
-        '"query.workstreamId" = { dictionary = "workstreams", probability = 0.5 }\n',
+        '"query.workstreamId" = { dictionary = "workstreams", probability = 0.5 }\n'
+        '"path.alias" = { dictionary = "aliases", probability = 0.5 }\n',
         encoding="utf-8")
     return str(path)
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
-def test_the_api_does_what_its_openapi_document_says(gateway, clean_sandbox, tmp_path):
+def test_the_api_does_what_its_openapi_document_says(fresh_gateway, clean_sandbox, tmp_path):
+    gateway = fresh_gateway(PUBLIC_AVAILABILITY=json.dumps(PUBLIC), PUBLIC_ALLOWED_ORIGINS="https://www.contoso.example")
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", _config(tmp_path), "run",
         f"{gateway.url}/api/openapi.json",

@@ -271,6 +271,7 @@ def test_the_preflight_grants_listed_origins_only(site):
     refused = site.options("chat", Origin="https://evil.example", Access_Control_Request_Method="GET")
     assert refused.status_code == 204
     assert not [name for name in refused.headers if name.lower().startswith("access-control-")]
+    assert site.options("nope", Origin=SITE, Access_Control_Request_Method="GET").status_code == 404
 
 
 def test_errors_are_readable_by_listed_origins_and_never_cached(site):

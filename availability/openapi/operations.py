@@ -358,7 +358,8 @@ def _public_operations() -> list[Operation]:
             description=(
                 "What browsers ask before a cross-origin request that is not simple: for an origin of "
                 "PUBLIC_ALLOWED_ORIGINS, a 204 granting GET and OPTIONS (Access-Control-Max-Age says how long to "
-                "remember it); for any other origin, a 204 that grants nothing."
+                "remember it); for any other origin, a 204 that grants nothing. An alias not published is a 404, as "
+                "for GET."
             ),
             parameters=(_ALIAS_PARAMETER, _ORIGIN_PARAMETER),
             ok=Ok(None, "The preflight's answer.", media=None, status=204, headers={
@@ -369,7 +370,10 @@ def _public_operations() -> list[Operation]:
                 "Access-Control-Max-Age": {"description": "Seconds a browser may remember the grant.",
                                            "schema": {"type": "string"}},
                 "Vary": _PUBLIC_HEADERS["Vary"]}),
-            errors=(500, 503),
+            errors=(404, 500, 503),
+            error_notes={404: ("not_found: no check is published under this alias (or none at all).", ("not_found",)),
+                         503: ("configuration_error: PUBLIC_AVAILABILITY or PUBLIC_ALLOWED_ORIGINS is malformed, or "
+                               "another setting.", ("configuration_error",))},
         ),
         Operation(
             path="/public/widget.js", method="get",

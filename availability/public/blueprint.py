@@ -85,8 +85,12 @@ def _preflight(req: func.HttpRequest) -> func.HttpResponse:
         headers = preflight_headers(req.headers.get("origin"), public)
         return func.HttpResponse(status_code=204, headers={"x-correlation-id": correlation, **headers})
 
-    return handle("public-availability-preflight", req, lambda deadline: (app.current().public_checks, "preflight"),
-                  render)
+    def work(deadline: float) -> tuple[PublicChecks, str]:
+        public = app.current().public_checks
+        public.check(req.route_params.get("alias", ""))  # what GET would not answer has nothing to grant
+        return public, "preflight"
+
+    return handle("public-availability-preflight", req, work, render)
 
 
 def _with_cors(req: func.HttpRequest, response: func.HttpResponse) -> func.HttpResponse:
