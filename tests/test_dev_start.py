@@ -46,6 +46,14 @@ def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
                                headers={"x-functions-key": info["functionKey"]},
                                json={"workstreamId": info["workstreams"][0]["id"]}, timeout=30)
         assert answer.status_code == 200, answer.text
+        # the demo web page, on an origin of its own, may read the demo's published check
+        page_url = info["demoPageUrl"]
+        assert page_url and page_url != info["hostUrl"]
+        page = requests.get(page_url, timeout=5)
+        assert page.status_code == 200 and f"{info['hostUrl']}/api/public/widget.js" in page.text
+        public = requests.get(f"{info['hostUrl']}/api/public/availability/support", headers={"Origin": page_url},
+                              timeout=30)
+        assert public.status_code == 200 and public.headers["Access-Control-Allow-Origin"] == page_url
         # the demo's week of history was backfilled before the host started
         history = requests.get(f"{info['hostUrl']}/api/snapshots", params={"from": "2020-01-01", "limit": 5000},
                                headers={"x-functions-key": info["functionKey"]}, timeout=30).json()["snapshots"]
@@ -59,8 +67,9 @@ def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
         output = process.stdout.read()
         assert "function key" in output and "curl" in output and "Stopped." in output
         assert f"{info['hostUrl']}/api/dashboard?code={info['functionKey']}" in output
+        assert page_url in output
         assert not stack_file.exists()
-        for listened in (port, sandbox_port, table_port):
+        for listened in (port, sandbox_port, table_port, int(page_url.rsplit(":", 1)[1])):
             assert not _listening(listened), listened
     finally:
         if process.poll() is None:
