@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import requests
 
-from bench import instances
+from bench import instances, public
 from bench.direct import DirectPath
 from devtools.sandbox_client import SandboxControl, sandbox_app
 from devtools.stack import ROOT, Stack
@@ -46,6 +46,8 @@ TARGETS = {  # figure: (comparison, bound) from quality.md
     "instances_budget_max_calls_per_60s": ("<=", instances.BUDGET),
     "shared_hit_ratio": ("<=", 1.2),
     "shared_miss_ratio": ("<=", 1.15),
+    "public_upstream_calls_per_alias": ("==", 1),
+    "public_hit_ratio": ("<=", 1.1),
 }
 
 
@@ -155,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         results.update(measure_snapshot(args, stack, sandbox, workstreams))
         results.update(measure_cpu_per_hit(stack, workstreams))
         results.update(measure_instances(args, stack, sandbox, workstreams))
+        results.update(measure_public(args, stack, sandbox, workstreams))
         say("import time (fresh interpreters) ...")
         times = import_times(("azure.functions", "function_app"), 15)
         plain, app = times["azure.functions"], times["function_app"]
@@ -300,6 +303,17 @@ def measure_instances(args, stack, sandbox, workstreams) -> dict[str, Any]:
     return results
 
 
+def measure_public(args, stack, sandbox, workstreams) -> dict[str, Any]:
+    """Web pages: anonymous requests over three instances, and a public hit beside a keyed one."""
+    say(f"public endpoint: {public.REQUESTS:,} anonymous requests, {public.CONCURRENCY} concurrent, "
+        f"{public.ALIASES} aliases, three instances ...")
+    results = public.anonymous_over_three(stack, sandbox, workstreams[5:], restart_counts, args.delay_ms)
+    say(f"public endpoint: cache hit vs keyed, {3 * args.samples} samples per side ...")
+    results.update(public.public_vs_keyed_latency(stack, sandbox, workstreams[7], Client, 3 * args.samples,
+                                                  restart_counts, args.delay_ms, timed, median_ms))
+    return results
+
+
 def write_report(folder: Path, results: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -334,6 +348,12 @@ def write_report(folder: Path, results: dict[str, Any]) -> None:
         ("Shared state: storage operations per upstream call (distinct keys; 300 identical over three instances)",
          r["storage_ops_per_upstream_call"],
          f"{r['storage_ops_identical_burst']} for {r['storage_ops_identical_burst_calls']} call", "report"),
+        (f"Web pages: upstream calls per alias, {r['public_requests']:,} anonymous requests ({r['public_concurrency']} "
+         f"concurrent, three instances, {r['public_aliases']} aliases, {r['public_burst_seconds']} s)",
+         r["public_upstream_calls_per_alias"], f"{r['public_requests'] // r['public_aliases']:,} (a call per request)",
+         "exactly 1"),
+        ("Web pages: median latency, public cache hit vs keyed (ms)", r["public_hit_median_ms"],
+         r["keyed_hit_median_ms"], f"ratio {r['public_hit_ratio']} (≤ 1.1)"),
     ]
     lines = [
         f"# Benchmark results ({r['finished_at'][:19]}Z)",
