@@ -51,12 +51,12 @@ GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 # An alias of PUBLIC_AVAILABILITY: the name a web page asks for its check by.
 ALIAS_PATTERN = r"^[a-z0-9-]{1,40}$"
 # A change subscription's callback: an absolute http(s) URL of a host name or IPv4 address, an optional port
-# (1-65535), then a path and query of URL characters (RFC 3986; no fragment, no user name or password). The scheme
-# and the address it resolves to are checked beyond this (availability/notifications/guard.py).
+# (1-65535), then a path and query of URL characters (RFC 3986, %-escapes whole; no fragment, no user name or
+# password). The scheme and the address it resolves to are checked beyond this (notifications/guard.py).
 _LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 CALLBACK_PATTERN = (f"^[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\\.{_LABEL})*(?::{_PORT})?"
-                    "(?:[/?][-A-Za-z0-9._~:/?@!$&'()*+,;=%\\[\\]]*)?$")
+                    "(?:[/?](?:[-A-Za-z0-9._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)?$")
 MAX_CALLBACK_LENGTH = 2048
 MAX_SUBSCRIPTIONS_PER_WORKSTREAM = 100
 # "Not blank", spelled so Python's `re` (the fuzzer's generator) and Rust's regex (the validator) agree:
@@ -278,7 +278,7 @@ def components() -> dict[str, dict[str, Any]]:
         },
         "BeforeConversationRequest": {
             "type": "object",
-            "title": "Before-conversation check",
+            "title": "Before conversation check",
             "description": "Which queue would a new customer of this workstream reach, and is it staffed?",
             "required": ["workstreamId"],
             "additionalProperties": False,
@@ -296,7 +296,7 @@ def components() -> dict[str, dict[str, Any]]:
         },
         "ForConversationRequest": {
             "type": "object",
-            "title": "For-conversation check",
+            "title": "For conversation check",
             "description": "Is the queue of this ongoing conversation staffed?",
             "required": ["conversationId"],
             "additionalProperties": False,
@@ -306,6 +306,10 @@ def components() -> dict[str, dict[str, Any]]:
                     "description": "ID of the ongoing Dynamics 365 conversation (msdyn_ocliveworkitemid). In a "
                                    "Copilot Studio agent connected to Contact Center it is usually the "
                                    "msdyn_ConversationId context variable.",
+                    # Certified connectors name no Power Platform product in their descriptions.
+                    "_swagger": {"description": "ID of the ongoing Dynamics 365 conversation (msdyn_ocliveworkitemid). "
+                                                "In an agent connected to Contact Center it is usually the "
+                                                "msdyn_ConversationId context variable."},
                 },
                 "contextItems": _context_items(),
                 "timeZone": _time_zone_field(),
@@ -563,7 +567,7 @@ def _subscription_shapes() -> dict[str, dict[str, Any]]:
                 "callbackUrl": {
                     "type": "string", "format": "uri", "maxLength": MAX_CALLBACK_LENGTH,
                     "pattern": CALLBACK_PATTERN, "title": "Callback URL", "_visibility": "internal",
-                    "_notification_url": True,
+                    "_notification_url": True, "_swagger": {"pattern": None},  # the platform fills it in
                     "examples": ["https://hooks.contoso.com/availability"],
                     "description": "The https URL each change is sent to (POST, JSON, signed with the secret the "
                                    "201 answer gives). It must not resolve to a loopback, private or link-local "

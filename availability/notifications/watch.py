@@ -47,7 +47,7 @@ from ..snapshots import HistoryQuery, Snapshot, SnapshotStore, next_slot, schedu
 from .delivery import MAX_FAILURES, Attempt, CallbackSender, backoff
 from .store import Conflict, Gone, Pending, Subscription, SubscriptionStore, Watch
 
-__all__ = ["Notifier", "NotifySummary", "merge_snapshot", "GAP_SECONDS", "MARGIN_SECONDS"]
+__all__ = ["Notifier", "NotifySummary", "change_body", "merge_snapshot", "GAP_SECONDS", "MARGIN_SECONDS"]
 
 log = logging.getLogger(__name__)
 
@@ -391,11 +391,7 @@ class _Run:
         assert answer is not None
         changed_at = watch.changed_at if watch.changed_at and watch.changed_at > subscription.seen_at \
             else answer.retrieved_at
-        now = datetime.fromtimestamp(self.n.clock(), timezone.utc)
-        body = {"subscriptionId": subscription.id, "workstreamId": subscription.workstream_id,
-                "previousStatus": subscription.seen_status, "status": answer.status,
-                "canEscalate": answer.can_escalate, "changedAt": format_time(changed_at),
-                "availability": answer.to_json(now, subscription.time_zone, subscription.language)}
+        body = change_body(subscription, answer, changed_at, datetime.fromtimestamp(self.n.clock(), timezone.utc))
         return Pending(id=str(uuid.uuid4()), body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
                        status=answer.status, can_escalate=answer.can_escalate, answered_at=answer.retrieved_at)
 
@@ -494,6 +490,16 @@ class _Run:
         """A delivery attempt's result: delivered, retried or failed (the contract's metric)."""
         self.tally(result)
         telemetry.count_delivery(result)
+
+
+def change_body(subscription: Subscription, answer: Availability, changed_at: datetime, now: datetime
+                ) -> dict[str, Any]:
+    """What a delivery tells (contract §3): the status last told, the new one, and the whole answer, worded in the
+    subscription's language and time zone."""
+    return {"subscriptionId": subscription.id, "workstreamId": subscription.workstream_id,
+            "previousStatus": subscription.seen_status, "status": answer.status, "canEscalate": answer.can_escalate,
+            "changedAt": format_time(changed_at),
+            "availability": answer.to_json(now, subscription.time_zone, subscription.language)}
 
 
 def _transition(answer: Availability) -> float | None:

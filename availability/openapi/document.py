@@ -12,7 +12,7 @@ from .. import __version__
 from ..schemas import components, public, ref
 from . import examples
 from .operations import (CORRELATION_PARAMETER, ERROR_RESPONSES, INFO_DESCRIPTION, RESPONSE_NAMES, TAGS, TITLE,
-                         Operation, operations)
+                         Notification, Operation, operations)
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -86,9 +86,26 @@ def _operation(op: Operation) -> dict[str, Any]:
         responses[str(status)] = (_error_response(*op.error_notes[status]) if status in op.error_notes
                                   else {"$ref": "#/components/responses/" + RESPONSE_NAMES[status]})
     operation["responses"] = responses
+    if op.notification:
+        operation["callbacks"] = _callbacks(op.notification)
     if op.public:
         operation["security"] = []
     return operation
+
+
+def _callbacks(notification: Notification) -> dict[str, Any]:
+    """What the subscribed callback is sent, as an OpenAPI callback on the request's callbackUrl."""
+    return {"availabilityChange": {"{$request.body#/callbackUrl}": {"post": {
+        "summary": notification.summary,
+        "description": notification.description,
+        "parameters": [dict(header) for header in notification.headers],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": ref(notification.schema), "examples": notification.examples}}},
+        "responses": {"2XX": {"description": "Taken: not sent again."},
+                      "410": {"description": "Gone: the subscription is deleted."},
+                      "default": {"description": "5xx, 429 or no answer: sent again later with the same delivery ID "
+                                                 "(after 10 failures in a row the subscription is disabled)."}},
+    }}}}
 
 
 @lru_cache(maxsize=1)

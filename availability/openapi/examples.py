@@ -122,3 +122,64 @@ def error_bodies() -> dict[str, dict[str, Any]]:
         errors.InternalError(),
     ]
     return {error.code: error.to_body() for error in samples}
+
+
+SUBSCRIPTION = "0f8e2d1c-3b4a-4c5d-8e6f-7a8b9c0d1e2f"
+_CALLBACK = "https://prod-27.westeurope.logic.azure.com/workflows/5e1c/triggers/manual/paths/invoke?sig=REDACTED"
+
+
+def subscription_requests() -> dict[str, dict[str, Any]]:
+    return {
+        "status": {"callbackUrl": _CALLBACK, "workstreamId": WORKSTREAM},
+        "canEscalate": {"callbackUrl": "https://hooks.contoso.com/availability", "workstreamId": WORKSTREAM,
+                        "contextItems": {"Language": "fr"}, "notifyOn": "canEscalate", "language": "fr",
+                        "timeZone": "Europe/Paris"},
+    }
+
+
+def _subscription() -> Any:
+    """A subscription as the store holds it, to render the examples with the model's own code."""
+    from datetime import datetime, timezone
+
+    from ..notifications.store import Subscription
+
+    return Subscription(
+        id=SUBSCRIPTION, workstream_id=WORKSTREAM, check_body={}, check_key="0" * 32, notify_on="status",
+        language="en", time_zone="Europe/Paris", created_at=datetime(2026, 11, 24, 20, 15, 3, tzinfo=timezone.utc),
+        callback_url=_CALLBACK, secret="example-secret", callback_host="prod-27.westeurope.logic.azure.com",
+        seen_status="closed", seen_can_escalate=False,
+        seen_at=datetime(2026, 11, 24, 20, 15, 3, tzinfo=timezone.utc), last_delivery_status="delivered",
+        last_delivery_at=datetime(2026, 11, 25, 7, 0, 2, tzinfo=timezone.utc), last_response_status=202)
+
+
+def subscription_created() -> dict[str, Any]:
+    from dataclasses import replace
+
+    from ..answer import Availability
+    from ..notifications.subscriptions import created_json
+
+    made = replace(_subscription(), secret="hV2sJ0q8Zb4mN7cT1xW9yR3kL6pA5dF2gE8uI0oQ4sY")
+    baseline = Availability(queue_id=QUEUE, within_operating_hours=False, representatives_available=False,
+                            available_representatives=None, position_in_queue=1, average_wait_seconds=None,
+                            next_transition_time=None, next_opening_time=None, next_closing_time=None,
+                            retrieved_at=made.created_at)
+    return created_json(made, baseline)
+
+
+def subscription() -> dict[str, Any]:
+    return _subscription().to_json()
+
+
+def availability_change() -> dict[str, Any]:
+    """What the callback receives when the queue opens, built by the code that builds deliveries."""
+    from datetime import datetime, timedelta, timezone
+
+    from ..answer import Availability
+    from ..notifications.watch import change_body
+
+    opened = datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc)
+    answer = Availability(queue_id=QUEUE, within_operating_hours=True, representatives_available=True,
+                          available_representatives=2, position_in_queue=1, average_wait_seconds=30,
+                          next_transition_time=datetime(2026, 11, 25, 17, 0, tzinfo=timezone.utc),
+                          next_opening_time=None, next_closing_time=None, retrieved_at=opened + timedelta(seconds=2))
+    return change_body(_subscription(), answer, opened, answer.retrieved_at + timedelta(milliseconds=40))

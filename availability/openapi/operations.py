@@ -74,6 +74,17 @@ class Ok:
 
 
 @dataclass(frozen=True)
+class Notification:
+    """What the callback of a webhook subscription receives: a POST of the shape `schema`, with these headers."""
+
+    schema: str
+    summary: str
+    description: str
+    headers: tuple[dict[str, Any], ...] = ()
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Operation:
     """One endpoint: where, what it takes, what it answers; `connector` ones go into the Power Platform connector."""
 
@@ -93,6 +104,8 @@ class Operation:
     visibility: str | None = None
     public: bool = False
     not_modified: bool = False  # answers 304 to a matching If-None-Match, with the 200's headers
+    trigger: str | None = None  # the connector's x-ms-trigger: "single" for a webhook trigger
+    notification: Notification | None = None  # what the webhook this operation subscribes to is sent
 
 
 def _guid_parameter(name: str, title: str, description: str, example: str, *, blank: bool = False,
@@ -237,6 +250,7 @@ def operations() -> list[Operation]:
             ok=Ok(None, "The dashboard page.", media="text/html"),
             errors=(400, 401, 500),
         ),
+        *_subscription_operations(),
         *_public_operations(),
         Operation(
             path="/health", method="get",
@@ -259,6 +273,8 @@ def operations() -> list[Operation]:
 TAGS = [
     {"name": "Availability", "description": "Is a human representative available now?"},
     {"name": "History", "description": "Availability recorded over time by the snapshot timer."},
+    {"name": "Notifications", "description": "Be told when availability changes: change subscriptions (the "
+                                         "connector's trigger) and the signed changes sent to their callbacks."},
     {"name": "Web pages", "description": "Anonymous, cacheable answers for the checks published in the app setting "
                                          "PUBLIC_AVAILABILITY, and the drop-in script for a page's chat button."},
     {"name": "Service", "description": "Liveness and this description."},
@@ -392,5 +408,108 @@ def _public_operations() -> list[Operation]:
                          "description": "The script's ETag: a 304 while it is unchanged.",
                          "schema": {"type": "string"}},),
             errors=(500,),
+        ),
+    ]
+
+
+# -- change subscriptions: the webhook trigger of the connector, and its management ----------------------------------
+
+_SUBSCRIPTION_ID: dict[str, Any] = {
+    "name": "id", "in": "path", "required": True, "title": "Subscription ID",
+    "description": "The subscription's ID, as in the Location of its 201.",
+    "schema": {"type": "string"}, "example": examples.SUBSCRIPTION,
+}
+_NOT_A_SUBSCRIPTION = {404: ("not_found: no change subscription has this ID.", ("not_found",))}
+_STORAGE_FAULT = {503: ("upstream_unavailable (the subscriptions table cannot be reached) or configuration_error "
+                        "(AzureWebJobsStorage is missing or refused).", ("upstream_unavailable", "configuration_error"))}
+
+
+def _subscription_operations() -> list[Operation]:
+    bodies = examples.subscription_requests()
+    return [
+        Operation(
+            path="/subscriptions", method="post",
+            operation_id="WhenAvailabilityChanges", tag="Notifications", connector=True, trigger="single",
+            visibility="important",
+            summary="When availability changes",
+            description=(
+                "Starts when a workstream's availability changes: when its queue opens or closes, or when a "
+                "representative becomes free or stops being free. Say which workstream to watch (with the context "
+                "items its routing reads, if any) and whether to start on every change of status or only when a "
+                "customer can, or can no longer, be escalated to a representative. An opening or closing is told "
+                "within 90 seconds; a change of staffing within one snapshot interval (5 minutes by default). Each "
+                "change carries the previous and the new status and the whole availability answer, with a sentence "
+                "a bot can say as is. Use it instead of checking again and again."
+            ),
+            body=Body("SubscriptionRequest", "Subscription",
+                      "The callback to call, the workstream to watch and which changes to tell.",
+                      {"status": {"summary": "Every change of status", "value": bodies["status"]},
+                       "canEscalate": {"summary": "Only when escalating becomes possible or impossible, in French",
+                                       "value": bodies["canEscalate"]}}),
+            ok=Ok("SubscriptionCreated", "The subscription, with the status now (the baseline) and the secret that "
+                                         "signs its deliveries, shown only here.", status=201,
+                  headers={"Location": {"description": "The subscription's URL (/api/subscriptions/{id}): a DELETE "
+                                                       "there ends it.", "schema": {"type": "string"}}},
+                  examples={"created": {"summary": "Made while the queue is closed",
+                                        "value": examples.subscription_created()}}),
+            errors=CHECK_ERRORS,
+            error_notes={
+                400: ("invalid_request: a missing or invalid field (target names it): a callbackUrl that is not "
+                      "https or resolves to a loopback, private or link-local address, a workstreamId that is not a "
+                      "GUID, context items the checks would refuse; or the workstream already has the most "
+                      "subscriptions it may have.", ("invalid_request",)),
+                404: ("not_found: Dynamics 365 does not know the workstream.", ("not_found",)),
+            },
+            notification=Notification(
+                "AvailabilityChange", "A change of availability",
+                "Sent to the subscription's callbackUrl (POST, JSON) when the watched field changes. Headers: "
+                "x-availability-signature is sha256= and the hex HMAC-SHA256 of the raw body keyed with the "
+                "subscription's secret; x-availability-delivery is the delivery's ID, the same on every retry. Answer "
+                "2xx to take it; 5xx, 429 or no answer within 5 seconds is retried with back-off; 410 deletes the "
+                "subscription; after 10 failures in a row it is disabled.",
+                headers=(
+                    {"name": "x-availability-signature", "in": "header", "required": True,
+                     "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with the subscription's secret>.",
+                     "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"}},
+                    {"name": "x-availability-delivery", "in": "header", "required": True,
+                     "description": "The delivery's ID: the same on every retry of one change.",
+                     "schema": {"type": "string", "format": "uuid"}},
+                ),
+                examples={"opened": {"summary": "The queue opened", "value": examples.availability_change()}}),
+        ),
+        Operation(
+            path="/subscriptions", method="get",
+            operation_id="ListSubscriptions", tag="Notifications",
+            summary="List change subscriptions",
+            description="Every change subscription of this app, oldest first, with how its last delivery went; never "
+                        "a callback URL (only its host) nor a secret.",
+            ok=Ok("SubscriptionList", "The subscriptions.",
+                  examples={"one": {"summary": "One subscription", "value": {"subscriptions": [
+                      examples.subscription()]}}}),
+            errors=(401, 500, 503),
+            error_notes=_STORAGE_FAULT,
+        ),
+        Operation(
+            path="/subscriptions/{id}", method="get",
+            operation_id="GetSubscription", tag="Notifications",
+            summary="Get a change subscription",
+            description="One change subscription and how its last delivery went; never its callback URL (only its "
+                        "host) nor its secret.",
+            parameters=(_SUBSCRIPTION_ID,),
+            ok=Ok("Subscription", "The subscription.",
+                  examples={"delivered": {"summary": "Last delivery taken", "value": examples.subscription()}}),
+            errors=(401, 404, 500, 503),
+            error_notes={**_NOT_A_SUBSCRIPTION, **_STORAGE_FAULT},
+        ),
+        Operation(
+            path="/subscriptions/{id}", method="delete",
+            operation_id="DeleteSubscription", tag="Notifications", connector=True, visibility="internal",
+            summary="Delete a change subscription",
+            description="Ends a change subscription: nothing more is sent to its callback. The platform calls it "
+                        "when a flow using the trigger is turned off or deleted.",
+            parameters=(_SUBSCRIPTION_ID,),
+            ok=Ok(None, "Deleted.", media=None, status=204),
+            errors=(401, 404, 500, 503),
+            error_notes={**_NOT_A_SUBSCRIPTION, **_STORAGE_FAULT},
         ),
     ]

@@ -19,6 +19,15 @@ from ..schemas import SCHEMA_PREFIX, components
 from .operations import CONNECTOR_DESCRIPTION, CORRELATION_PARAMETER, ERROR_RESPONSES, TITLE, operations
 
 DEFAULT_HOST = "contoso-availability.azurewebsites.net"
+# Certification asks for a contact and the publisher's website, privacy policy and categories: placeholders of the
+# publisher Contoso (apiProperties.json), to be replaced with the publisher's own before submitting.
+CONTACT = {"name": "Contoso Availability Support", "url": "https://www.contoso.com/support",
+           "email": "support@contoso.com"}
+CONNECTOR_METADATA = [
+    {"propertyName": "Website", "propertyValue": "https://www.contoso.com"},
+    {"propertyName": "Privacy policy", "propertyValue": "https://www.contoso.com/privacy"},
+    {"propertyName": "Categories", "propertyValue": "Sales and CRM;Communication"},
+]
 CONNECTOR_DIR = Path(__file__).resolve().parents[2] / "connector"
 SWAGGER_FILE = "apiDefinition.swagger.json"
 PROPERTIES_FILE = "apiProperties.json"
@@ -43,6 +52,8 @@ def swagger_schema(node: Any, where: str = "") -> Any:
             raise ValueError(f"{where or 'schema'}: '{key}' has no Swagger 2.0 form; give the node '_swagger' keys")
         if key == "_visibility":
             out["x-ms-visibility"] = value
+        elif key == "_notification_url":
+            out["x-ms-notification-url"] = value  # the field the platform fills with the flow's callback URL
         elif key.startswith("_") or key in _DROPPED:
             continue
         elif key == "title":
@@ -101,11 +112,13 @@ def _swagger_json(host: str) -> str:
             continue
         operation: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary,
                                      "description": op.description}
+        if op.trigger:
+            operation["x-ms-trigger"] = op.trigger
         if op.visibility:
             operation["x-ms-visibility"] = op.visibility
         if op.body:
             operation["consumes"] = ["application/json"]
-        operation["produces"] = ["application/json"]
+        operation["produces"] = ["application/json"] if op.ok.media else []
         parameters = []
         if op.body:
             parameters.append({"name": "body", "in": "body", "required": True, "x-ms-summary": op.body.title,
@@ -114,11 +127,15 @@ def _swagger_json(host: str) -> str:
         parameters += [_parameter(param) for param in op.parameters]
         parameters.append(_parameter(CORRELATION_PARAMETER))
         operation["parameters"] = parameters
-        if not op.ok.schema:
-            raise ValueError(f"{op.operation_id}: a connector operation must answer one of the shapes")
-        responses: dict[str, Any] = {"200": {"description": op.ok.description,
-                                             "schema": {"$ref": "#/definitions/" + op.ok.schema},
-                                             "headers": {"x-correlation-id": correlation_header}}}
+        if not op.ok.schema and op.ok.media:
+            raise ValueError(f"{op.operation_id}: a connector operation must answer one of the shapes, or nothing")
+        success: dict[str, Any] = {"description": op.ok.description, "headers": {
+            "x-correlation-id": correlation_header,
+            **{name: {"type": header["schema"]["type"], "description": header["description"]}
+               for name, header in op.ok.headers.items()}}}
+        if op.ok.schema:
+            success["schema"] = {"$ref": "#/definitions/" + op.ok.schema}
+        responses: dict[str, Any] = {str(op.ok.status): success}
         for status in op.errors:
             description, codes = op.error_notes.get(status, ERROR_RESPONSES[status])
             headers = {"x-correlation-id": correlation_header}
@@ -127,7 +144,12 @@ def _swagger_json(host: str) -> str:
             responses[str(status)] = {"description": description, "schema": {"$ref": "#/definitions/Error"},
                                       "headers": headers}
         operation["responses"] = responses
-        paths.setdefault(op.path, {})[op.method] = operation
+        item = paths.setdefault(op.path, {})
+        if op.notification:
+            # At path level, as the platform reads it (and every certified connector writes it).
+            item["x-ms-notification-content"] = {"description": op.notification.summary + ".",
+                                                 "schema": {"$ref": "#/definitions/" + op.notification.schema}}
+        item[op.method] = operation
 
     # Only the definitions the connector's operations reach, in the order of the shapes.
     shapes = components()
@@ -141,7 +163,7 @@ def _swagger_json(host: str) -> str:
 
     document = {
         "swagger": "2.0",
-        "info": {"title": TITLE, "description": CONNECTOR_DESCRIPTION, "version": __version__},
+        "info": {"title": TITLE, "description": CONNECTOR_DESCRIPTION, "version": __version__, "contact": CONTACT},
         "host": host,
         "basePath": "/api",
         "schemes": ["https"],
@@ -158,6 +180,7 @@ def _swagger_json(host: str) -> str:
         },
         "security": [{"api_key": []}],
         "tags": [],
+        "x-ms-connector-metadata": CONNECTOR_METADATA,
     }
     return json.dumps(document)
 

@@ -53,9 +53,12 @@ CONTRACT_SNAPSHOT_FIELDS = {
     "workstreamId", "queueId", "capturedAt", "status", "withinOperatingHours", "representativesAvailable",
     "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "error",
 }
+# Change subscriptions (contract §3): the connector has the trigger (POST) and its internal DELETE.
+SUBSCRIPTION_OPERATIONS = {("/api/subscriptions", "post"), ("/api/subscriptions", "get"),
+                           ("/api/subscriptions/{id}", "get"), ("/api/subscriptions/{id}", "delete")}
 CONNECTOR_OPERATIONS = {
     "CheckAvailabilityBeforeConversation", "CheckAvailabilityForConversation", "CheckAvailabilityBatch",
-    "GetAvailabilityHistory",
+    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -278,7 +281,9 @@ def test_openapi_document_is_valid_openapi_3_1(oas):
     for path, method, operation in operations(oas):
         ids.append(operation["operationId"])
         assert operation["summary"] and operation["description"], (path, method)
-        success = "204" if method == "options" else "200"  # a CORS preflight answers no content
+        # A CORS preflight and a delete answer no content, a subscription is created.
+        success = "204" if method in ("options", "delete") else "201" if path == "/api/subscriptions" and \
+            method == "post" else "200"
         assert operation["responses"] and success in operation["responses"], (path, method)
         for status, response in operation["responses"].items():
             response = resolve(oas, response["$ref"]) if "$ref" in response else response
@@ -299,7 +304,8 @@ def test_the_document_carries_the_shapes_the_requests_are_validated_with(oas):
         body = operation.get("requestBody", {}).get("content", {}).get("application/json")
         if body:
             assert body["schema"]["$ref"].rsplit("/", 1)[1] in ("BeforeConversationRequest",
-                                                               "ForConversationRequest", "BatchRequest")
+                                                               "ForConversationRequest", "BatchRequest",
+                                                               "SubscriptionRequest")
 
 
 def test_the_correlation_header_is_never_refused(oas):
@@ -310,7 +316,7 @@ def test_the_correlation_header_is_never_refused(oas):
 
 def test_openapi_has_every_endpoint_of_the_contract(oas):
     assert {(path, method) for path, method, _ in operations(oas)} == (CONTRACT_OPERATIONS | ADDED_OPERATIONS
-                                                                       | PUBLIC_OPERATIONS)
+                                                                       | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS)
 
 
 def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
@@ -646,11 +652,12 @@ def test_swagger_operations_are_described_for_makers(swagger):
                 assert set(parameter) >= {"name", "schema", "required"}
             else:
                 assert parameter["type"] in ("string", "integer")
-        assert "200" in operation["responses"]
+        assert {"200", "201", "204"} & set(operation["responses"])
         for response in operation["responses"].values():
             assert response["description"] and "x-correlation-id" in response["headers"]
     assert set(found) == CONNECTOR_OPERATIONS
-    assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")}
+    assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")} | {
+        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")}
     assert not (ADDED_OPERATIONS | PUBLIC_OPERATIONS) & set(found.values())
     description = swagger["paths"]["/availability/before-conversation"]["post"]["description"]
     assert "escalat" in description and "canEscalate" in description
@@ -711,3 +718,116 @@ def test_every_http_function_of_the_app_is_described(oas, app_functions):
               for f in app_functions if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
               for m in f.get_trigger().get_dict_repr()["methods"]}
     assert routes == {(path, method) for path, method, _ in operations(oas)}
+
+
+# ------------------------------------------------------------------------- change subscriptions and the trigger
+
+# Power Platform names the connector's descriptions must not use (certification).
+PLATFORM_PRODUCTS = re.compile(r"Power ?(Automate|Apps|Platform|BI|Pages|Virtual Agents)|Copilot Studio|Logic Apps|"
+                               r"Dataverse|Microsoft Flow", re.IGNORECASE)
+
+
+def test_the_connector_meets_the_certification_rules(swagger):
+    for path, node in walk(swagger):
+        for key in ("summary", "x-ms-summary"):
+            if isinstance(node.get(key), str):
+                summary = node[key]
+                assert len(summary) <= 80 and re.fullmatch(r"[A-Za-z0-9() ]+", summary), (path, summary)
+                assert not summary.endswith("."), (path, summary)
+        if isinstance(node.get("description"), str):
+            description = node["description"].rstrip()
+            assert description.endswith((".", "!", "?")), (path, description[-60:])
+            assert not PLATFORM_PRODUCTS.search(description), (path, PLATFORM_PRODUCTS.search(description))
+    contact = swagger["info"]["contact"]
+    assert contact["name"] and contact["url"].startswith("https://") and "@" in contact["email"]
+    metadata = {entry["propertyName"]: entry["propertyValue"] for entry in swagger["x-ms-connector-metadata"]}
+    assert set(metadata) == {"Website", "Privacy policy", "Categories"}
+    assert metadata["Website"].startswith("https://") and metadata["Privacy policy"].startswith("https://")
+    for operation in (op for _, _, op in operations(swagger)):
+        assert len([status for status in operation["responses"] if status.startswith("2")]) == 1, operation
+
+
+def test_the_trigger_is_a_webhook_the_platform_can_register_and_remove(swagger):
+    item = swagger["paths"]["/subscriptions"]
+    trigger = item["post"]
+    assert trigger["operationId"] == "WhenAvailabilityChanges" and trigger["x-ms-trigger"] == "single"
+    assert trigger["summary"] == "When availability changes"
+    body = resolve(swagger, next(p for p in trigger["parameters"] if p["in"] == "body")["schema"]["$ref"])
+    callbacks = [name for name, prop in body["properties"].items() if prop.get("x-ms-notification-url")]
+    assert callbacks == ["callbackUrl"] and "callbackUrl" in body["required"]
+    assert body["properties"]["callbackUrl"]["x-ms-visibility"] == "internal"
+    assert body["properties"]["workstreamId"]["x-ms-visibility"] == "important"
+    created = trigger["responses"]["201"]
+    assert "Location" in created["headers"] and created["schema"]["$ref"] == "#/definitions/SubscriptionCreated"
+    # The payload at path level, as the platform reads it.
+    assert item["x-ms-notification-content"]["schema"] == {"$ref": "#/definitions/AvailabilityChange"}
+    change = swagger["definitions"]["AvailabilityChange"]
+    assert set(change["required"]) == {"subscriptionId", "workstreamId", "previousStatus", "status", "canEscalate",
+                                       "changedAt", "availability"}
+    remove = swagger["paths"]["/subscriptions/{id}"]["delete"]
+    assert remove["x-ms-visibility"] == "internal" and "204" in remove["responses"]
+    assert [p["name"] for p in remove["parameters"] if p["in"] == "path"] == ["id"]
+    assert "get" not in swagger["paths"]["/subscriptions"]  # listing is for operators, not makers
+
+
+def test_the_change_the_callback_receives_is_described_and_its_example_fits(oas, swagger):
+    from availability.openapi import examples
+
+    callbacks = oas["paths"]["/api/subscriptions"]["post"]["callbacks"]["availabilityChange"]
+    delivery = callbacks["{$request.body#/callbackUrl}"]["post"]
+    assert {p["name"] for p in delivery["parameters"]} == {"x-availability-signature", "x-availability-delivery"}
+    media = delivery["requestBody"]["content"]["application/json"]
+    assert media["schema"] == {"$ref": "#/components/schemas/AvailabilityChange"}
+    for example in media["examples"].values():
+        assert valid(oas, "AvailabilityChange", example["value"]) == []
+        assert problems({"$ref": "#/definitions/AvailabilityChange"}, example["value"], swagger) == []
+    assert valid(oas, "Subscription", examples.subscription()) == []
+    assert valid(oas, "SubscriptionCreated", examples.subscription_created()) == []
+    created = oas["paths"]["/api/subscriptions"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
+
+
+SUBSCRIPTION_CASES = [
+    {"callbackUrl": "https://hooks.contoso.com/availability", "workstreamId": GUID},
+    {"callbackUrl": "https://prod-27.westeurope.logic.azure.com:443/workflows/5e/triggers/manual/paths/invoke?"
+                    "api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=a-B_c", "workstreamId": GUID},
+    {"callbackUrl": "HTTP://127.0.0.1:7071/x", "workstreamId": GUID, "notifyOn": "canEscalate"},
+    {"callbackUrl": "https://a.b", "workstreamId": GUID, "notifyOn": None, "contextItems": {"Tier": 2},
+     "engagementContext": {"msdyn_browser": "Edge"}, "language": "fr", "timeZone": "Europe/Paris"},
+    {"callbackUrl": "https://a.b/" + "x" * 2037, "workstreamId": GUID},
+    {"callbackUrl": "https://a.b/" + "x" * 2038, "workstreamId": GUID},
+    {"callbackUrl": "https://a.b/%zz", "workstreamId": GUID},
+    {"callbackUrl": "https://a.b/[x]", "workstreamId": GUID},
+    {"callbackUrl": "https://a.b/#f", "workstreamId": GUID},
+    {"callbackUrl": "https://u:p@a.b/", "workstreamId": GUID},
+    {"callbackUrl": "https://a.b:0/", "workstreamId": GUID},
+    {"callbackUrl": "https://a.b:65536/", "workstreamId": GUID},
+    {"callbackUrl": "https://[::1]/", "workstreamId": GUID},
+    {"callbackUrl": "ftp://a.b/", "workstreamId": GUID},
+    {"callbackUrl": "https://a.b/ x", "workstreamId": GUID},
+    {"callbackUrl": "https://a.b/é", "workstreamId": GUID},
+    {"callbackUrl": "https://-a.b/", "workstreamId": GUID},
+    {"callbackUrl": "https://a.b", "workstreamId": GUID, "notifyOn": "always"},
+    {"callbackUrl": "https://a.b", "workstreamId": GUID, "contextItems": {"Tier": 1.5}},
+    {"callbackUrl": "https://a.b", "workstreamId": GUID, "secret": "mine"},
+    {"callbackUrl": "https://a.b"},
+    {"workstreamId": GUID},
+    {"callbackUrl": 1, "workstreamId": GUID},
+]
+
+
+@pytest.mark.parametrize("body", SUBSCRIPTION_CASES, ids=range(len(SUBSCRIPTION_CASES)))
+def test_the_subscription_document_accepts_what_the_api_accepts(oas, body):
+    from availability.checks import validated
+
+    assert (valid(oas, "SubscriptionRequest", body) == []) == accepted(
+        lambda b: validated("SubscriptionRequest", b), body), valid(oas, "SubscriptionRequest", body)
+
+
+def test_subscription_request_examples_are_accepted(oas):
+    from availability.checks import validated
+
+    examples = oas["paths"]["/api/subscriptions"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    assert len(examples) >= 2
+    for example in examples.values():
+        validated("SubscriptionRequest", example["value"])
