@@ -316,8 +316,8 @@ def test_an_alias_not_published_is_404(site, alias):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_nothing_is_published_without_the_setting(gateway):
-    response = requests.get(f"{gateway.url}/api/public/availability/chat", timeout=30)
+def test_nothing_is_published_without_the_setting(fresh_gateway):
+    response = requests.get(f"{fresh_gateway().url}/api/public/availability/chat", timeout=30)
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
