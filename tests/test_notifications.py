@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -121,19 +122,24 @@ class Receiver:
 # -------------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def notify_stack(tmp_path_factory):
-    """A sandbox playing the scenario above (its clock is this module's to move) and an Azurite."""
+def started_stack(tmp_path_factory, scenario: Path, name: str) -> Stack:
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_", "NOTIFY_", "SUBSCRIPTIONS_"))}
-    stack = Stack(scenario=SCENARIO, state_dir=tmp_path_factory.mktemp("notify-stack"),
-                  log_dir=ROOT / ".local" / "test-logs" / "notifications", environ=environ, quiet=True)
+    stack = Stack(scenario=scenario, state_dir=tmp_path_factory.mktemp(name),
+                  log_dir=ROOT / ".local" / "test-logs" / name, environ=environ, quiet=True)
     try:
         stack.start_sandbox()
         stack.start_azurite()
     except BaseException:
         stack.stop()
         raise
+    return stack
+
+
+@pytest.fixture(scope="module")
+def notify_stack(tmp_path_factory):
+    """A sandbox playing the scenario above (its clock is this module's to move) and an Azurite."""
+    stack = started_stack(tmp_path_factory, SCENARIO, "notifications")
     yield stack
     stack.stop()
 
@@ -169,6 +175,16 @@ def host(notify_stack, control):
     for host in started:
         host.process.stop()
     control.reset()
+
+
+@pytest.fixture(scope="module")
+def api(notify_stack) -> Gateway:
+    """One host for the tests that only send requests (none of them makes a subscription)."""
+    started = notify_stack.start_host(port=0, name="notify-api", extra_settings={
+        "SNAPSHOT_SCHEDULE": QUIET, "NOTIFY_SCHEDULE": QUIET,
+        "SUBSCRIPTIONS_TABLE": f"Subscriptions{uuid.uuid4().hex[:12]}"})
+    yield Gateway(started)
+    started.process.stop()
 
 
 def run_timer(gateway: Gateway, name: str = "notify_subscribers", timeout: float = 150) -> dict:
@@ -410,8 +426,8 @@ def test_subscriptions_list_and_get_never_show_the_callback_url_or_the_secret(ho
     ({"callbackUrl": "http://127.0.0.1:9/" + "x" * 2048, "workstreamId": OFFICE}, "callbackUrl"),
     ({"callbackUrl": "http://127.0.0.1:9/x", "workstreamId": OFFICE, "secret": "mine"}, "secret"),
 ])
-def test_a_malformed_subscription_is_a_400_naming_the_field(host, body, target):
-    response = host().post("subscriptions", body)
+def test_a_malformed_subscription_is_a_400_naming_the_field(api, body, target):
+    response = api.post("subscriptions", body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["target"] == target
 
@@ -458,3 +474,175 @@ def test_deliveries_are_counted_in_the_contract_metric(host, control, receiver):
     assert seen["metrics"].get("availability.notifications.deliveries") == 2, seen["metrics"]  # retried, delivered
     assert {"retried", "delivered"} <= set(seen["attributes"]["result"])
     assert receiver.base not in repr(seen["attributes"]) and name not in repr(seen["attributes"])
+
+
+def test_can_escalate_subscribers_hear_of_escalation_changes_only(host, control, receiver):
+    gateway = host()
+    status_name, status_url = receiver.endpoint()
+    escalation_name, escalation_url = receiver.endpoint()
+    control.set_clock(f"{DAY}T17:59:56Z")  # the office closes at 18:00
+    subscribe(gateway, status_url)
+    made = subscribe(gateway, escalation_url, notifyOn="canEscalate")
+    assert made["status"] == "available"
+    run_timer(gateway)
+    [by_status] = receiver.wait_for(status_name, 1)
+    [by_escalation] = receiver.wait_for(escalation_name, 1)
+    assert (by_status.json["previousStatus"], by_status.json["status"]) == ("available", "closed")
+    assert (by_escalation.json["previousStatus"], by_escalation.json["status"],
+            by_escalation.json["canEscalate"]) == ("available", "closed", False)
+    assert by_escalation.json["changedAt"] == f"{DAY}T18:00:00Z"
+
+
+# ------------------------------------------------------------------------------- the local stack's demo
+
+
+@pytest.fixture(scope="module")
+def demo_stack(tmp_path_factory):
+    from devtools.stack import DEMO_SCENARIO
+
+    stack = started_stack(tmp_path_factory, DEMO_SCENARIO, "notifications-demo")
+    yield stack
+    stack.stop()
+
+
+def test_a_flow_shaped_receiver_is_told_when_the_demo_chat_queue_opens(demo_stack, receiver):
+    """What `dev.py start` gives: the demo's Website chat opens at 08:00 in London; a receiver answering 202 as
+    a flow's trigger does hears of it within 90 s, signed."""
+    website_chat = "7a2b3c4d-5e6f-4a81-9b2c-3d4e5f6a7b01"
+    control = SandboxControl(demo_stack.sandbox["url"], demo_stack.sandbox["caBundle"])
+    host = demo_stack.start_host(port=0, name="notify-demo", extra_settings={
+        "SNAPSHOT_SCHEDULE": QUIET, "NOTIFY_SCHEDULE": QUIET,
+        "SUBSCRIPTIONS_TABLE": f"Subscriptions{uuid.uuid4().hex[:12]}"})
+    try:
+        gateway = Gateway(host)
+        assert host.app_settings["NOTIFY_ALLOW_PRIVATE_CALLBACKS"] == "true"  # as dev.py start sets it
+        name, url = receiver.endpoint(202)
+        control.set_clock(f"{DAY}T07:59:55Z")  # London is on UTC in December
+        opens_at = time.time() + 5
+        made = subscribe(gateway, url, website_chat)
+        assert made["status"] == "closed"
+        run_timer(gateway)
+        [delivery] = receiver.wait_for(name, 1)
+        assert delivery.at - opens_at <= 90 and delivery.signed_with(made["secret"])
+        assert delivery.json["previousStatus"] == "closed" and delivery.json["availability"]["withinOperatingHours"]
+    finally:
+        host.process.stop()
+        control.reset()
+
+
+# ------------------------------------------------------------------------ the parts, without a stack
+
+
+def test_the_guard_refuses_every_address_that_is_not_public():
+    from availability.notifications.guard import METADATA_ADDRESSES, is_allowed_address
+
+    refused = ["127.0.0.1", "127.8.9.10", "::1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254",
+               "fd00:ec2::254", "fe80::1", "fc00::1", "100.64.0.1", "0.0.0.0", "::", "224.0.0.1", "ff02::1",
+               "192.0.2.10", "198.18.0.1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "240.0.0.1", "not an address"]
+    for address in refused:
+        assert not is_allowed_address(address), address
+    assert {str(a) for a in METADATA_ADDRESSES} == {"169.254.169.254", "fd00:ec2::254"}
+    for address in ("20.50.2.1", "52.239.152.10", "2603:1000::1", "::ffff:20.50.2.1"):
+        assert is_allowed_address(address), address
+    assert all(is_allowed_address(address, allow_private=True) for address in refused[:-1])
+
+
+def test_a_name_resolving_to_a_private_address_is_refused_even_beside_a_public_one():
+    from availability.notifications.guard import Callback, CallbackRefused, CallbackUnresolved, resolve
+
+    def resolver(*addresses):
+        def lookup(host, port, family, kind):
+            return [(socket.AF_INET6 if ":" in a else socket.AF_INET, kind, 6, "", (a, port)) for a in addresses]
+        return lookup
+
+    callback = Callback.parse("https://hooks.contoso.com/availability")
+    assert resolve(callback, resolver=resolver("20.50.2.1")) == ["20.50.2.1"]
+    for answer in (("10.1.2.3",), ("20.50.2.1", "169.254.169.254"), ("fd00:ec2::254",)):
+        with pytest.raises(CallbackRefused):
+            resolve(callback, resolver=resolver(*answer))
+
+    def failing(*_):
+        raise OSError("NXDOMAIN")
+
+    with pytest.raises(CallbackUnresolved):
+        resolve(callback, resolver=failing)
+
+    def slow(*_):
+        time.sleep(1)
+        return []
+
+    with pytest.raises(CallbackUnresolved):
+        resolve(callback, resolver=slow, timeout=0.1)
+    with pytest.raises(CallbackRefused):
+        resolve(Callback.parse("http://hooks.contoso.com/x"), resolver=resolver("20.50.2.1"))
+
+
+def test_a_delivery_goes_nowhere_when_the_name_now_resolves_privately(receiver):
+    """DNS rebinding: public when subscribed, the receiver's loopback address at delivery: nothing is sent."""
+    from availability.notifications.delivery import CallbackSender
+
+    name, _ = receiver.endpoint()
+    port = receiver.server.server_address[1]
+
+    def rebound(host, port_, family, kind):
+        return [(socket.AF_INET, kind, 6, "", ("127.0.0.1", port_))]
+
+    attempt = CallbackSender(resolver=rebound).post(f"https://hooks.contoso.com:{port}/{name}", b"{}",
+                                                    secret="s", delivery_id="d")
+    assert attempt.outcome == "refused" and attempt.status is None
+    time.sleep(0.2)
+    assert receiver.deliveries(name) == []
+
+
+def test_the_signature_is_the_hmac_sha256_of_the_raw_body():
+    from availability.notifications.delivery import MAX_FAILURES, backoff, sign
+
+    body = b'{"status":"available"}'
+    assert sign("secret", body) == "sha256=" + hmac.new(b"secret", body, hashlib.sha256).hexdigest()
+    assert [backoff(n) for n in range(1, 10)] == [2, 10, 60, 120, 300, 600, 1200, 1800, 3600]
+    assert MAX_FAILURES == 10
+
+
+def test_a_snapshot_row_stands_in_for_an_ask_only_when_it_tells_staffing_alone():
+    from availability.answer import Availability
+    from availability.notifications.watch import merge_snapshot
+    from availability.snapshots import Snapshot
+
+    at = datetime(2026, 12, 2, 11, 58, tzinfo=timezone.utc)
+    answer = Availability(queue_id="q", within_operating_hours=True, representatives_available=True,
+                          available_representatives=3, position_in_queue=2, average_wait_seconds=60,
+                          next_transition_time=at + timedelta(hours=6), next_opening_time=None,
+                          next_closing_time=None, retrieved_at=at, org_time=at + timedelta(seconds=30))
+    busy = Availability(queue_id="q", within_operating_hours=True, representatives_available=False,
+                        available_representatives=0, position_in_queue=5, average_wait_seconds=600,
+                        next_transition_time=None, next_opening_time=None, next_closing_time=None,
+                        retrieved_at=at + timedelta(minutes=3))
+    row = Snapshot.of("w", at + timedelta(minutes=3), busy)
+    merged = merge_snapshot(answer, row)
+    assert isinstance(merged, Availability)
+    assert (merged.status, merged.available_representatives, merged.average_wait_seconds) == ("busy", 0, 600)
+    assert merged.next_transition_time == answer.next_transition_time  # the hours still hold
+    assert merged.retrieved_at == busy.retrieved_at and merged.org_time == busy.retrieved_at + timedelta(seconds=30)
+    assert merge_snapshot(answer, Snapshot.of("w", at, answer)) is None  # not newer
+    assert merge_snapshot(answer, Snapshot.failed("w", at, "upstream_timeout", at + timedelta(minutes=3))) is None
+    moved = Snapshot.of("w", at, Availability(**{**busy.__dict__, "queue_id": "other"}))
+    closed = Snapshot.of("w", at, Availability(**{**busy.__dict__, "within_operating_hours": False}))
+    late = Snapshot.of("w", at, Availability(**{**busy.__dict__, "retrieved_at": at + timedelta(hours=7)}))
+    for row in (moved, closed, late):  # another queue, the hours changed, past the transition: ask instead
+        result = merge_snapshot(answer, row)
+        assert result is not None and not isinstance(result, Availability)
+
+
+def test_a_run_ends_before_the_next_occurrence_of_its_schedule():
+    from availability.notifications.watch import Notifier
+
+    def deadline(schedule, started):
+        notifier = Notifier(store=None, service=None, sender=None, schedule=schedule)
+        return datetime.fromtimestamp(notifier.deadline(started.timestamp()), timezone.utc)
+
+    minute = datetime(2026, 12, 2, 12, 0, 0, 200_000, tzinfo=timezone.utc)
+    assert deadline("0 * * * * *", minute) == datetime(2026, 12, 2, 12, 0, 57, tzinfo=timezone.utc)
+    assert deadline("0 * * * * *", minute - timedelta(seconds=0.4)) == datetime(2026, 12, 2, 12, 0, 57,
+                                                                               tzinfo=timezone.utc)  # fired early
+    assert deadline("0 * * * * *", minute + timedelta(seconds=45)) == minute + timedelta(seconds=65)  # 20 s at least
+    assert deadline(QUIET, minute) == minute + timedelta(seconds=120)  # by hand, at most two minutes

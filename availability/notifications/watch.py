@@ -114,7 +114,7 @@ class Notifier:
         if past_due:
             log.warning("Notify run is past due")
         subscriptions = self.store.subscriptions()
-        watches = self.store.watches() if subscriptions else {}
+        watches = self.store.watches()  # those no subscription uses any more are deleted by the run
         run = _Run(self, started, self.deadline(started), subscriptions, watches)
         run.go()
         summary = NotifySummary(subscriptions=len(subscriptions), watches=len(run.groups), counts=dict(run.counts),
@@ -325,8 +325,10 @@ class _Run:
         if merged is _ASK:
             self.learn(key, None, snapshot_slot=slot)
             self.ask_at(key, max(now, watch.asked_at + GAP_SECONDS))
-        elif merged is None:
+        elif merged is None:  # not newer than what the watch knows, or the snapshot's check failed
             self.learn(key, None, snapshot_slot=slot)
+            if self.staffing_due(self.watches[key], now):
+                self.ask_at(key, max(now, watch.asked_at + GAP_SECONDS))
         else:
             assert isinstance(merged, Availability)
             self.tally("from_snapshot")
