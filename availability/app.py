@@ -16,9 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from .settings import Settings, load_settings
-
-if TYPE_CHECKING:  # the heavy modules load on first use only
+if TYPE_CHECKING:  # the heavy modules load on first use only (settings too: it is read with the first request)
     import requests
 
     from .dashboard.directory import OrgDirectory
@@ -27,6 +25,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use only
     from .notifications.store import SubscriptionStore
     from .notifications.watch import Notifier
     from .service import AvailabilityService
+    from .settings import Settings
     from .snapshots import SnapshotRunner, SnapshotStore
     from .state import MemoryState
 
@@ -244,6 +243,8 @@ def current() -> App:
     if app is None:
         with _current_lock:
             if _current is None:
+                from .settings import load_settings
+
                 _current = App(load_settings(), _transports)
             app = _current
     return app

@@ -13,10 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
-from uuid import UUID
 
 from .errors import ConfigurationError
-from .schemas import ALIAS_PATTERN
 
 DEFAULT_SECRET_NAME = "dataverse-client-secret"
 DEFAULT_SCHEDULE = "0 */5 * * * *"
@@ -198,6 +196,12 @@ def _storage_identity(credential: str | None, client_id: str | None, client_secr
     return _guid(client_id, "AzureWebJobsStorage__clientId")
 
 
+def _uuid(value: str) -> object:
+    from uuid import UUID  # uuid imports `platform`, a cost for every cold start: only when a GUID is read
+
+    return UUID(value)
+
+
 def _bad(setting: str, why: str) -> ConfigurationError:
     return ConfigurationError(message=f"The app setting {setting} {why}.", setting=setting)
 
@@ -227,7 +231,7 @@ def _guid(value: str | None, setting: str) -> str | None:
     if value is None:
         return None
     try:
-        return str(UUID(value))
+        return str(_uuid(value))
     except ValueError:
         raise _bad(setting, "must be a GUID such as 00000000-0000-0000-0000-000000000000") from None
 
@@ -237,7 +241,7 @@ def _tenant(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        return str(UUID(value))
+        return str(_uuid(value))
     except ValueError:
         pass
     if all(part.isalnum() or part.replace("-", "").isalnum() for part in value.split(".")) and "." in value:
@@ -353,7 +357,7 @@ def _public_checks(value: str | None) -> dict[str, dict[str, Any]]:
     if not isinstance(checks, dict):
         raise _bad("PUBLIC_AVAILABILITY", f"must be a JSON object of alias to check, {example}")
     for alias, check in checks.items():
-        if not _ALIAS.fullmatch(alias):
+        if not _alias_pattern().fullmatch(alias):
             raise _bad("PUBLIC_AVAILABILITY", f"has the alias {json.dumps(alias[:40])}: aliases are 1 to 40 of "
                                               "a-z, 0-9 and -")
         if not isinstance(check, dict):
@@ -385,4 +389,8 @@ def _origins(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(origins))
 
 
-_ALIAS = re.compile(ALIAS_PATTERN)
+def _alias_pattern() -> re.Pattern[str]:
+    # The request shapes load with the first request that needs them, not with the app (cold start).
+    from .schemas import ALIAS_PATTERN
+
+    return re.compile(ALIAS_PATTERN)
