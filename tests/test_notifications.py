@@ -169,7 +169,11 @@ def host(notify_stack, control):
                  **{k: str(v) for k, v in settings.items()}}
         host = notify_stack.start_host(port=0, extra_settings=given, name=f"notify-{uuid.uuid4().hex[:6]}")
         started.append(host)
-        return Gateway(host)
+        gateway = Gateway(host)
+        # A first check: the token and the secret are fetched now, not while a test races the sandbox clock.
+        warm_up = {"workstreamId": WEB_CHAT, "contextItems": {"WarmUp": uuid.uuid4().hex}}  # a key no test shares
+        assert gateway.post("availability/before-conversation", warm_up).status_code == 200
+        return gateway
 
     yield start
     for host in started:
@@ -516,6 +520,8 @@ def test_a_flow_shaped_receiver_is_told_when_the_demo_chat_queue_opens(demo_stac
     try:
         gateway = Gateway(host)
         assert host.app_settings["NOTIFY_ALLOW_PRIVATE_CALLBACKS"] == "true"  # as dev.py start sets it
+        warm_up = {"workstreamId": website_chat, "contextItems": {"WarmUp": uuid.uuid4().hex}}
+        assert gateway.post("availability/before-conversation", warm_up).status_code == 200
         name, url = receiver.endpoint(202)
         control.set_clock(f"{DAY}T07:59:55Z")  # London is on UTC in December
         opens_at = time.time() + 5
