@@ -54,8 +54,9 @@ from sandbox.lifeline import watch_parent
 log = logging.getLogger("host")
 
 MAX_BODY = 100 * 1024 * 1024  # Azure's own request size limit
-# Seconds a connection may stay silent (a stalled request, an idle keep-alive); tests shorten it.
+# Seconds a request may take to arrive once it has begun (a stalled client); tests shorten it.
 READ_TIMEOUT = float(os.environ.get("LOCAL_HOST_READ_TIMEOUT") or 20.0)
+IDLE_TIMEOUT = 230.0  # seconds a kept-alive connection may wait for its next request (Azure's load balancer's)
 _SETTING_REF = re.compile(r"%([^%]+)%")
 
 
@@ -328,6 +329,18 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = READ_TIMEOUT
     functions_host: FunctionsHost
 
+    def handle_one_request(self) -> None:
+        # Between requests a kept-alive connection may idle as long as Azure's front end lets it; once a
+        # request's first byte is in, the rest must come within READ_TIMEOUT.
+        self.connection.settimeout(IDLE_TIMEOUT)
+        try:
+            self.rfile.peek(1)
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        self.connection.settimeout(READ_TIMEOUT)
+        super().handle_one_request()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         pass  # one line per request is written by _finish instead
 
@@ -577,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.otlp_endpoint:
         from devtools import telemetry
 
-        telemetry.configure(args.otlp_endpoint, instance=f"{args.host}:{args.port}",
+        # The process id tells instances apart even when several asked for port 0.
+        telemetry.configure(args.otlp_endpoint, instance=f"{args.host}:{args.port}/{os.getpid()}",
                             ca_bundle=os.environ.get("REQUESTS_CA_BUNDLE"))
     try:
         host = FunctionsHost(app_dir, host=args.host, port=args.port,

@@ -3,8 +3,9 @@
 `POST /v1/metrics`, `/v1/traces` and `/v1/logs` take protobuf (what the Python exporter sends) or JSON.
 `summary()` is what `GET /_sandbox/telemetry` shows (contract §5): per metric name, a counter's latest
 cumulative value summed over its attribute sets and exporters (a delta counter's sum), a histogram's count;
-and the numbers of spans and log records received. With `?attributes=true` it adds every attribute value seen
-on data points and spans, by attribute name, so a test can prove what telemetry never carries.
+and the numbers of spans and log records received, all since the last reset. With `?attributes=true` it adds
+every attribute value seen on data points and spans, by attribute name, so a test can prove what telemetry never
+carries.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class Telemetry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latest: dict[tuple, float] = {}  # (exporter, metric, attributes) -> latest cumulative value
+        # Cumulative values at the last reset: exporters keep counting from their start, so what happened since
+        # the reset is the latest value less this.
+        self._baseline: dict[tuple, float] = {}
         self._deltas: dict[str, float] = {}
         self._spans = 0
         self._logs = 0
@@ -58,8 +62,10 @@ class Telemetry:
     def summary(self, attributes: bool = False) -> dict[str, Any]:
         with self._lock:
             metrics: dict[str, float] = dict(self._deltas)
-            for (_, name, _), value in self._latest.items():
-                metrics[name] = metrics.get(name, 0) + value
+            for key, value in self._latest.items():
+                since = value - self._baseline.get(key, 0)
+                if since or key not in self._baseline:
+                    metrics[key[1]] = metrics.get(key[1], 0) + since
             summary: dict[str, Any] = {"metrics": {name: _number(value) for name, value in sorted(metrics.items())},
                                        "spans": self._spans, "logs": self._logs}
             if attributes:
@@ -68,7 +74,7 @@ class Telemetry:
 
     def reset(self) -> None:
         with self._lock:
-            self._latest.clear()
+            self._baseline = dict(self._latest)
             self._deltas.clear()
             self._spans = self._logs = 0
             self._attributes.clear()
