@@ -24,6 +24,7 @@ UPSTREAM_DURATION = "availability.upstream.duration"
 UPSTREAM_THROTTLED = "availability.upstream.throttled"
 SNAPSHOT_ROWS = "availability.snapshot.rows"
 DELIVERIES = "availability.notifications.deliveries"
+SHARED_STATE_FAILURES = "availability.state.failures"
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
@@ -55,6 +56,9 @@ def _create() -> None:
         SNAPSHOT_ROWS: meter.create_counter(SNAPSHOT_ROWS, description="Snapshot rows written, ok or error"),
         DELIVERIES: meter.create_counter(DELIVERIES, description="Change notifications: delivered, retried or "
                                                                  "failed"),
+        SHARED_STATE_FAILURES: meter.create_counter(
+            SHARED_STATE_FAILURES, description="Shared-state storage requests that failed: the instance answered "
+                                               "with its own state meanwhile"),
         "tracer": trace.get_tracer(NAME),
     })
 
@@ -77,6 +81,11 @@ def count_snapshot_rows(result: str, rows: int = 1) -> None:
     """`result`: ok or error."""
     if rows:
         _instrument(SNAPSHOT_ROWS).add(rows, {"result": result})
+
+
+def count_shared_state_failure() -> None:
+    """Table Storage failed the shared state: this instance goes on alone for a few seconds."""
+    _instrument(SHARED_STATE_FAILURES).add(1)
 
 
 def count_delivery(result: str) -> None:

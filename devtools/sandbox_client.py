@@ -48,6 +48,9 @@ class SandboxControl:
     def set_clock(self, now: str, *, frozen: bool = False) -> None:
         self._call("POST", "/_sandbox/clock", json={"now": now, **({"frozen": True} if frozen else {})})
 
+    def telemetry(self) -> dict:
+        return self._call("GET", "/_sandbox/telemetry")
+
     def clock(self) -> dict:
         return self._call("GET", "/_sandbox/clock")
 

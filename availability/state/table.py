@@ -45,6 +45,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
+from .. import telemetry
 from ..answer import Availability
 from ..dataverse.throttle import BUDGET_SPENT, THROTTLED, CallsBudget, RetryAfterGate
 from ..errors import UpstreamThrottled, UpstreamTimeout
@@ -157,6 +158,7 @@ class Health:
     def failed(self, error: BaseException) -> None:
         now = self._monotonic()
         self.failures += 1
+        telemetry.count_shared_state_failure()
         self._down_until = now + COOLDOWN_SECONDS
         self.down = True
         if now - self._warned_at >= WARN_EVERY_SECONDS:
