@@ -30,7 +30,7 @@ from ..answer import Availability, format_time
 from ..checks import BeforeConversationCheck, parse_before_conversation
 from ..errors import UpstreamTimeout
 from ..localtime import utc
-from ..state.table import decode, encode
+from ..state.rows import decode, encode
 
 __all__ = ["Pending", "Subscription", "Watch", "SubscriptionStore", "Conflict", "Gone", "check_key"]
 

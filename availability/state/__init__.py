@@ -6,6 +6,7 @@ N instances cost the org what one does. The composition root (availability/app.p
 """
 
 from .memory import MemoryState
-from .table import TableState, partition_for
+from .rows import partition_for
+from .table import TableState
 
 __all__ = ["MemoryState", "TableState", "partition_for"]

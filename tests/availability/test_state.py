@@ -12,7 +12,7 @@ import pytest
 
 from availability.answer import Availability
 from availability.state import TableState, partition_for
-from availability.state.table import Throttle
+from availability.state.throttle import Throttle
 from tests.availability.conftest import unique_table
 from tests.availability.scenario import CHAT
 from tests.conftest import SCENARIO

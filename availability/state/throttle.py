@@ -1,0 +1,318 @@
+"""The org's `Retry-After` and the calls budget for every instance together, in the partition's throttle row.
+
+`Throttle` is the row: the `Retry-After` (`RetryUntil`, `Recovering`), the lease of the one probe after it
+(`ProbeUntil`/`Prober`) and the calls of the last minute counted per second (`Calls`). `ThrottleRow` is the row as
+this instance knows it, changed only on its ETag. `SharedGate` and `SharedBudget` stand in for one instance's
+`RetryAfterGate` and `CallsBudget`, and fall back to them while storage fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from ..dataverse.throttle import BUDGET_SPENT, THROTTLED, CallsBudget, RetryAfterGate
+from ..errors import UpstreamThrottled
+from .rows import MAX_LEASE_SECONDS, THROTTLE_ROW, Allowance, Conflict, Rows, Spent, as_number
+
+# The throttle row as read at most MAX_AGE ago is good enough for a call, else the call reads it first; after each
+# call the row is read again in the background when older than REFRESH_AFTER, so a busy instance seldom waits.
+THROTTLE_MAX_AGE, THROTTLE_REFRESH_AFTER = 0.25, 0.1
+CALL_MARGIN = 0.2  # of a call's budget, kept for the call when the gate waits
+BUDGET_WINDOW = 61  # one-second buckets a call is counted in: any 60 s window overlaps at most 61 of them
+
+
+class SharedStorage(Protocol):
+    """What the gate and the budget use of the shared state (`TableState`)."""
+
+    owner: str  # this instance, in leases
+    throttle: ThrottleRow
+    wall: Callable[[], float]
+    monotonic: Callable[[], float]
+    sleep: Callable[[float], None]
+
+    def with_storage(self, operation: Callable[[Allowance], Any], otherwise: Any) -> Any: ...
+
+
+@dataclass
+class Throttle:
+    """The throttle row as last read or written."""
+
+    retry_until: float = 0.0
+    recovering: bool = False
+    probe_until: float = 0.0
+    prober: str = ""
+    calls: dict[int, int] = dataclasses.field(default_factory=dict)  # epoch second -> calls sent in it
+    etag: str | None = None  # None: no such row yet
+
+    @classmethod
+    def of(cls, entity: Any) -> Throttle:
+        if entity is None:
+            return cls()
+        calls: dict[int, int] = {}
+        for item in str(entity.get("Calls") or "").split(","):
+            second, _, count = item.partition(":")
+            if second.isdigit() and count.isdigit():
+                calls[int(second)] = int(count)
+        return cls(as_number(entity.get("RetryUntil")), bool(entity.get("Recovering")), as_number(entity.get("ProbeUntil")),
+                   str(entity.get("Prober") or ""), calls, entity.metadata["etag"])
+
+    def entity(self) -> dict[str, Any]:
+        return {"RowKey": THROTTLE_ROW, "RetryUntil": float(self.retry_until), "Recovering": self.recovering,
+                "ProbeUntil": float(self.probe_until), "Prober": self.prober,
+                "Calls": ",".join(f"{second}:{count}" for second, count in sorted(self.calls.items()))}
+
+    def wait_for_room(self, per_minute: int, now: float) -> float:
+        """Seconds until a call fits `per_minute` in any 60 s, counting calls in one-second buckets.
+
+        A call at second b is allowed while buckets b-60..b hold fewer than `per_minute`: any 60 s window that
+        holds it lies within those 61 buckets, so no window ever holds more. Exact to the second, not the
+        millisecond, which also absorbs the instances' clocks disagreeing by less than a second.
+        """
+        current = int(now)
+        window = sorted((second, count) for second, count in self.calls.items() if second > current - BUDGET_WINDOW)
+        total = sum(count for _, count in window)
+        for second, count in window:
+            if total < per_minute:
+                break
+            total -= count
+            if total < per_minute:
+                return second + BUDGET_WINDOW - now
+        return 0.0 if total < per_minute else 60.0
+
+    def count_call(self, now: float) -> None:
+        current = int(now)
+        self.calls = {second: count for second, count in self.calls.items() if second > current - BUDGET_WINDOW}
+        self.calls[current] = self.calls.get(current, 0) + 1
+
+
+class ThrottleRow:
+    """The throttle row as this instance knows it, and changes to it written on its ETag."""
+
+    def __init__(self, rows: Rows, monotonic: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self._rows = rows
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._reading = threading.Lock()  # one read at a time: concurrent callers take its result
+        self._known = Throttle()
+        self._read_at = -math.inf
+
+    def seen(self, entity: Any) -> None:
+        """The row as a lookup just read it (None: there is none yet)."""
+        with self._lock:
+            self._known, self._read_at = Throttle.of(entity), self._monotonic()
+
+    def current(self, max_age: float, allowance: Allowance) -> Throttle:
+        """The row as read at most `max_age` ago, else read now."""
+        asked = self._monotonic()
+        with self._lock:
+            if asked - self._read_at <= max_age:
+                return dataclasses.replace(self._known, calls=dict(self._known.calls))
+        with self._reading:
+            with self._lock:
+                fresh = self._read_at >= asked  # read by another caller while this one waited
+            if not fresh:
+                self.seen(self._rows.read(THROTTLE_ROW, allowance))
+        return self.current(math.inf, allowance)
+
+    def refresh(self, allowance: Allowance, older_than: float = THROTTLE_REFRESH_AFTER) -> None:
+        """Read the row again if it was read more than `older_than` ago (after a call, off the request's path)."""
+        with self._lock:
+            if self._monotonic() - self._read_at <= older_than:
+                return
+        self.seen(self._rows.read(THROTTLE_ROW, allowance))
+
+    def change(self, mutate: Callable[[Throttle], bool], allowance: Allowance) -> Throttle | None:
+        """Apply `mutate` to the latest row and write it if unchanged meanwhile; None when `mutate` declined."""
+        max_age = THROTTLE_MAX_AGE
+        for _ in range(20):
+            row = self.current(max_age, allowance)
+            if not mutate(row):
+                return None
+            try:
+                if row.etag is None:
+                    etag = self._rows.create(row.entity(), allowance)
+                else:
+                    etag = self._rows.update(row.entity(), row.etag, allowance, merge=False)
+            except Conflict:
+                max_age = -1.0  # read it again
+                self._sleep(random.uniform(0, 0.01))
+                continue
+            row.etag = etag
+            with self._lock:
+                self._known, self._read_at = row, self._monotonic()
+            return row
+        raise Spent()  # contention beyond reason: this call goes on with this instance's own state
+
+
+class SharedGate:
+    """The org's `Retry-After` for every instance: noted in the throttle row, and one probe in all after it.
+
+    Falls back to this instance's own `RetryAfterGate` (kept up to date all along) while storage fails.
+    """
+
+    def __init__(self, state: SharedStorage, local: RetryAfterGate) -> None:
+        self._state = state
+        self._local = local
+        self._lock = threading.Lock()
+        self._probing = False  # a thread of this instance holds the probe (or is taking it)
+
+    def note(self, wait: float) -> None:
+        self._local.note(wait)
+        until = self._state.wall() + wait
+        owner = self._state.owner
+
+        def mutate(row: Throttle) -> bool:
+            row.retry_until, row.recovering = max(row.retry_until, until), True
+            if row.prober == owner:  # the probe was answered (with this 429): its lease ends
+                row.probe_until, row.prober = 0.0, ""
+            return True
+
+        self._state.with_storage(lambda allowance: self._state.throttle.change(mutate, allowance), None)
+
+    def wait(self, deadline: float) -> bool:
+        result = self._state.with_storage(lambda allowance: self._wait(deadline, allowance), _LOCAL)
+        return self._local.wait(deadline) if result is _LOCAL else result
+
+    def _wait(self, deadline: float, allowance: Allowance) -> bool:
+        state = self._state
+        max_age = THROTTLE_MAX_AGE
+        while True:
+            row = state.throttle.current(max_age, allowance)
+            now, clock = state.wall(), state.monotonic()
+            wait = row.retry_until - now
+            # Waits must leave the call time for the gate's own reads and writes, and for the call itself.
+            if wait > 0:
+                if clock + wait + CALL_MARGIN >= deadline:
+                    raise UpstreamThrottled(message=THROTTLED, retry_after=max(1, round(wait)))
+                state.sleep(wait)
+                max_age = 0.0
+                continue
+            if not row.recovering:
+                return False
+            if clock + CALL_MARGIN >= deadline:
+                raise UpstreamThrottled(message=THROTTLED, retry_after=1)
+            # Past a Retry-After, one call goes first for all instances: the one that takes the probe's lease.
+            with self._lock:
+                mine = not self._probing and not (row.probe_until > now and row.prober != state.owner)
+                if mine:
+                    self._probing = True
+            if mine and self._take_probe(deadline, allowance):
+                if state.monotonic() + CALL_MARGIN / 2 < deadline:
+                    return True
+                self.end_probe(recovered=False)  # taken too late to be sent: let another instance probe
+                raise UpstreamThrottled(message=THROTTLED, retry_after=1)
+            if clock + 0.1 + CALL_MARGIN >= deadline:
+                raise UpstreamThrottled(message=THROTTLED, retry_after=1)
+            state.sleep(0.1)
+            max_age = 0.0
+
+    def _take_probe(self, deadline: float, allowance: Allowance) -> bool:
+        state = self._state
+        now = state.wall()
+        lease = now + min(max(0.0, deadline - state.monotonic()), MAX_LEASE_SECONDS) + 1.0
+
+        def mutate(row: Throttle) -> bool:
+            if row.retry_until > now or not row.recovering or (row.probe_until > now and row.prober != state.owner):
+                return False
+            row.probe_until, row.prober = lease, state.owner
+            return True
+
+        taken = False
+        try:
+            taken = state.throttle.change(mutate, allowance) is not None
+        finally:
+            if not taken:
+                with self._lock:
+                    self._probing = False
+        return taken
+
+    def end_probe(self, *, recovered: bool) -> None:
+        with self._lock:
+            self._probing = False
+        self._local.end_probe(recovered=recovered)
+        owner = self._state.owner
+
+        def mutate(row: Throttle) -> bool:
+            changed = False
+            if row.prober == owner:
+                row.probe_until, row.prober, changed = 0.0, "", True
+            if recovered and row.recovering and row.retry_until <= self._state.wall():
+                row.recovering, changed = False, True
+            return changed
+
+        self._state.with_storage(lambda allowance: self._state.throttle.change(mutate, allowance), None)
+
+
+class SharedBudget:
+    """`AVAILABILITY_MAX_CALLS_PER_MINUTE` for every instance together, counted in the throttle row.
+
+    Each call is also counted in this instance's own `CallsBudget`, which takes over while storage fails. When
+    storage works but cannot confirm room within the request's allowance (slow, or many instances taking at
+    once), the call is not made: the budget is there to protect the org.
+    """
+
+    def __init__(self, state: SharedStorage, local: CallsBudget) -> None:
+        self._state = state
+        self._local = local
+        self.per_minute = local.per_minute
+
+    def wait(self, wait_until: float) -> bool:
+        if not self.per_minute:
+            return False
+        result = self._state.with_storage(_strict(lambda allowance: self._wait(wait_until, allowance)), _LOCAL)
+        return self._local.wait(wait_until) if result is _LOCAL else result
+
+    def _wait(self, wait_until: float, allowance: Allowance) -> bool:
+        state = self._state
+        waited, max_age = False, THROTTLE_MAX_AGE
+        while True:
+            wait = state.throttle.current(max_age, allowance).wait_for_room(self.per_minute, state.wall())
+            if wait <= 0:
+                return waited
+            if state.monotonic() + wait > wait_until:
+                # Counted by the second, room may come up to a second after the exact minute: say the minute.
+                raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=max(1, min(60, math.ceil(wait))))
+            state.sleep(wait)
+            waited, max_age = True, 0.0
+
+    def take(self) -> bool:
+        if not self.per_minute:
+            return True
+        now = self._state.wall()
+
+        def mutate(row: Throttle) -> bool:
+            # A Retry-After noted since the gate looked (the gate may go by a row a moment old): no room either.
+            if row.wait_for_room(self.per_minute, now) > 0 or row.retry_until > now:
+                return False
+            row.count_call(now)
+            return True
+
+        taken = self._state.with_storage(
+            _strict(lambda allowance: self._state.throttle.change(mutate, allowance) is not None), _LOCAL)
+        if taken is _LOCAL:
+            return self._local.take()
+        if taken:
+            self._local.take()  # this instance's own count, for when storage fails
+        return taken
+
+
+_LOCAL = object()  # "storage could not decide: use this instance's own state"
+
+
+def _strict(operation: Callable[[Allowance], Any]) -> Callable[[Allowance], Any]:
+    """`operation`, with room it could not confirm in time taken as no room."""
+
+    def strict(allowance: Allowance) -> Any:
+        try:
+            return operation(allowance)
+        except Spent:
+            raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=1) from None
+
+    return strict
+
