@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from availability.state.throttle import KEEP_FRESH_SECONDS
 from devtools.stack import Stack, azurite_connection_string, free_port
 from tests.availability.scenario import CHAT
 from tests.conftest import QUIET_TIMER, Gateway, unique
@@ -124,9 +125,10 @@ def test_a_retry_after_seen_by_one_instance_holds_all_then_one_probe_goes(app_in
     instances = app_instances(3, AVAILABILITY_TIMEOUT_SECONDS=1)
     for instance in instances:  # instances in service: each has its token already
         assert ask(instance, {"workstreamId": CHAT, "contextItems": unique()}).status_code == 200
-    # A busy instance goes by the org's state as read in the last 0.25 s (reading it again meanwhile); these have
-    # been idle longer, so they read it before their next call.
-    time.sleep(0.3)
+    # A busy instance (one that called the org in the last KEEP_FRESH_SECONDS) goes by the org's state as read in
+    # the last 0.25 s, and keeps reading it meanwhile; these have been idle longer, so they read it before their
+    # next call.
+    time.sleep(KEEP_FRESH_SECONDS + 0.3)
     sandbox.reset()
     sandbox.fault("actions", status=429, retryAfter=3)  # every call: the org keeps throttling
     started = time.monotonic()

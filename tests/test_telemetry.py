@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 
+from devtools.stack import azurite_connection_string, free_port
 from tests.availability.scenario import CHAT
 
 pytestmark = pytest.mark.usefixtures("clean_sandbox")
@@ -60,6 +61,20 @@ def test_counters_move_by_exactly_what_happened(fresh_gateway, sandbox):
     seen = settled(sandbox, expected)
     assert {name: seen["metrics"].get(name) for name in expected} == expected, repr(seen["metrics"])
     assert seen["spans"] >= 3 + 6
+
+
+def test_a_shared_state_failure_is_counted_once_per_try_of_storage(fresh_gateway, sandbox):
+    quiet(sandbox)
+    gateway = fresh_gateway(AVAILABILITY_SHARED_STATE="table",
+                            AzureWebJobsStorage=azurite_connection_string(free_port()))  # nothing listens there
+    started = time.monotonic()
+    for _ in range(3):  # each a miss; the first finds storage down, the others go on without trying it again
+        body = {"workstreamId": CHAT, "contextItems": {"Case": uuid.uuid4().hex}}
+        assert gateway.post("availability/before-conversation", body).json()["source"] == "live"
+    assert time.monotonic() - started < 5  # within the 5 s before storage is tried again
+    expected = {"availability.requests": 3, "availability.state.failures": 1}
+    seen = settled(sandbox, expected)
+    assert {name: seen["metrics"].get(name) for name in expected} == expected, repr(seen["metrics"])
 
 
 def test_no_secret_or_caller_context_in_what_is_exported(fresh_gateway, stack, sandbox):

@@ -15,11 +15,12 @@ path: an insert of the check's row holding this instance's lease, which succeeds
 answer or a lease for it. Otherwise one query reads the check's row with the throttle row (in Azure an `or` of two
 row keys scans the partition, which holds only the last `AVAILABILITY_STALE_SECONDS` of keys), and then a fresh
 answer is used (no call), a live lease is polled for the answer within the request's own deadline, or one
-conditional update on the row's ETag takes the lease. The answer is written once the caller has it, in the
-background, with a fresh read of the throttle row. A call goes by the throttle row as read at most 0.25 s ago (else
-it reads it first), so another instance's first `Retry-After` holds this one within that time; from then on it is
-exact, as the probe after it is taken with a conditional update, and so is each call's room in the budget (also
-refused during a Retry-After). Every conditional write that loses a race reads again and decides again.
+conditional update on the row's ETag takes the lease. The answer is written in the background a moment after the
+caller has it. A call goes by the throttle row as read at most 0.25 s ago, else it reads it first (for 2 s after
+each call a keeper thread reads it every 0.2 s, so a busy instance's calls do not wait for it). Another instance's
+first `Retry-After` holds this one within that time; from then on it is exact, as the probe after it is taken with
+a conditional update, and so is each call's room in the budget (also refused during a Retry-After). Every
+conditional write that loses a race reads again and decides again.
 
 Storage never costs a request its answer: each storage request gets at most 0.25 s to connect and 0.5 s to read,
 a request's storage work at most 1 s in all (waiting for another instance's answer is bounded by the request's
@@ -55,13 +56,16 @@ from .rows import (
     encode,
     row_key,
 )
-from .throttle import SharedBudget, SharedGate, ThrottleRow
+from .throttle import THROTTLE_REFRESH_AFTER, Keeper, SharedBudget, SharedGate, ThrottleRow
 
 log = logging.getLogger(__name__)
 
 FIRST_POLL, MAX_POLL = 0.03, 0.25  # a follower's reads of the row while the leader fetches
 PURGE_EVERY_SECONDS, PURGE_PAGES = 60.0, 3  # pages of at most 100 rows, one transaction each
 MAX_BACKGROUND = 1000  # writes waiting for the background workers; past it, answers stay in memory only
+# A background write waits this long after it was queued, so that it does not compete with the response to the
+# request that queued it for the interpreter.
+BACKGROUND_DELAY = 0.01
 
 
 class TableState(MemoryState):
@@ -84,7 +88,8 @@ class TableState(MemoryState):
         self.rows = Rows(table, partition)
         self.health = Health(self.table_name, monotonic)
         self.throttle = ThrottleRow(self.rows, monotonic, sleep)
-        self.gate = SharedGate(self, self.gate)
+        self.keeper = Keeper(self.throttle, self._refresh_throttle, monotonic)
+        self.gate = SharedGate(self, self.gate, self.keeper)
         self.budget = SharedBudget(self, self.budget)
         self._request = threading.local()  # the storage allowance of the request this thread serves
         self._background_lock = threading.Lock()
@@ -122,7 +127,7 @@ class TableState(MemoryState):
         fresh_for, stale_for = lifetime(answer)
         self.remember(key, answer, fresh_for, stale_for)
         if claim is not None or self.health.usable():
-            self._background(self._publish, row_key(key), answer, fresh_for, stale_for, claim)
+            self._background(self._share, row_key(key), answer, fresh_for, stale_for, claim)
         return answer, False
 
     def _claim(self, key: str, digest: bytes, deadline: float | None, allowance: Allowance) -> Availability | Lease:
@@ -178,13 +183,6 @@ class TableState(MemoryState):
         now = self.wall()
         self.remember(digest, row.answer, row.fresh_until - now, row.stale_until - now)
 
-    def _publish(self, key: str, answer: Availability, fresh_for: float, stale_for: float, lease: Lease | None,
-                 allowance: Allowance) -> None:
-        try:
-            self._share(key, answer, fresh_for, stale_for, lease, allowance)
-        finally:
-            self.throttle.refresh(allowance)
-
     def _share(self, key: str, answer: Availability, fresh_for: float, stale_for: float, lease: Lease | None,
                allowance: Allowance) -> None:
         now = self.wall()
@@ -226,6 +224,10 @@ class TableState(MemoryState):
         self.health.succeeded()
         return result
 
+    def _refresh_throttle(self) -> None:
+        """The keeper's read of the throttle row (storage failures count as any request's)."""
+        self.with_storage(lambda allowance: self.throttle.refresh(allowance, older_than=THROTTLE_REFRESH_AFTER), None)
+
     # -- the background: answers written after the caller has them, and the purge --
     def _background(self, operation: Callable[..., None], *args: Any) -> None:
         with self._background_lock:
@@ -236,10 +238,13 @@ class TableState(MemoryState):
             if self._workers is None:
                 self._workers = ThreadPoolExecutor(2, thread_name_prefix="shared-state")
             workers = self._workers
-        workers.submit(self._run, operation, args)
+        workers.submit(self._run, operation, args, self.monotonic() + BACKGROUND_DELAY)
 
-    def _run(self, operation: Callable[..., None], args: tuple) -> None:
+    def _run(self, operation: Callable[..., None], args: tuple, not_before: float) -> None:
         try:
+            wait = not_before - self.monotonic()
+            if wait > 0:  # past it when writes queue up: then no wait at all
+                time.sleep(wait)
             if self.health.usable():
                 operation(*args, Allowance(self.monotonic))
                 self._purge_now_and_then()
@@ -279,7 +284,8 @@ class TableState(MemoryState):
         return deleted
 
     def close(self) -> None:
-        """Let the writes already queued finish (each is bounded), then stop the workers."""
+        """Let the writes already queued finish (each is bounded), then stop the workers and the keeper."""
+        self.keeper.close()
         with self._background_lock:
             workers, self._workers = self._workers, None
         if workers is not None:

@@ -19,9 +19,10 @@ from ..dataverse.throttle import BUDGET_SPENT, THROTTLED, CallsBudget, RetryAfte
 from ..errors import UpstreamThrottled
 from .rows import MAX_LEASE_SECONDS, THROTTLE_ROW, Allowance, Conflict, Rows, Spent, as_number
 
-# The throttle row as read at most MAX_AGE ago is good enough for a call, else the call reads it first; after each
-# call the row is read again in the background when older than REFRESH_AFTER, so a busy instance seldom waits.
-THROTTLE_MAX_AGE, THROTTLE_REFRESH_AFTER = 0.25, 0.1
+# The throttle row as read at most MAX_AGE ago is good enough for a call, else the call reads it first. For
+# KEEP_FRESH seconds after each call, the `Keeper` reads it again whenever it is older than REFRESH_AFTER, so that
+# the calls of a busy instance do not wait for it.
+THROTTLE_MAX_AGE, THROTTLE_REFRESH_AFTER, KEEP_FRESH_SECONDS = 0.25, 0.2, 2.0
 CALL_MARGIN = 0.2  # of a call's budget, kept for the call when the gate waits
 BUDGET_WINDOW = 61  # one-second buckets a call is counted in: any 60 s window overlaps at most 61 of them
 
@@ -120,8 +121,13 @@ class ThrottleRow:
                 self.seen(self._rows.read(THROTTLE_ROW, allowance))
         return self.current(math.inf, allowance)
 
+    def age(self) -> float:
+        """Seconds since the row was last read or written (infinite before the first time)."""
+        with self._lock:
+            return self._monotonic() - self._read_at
+
     def refresh(self, allowance: Allowance, older_than: float = THROTTLE_REFRESH_AFTER) -> None:
-        """Read the row again if it was read more than `older_than` ago (after a call, off the request's path)."""
+        """Read the row again if it was read more than `older_than` ago (off the callers' path)."""
         with self._lock:
             if self._monotonic() - self._read_at <= older_than:
                 return
@@ -150,15 +156,74 @@ class ThrottleRow:
         raise Spent()  # contention beyond reason: this call goes on with this instance's own state
 
 
+class Keeper:
+    """Keeps the throttle row at most `THROTTLE_REFRESH_AFTER` old, in a thread of its own, for
+    `KEEP_FRESH_SECONDS` after each call of this instance, so that a call seldom reads the row on its caller's path.
+
+    A quiet instance reads nothing: its first call after a quiet spell reads the row first. A busy one reads it at
+    most five times a second, however many calls it makes. The thread starts with the first call and stops on
+    `close()` (a later call starts it again).
+
+    :param row: the throttle row as this instance knows it.
+    :param read: reads the row again when it is older than `THROTTLE_REFRESH_AFTER`, storage failures handled.
+    """
+
+    def __init__(self, row: ThrottleRow, read: Callable[[], None], monotonic: Callable[[], float]) -> None:
+        self._row = row
+        self._read = read
+        self._monotonic = monotonic
+        self._wake = threading.Condition()
+        self._busy_until = -math.inf
+        self._generation = 0  # a thread runs while the generation it started with is current
+        self._running = False
+        self._idle = False
+
+    def calling(self) -> None:
+        """This instance is about to call the org: keep the row fresh for the next `KEEP_FRESH_SECONDS`."""
+        with self._wake:
+            self._busy_until = self._monotonic() + KEEP_FRESH_SECONDS
+            if not self._running:
+                self._running, self._idle = True, False
+                threading.Thread(target=self._run, args=(self._generation,), name="throttle-row",
+                                 daemon=True).start()
+            elif self._idle:
+                self._idle = False
+                self._wake.notify()
+
+    def close(self) -> None:
+        with self._wake:
+            self._generation += 1
+            self._running = False
+            self._wake.notify_all()
+
+    def _run(self, generation: int) -> None:
+        while True:
+            with self._wake:
+                while generation == self._generation and self._monotonic() >= self._busy_until:
+                    self._idle = True
+                    self._wake.wait()
+                if generation != self._generation:
+                    return
+                wait = THROTTLE_REFRESH_AFTER - self._row.age()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+            self._read()
+            if self._row.age() >= THROTTLE_REFRESH_AFTER:  # storage could not be read: not again at once
+                with self._wake:
+                    self._wake.wait(THROTTLE_REFRESH_AFTER)
+
+
 class SharedGate:
     """The org's `Retry-After` for every instance: noted in the throttle row, and one probe in all after it.
 
     Falls back to this instance's own `RetryAfterGate` (kept up to date all along) while storage fails.
     """
 
-    def __init__(self, state: SharedStorage, local: RetryAfterGate) -> None:
+    def __init__(self, state: SharedStorage, local: RetryAfterGate, keeper: Keeper) -> None:
         self._state = state
         self._local = local
+        self._keeper = keeper
         self._lock = threading.Lock()
         self._probing = False  # a thread of this instance holds the probe (or is taking it)
 
@@ -176,6 +241,7 @@ class SharedGate:
         self._state.with_storage(lambda allowance: self._state.throttle.change(mutate, allowance), None)
 
     def wait(self, deadline: float) -> bool:
+        self._keeper.calling()
         result = self._state.with_storage(lambda allowance: self._wait(deadline, allowance), _LOCAL)
         return self._local.wait(deadline) if result is _LOCAL else result
 

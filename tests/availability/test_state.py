@@ -1,5 +1,5 @@
 """The shared state's rows in Azurite, in process: what they hold (no caller text, no secret), how they expire and
-are purged, and the calls budget's one-second buckets."""
+are purged, what a miss costs in storage requests, and the calls budget's one-second buckets."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from availability.answer import Availability
 from availability.state import TableState, partition_for
 from availability.state.throttle import Throttle
-from tests.availability.conftest import unique_table
+from tests.availability.conftest import RequestCounter, unique_table
 from tests.availability.scenario import CHAT
 from tests.conftest import SCENARIO
 
@@ -47,6 +47,47 @@ def test_rows_hold_neither_the_callers_text_nor_a_secret(fresh_gateway, table):
     secret = tomllib.loads(SCENARIO.read_text(encoding="utf-8"))["org"]["client_secret"]
     assert secret not in text
     assert all(row["RowKey"] == "throttle" or len(row["RowKey"]) == 41 for row in rows)
+
+
+def test_a_miss_costs_one_storage_request_on_the_callers_path_while_the_instance_is_busy(stack):
+    from availability.tables import service_from_connection_string
+
+    counter = RequestCounter()
+    name = unique_table()
+    table = service_from_connection_string(stack.storage_connection, raw_response_hook=counter).get_table_client(name)
+    table.create_table()
+    state = TableState(table, partition_for("https://org.example", "client"))
+    on_path = []
+
+    def miss() -> None:
+        def call() -> Availability:  # as the Dataverse client calls: the gate first, then the org
+            state.gate.wait(time.monotonic() + 10)
+            on_path.append(counter.count)
+            return answer()
+
+        counter.reset()
+        state.fetch(uuid.uuid4().bytes, time.monotonic() + 10, call, lambda _: (60.0, 300.0))
+
+    def throttle_reads() -> int:
+        return sum(1 for method, url in counter.requests if method == "GET" and "RowKey='throttle'" in url)
+
+    try:
+        miss()  # the first call of a quiet instance also reads the throttle row first
+        assert on_path == [2] and throttle_reads() == 1
+        for pause in (0.6, 1.2):  # longer than the 0.25 s a call may go by: the keeper has read it meanwhile
+            time.sleep(pause)
+            miss()
+            assert on_path[-1] == 1  # the insert of the check's row (and its lease), nothing else
+            assert throttle_reads() == 0
+        state.close()  # the answer's write, done in the background
+        # The last miss in all: the insert that took the lease, then the answer written with the lease let go.
+        assert [method for method, url in counter.requests if "throttle" not in url] == ["POST", "PUT"]
+        counter.reset()
+        time.sleep(0.6)
+        assert counter.count == 0  # a closed state reads nothing more
+    finally:
+        state.close()
+        table.delete_table()
 
 
 def test_expired_rows_are_purged_and_the_throttle_row_kept(table):
