@@ -25,7 +25,7 @@ Lifetime = Callable[[Availability], "tuple[float, float]"]
 
 @dataclass
 class Entry:
-    answer: Availability
+    answer: Availability  # as a hit serves it (`source` "cache"): made once, not on every hit
     fresh_until: float  # monotonic
     stale_until: float  # monotonic
 
@@ -84,7 +84,7 @@ class MemoryState:
         if fresh_for <= 0 and stale_for <= 0:
             return
         now = self._monotonic()
-        entry = Entry(answer, now + max(0.0, fresh_for), now + max(0.0, stale_for))
+        entry = Entry(replace(answer, source="cache"), now + max(0.0, fresh_for), now + max(0.0, stale_for))
         with self._lock:
             self._entries[key] = entry
             self._entries.move_to_end(key)
@@ -109,5 +109,5 @@ class MemoryState:
     def _fresh(self, key: bytes) -> Availability | None:
         entry = self._entries.get(key)
         if entry is not None and self._monotonic() < entry.fresh_until:
-            return replace(entry.answer, source="cache")
+            return entry.answer
         return None

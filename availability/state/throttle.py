@@ -128,10 +128,11 @@ class ThrottleRow:
 
     def refresh(self, allowance: Allowance, older_than: float = THROTTLE_REFRESH_AFTER) -> None:
         """Read the row again if it was read more than `older_than` ago (off the callers' path)."""
-        with self._lock:
-            if self._monotonic() - self._read_at <= older_than:
-                return
-        self.seen(self._rows.read(THROTTLE_ROW, allowance))
+        with self._reading:  # a caller reading it meanwhile reads it for this too
+            with self._lock:
+                if self._monotonic() - self._read_at <= older_than:
+                    return
+            self.seen(self._rows.read(THROTTLE_ROW, allowance))
 
     def change(self, mutate: Callable[[Throttle], bool], allowance: Allowance) -> Throttle | None:
         """Apply `mutate` to the latest row and write it if unchanged meanwhile; None when `mutate` declined."""
