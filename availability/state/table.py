@@ -141,8 +141,9 @@ class TableState(MemoryState):
                                                "ExpiresAt": until}, allowance), until)
             except Conflict:
                 pass  # another instance fetched it, or is fetching it: read its row
+        begun = self.monotonic()
         entity, throttle = self.rows.lookup(key, allowance)
-        self.throttle.seen(throttle)
+        self.throttle.seen(throttle, begun)
         row = KeyRow.of(entity)
         pause = FIRST_POLL
         while True:

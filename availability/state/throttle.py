@@ -24,7 +24,7 @@ from .rows import MAX_LEASE_SECONDS, THROTTLE_ROW, Allowance, Conflict, Rows, Sp
 # the calls of a busy instance do not wait for it.
 THROTTLE_MAX_AGE, THROTTLE_REFRESH_AFTER, KEEP_FRESH_SECONDS = 0.25, 0.2, 2.0
 CALL_MARGIN = 0.2  # of a call's budget, kept for the call when the gate waits
-BUDGET_WINDOW = 61  # one-second buckets a call is counted in: any 60 s window overlaps at most 61 of them
+BUDGET_WINDOW = 62  # one-second buckets a call's room is counted over (see `Throttle.wait_for_room`)
 
 
 class SharedStorage(Protocol):
@@ -70,9 +70,11 @@ class Throttle:
     def wait_for_room(self, per_minute: int, now: float) -> float:
         """Seconds until a call fits `per_minute` in any 60 s, counting calls in one-second buckets.
 
-        A call at second b is allowed while buckets b-60..b hold fewer than `per_minute`: any 60 s window that
-        holds it lies within those 61 buckets, so no window ever holds more. Exact to the second, not the
-        millisecond, which also absorbs the instances' clocks disagreeing by less than a second.
+        A call counted at second b is allowed while buckets b-61..b hold fewer than `per_minute`, so no 62
+        consecutive buckets ever hold more. A call reaches the org a moment after it is counted, and the
+        instances' clocks disagree a little: as long as the two together stay under a second, the calls of any
+        60 s at the org were counted within 61 s, which lie within 62 buckets. A call waits at most a second
+        longer than an exact count would make it wait.
         """
         current = int(now)
         window = sorted((second, count) for second, count in self.calls.items() if second > current - BUDGET_WINDOW)
@@ -102,11 +104,20 @@ class ThrottleRow:
         self._reading = threading.Lock()  # one read at a time: concurrent callers take its result
         self._known = Throttle()
         self._read_at = -math.inf
+        self._written_at = -math.inf  # when this instance's last write of the row was done
 
-    def seen(self, entity: Any) -> None:
-        """The row as a lookup just read it (None: there is none yet)."""
+    def seen(self, entity: Any, begun: float) -> None:
+        """The row as a read begun at `begun` (monotonic) found it (None: there is none yet).
+
+        Ignored when this instance wrote the row after that read began: the read may predate the write.
+        """
         with self._lock:
-            self._known, self._read_at = Throttle.of(entity), self._monotonic()
+            if begun >= self._written_at:
+                self._known, self._read_at = Throttle.of(entity), self._monotonic()
+
+    def _read(self, allowance: Allowance) -> None:
+        begun = self._monotonic()
+        self.seen(self._rows.read(THROTTLE_ROW, allowance), begun)
 
     def current(self, max_age: float, allowance: Allowance) -> Throttle:
         """The row as read at most `max_age` ago, else read now."""
@@ -118,7 +129,7 @@ class ThrottleRow:
             with self._lock:
                 fresh = self._read_at >= asked  # read by another caller while this one waited
             if not fresh:
-                self.seen(self._rows.read(THROTTLE_ROW, allowance))
+                self._read(allowance)
         return self.current(math.inf, allowance)
 
     def age(self) -> float:
@@ -132,7 +143,7 @@ class ThrottleRow:
             with self._lock:
                 if self._monotonic() - self._read_at <= older_than:
                     return
-            self.seen(self._rows.read(THROTTLE_ROW, allowance))
+            self._read(allowance)
 
     def change(self, mutate: Callable[[Throttle], bool], allowance: Allowance) -> Throttle | None:
         """Apply `mutate` to the latest row and write it if unchanged meanwhile; None when `mutate` declined."""
@@ -153,6 +164,7 @@ class ThrottleRow:
             row.etag = etag
             with self._lock:
                 self._known, self._read_at = row, self._monotonic()
+                self._written_at = self._read_at
             return row
         raise Spent()  # contention beyond reason: this call goes on with this instance's own state
 
@@ -343,17 +355,16 @@ class SharedBudget:
             if wait <= 0:
                 return waited
             if state.monotonic() + wait > wait_until:
-                # Counted by the second, room may come up to a second after the exact minute: say the minute.
-                raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=max(1, min(60, math.ceil(wait))))
+                raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=max(1, math.ceil(wait)))
             state.sleep(wait)
             waited, max_age = True, 0.0
 
     def take(self) -> bool:
         if not self.per_minute:
             return True
-        now = self._state.wall()
 
         def mutate(row: Throttle) -> bool:
+            now = self._state.wall()  # each try's own time: the call is counted in the second it is sent
             # A Retry-After noted since the gate looked (the gate may go by a row a moment old): no room either.
             if row.wait_for_room(self.per_minute, now) > 0 or row.retry_until > now:
                 return False

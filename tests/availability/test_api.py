@@ -370,7 +370,7 @@ def test_the_apps_own_calls_per_minute_budget(fresh_gateway, sandbox):
     assert [before(gateway, contextItems=items).status_code for items in (known, unique(), unique())] == [200] * 3
     refused = before(gateway)
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "upstream_throttled"
-    assert 50 <= int(refused.headers["Retry-After"]) <= 60
+    assert 50 <= int(refused.headers["Retry-After"]) <= 62  # counted by the second, over 62 of them (shared)
     stale = before(gateway, contextItems=known)  # an answer seen before stands in, marked
     assert (stale.status_code, stale.json()["source"]) == (200, "stale")
     assert sandbox.stats()["actions"]["CCaaS_GetRepresentativeAvailabilityBeforeConversation"] == 3
