@@ -373,8 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
                 refused, target = self._route(path, params)
             if refused is not None:
                 function_name, status, headers, payload = refused
-                self.close_connection = self.close_connection or bool(self.headers.get("Content-Length")) or \
-                    self.headers.get("Transfer-Encoding", "").lower() == "chunked"  # the unread body ends it
+                self.close_connection = self.close_connection or self._body_follows()  # left unread: it ends it
             else:
                 body = self._read_body()
                 if body is None:
@@ -503,11 +502,20 @@ class _Handler(BaseHTTPRequestHandler):
         host.start_timer(timer, reason="This function was programmatically called via the host APIs.")
         return timer.name, 202, {}, b""
 
+    def _body_follows(self) -> bool:
+        """Whether the request announced a body (an unparsable length counts as one)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return True
+        length = self.headers.get("Content-Length")
+        return length is not None and length.strip() != "0"
+
     def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
+        if self.close_connection:  # said, so that the client does not send its next request on this connection
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if self.command != "HEAD" and payload:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -23,7 +24,7 @@ import pytest
 import requests
 
 from availability.state.throttle import KEEP_FRESH_SECONDS
-from devtools.stack import Stack, azurite_connection_string, free_port
+from devtools.stack import Stack, azurite_connection_string, free_port, port_is_free
 from tests.availability.scenario import CHAT
 from tests.conftest import QUIET_TIMER, Gateway, unique
 
@@ -251,8 +252,18 @@ def test_each_timer_occurrence_runs_on_one_instance_only(app_instances, sandbox)
 
 # -- dev.py start --instances ---------------------------------------------------------------------------------------
 
+def consecutive_free_ports(count: int) -> int:
+    """The first of `count` free ports in a row, below the range the system hands out to outgoing connections
+    (which would otherwise take one of them while the stack starts)."""
+    for _ in range(200):
+        first = random.randrange(20_000, 32_000)
+        if all(port_is_free(first + offset) for offset in range(count)):
+            return first
+    raise RuntimeError(f"no {count} free ports in a row")
+
+
 def test_start_with_instances_runs_that_many_hosts_of_one_app(tmp_path):
-    port = free_port()
+    port = consecutive_free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
     process = subprocess.Popen([sys.executable, "-m", "devtools.stack", "start", "--port", str(port), "--instances",
                                 "2", "--no-backfill", "--state-dir", str(tmp_path), "--local-settings",

@@ -87,6 +87,34 @@ def test_what_http_server_refuses_itself_keeps_the_error_shape(host):
     assert '"invalid_request"' in body and "<html" not in body.lower()
 
 
+def test_a_refused_request_keeps_its_connection_unless_its_body_is_left_unread(host):
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(host.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        reader = raw.makefile("rb")
+
+        def answer(request: bytes) -> dict[str, str]:
+            raw.sendall(request)
+            status = reader.readline().decode("latin-1").split()[1]
+            headers = {"status": status}
+            while (line := reader.readline().decode("latin-1").strip()):
+                name, _, value = line.partition(":")
+                headers[name.lower()] = value.strip()
+            reader.read(int(headers["content-length"]))
+            return headers
+
+        # No body to skip (Content-Length: 0, as clients send with PUT): the connection serves the next request.
+        refused = answer(b"PUT /api/items/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        assert refused["status"] == "405" and "connection" not in refused
+        assert answer(b"GET /api/echo/a HTTP/1.1\r\nHost: x\r\n\r\n")["status"] == "401"
+        # A body left unread (refused before it is read): the host says it closes, then closes.
+        closing = answer(b"POST /api/echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        assert closing["status"] == "401" and closing["connection"] == "close"
+        assert reader.read() == b""
+
+
 def test_keys_are_enforced_like_azure(host):
     missing = get(host, "/api/echo/a")
     assert missing.status_code == 401
