@@ -3,7 +3,7 @@ own budget of calls per minute.
 
 Both are per process here; the org's real limit is per organization (upstream.md §1), so an app sharing the
 org with others can keep to a share of it with `AVAILABILITY_MAX_CALLS_PER_MINUTE`. `Gate` and `Budget` are what
-the client needs of them: the shared state (availability/state/table.py) gives versions that hold for every
+the client needs of them: the shared state (availability/state/throttle.py) gives versions that hold for every
 instance of the app together.
 """
 

@@ -14,9 +14,11 @@ import hashlib
 import json
 import logging
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .. import telemetry
 from ..answer import Availability
@@ -90,6 +92,19 @@ class Allowance:
         self._monotonic = monotonic
         self.left = seconds
 
+    @contextmanager
+    def holding(self, lock: threading.Lock) -> Iterator[None]:
+        """`lock` held, waited for only as long as this allowance lasts (`Spent` if it lasts longer)."""
+        started = self._monotonic()
+        acquired = lock.acquire(timeout=max(0.0, self.left))
+        self.left -= self._monotonic() - started
+        if not acquired:
+            raise Spent()
+        try:
+            yield
+        finally:
+            lock.release()
+
     def run(self, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.left <= 0.02:
             raise Spent()
@@ -113,25 +128,32 @@ class Health:
         self._warned_at = -math.inf
         self.failures = 0  # storage failures so far (for telemetry)
         self.down = False
+        self._lock = threading.Lock()  # requests and background threads fail at once: one warning
 
     def usable(self) -> bool:
         return self._monotonic() >= self._down_until
 
     def failed(self, error: BaseException) -> None:
         now = self._monotonic()
-        self.failures += 1
+        with self._lock:
+            self.failures += 1
+            self._down_until = now + COOLDOWN_SECONDS
+            self.down = True
+            warn = now - self._warned_at >= WARN_EVERY_SECONDS
+            if warn:
+                self._warned_at = now
         telemetry.count_shared_state_failure()
-        self._down_until = now + COOLDOWN_SECONDS
-        self.down = True
-        if now - self._warned_at >= WARN_EVERY_SECONDS:
-            self._warned_at = now
+        if warn:
             log.warning("Shared state unavailable (table %s: %s); this instance answers with its own cache, "
                         "Retry-After and calls budget, and tries storage again every %.0f s", self._table,
                         describe(error), COOLDOWN_SECONDS)
 
     def succeeded(self) -> None:
-        if self.down:
-            self.down = False
+        if not self.down:
+            return
+        with self._lock:
+            was_down, self.down = self.down, False
+        if was_down:
             log.info("Shared state reachable again (table %s): instances share answers and limits again",
                      self._table)
 

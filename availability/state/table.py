@@ -127,7 +127,7 @@ class TableState(MemoryState):
         fresh_for, stale_for = lifetime(answer)
         self.remember(key, answer, fresh_for, stale_for)
         if claim is not None or self.health.usable():
-            self._background(self._share, row_key(key), answer, fresh_for, stale_for, claim)
+            self._background(self._share, row_key(key), answer, self.wall(), fresh_for, stale_for, claim)
         return answer, False
 
     def _claim(self, key: str, digest: bytes, deadline: float | None, allowance: Allowance) -> Availability | Lease:
@@ -184,15 +184,15 @@ class TableState(MemoryState):
         now = self.wall()
         self.remember(digest, row.answer, row.fresh_until - now, row.stale_until - now)
 
-    def _share(self, key: str, answer: Availability, fresh_for: float, stale_for: float, lease: Lease | None,
-               allowance: Allowance) -> None:
-        now = self.wall()
+    def _share(self, key: str, answer: Availability, at: float, fresh_for: float, stale_for: float,
+               lease: Lease | None, allowance: Allowance) -> None:
+        """Write `answer`, had at wall time `at`, fresh and stale from then (not from when it is written)."""
         if fresh_for <= 0 and stale_for <= 0:
             if lease is not None:
                 self._release(key, lease, allowance)
             return
-        entity = {"RowKey": key, "Answer": encode(answer), "FreshUntil": now + max(0.0, fresh_for),
-                  "StaleUntil": now + max(0.0, stale_for)}
+        entity = {"RowKey": key, "Answer": encode(answer), "FreshUntil": at + max(0.0, fresh_for),
+                  "StaleUntil": at + max(0.0, stale_for)}
         if lease is not None:
             try:
                 self.rows.update({**entity, "LeaseUntil": 0.0, "Owner": "", "ExpiresAt": entity["StaleUntil"]},
@@ -200,7 +200,9 @@ class TableState(MemoryState):
                 return
             except Conflict:
                 pass  # the lease ran out and another instance took it: leave its lease, share the answer
-        self.rows.merge({**entity, "ExpiresAt": max(entity["StaleUntil"], now + MAX_LEASE_SECONDS + 1.0)}, allowance)
+        # Another instance's lease may be on the row: it is kept until that lease could have run out.
+        self.rows.merge({**entity, "ExpiresAt": max(entity["StaleUntil"], self.wall() + MAX_LEASE_SECONDS + 1.0)},
+                        allowance)
 
     def _release(self, key: str, lease: Lease, allowance: Allowance) -> None:
         """The leader's call failed: followers may try theirs now rather than when the lease runs out."""

@@ -2,8 +2,9 @@
 
 `Throttle` is the row: the `Retry-After` (`RetryUntil`, `Recovering`), the lease of the one probe after it
 (`ProbeUntil`/`Prober`) and the calls of the last minute counted per second (`Calls`). `ThrottleRow` is the row as
-this instance knows it, changed only on its ETag. `SharedGate` and `SharedBudget` stand in for one instance's
-`RetryAfterGate` and `CallsBudget`, and fall back to them while storage fails.
+this instance knows it, changed only on its ETag, and the `Keeper` reads it again in the background while the
+instance calls the org. `SharedGate` and `SharedBudget` stand in for one instance's `RetryAfterGate` and
+`CallsBudget`, and fall back to them while storage fails.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ class ThrottleRow:
         """
         with self._lock:
             if begun >= self._written_at:
-                self._known, self._read_at = Throttle.of(entity), self._monotonic()
+                # As fresh as the moment the read began: the row may have changed during the read.
+                self._known, self._read_at = Throttle.of(entity), begun
 
     def _read(self, allowance: Allowance) -> None:
         begun = self._monotonic()
@@ -125,7 +127,7 @@ class ThrottleRow:
         with self._lock:
             if asked - self._read_at <= max_age:
                 return dataclasses.replace(self._known, calls=dict(self._known.calls))
-        with self._reading:
+        with allowance.holding(self._reading):
             with self._lock:
                 fresh = self._read_at >= asked  # read by another caller while this one waited
             if not fresh:
@@ -139,7 +141,7 @@ class ThrottleRow:
 
     def refresh(self, allowance: Allowance, older_than: float = THROTTLE_REFRESH_AFTER) -> None:
         """Read the row again if it was read more than `older_than` ago (off the callers' path)."""
-        with self._reading:  # a caller reading it meanwhile reads it for this too
+        with allowance.holding(self._reading):  # a caller reading it meanwhile reads it for this too
             with self._lock:
                 if self._monotonic() - self._read_at <= older_than:
                     return
@@ -152,6 +154,7 @@ class ThrottleRow:
             row = self.current(max_age, allowance)
             if not mutate(row):
                 return None
+            begun = self._monotonic()
             try:
                 if row.etag is None:
                     etag = self._rows.create(row.entity(), allowance)
@@ -163,8 +166,8 @@ class ThrottleRow:
                 continue
             row.etag = etag
             with self._lock:
-                self._known, self._read_at = row, self._monotonic()
-                self._written_at = self._read_at
+                # Known as of when the write began (it applied to the row as read); later reads may be older.
+                self._known, self._read_at, self._written_at = row, begun, self._monotonic()
             return row
         raise Spent()  # contention beyond reason: this call goes on with this instance's own state
 
@@ -190,6 +193,7 @@ class Keeper:
         self._generation = 0  # a thread runs while the generation it started with is current
         self._running = False
         self._idle = False
+        self._thread: threading.Thread | None = None
 
     def calling(self) -> None:
         """This instance is about to call the org: keep the row fresh for the next `KEEP_FRESH_SECONDS`."""
@@ -197,19 +201,32 @@ class Keeper:
             self._busy_until = self._monotonic() + KEEP_FRESH_SECONDS
             if not self._running:
                 self._running, self._idle = True, False
-                threading.Thread(target=self._run, args=(self._generation,), name="throttle-row",
-                                 daemon=True).start()
+                self._thread = threading.Thread(target=self._run, args=(self._generation,), name="throttle-row",
+                                                daemon=True)
+                self._thread.start()
             elif self._idle:
                 self._idle = False
-                self._wake.notify()
+                self._wake.notify_all()  # a thread of an earlier generation may be waiting too: it ends
 
     def close(self) -> None:
+        """Stop the thread (after the read it may be doing, at most a second); a later call starts it again."""
         with self._wake:
             self._generation += 1
             self._running = False
             self._wake.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
 
     def _run(self, generation: int) -> None:
+        try:
+            self._keep(generation)
+        finally:
+            with self._wake:
+                if generation == self._generation:  # ended by something unforeseen: the next call starts anew
+                    self._running = False
+
+    def _keep(self, generation: int) -> None:
         while True:
             with self._wake:
                 while generation == self._generation and self._monotonic() >= self._busy_until:
