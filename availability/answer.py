@@ -24,11 +24,10 @@ def format_time(moment: datetime | None, milliseconds: bool = False) -> str | No
     """ISO-8601 UTC ending in `Z`; seconds precision, or milliseconds when asked and non-zero."""
     if moment is None:
         return None
-    moment = utc(moment)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    moment = utc(moment).replace(tzinfo=None)
     if milliseconds and moment.microsecond // 1000:
-        text += f".{moment.microsecond // 1000:03d}"
-    return text + "Z"
+        return moment.isoformat(timespec="milliseconds") + "Z"
+    return moment.isoformat(timespec="seconds") + "Z"
 
 
 @dataclass(frozen=True)
