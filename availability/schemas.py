@@ -20,7 +20,6 @@ __all__ = [
     "components",
     "public",
     "ref",
-    "time_zone_names",
     "GUID_PATTERN",
     "ALIAS_PATTERN",
     "CALLBACK_PATTERN",
@@ -84,13 +83,6 @@ def public(node: Any) -> Any:
     if isinstance(node, list):
         return [public(value) for value in node]
     return node
-
-
-def time_zone_names() -> tuple[str, ...]:
-    """The time zones requests may name (`localtime.zone_names`)."""
-    from .localtime import zone_names
-
-    return zone_names()
 
 
 # ===================================================================================== building blocks
@@ -233,15 +225,73 @@ def _error_codes() -> list[str]:
 # ========================================================================================= the shapes
 
 
+def _answer_fields() -> dict[str, dict[str, Any]]:
+    """The fields of an availability answer (the `Availability` shape; the public one takes some of them as is)."""
+    return {
+        "queueId": {"type": "string", "format": "uuid", "title": "Queue ID", "examples": [_QUEUE],
+                    "description": "The queue the customer would be routed to (first matching routing "
+                                   "rule)."},
+        "status": {"type": "string", "enum": ["available", "busy", "closed"], "title": "Status",
+                   "examples": ["available"], "description": _STATUS_MEANING},
+        "canEscalate": {"type": "boolean", "title": "Can escalate", "examples": [True],
+                        "description": "True exactly when status is available: a representative can take "
+                                       "the customer now."},
+        "withinOperatingHours": {"type": "boolean", "title": "Within operating hours",
+                                 "description": "True inside the queue's operating hours."},
+        "representativesAvailable": {"type": "boolean", "title": "Representative available",
+                                     "description": "True when a representative of the queue can take the "
+                                                    "request now."},
+        "availableRepresentatives": {**_NULLABLE_INT, "minimum": 0,
+                                     "title": "Number of available representatives",
+                                     "description": "Representatives free to take a conversation now; null "
+                                                    "when Dynamics 365 does not say."},
+        "positionInQueue": {**_NULLABLE_INT, "title": "Position in queue",
+                            "description": "Position the customer would have (or has) in the queue; null "
+                                           "when unknown."},
+        "averageWaitSeconds": {**_NULLABLE_INT, "minimum": 0, "title": "Average wait (seconds)",
+                               "description": "Average wait in the queue in seconds; null when unknown."},
+        "nextTransitionTime": {**_NULLABLE_WHEN, "title": "Next change of hours",
+                               "description": "UTC time the queue next opens (when closed) or closes (when "
+                                              "open); null when no change is coming (e.g. open around the "
+                                              "clock)."},
+        "nextOpeningTime": {**_NULLABLE_WHEN, "title": "Next opening time",
+                            "description": "UTC start of the next operating window when the queue is "
+                                           "closed; null while it is open."},
+        "nextClosingTime": {**_NULLABLE_WHEN, "title": "Next closing time",
+                            "description": "UTC end of that next operating window when the queue is "
+                                           "closed; null while it is open."},
+        "message": {"type": "string", "title": "Message",
+                    "examples": ["A representative is available now; the estimated wait is about 2 "
+                                 "minutes."],
+                    "description": "One plain English sentence a bot can say as is, with times in the "
+                                   "requested time zone."},
+        "retrievedAt": {**_WHEN, "title": "Retrieved at",
+                        "description": "UTC time Dynamics 365 produced this answer."},
+        "source": {"type": "string", "enum": ["live", "cache", "stale"], "title": "Source",
+                   "_visibility": "advanced",
+                   "description": "live = fetched for this request; cache = served from the gateway's "
+                                  "short cache; stale = Dynamics 365 failed and an older answer is served."},
+        "ageSeconds": {"type": "number", "format": "double", "minimum": 0, "title": "Age (seconds)",
+                       "_visibility": "advanced",
+                       "description": "Seconds between retrievedAt and this response."},
+        "language": {"type": "string", "title": "Language", "examples": ["en"], "_visibility": "advanced",
+                     "description": "The language message is worded in: the best supported match of the "
+                                    "language asked for (en when none was asked for or none matched)."},
+    }
+
+
 @lru_cache(maxsize=1)
 def components() -> dict[str, dict[str, Any]]:
     """Every shape by name, with its private keys: treat as read-only (use `public()` for a copy)."""
+    from .localtime import zone_names
+
     codes = _error_codes()
+    answer = _answer_fields()
     int32_bounds = {key: INT32[key] for key in ("minimum", "maximum", "_messages")}
     return {
         "TimeZone": {
             "type": "string",
-            "enum": list(time_zone_names()),
+            "enum": list(zone_names()),
             "title": "IANA time zone",
             "description": "A time zone of the IANA tz database, as the app's tzdata package names it "
                            "(e.g. Europe/Paris, America/New_York, UTC).",
@@ -349,57 +399,7 @@ def components() -> dict[str, dict[str, Any]]:
                          "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "nextTransitionTime",
                          "nextOpeningTime", "nextClosingTime", "message", "retrievedAt", "source", "ageSeconds",
                          "language"],
-            "properties": {
-                "queueId": {"type": "string", "format": "uuid", "title": "Queue ID", "examples": [_QUEUE],
-                            "description": "The queue the customer would be routed to (first matching routing "
-                                           "rule)."},
-                "status": {"type": "string", "enum": ["available", "busy", "closed"], "title": "Status",
-                           "examples": ["available"], "description": _STATUS_MEANING},
-                "canEscalate": {"type": "boolean", "title": "Can escalate", "examples": [True],
-                                "description": "True exactly when status is available: a representative can take "
-                                               "the customer now."},
-                "withinOperatingHours": {"type": "boolean", "title": "Within operating hours",
-                                         "description": "True inside the queue's operating hours."},
-                "representativesAvailable": {"type": "boolean", "title": "Representative available",
-                                             "description": "True when a representative of the queue can take the "
-                                                            "request now."},
-                "availableRepresentatives": {**_NULLABLE_INT, "minimum": 0,
-                                             "title": "Number of available representatives",
-                                             "description": "Representatives free to take a conversation now; null "
-                                                            "when Dynamics 365 does not say."},
-                "positionInQueue": {**_NULLABLE_INT, "title": "Position in queue",
-                                    "description": "Position the customer would have (or has) in the queue; null "
-                                                   "when unknown."},
-                "averageWaitSeconds": {**_NULLABLE_INT, "minimum": 0, "title": "Average wait (seconds)",
-                                       "description": "Average wait in the queue in seconds; null when unknown."},
-                "nextTransitionTime": {**_NULLABLE_WHEN, "title": "Next change of hours",
-                                       "description": "UTC time the queue next opens (when closed) or closes (when "
-                                                      "open); null when no change is coming (e.g. open around the "
-                                                      "clock)."},
-                "nextOpeningTime": {**_NULLABLE_WHEN, "title": "Next opening time",
-                                    "description": "UTC start of the next operating window when the queue is "
-                                                   "closed; null while it is open."},
-                "nextClosingTime": {**_NULLABLE_WHEN, "title": "Next closing time",
-                                    "description": "UTC end of that next operating window when the queue is "
-                                                   "closed; null while it is open."},
-                "message": {"type": "string", "title": "Message",
-                            "examples": ["A representative is available now; the estimated wait is about 2 "
-                                         "minutes."],
-                            "description": "One plain English sentence a bot can say as is, with times in the "
-                                           "requested time zone."},
-                "retrievedAt": {**_WHEN, "title": "Retrieved at",
-                                "description": "UTC time Dynamics 365 produced this answer."},
-                "source": {"type": "string", "enum": ["live", "cache", "stale"], "title": "Source",
-                           "_visibility": "advanced",
-                           "description": "live = fetched for this request; cache = served from the gateway's "
-                                          "short cache; stale = Dynamics 365 failed and an older answer is served."},
-                "ageSeconds": {"type": "number", "format": "double", "minimum": 0, "title": "Age (seconds)",
-                               "_visibility": "advanced",
-                               "description": "Seconds between retrievedAt and this response."},
-                "language": {"type": "string", "title": "Language", "examples": ["en"], "_visibility": "advanced",
-                             "description": "The language message is worded in: the best supported match of the "
-                                            "language asked for (en when none was asked for or none matched)."},
-            },
+            "properties": answer,
         },
         "BatchResult": {
             "type": "object",
@@ -507,8 +507,7 @@ def components() -> dict[str, dict[str, Any]]:
             "additionalProperties": False,
             "properties": {
                 "alias": ref("PublicAlias"),
-                "status": {"type": "string", "enum": ["available", "busy", "closed"], "title": "Status",
-                           "examples": ["available"], "description": _STATUS_MEANING},
+                "status": dict(answer["status"]),
                 "canEscalate": {"type": "boolean", "title": "Can escalate",
                                 "description": "True exactly when status is available: offer the chat now."},
                 "message": {"type": "string", "title": "Message",
@@ -517,16 +516,8 @@ def components() -> dict[str, dict[str, Any]]:
                 "language": {"type": "string", "title": "Language", "examples": ["en"],
                              "description": "The language message is worded in: the best supported match of lang "
                                             "(en when none was asked for or none matched)."},
-                "averageWaitSeconds": {**_NULLABLE_INT, "minimum": 0, "title": "Average wait (seconds)",
-                                       "description": "Average wait in the queue in seconds; null when unknown."},
-                "nextOpeningTime": {**_NULLABLE_WHEN, "title": "Next opening time",
-                                    "description": "UTC start of the next operating window when closed; null while "
-                                                   "open."},
-                "nextClosingTime": {**_NULLABLE_WHEN, "title": "Next closing time",
-                                    "description": "UTC end of that next operating window when closed; null while "
-                                                   "open."},
-                "retrievedAt": {**_WHEN, "title": "Retrieved at",
-                                "description": "UTC time Dynamics 365 produced this answer."},
+                **{name: dict(answer[name])
+                   for name in ("averageWaitSeconds", "nextOpeningTime", "nextClosingTime", "retrievedAt")},
             },
         },
         **_subscription_shapes(),

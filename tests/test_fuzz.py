@@ -26,7 +26,7 @@ import pytest
 import schemathesis
 from schemathesis.generation.meta import TestPhase
 
-from availability.schemas import time_zone_names
+from availability.localtime import zone_names
 from tests.availability.scenario import BUSY_LINE, CHAT, CONVERSATION, OFFICE
 
 EXAMPLES_PER_OPERATION = 100  # in the fuzzing phase; coverage adds its own (each boundary, each kind of fault)
@@ -55,10 +55,10 @@ def a_sample_of_the_time_zones(context: Any, case: Any) -> bool:
         return True
     body = case.body if isinstance(case.body, dict) else {}
     zone = (case.query or {}).get("tz", body.get("timeZone"))
-    return zone not in time_zone_names() or zone in _ZONE_SAMPLE
+    return zone not in zone_names() or zone in _ZONE_SAMPLE
 
 
-_ZONE_SAMPLE = set(time_zone_names()[::25]) | {"Europe/Paris", "UTC", "America/Argentina/Buenos_Aires"}
+_ZONE_SAMPLE = set(zone_names()[::25]) | {"Europe/Paris", "UTC", "America/Argentina/Buenos_Aires"}
 
 
 def _moment(value: Any) -> datetime | None:

@@ -3,6 +3,7 @@ are purged, what a miss costs in storage requests, and the calls budget's one-se
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import tomllib
@@ -13,6 +14,7 @@ import pytest
 
 from availability.answer import Availability
 from availability.state import TableState, partition_for
+from availability.state.rows import Allowance
 from availability.state.throttle import Throttle
 from tests.availability.conftest import RequestCounter, unique_table
 from tests.availability.scenario import CHAT
@@ -101,6 +103,18 @@ def test_a_miss_costs_one_storage_request_on_the_callers_path_while_the_instance
     finally:
         state.close()
         table.delete_table()
+
+
+def test_a_read_begun_before_this_instances_own_write_does_not_undo_it(table):
+    state = TableState(table, partition_for("https://org.example", "client"))
+    begun = time.monotonic()
+    state.gate.note(30)  # writes the throttle row: a Retry-After of 30 s
+    state.throttle.seen(None, begun)  # a read begun before that write, answered after it (no row then)
+    allowance = Allowance(time.monotonic)
+    assert state.throttle.current(math.inf, allowance).retry_until > time.time() + 20
+    state.throttle.seen(None, time.monotonic())  # a read begun after it is what the table holds now
+    assert state.throttle.current(math.inf, allowance).retry_until == 0.0
+    state.close()
 
 
 def test_expired_rows_are_purged_and_the_throttle_row_kept(table):
