@@ -24,7 +24,7 @@ _SKIPPED_DIRS = {"node_modules", "__pycache__"}  # and every folder whose name s
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _HTML_ANCHOR = re.compile(r"<a\s+(?:[^>]*\s)?(?:id|name)=[\"']([^\"']+)[\"']", re.IGNORECASE)
-_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1)(?:[^\n]|\n(?!\n)))+?\1")  # within a paragraph
 _LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 
 
@@ -92,14 +92,15 @@ def anchors(path: Path) -> set[str]:
 
 def relative_links(path: Path) -> list[tuple[int, str]]:
     """(line number, target) of every link and image of `path` that is not an absolute URL."""
+    text = "\n".join(prose_lines(path.read_text(encoding="utf-8")))
+    text = _CODE_SPAN.sub(lambda span: "\n" * span.group(0).count("\n"), text)  # a link's text may span lines
     found = []
-    for number, line in enumerate(prose_lines(path.read_text(encoding="utf-8")), 1):
-        line = _CODE_SPAN.sub("", line)
-        for target in _LINK.findall(line):
-            parts = urlsplit(target)
-            if parts.scheme or parts.netloc:
-                continue  # https:, mailto:, //host
-            found.append((number, target))
+    for link in _LINK.finditer(text):
+        target = link.group(1)
+        parts = urlsplit(target)
+        if parts.scheme or parts.netloc:
+            continue  # https:, mailto:, //host
+        found.append((text.count("\n", 0, link.start(1)) + 1, target))
     return found
 
 
@@ -144,9 +145,10 @@ def test_code_is_not_read_for_links_or_headings(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text("# Title\n\nSee [there](#title) and [gone](missing.md).\n\n    # not a heading\n"
                     "    [not](a-link.md)\n\n```\n## nor this\n[nor](this.md)\n```\n\n`[nor](inline.md)`\n\n"
-                    "## Title\n\n  - list item\n    [continued](#title-1)\n", encoding="utf-8")
+                    "## Title\n\n  - list item\n    [continued](#title-1), `a code span\n[across](lines.md)`, [a link\n"
+                    "across lines](#title)\n", encoding="utf-8")
     assert anchors(page) == {"title", "title-1"}
-    assert [target for _, target in relative_links(page)] == ["#title", "missing.md", "#title-1"]
+    assert relative_links(page) == [(3, "#title"), (3, "missing.md"), (18, "#title-1"), (20, "#title")]
 
 
 def test_a_broken_link_or_anchor_is_reported(tmp_path: Path) -> None:
