@@ -30,7 +30,7 @@ _LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[
 
 def markdown_files() -> list[Path]:
     """Every Markdown file of the repository, tooling folders left out."""
-    found = []
+    found: list[Path] = []
     for folder, subfolders, files in os.walk(ROOT):
         subfolders[:] = sorted(name for name in subfolders if not name.startswith(".") and name not in _SKIPPED_DIRS)
         found += [Path(folder) / name for name in sorted(files) if name.endswith(".md")]
@@ -79,7 +79,7 @@ def github_slug(heading: str) -> str:
 def anchors(path: Path) -> set[str]:
     """The anchors of a Markdown file: its headings' slugs (repeats numbered as GitHub does) and HTML ids."""
     seen: Counter[str] = Counter()
-    found = set()
+    found: set[str] = set()
     for line in prose_lines(path.read_text(encoding="utf-8")):
         heading = _HEADING.match(line)
         if heading:
@@ -94,7 +94,7 @@ def relative_links(path: Path) -> list[tuple[int, str]]:
     """(line number, target) of every link and image of `path` that is not an absolute URL."""
     text = "\n".join(prose_lines(path.read_text(encoding="utf-8")))
     text = _CODE_SPAN.sub(lambda span: "\n" * span.group(0).count("\n"), text)  # a link's text may span lines
-    found = []
+    found: list[tuple[int, str]] = []
     for link in _LINK.finditer(text):
         target = link.group(1)
         parts = urlsplit(target)
@@ -113,7 +113,7 @@ def resolve(source: Path, target: str) -> tuple[Path, str]:
 
 def broken_links(path: Path, root: Path = ROOT) -> list[str]:
     """Each relative link of `path` whose file is missing (or outside `root`), or whose anchor is no heading."""
-    problems = []
+    problems: list[str] = []
     for number, target in relative_links(path):
         file, anchor = resolve(path, target)
         where = f"{path.relative_to(root)}:{number}: {target}"
