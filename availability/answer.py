@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -75,11 +75,19 @@ class Availability:
         """The sentence a bot can say in `language`, with times worded in `time_zone` (UTC when None)."""
         return availability_message(self, now, time_zone, language)
 
+    @property
+    def clock_offset(self) -> timedelta:
+        """The org's clock less the gateway's when this answer came (0 when the org sent no `Date`)."""
+        return timedelta(0) if self.org_time is None else utc(self.org_time) - utc(self.retrieved_at)
+
+    @property
+    def org_retrieved_at(self) -> datetime:
+        """When this answer came, on the org's clock (`retrieved_at` is on the gateway's)."""
+        return utc(self.org_time) if self.org_time is not None else utc(self.retrieved_at)
+
     def org_now(self, now: datetime) -> datetime:
         """`now` on the org's clock: "today" and "tomorrow" are the org's, like the times they qualify."""
-        if self.org_time is None:
-            return now
-        return now + (utc(self.org_time) - utc(self.retrieved_at))
+        return now + self.clock_offset
 
     def to_json(self, now: datetime, time_zone: str | None = None, language: str = SOURCE) -> dict[str, Any]:
         """The contract's answer object, `message` worded in `language` for `time_zone`, `ageSeconds` at `now`."""

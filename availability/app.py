@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use only (settings too: it 
     from .dashboard.directory import OrgDirectory
     from .public.config import PublicChecks
     from .dataverse import DataverseClient, DataverseCredential
+    from .dataverse.clock import OrgClock
     from .notifications.store import SubscriptionStore
     from .notifications.watch import Notifier
     from .service import AvailabilityService
@@ -102,6 +103,21 @@ class App:
         return self._part("client", build)
 
     @property
+    def org_clock(self) -> OrgClock:
+        """The org's clock, learnt from its answers' `Date` (this machine's clock while no org is configured)."""
+
+        def build() -> OrgClock:
+            from .dataverse.clock import OrgClock
+            from .errors import ConfigurationError
+
+            try:
+                return self.client.org_clock
+            except ConfigurationError:  # history reads work without an org: the gateway's clock is all there is
+                return OrgClock()
+
+        return self._part("org_clock", build)
+
+    @property
     def state(self) -> MemoryState:
         """Answers, calls in flight, the org's Retry-After and the calls budget: this instance's own, or with
         `AVAILABILITY_SHARED_STATE=table` every instance's through `AVAILABILITY_STATE_TABLE`."""
@@ -126,7 +142,8 @@ class App:
             from .service import AvailabilityService
 
             return AvailabilityService(self.client, cache_seconds=self.settings.cache_seconds,
-                                       stale_seconds=self.settings.stale_seconds, state=self.state)
+                                       stale_seconds=self.settings.stale_seconds, state=self.state,
+                                       org_clock=self.org_clock)
 
         return self._part("service", build)
 
@@ -166,7 +183,7 @@ class App:
             targets = WorkstreamTargets(config.snapshot_workstreams, self.client if auto else None)
             return SnapshotRunner(schedule=config.snapshot_schedule, targets=targets, service=self.service,
                                   store=store, retention_days=config.snapshot_retention_days,
-                                  time_zone=config.schedule_time_zone)
+                                  time_zone=config.schedule_time_zone, org_clock=self.org_clock)
 
         return self._part("snapshot_runner", build)
 
@@ -217,7 +234,8 @@ class App:
             return Notifier(store=self.subscriptions, service=self.service, sender=sender,
                             snapshots=self.snapshot_store, schedule=config.notify_schedule,
                             snapshot_schedule=config.snapshot_schedule,
-                            snapshot_workstreams=config.snapshot_workstreams, time_zone=config.schedule_time_zone)
+                            snapshot_workstreams=config.snapshot_workstreams, time_zone=config.schedule_time_zone,
+                            org_clock=self.org_clock)
 
         return self._part("notifier", build)
 

@@ -3,6 +3,8 @@
 - An answer is served from cache for `cache_seconds`, never past its `nextTransitionTime`.
 - Identical concurrent requests (same cache key) share one upstream call.
 - While upstream is down, throttling or slow, an answer up to `stale_seconds` old is served marked `stale`.
+- An answer kept from before the org's clock was set to another time (a sandbox clock moved by days) is not
+  served: it was true of another moment; the org is asked again.
 - `live=True` (the snapshot timer) bypasses all three: always a fresh upstream answer, or the error.
 
 Where answers and calls in flight are kept is the state backend's business (availability/state): this process
@@ -24,11 +26,13 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from . import telemetry
 from .answer import Availability
 from .checks import Check
+from .dataverse.clock import jumped
 from .errors import AvailabilityError, InternalError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
 from .state import MemoryState
 
 if TYPE_CHECKING:
     from .dataverse import DataverseClient
+    from .dataverse.clock import OrgClock
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,8 @@ class AvailabilityService:
     :keyword batch_concurrency: upstream calls one batch makes at once; each batch has its own, so a slow
         batch never holds another caller's checks back.
     :keyword state: where answers and calls in flight are kept (default: this process's memory).
+    :keyword org_clock: the org's clock as its answers tell it: a kept answer from before it jumped is not served
+        (None: no such check).
 
     `lookups` counts how each non-live check was answered: `hit` (this instance's cache), `shared` (an answer
     another instance fetched), `miss` (the org's answer), `stale`; telemetry reads it as the cache metric.
@@ -63,6 +69,7 @@ class AvailabilityService:
         stale_seconds: float = 300.0,
         batch_concurrency: int = 8,
         state: MemoryState | None = None,
+        org_clock: OrgClock | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
@@ -72,6 +79,7 @@ class AvailabilityService:
         self._monotonic = monotonic
         self._now = now
         self._state = state if state is not None else MemoryState(monotonic=monotonic)
+        self._org_clock = org_clock
         self.batch_concurrency = batch_concurrency
         self.lookups: Counter[str] = Counter()
         self._count_lock = threading.Lock()
@@ -84,6 +92,8 @@ class AvailabilityService:
         key = _digest(check.cache_key())
         hit, future, leader = self._state.begin(key)
         if hit is not None:
+            if self._of_another_time(hit):
+                return self._ask_again(key, check, deadline)
             self._count("hit")
             return hit
         assert future is not None
@@ -100,11 +110,13 @@ class AvailabilityService:
                     raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.") from None
         except STALE_ON:
             stale = self._state.stale(key)
-            if stale is None:
+            if stale is None or self._of_another_time(stale):
                 self._count("miss")  # looked up, missed, and the org could not answer either
                 raise
             self._count("stale")
             return stale
+        if answer.source == "cache" and self._of_another_time(answer):  # another instance's, kept from before
+            return self._ask_again(key, check, deadline)
         self._count("shared" if answer.source == "cache" else "miss")
         return answer
 
@@ -117,6 +129,7 @@ class AvailabilityService:
         """
         results: list[Availability | AvailabilityError | None] = [
             self._state.fresh(_digest(check.cache_key())) for check in checks]
+        results = [None if isinstance(hit, Availability) and self._of_another_time(hit) else hit for hit in results]
         hits = len(results) - results.count(None)
         if hits:
             self._count("hit", hits)
@@ -149,6 +162,17 @@ class AvailabilityService:
             return
         self._state.end(key)
         future.set_result(answer)
+
+    def _of_another_time(self, answer: Availability) -> bool:
+        """True when the org's clock jumped since `answer` came: it was true of another moment of the org's."""
+        return self._org_clock is not None and jumped(answer.clock_offset.total_seconds(), self._org_clock.offset)
+
+    def _ask_again(self, key: bytes, check: Check, deadline: float | None) -> Availability:
+        """The org's answer now, in place of one kept from before its clock jumped (rare: a sandbox clock moved)."""
+        answer = self._client.get_availability(check, deadline=deadline)
+        self._state.remember(key, answer, *self._lifetime(answer))
+        self._count("miss")
+        return answer
 
     def _lifetime(self, answer: Availability) -> tuple[float, float]:
         """How long `answer` may be served fresh, and as stale, from now."""

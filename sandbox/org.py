@@ -94,10 +94,11 @@ class Org:
                 return self.action(request, name)
             if name == "WhoAmI" and key in ("", ")") and "/" not in rest:
                 stats.count("whoAmI")
-                return self._query(request, self.who_am_i)
+                return self._query(request, self.who_am_i, "whoAmI")
             if name in self.entity_sets and "/" not in rest:
                 stats.count("queries")
-                return self._query(request, lambda r: self.entity_set(r, name, key.rstrip(")") if key else None))
+                return self._query(request, lambda r: self.entity_set(r, name, key.rstrip(")") if key else None),
+                                   "queries")
             refused = self.authorize(request)
             if refused is not None:
                 return refused
@@ -105,11 +106,11 @@ class Org:
         except OrgError as exc:
             return self.error(exc.status, exc.code, str(exc))
 
-    def _query(self, request: Request, answer) -> Reply:
+    def _query(self, request: Request, answer, target: str) -> Reply:
         refused = self.authorize(request)
         if refused is not None:
             return refused
-        failure = self.faults.strike("queries")
+        failure = self.faults.strike(target)
         if failure is not None:
             return self.fault_reply(failure)
         if request.method != "GET":

@@ -14,8 +14,9 @@ from typing import Any, Iterable
 
 UTC = timezone.utc
 # `actions`: the two availability actions; `token`: v1/v2 token endpoints; `keyVault`: authorized secret reads;
-# `identity`: the managed identity endpoint; `queries`: WhoAmI and the workstream/queue queries.
-FAULT_TARGETS = ("actions", "token", "keyVault", "identity", "queries")
+# `identity`: the managed identity endpoint; `queries`: the workstream and queue queries; `whoAmI`: WhoAmI (what the
+# gateway reads the org's clock with, kept apart so that a test faulting discovery does not fault that read).
+FAULT_TARGETS = ("actions", "token", "keyVault", "identity", "queries", "whoAmI")
 
 
 class Clock:

@@ -11,6 +11,7 @@ import requests
 
 from devtools.sandbox_client import SandboxControl
 from devtools.stack import ROOT, Stack
+from tests.days import SIDE_NAMES, SIDES
 
 SCENARIO = Path(__file__).parent / "scenarios" / "gateway.toml"
 # Hosts under test run the snapshot timer only when a test asks: a run firing mid-test would skew counts.
@@ -50,6 +51,12 @@ class Gateway:
 
     def log(self) -> str:
         return self.host.process.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(params=SIDES, ids=SIDE_NAMES)
+def side(request) -> int:
+    """Days from today for the sandbox clock: a clock-sensitive test runs once well before today, once well after."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

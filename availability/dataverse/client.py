@@ -29,10 +29,13 @@ from ..answer import Availability
 from ..checks import Check
 from ..errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
 from . import wire
+from .clock import OrgClock
 from .session import pooled_session
 from .throttle import THROTTLED, Budget, CallsBudget, Gate, RetryAfterGate
 
 log = logging.getLogger(__name__)
+
+SYNC_SECONDS = 3.0  # the time budget of a request that only reads the org's clock
 
 
 class DataverseClient:
@@ -52,6 +55,8 @@ class DataverseClient:
         process); the shared state gives both for all instances together.
     :keyword session: the HTTP transport to the org (default: a pooled session of `pool_size` connections).
     :keyword pool_size: pooled connections kept to the org (default 32).
+    :keyword org_clock: learns the org's clock from every answer's `Date` (default: a clock of this client's own,
+        which asks `WhoAmI` when it must be read anew).
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class DataverseClient:
         budget: Budget | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        org_clock: OrgClock | None = None,
     ) -> None:
         self._base = org_url.rstrip("/") + wire.API_PATH
         self._credential = credential
@@ -84,6 +90,7 @@ class DataverseClient:
         self.max_pages = 100
         self._gate = gate if gate is not None else RetryAfterGate(clock=clock, sleep=sleep)
         self._budget = budget if budget is not None else CallsBudget(max_calls_per_minute, clock=clock, sleep=sleep)
+        self.org_clock = org_clock if org_clock is not None else OrgClock(sync=self._read_org_clock)
 
     # -- operations --
     def get_availability(self, check: Check, *, deadline: float | None = None,
@@ -121,6 +128,11 @@ class DataverseClient:
         """`WhoAmI`: proves the credentials and the application user."""
         return self._send("GET", "WhoAmI")[0]
 
+    def _read_org_clock(self) -> None:
+        # The cheapest request there is: its answer's Date is what the clock learns from (no action call, so no
+        # room in the calls budget is spent); a short budget, since nobody waits for an answer.
+        self._send("GET", "WhoAmI", deadline=self._clock() + SYNC_SECONDS, attempts=1)
+
     def close(self) -> None:
         self._session.close()
 
@@ -153,9 +165,10 @@ class DataverseClient:
 
     def _send(self, method: str, path: str, *, body: dict | None = None, deadline: float | None = None,
               not_found: str = "The org does not know this resource.", not_found_target: str | None = None,
-              prefer: str | None = None, budgeted: bool = False, queue_until: float | None = None
-              ) -> tuple[dict[str, Any], datetime | None]:
+              prefer: str | None = None, budgeted: bool = False, queue_until: float | None = None,
+              attempts: int | None = None) -> tuple[dict[str, Any], datetime | None]:
         """One exchange with retries inside the budget: the 200's JSON and the org's clock when it answered."""
+        max_attempts = attempts or self.max_attempts
         caller_deadline = deadline if deadline is not None else queue_until or self._clock() + self.timeout
         deadline = min(caller_deadline, self._clock() + self.timeout)
         refreshed = False
@@ -226,11 +239,14 @@ class DataverseClient:
                     self._gate.end_probe(recovered=response is not None and response.status_code != 429)
             if response is not None:
                 status = response.status_code
+                org_time = wire.org_date(response.headers)
+                if org_time is not None:
+                    self.org_clock.observe(org_time)
                 log.debug("Dataverse %s %s -> %d (client request %s, service request %s)", method, _name(path),
                           status, request_id, response.headers.get("x-ms-service-request-id"))
                 if status == 200:
                     try:
-                        return response.json(), wire.org_date(response.headers)
+                        return response.json(), org_time
                     except ValueError:
                         raise UpstreamUnavailable(message="Dynamics 365 sent an answer that is not JSON.") from None
                 if status >= 500 or status not in (400, 401, 403, 404, 405, 429):
@@ -244,13 +260,13 @@ class DataverseClient:
                     telemetry.count_throttled("org")
                     wait = wire.retry_after(response.headers)
                     if self._clock() + wait < deadline:
-                        continue  # _wait_for_throttle sleeps it off
+                        continue  # the gate, noted above, holds the next attempt until Retry-After has passed
                     raise UpstreamThrottled(message=THROTTLED, retry_after=max(1, round(wait)))
                 if status < 500:
                     raise wire.client_error(status, _error_message(response), not_found, not_found_target)
                 failure = UpstreamUnavailable(message=f"Dynamics 365 answered with HTTP {status}.")
             pause = self.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-            if attempt >= self.max_attempts or self._clock() + pause >= deadline - 0.05:
+            if attempt >= max_attempts or self._clock() + pause >= deadline - 0.05:
                 raise failure
             self._sleep(pause)
 

@@ -165,13 +165,17 @@ def org_date(headers: Mapping[str, str]) -> datetime | None:
 
 
 def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float:
-    """Seconds from a Retry-After header (seconds or an HTTP date); at least 1 s, and 1 s when unreadable."""
+    """Seconds from a Retry-After header (seconds or an HTTP date); at least 1 s, and 1 s when unreadable.
+
+    An HTTP date is the org's time: it is measured from the same answer's `Date` (the org's clock), else from `now`.
+    """
     value = (headers.get("Retry-After") or "").strip()
     try:
         seconds = float(value)
     except ValueError:
         try:
-            seconds = (parsedate_to_datetime(value) - (now or datetime.now(timezone.utc))).total_seconds()
+            since = org_date(headers) or now or datetime.now(timezone.utc)
+            seconds = (parsedate_to_datetime(value) - since).total_seconds()
         except (TypeError, ValueError, IndexError):
             seconds = MIN_RETRY_AFTER
     # 0, a past date or garbage must not turn into a tight loop against a throttling org.

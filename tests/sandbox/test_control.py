@@ -124,7 +124,8 @@ def test_a_delayed_call_does_not_block_others(sandbox):
     ("keyVault", lambda s: s.get(f"/secrets/{SECRET_NAME}", params={"api-version": "7.5"},
                                  headers={"Authorization": f"Bearer {s.identity_token(VAULT)}"}),
      429, lambda b: b["error"]["code"] == "Throttled"),
-    ("queries", lambda s: s.query("WhoAmI"), 503, lambda b: "code" in b["error"]),
+    ("queries", lambda s: s.query("msdyn_liveworkstreams"), 503, lambda b: "code" in b["error"]),
+    ("whoAmI", lambda s: s.query("WhoAmI"), 503, lambda b: "code" in b["error"]),
 ])
 def test_each_target_fails_in_its_service_shape(sandbox, target, call, status, shape):
     sandbox.org_token  # noqa: B018 - minted before the fault, so `token` faults hit only the call under test
