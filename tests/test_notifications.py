@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,12 +28,12 @@ import requests
 from devtools.sandbox_client import SandboxControl
 from devtools.stack import ROOT, Stack
 from tests.conftest import Gateway
+from tests.days import FUTURE, PAST, WEEKDAYS, at, sandbox_day
 
 SCENARIO = Path(__file__).parent / "scenarios" / "notifications.toml"
 OFFICE = "22222222-0000-4000-8000-000000000131"  # office hours 08:00-18:00 UTC, every day
 WEB_CHAT = "22222222-0000-4000-8000-000000000132"  # open around the clock, nobody free 12:00-13:00 UTC
 OFFICE_QUEUE = "11111111-0000-4000-8000-000000000131"
-DAY = "2026-12-02"
 QUIET = "0 0 0 1 1 *"  # once a year: timers run only when a test asks
 
 
@@ -181,6 +181,12 @@ def host(notify_stack, control):
     control.reset()
 
 
+@pytest.fixture
+def day(side) -> date:
+    """A day for the sandbox clock well before today, then one well after (the test runs once with each)."""
+    return sandbox_day(side)
+
+
 @pytest.fixture(scope="module")
 def api(notify_stack) -> Gateway:
     """One host for the tests that only send requests (none of them makes a subscription)."""
@@ -216,9 +222,10 @@ def subscribe(gateway: Gateway, url: str, workstream: str = OFFICE, **body) -> d
     return made
 
 
-def before_opening(control: SandboxControl, seconds: float = 5) -> float:
-    """Set the org's clock `seconds` before the office opens; returns when it opens, on this machine's clock."""
-    control.set_clock(f"{DAY}T07:59:{60 - seconds:02.0f}Z")
+def before_opening(control: SandboxControl, day: date, seconds: float = 5) -> float:
+    """Set the org's clock `seconds` before the office opens on `day`; returns when it opens, on this machine's
+    clock."""
+    control.set_clock(at(day, f"07:59:{60 - seconds:02.0f}"))
     return time.time() + seconds
 
 
@@ -229,10 +236,10 @@ def actions(control: SandboxControl) -> int:
 # ---------------------------------------------------------------------------------------------- tests
 
 
-def test_a_closed_queue_opening_is_told_once_within_90_s_with_a_valid_signature(host, control, receiver):
+def test_a_closed_queue_opening_is_told_once_within_90_s_with_a_valid_signature(host, control, receiver, day):
     gateway = host()
     name, url = receiver.endpoint()
-    opens_at = before_opening(control, 5)
+    opens_at = before_opening(control, day, 5)
     made = subscribe(gateway, url, language="fr", timeZone="Europe/Paris")
     assert made["status"] == "closed" and made["notifyOn"] == "status" and len(made["secret"]) >= 32
 
@@ -246,10 +253,10 @@ def test_a_closed_queue_opening_is_told_once_within_90_s_with_a_valid_signature(
     change = delivery.json
     assert change["subscriptionId"] == made["id"] and change["workstreamId"] == OFFICE
     assert (change["previousStatus"], change["status"], change["canEscalate"]) == ("closed", "available", True)
-    assert change["changedAt"] == f"{DAY}T08:00:00Z"  # the opening itself, not when it was seen
+    assert change["changedAt"] == at(day, "08:00:00")  # the opening itself, not when it was seen
     answer = change["availability"]
     assert answer["queueId"] == OFFICE_QUEUE and answer["withinOperatingHours"] and answer["language"] == "fr"
-    assert answer["nextTransitionTime"] == f"{DAY}T18:00:00Z"
+    assert answer["nextTransitionTime"] == at(day, "18:00:00")
 
     run_timer(gateway)  # nothing new: nothing more
     time.sleep(0.5)
@@ -260,14 +267,14 @@ def test_a_closed_queue_opening_is_told_once_within_90_s_with_a_valid_signature(
     assert made["secret"] not in gateway.log() and name not in gateway.log()
 
 
-def test_a_staffing_change_is_told_after_a_snapshot_run_without_a_call_of_its_own(host, control, receiver):
+def test_a_staffing_change_is_told_after_a_snapshot_run_without_a_call_of_its_own(host, control, receiver, day):
     gateway = host(SNAPSHOT_WORKSTREAMS=WEB_CHAT)
     name, url = receiver.endpoint()
-    control.set_clock(f"{DAY}T11:58:00Z")
+    control.set_clock(at(day, "11:58:00"))
     made = subscribe(gateway, url, WEB_CHAT)
     assert made["status"] == "available"
 
-    control.set_clock(f"{DAY}T12:00:30Z")  # lunch: nobody free, and no operating-hours transition to expect
+    control.set_clock(at(day, "12:00:30"))  # lunch: nobody free, and no operating-hours transition to expect
     calls = actions(control)
     run_timer(gateway, "snapshot_availability")
     assert actions(control) == calls + 1
@@ -283,7 +290,7 @@ def test_a_deleted_subscription_is_told_nothing(host, control, receiver):
     gateway = host()
     kept_name, kept_url = receiver.endpoint()
     gone_name, gone_url = receiver.endpoint()
-    before_opening(control, 4)
+    before_opening(control, PAST, 4)
     kept = subscribe(gateway, kept_url)
     gone = subscribe(gateway, gone_url)
     assert gateway.session.delete(f"{gateway.url}/api/subscriptions/{gone['id']}", timeout=10).status_code == 204
@@ -300,7 +307,7 @@ def test_a_deleted_subscription_is_told_nothing(host, control, receiver):
 def test_a_failed_delivery_is_retried_with_the_same_id_and_no_more_once_taken(host, control, receiver):
     gateway = host()
     name, url = receiver.endpoint(500)
-    before_opening(control, 3)
+    before_opening(control, FUTURE, 3)
     made = subscribe(gateway, url)
     run_timer(gateway)
     first, second = receiver.wait_for(name, 2)
@@ -317,7 +324,7 @@ def test_a_failed_delivery_is_retried_with_the_same_id_and_no_more_once_taken(ho
 def test_a_410_deletes_the_subscription(host, control, receiver):
     gateway = host()
     name, url = receiver.endpoint(410)
-    before_opening(control, 3)
+    before_opening(control, PAST, 3)
     made = subscribe(gateway, url)
     run_timer(gateway)
     assert len(receiver.wait_for(name, 1)) == 1
@@ -330,7 +337,7 @@ def test_a_delivery_cut_off_by_sigkill_is_sent_again_with_its_id_by_the_next_run
               "AVAILABILITY_STATE_TABLE": f"State{uuid.uuid4().hex[:12]}"}
     first_instance = host(**tables)
     name, url = receiver.endpoint("hang")
-    before_opening(control, 3)
+    before_opening(control, FUTURE, 3)
     made = subscribe(first_instance, url)
     admin = {"x-functions-key": first_instance.master_key}
     requests.post(f"{first_instance.url}/admin/functions/notify_subscribers", json={}, headers=admin, timeout=10)
@@ -351,7 +358,7 @@ def test_a_delivery_cut_off_by_sigkill_is_sent_again_with_its_id_by_the_next_run
 
 def test_watching_costs_one_call_per_distinct_check_whatever_the_subscription_count(host, control, receiver):
     gateway = host()
-    before_opening(control, 6)
+    before_opening(control, PAST, 6)
     checks = [{}, {"contextItems": {"TestCase": "a"}}, {"contextItems": {"TestCase": "b", "Tier": 2}}]
     names = []
     for check in checks:
@@ -388,7 +395,7 @@ def test_the_guard_holds_at_delivery_time_too(host, control, receiver):
     # resolved there): refused, counted as a failure, nothing sent.
     tables = {"SUBSCRIPTIONS_TABLE": f"Subscriptions{uuid.uuid4().hex[:12]}"}
     name, url = receiver.endpoint()
-    before_opening(control, 3)
+    before_opening(control, FUTURE, 3)
     made = subscribe(host(**tables), url)
     strict = host(NOTIFY_ALLOW_PRIVATE_CALLBACKS="false", **tables)
     run_timer(strict)
@@ -464,7 +471,7 @@ def test_deliveries_are_counted_in_the_contract_metric(host, control, receiver):
     control.reset()  # the telemetry receiver's counts start from nothing
     gateway = host()
     name, url = receiver.endpoint(503)
-    before_opening(control, 3)
+    before_opening(control, PAST, 3)
     subscribe(gateway, url)
     run_timer(gateway)
     receiver.wait_for(name, 2)
@@ -480,11 +487,11 @@ def test_deliveries_are_counted_in_the_contract_metric(host, control, receiver):
     assert receiver.base not in repr(seen["attributes"]) and name not in repr(seen["attributes"])
 
 
-def test_can_escalate_subscribers_hear_of_escalation_changes_only(host, control, receiver):
+def test_can_escalate_subscribers_hear_of_escalation_changes_only(host, control, receiver, day):
     gateway = host()
     status_name, status_url = receiver.endpoint()
     escalation_name, escalation_url = receiver.endpoint()
-    control.set_clock(f"{DAY}T17:59:56Z")  # the office closes at 18:00
+    control.set_clock(at(day, "17:59:56"))  # the office closes at 18:00
     subscribe(gateway, status_url)
     made = subscribe(gateway, escalation_url, notifyOn="canEscalate")
     assert made["status"] == "available"
@@ -494,7 +501,53 @@ def test_can_escalate_subscribers_hear_of_escalation_changes_only(host, control,
     assert (by_status.json["previousStatus"], by_status.json["status"]) == ("available", "closed")
     assert (by_escalation.json["previousStatus"], by_escalation.json["status"],
             by_escalation.json["canEscalate"]) == ("available", "closed", False)
-    assert by_escalation.json["changedAt"] == f"{DAY}T18:00:00Z"
+    assert by_escalation.json["changedAt"] == at(day, "18:00:00")
+
+
+def other_side(day: date) -> date:
+    """The day on the other side of today from `day`."""
+    return FUTURE if day < datetime.now(timezone.utc).date() else PAST
+
+
+def test_a_subscription_in_place_hears_of_an_opening_after_the_org_clock_moves_to_just_before_it(
+        host, control, receiver, day):
+    """The watch's answer came when the org's clock was on another day: the run reads the org's clock as it is now,
+    asks at once (the queue is closed now) and again at the opening, which it places by that clock."""
+    gateway = host()
+    name, url = receiver.endpoint()
+    control.set_clock(at(other_side(day), "10:00:00"))
+    made = subscribe(gateway, url)
+    assert made["status"] == "available"
+    opens_at = before_opening(control, day, 8)
+    run_timer(gateway)
+    closed, opened = receiver.wait_for(name, 2)
+    assert (closed.json["previousStatus"], closed.json["status"]) == ("available", "closed")
+    assert (opened.json["previousStatus"], opened.json["status"]) == ("closed", "available")
+    assert opened.json["changedAt"] == at(day, "08:00:00")
+    assert opened.at - opens_at <= 15  # at the opening, not a minute (or a snapshot interval) later
+
+
+@pytest.mark.parametrize("first, then", [(PAST, FUTURE), (FUTURE, PAST)], ids=["past-then-future",
+                                                                                 "future-then-past"])
+def test_after_the_org_clock_moved_days_a_new_subscription_hears_of_an_opening_as_on_a_fresh_stack(
+        host, control, receiver, first, then):
+    gateway = host(AVAILABILITY_CACHE_SECONDS=2)
+    name, url = receiver.endpoint()
+    before_opening(control, first, 4)
+    subscribe(gateway, url)
+    run_timer(gateway)
+    assert receiver.wait_for(name, 1)[0].json["changedAt"] == at(first, "08:00:00")
+
+    opens_at = before_opening(control, then, 10)
+    time.sleep(2.5)  # the answer cached before the move lapses: a maker's next step is seconds or minutes later
+    again_name, again_url = receiver.endpoint()
+    made = subscribe(gateway, again_url)  # the same check: the watch of the first subscription
+    assert made["status"] == "closed"
+    run_timer(gateway)
+    [delivery] = receiver.wait_for(again_name, 1)
+    assert (delivery.json["previousStatus"], delivery.json["status"]) == ("closed", "available")
+    assert delivery.json["changedAt"] == at(then, "08:00:00")
+    assert delivery.at - opens_at <= 15
 
 
 # ------------------------------------------------------------------------------- the local stack's demo
@@ -509,7 +562,7 @@ def demo_stack(tmp_path_factory):
     stack.stop()
 
 
-def test_a_flow_shaped_receiver_is_told_when_the_demo_chat_queue_opens(demo_stack, receiver):
+def test_a_flow_shaped_receiver_is_told_when_the_demo_chat_queue_opens(demo_stack, receiver, day):
     """What `dev.py start` gives: the demo's Website chat opens at 08:00 in London; a receiver answering 202 as
     a flow's trigger does hears of it within 90 s, signed."""
     website_chat = "7a2b3c4d-5e6f-4a81-9b2c-3d4e5f6a7b01"
@@ -523,7 +576,8 @@ def test_a_flow_shaped_receiver_is_told_when_the_demo_chat_queue_opens(demo_stac
         warm_up = {"workstreamId": website_chat, "contextItems": {"WarmUp": uuid.uuid4().hex}}
         assert gateway.post("availability/before-conversation", warm_up).status_code == 200
         name, url = receiver.endpoint(202)
-        control.set_clock(f"{DAY}T07:59:55Z")  # London is on UTC in December
+        weekday = sandbox_day((day - datetime.now(timezone.utc).date()).days, on=WEEKDAYS)
+        control.set_clock(at(weekday, "07:59:55", "Europe/London"))
         opens_at = time.time() + 5
         made = subscribe(gateway, url, website_chat)
         assert made["status"] == "closed"
@@ -614,26 +668,26 @@ def test_a_snapshot_row_stands_in_for_an_ask_only_when_it_tells_staffing_alone()
     from availability.notifications.watch import merge_snapshot
     from availability.snapshots import Snapshot
 
-    at = datetime(2026, 12, 2, 11, 58, tzinfo=timezone.utc)
+    moment = datetime(2026, 12, 2, 11, 58, tzinfo=timezone.utc)
     answer = Availability(queue_id="q", within_operating_hours=True, representatives_available=True,
                           available_representatives=3, position_in_queue=2, average_wait_seconds=60,
-                          next_transition_time=at + timedelta(hours=6), next_opening_time=None,
-                          next_closing_time=None, retrieved_at=at, org_time=at + timedelta(seconds=30))
+                          next_transition_time=moment + timedelta(hours=6), next_opening_time=None,
+                          next_closing_time=None, retrieved_at=moment, org_time=moment + timedelta(seconds=30))
     busy = Availability(queue_id="q", within_operating_hours=True, representatives_available=False,
                         available_representatives=0, position_in_queue=5, average_wait_seconds=600,
                         next_transition_time=None, next_opening_time=None, next_closing_time=None,
-                        retrieved_at=at + timedelta(minutes=3))
-    row = Snapshot.of("w", at + timedelta(minutes=3), busy)
+                        retrieved_at=moment + timedelta(minutes=3))
+    row = Snapshot.of("w", moment + timedelta(minutes=3), busy)
     merged = merge_snapshot(answer, row)
     assert isinstance(merged, Availability)
     assert (merged.status, merged.available_representatives, merged.average_wait_seconds) == ("busy", 0, 600)
     assert merged.next_transition_time == answer.next_transition_time  # the hours still hold
     assert merged.retrieved_at == busy.retrieved_at and merged.org_time == busy.retrieved_at + timedelta(seconds=30)
-    assert merge_snapshot(answer, Snapshot.of("w", at, answer)) is None  # not newer
-    assert merge_snapshot(answer, Snapshot.failed("w", at, "upstream_timeout", at + timedelta(minutes=3))) is None
-    moved = Snapshot.of("w", at, Availability(**{**busy.__dict__, "queue_id": "other"}))
-    closed = Snapshot.of("w", at, Availability(**{**busy.__dict__, "within_operating_hours": False}))
-    late = Snapshot.of("w", at, Availability(**{**busy.__dict__, "retrieved_at": at + timedelta(hours=7)}))
+    assert merge_snapshot(answer, Snapshot.of("w", moment, answer)) is None  # not newer
+    assert merge_snapshot(answer, Snapshot.failed("w", moment, "upstream_timeout", moment + timedelta(minutes=3))) is None
+    moved = Snapshot.of("w", moment, Availability(**{**busy.__dict__, "queue_id": "other"}))
+    closed = Snapshot.of("w", moment, Availability(**{**busy.__dict__, "within_operating_hours": False}))
+    late = Snapshot.of("w", moment, Availability(**{**busy.__dict__, "retrieved_at": moment + timedelta(hours=7)}))
     for row in (moved, closed, late):  # another queue, the hours changed, past the transition: ask instead
         result = merge_snapshot(answer, row)
         assert result is not None and not isinstance(result, Availability)

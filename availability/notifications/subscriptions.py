@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from ..answer import Availability, format_time
 from ..checks import is_guid, parse_before_conversation, validated
+from ..dataverse.clock import jumped
 from ..errors import AvailabilityError, InvalidRequest, NotFound
 from ..language import negotiate
 from ..schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
@@ -119,9 +120,12 @@ def _too_many() -> InvalidRequest:
 
 
 def _seed_watch(store: SubscriptionStore, key: str, answer: Availability, deadline: float | None) -> None:
-    """Give a check watched for the first time its answer (and so its next transition) at once; best effort."""
+    """Give a check watched for the first time its answer (and so its next transition) at once, or anew when the
+    org's clock moved since the watch's answer (it then tells nothing of now); best effort."""
     try:
-        if store.watch(key, deadline=deadline) is None:
-            store.save_watch(Watch(key, answer, answer.retrieved_at), deadline=deadline)
+        known = store.watch(key, deadline=deadline)
+        offset = answer.clock_offset.total_seconds()
+        if known is None or known.answer is None or jumped(known.answer.clock_offset.total_seconds(), offset):
+            store.save_watch(Watch(key, answer, answer.org_retrieved_at), deadline=deadline)
     except AvailabilityError as exc:  # the next run asks instead
         log.warning("The watch of a new subscription was not written: %s", exc.message)

@@ -7,7 +7,10 @@ and watch, then for each watch:
 - **A known transition** (the last answer's `nextTransitionTime`, turned from the org's clock into ours) that
   falls before the run's end is waited for: the watch asks 2 s after it, so an opening or closing is told within
   seconds, and within 90 s whatever the timer's jitter, since the run that follows asks at once for a transition
-  already past.
+  already past. The org's clock is read anew at the start of a run that has subscriptions (`OrgClock`, one
+  `WhoAmI`), so a transition is placed by the org's clock as it is now; a watch whose answer came before that clock
+  was set to another time (a sandbox clock moved by days) starts afresh, as a new watch does: it asks at once, then
+  at the transition that answer brings.
 - **Other changes** (staffing): for a check without context (the one the snapshot timer records), the row of the
   current snapshot slot is used when it is newer than the watch's answer (the run polls for it during the slot's
   first 45 s), so such a watch costs nothing beyond the snapshot; any other check is asked again once its answer
@@ -36,18 +39,19 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from .. import telemetry
 from ..answer import Availability, format_time
 from ..checks import BeforeConversationCheck
+from ..dataverse.clock import OrgClock, jumped
 from ..errors import AvailabilityError, ConfigurationError
 from ..snapshots import HistoryQuery, Snapshot, SnapshotStore, next_slot, schedule_slot, schedule_zone, timer_slot
 from .delivery import MAX_FAILURES, Attempt, CallbackSender, backoff
 from .store import Conflict, Gone, Pending, Subscription, SubscriptionStore, Watch
 
-__all__ = ["Notifier", "NotifySummary", "change_body", "merge_snapshot", "GAP_SECONDS", "MARGIN_SECONDS"]
+__all__ = ["Notifier", "NotifySummary", "change_body", "merge_snapshot", "status_since", "GAP_SECONDS", "MARGIN_SECONDS"]
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +91,16 @@ class Notifier:
     :keyword snapshot_schedule: `SNAPSHOT_SCHEDULE` (the staffing interval, and the slots rows are read for).
     :keyword snapshot_workstreams: `SNAPSHOT_WORKSTREAMS` (None: every workstream has rows).
     :keyword time_zone: `WEBSITE_TIME_ZONE`, where the schedules are evaluated.
+    :keyword org_clock: the org's clock: transitions and snapshot slots are the org's times (default: this
+        machine's clock, for a notifier that never talks to an org).
     """
 
     def __init__(self, *, store: SubscriptionStore, service: Any, sender: CallbackSender,
                  snapshots: SnapshotStore | None = None, schedule: str = "0 * * * * *",
                  snapshot_schedule: str = "0 */5 * * * *", snapshot_workstreams: Iterable[str] | None = None,
                  time_zone: str | None = None, ask_concurrency: int = 8, delivery_concurrency: int = 16,
-                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 org_clock: OrgClock | None = None, clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.service = service
         self.sender = sender
@@ -107,6 +114,7 @@ class Notifier:
         self.delivery_concurrency = delivery_concurrency
         self.clock = clock
         self.monotonic = monotonic
+        self.org_clock = org_clock if org_clock is not None else OrgClock(wall=clock, monotonic=monotonic)
 
     def run(self, *, past_due: bool = False) -> NotifySummary:
         """One run: detect the changes of every watched check and deliver them; raises when storage fails."""
@@ -115,6 +123,8 @@ class Notifier:
             log.warning("Notify run is past due")
         subscriptions = self.store.subscriptions()
         watches = self.store.watches()  # those no subscription uses any more are deleted by the run
+        if subscriptions:
+            self.org_clock.refresh(0.0)  # transitions are placed by the org's clock as it is at the run's start
         run = _Run(self, started, self.deadline(started), subscriptions, watches)
         run.go()
         summary = NotifySummary(subscriptions=len(subscriptions), watches=len(run.groups), counts=dict(run.counts),
@@ -132,8 +142,9 @@ class Notifier:
         return min(max(following - END_MARGIN_SECONDS, started + MIN_RUN_SECONDS), started + MAX_RUN_SECONDS)
 
     def snapshot_interval(self, now: float) -> tuple[float, float] | None:
-        """(the current snapshot slot, seconds to the next one), epoch seconds; None when the schedule is unusable."""
-        moment = datetime.fromtimestamp(now, timezone.utc)
+        """(the current snapshot slot on the org's clock, seconds to the next one) at `now` (this machine's epoch
+        seconds), as the snapshot timer slots its rows; None when the schedule is unusable."""
+        moment = self.org_clock.to_org(now)
         try:
             slot = schedule_slot(self.snapshot_schedule, moment, self.zone)
             return slot.timestamp(), (next_slot(self.snapshot_schedule, slot, self.zone) - slot).total_seconds()
@@ -154,7 +165,7 @@ def merge_snapshot(answer: Availability, row: Snapshot) -> Availability | object
     more than staffing changed (another queue, the hours), or None when the row is not newer or holds an error."""
     if row.error or row.retrieved_at is None or row.retrieved_at <= answer.retrieved_at:
         return None
-    offset = (answer.org_time - answer.retrieved_at) if answer.org_time else timedelta(0)
+    offset = answer.clock_offset
     transition = answer.next_transition_time
     if (row.queue_id != answer.queue_id or row.within_operating_hours != answer.within_operating_hours
             or (transition is not None and transition <= row.retrieved_at + offset)):
@@ -267,17 +278,30 @@ class _Run:
         if watch.answer is None:
             self.ask_at(key, earliest)
             return
-        transition = _transition(watch.answer)
+        if jumped(watch.answer.clock_offset.total_seconds(), self.n.org_clock.offset):
+            # What the watch knows was true on the org's clock as it was and tells nothing now: it starts afresh,
+            # as a new watch does (its first ask at once, then the transition that ask learns).
+            self.learn(key, None, asked_at=0.0)
+            self.ask_at(key, now)
+            return
+        transition = self.transition(watch.answer)
         if transition is not None and transition <= self.deadline:
             self.ask_at(key, max(transition, earliest))
             return
         interval = self.n.snapshot_interval(now)
         if interval is not None and self.n.covered(self.checks[key]):
-            if watch.snapshot_slot < interval[0]:
+            if watch.snapshot_slot != interval[0]:  # not "<": slots follow the org's clock, which may go back
                 self.scheduler.at(now, "watch", self.snapshot, key, interval[0])
             return  # this slot's row was used: the next one comes with the next slot
         if self.staffing_due(watch, now):
             self.ask_at(key, earliest)
+
+    def transition(self, answer: Availability) -> float | None:
+        """When to ask after the answer's known transition, on this machine's clock (epoch seconds), placed by the
+        org's clock as it is now; None without one."""
+        if answer.next_transition_time is None:
+            return None
+        return self.n.org_clock.to_local(answer.next_transition_time) + MARGIN_SECONDS
 
     def staffing_due(self, watch: Watch, now: float) -> bool:
         interval = self.n.snapshot_interval(now)
@@ -290,8 +314,9 @@ class _Run:
 
     # -- learning the availability --
     def ask(self, key: str) -> None:
-        """Ask the org (through the service) for the watched check, then compare."""
-        asked_at = self.n.clock()
+        """Ask the org (through the service) for the watched check, then compare; a transition the answer brings
+        before the run's end is asked for too (60 s after this ask at the earliest, unless the watch is new)."""
+        asked_at, first = self.n.clock(), self.watches[key].asked_at == 0.0
         try:
             answer: Availability | None = self.n.service.check(self.checks[key],
                                                                deadline=self.n.monotonic() + ASK_SECONDS)
@@ -304,6 +329,9 @@ class _Run:
         self.learn(key, answer, asked_at=asked_at)
         if answer is not None:
             self.compare(key)
+            transition = self.transition(answer)
+            if transition is not None and asked_at < transition <= self.deadline:
+                self.ask_at(key, transition if first else max(transition, asked_at + GAP_SECONDS))
 
     def snapshot(self, key: str, slot: float) -> None:
         """Use the snapshot row of `slot` for the watch (it is a check without context), or wait for it a while."""
@@ -315,7 +343,7 @@ class _Run:
                                         deadline=self.n.monotonic() + 10)
         watch = self.watches[key]
         if not rows:
-            if now + SNAPSHOT_POLL_SECONDS <= slot + SNAPSHOT_WAIT_SECONDS:
+            if self.n.org_clock.to_org(now + SNAPSHOT_POLL_SECONDS).timestamp() <= slot + SNAPSHOT_WAIT_SECONDS:
                 self.scheduler.at(now + SNAPSHOT_POLL_SECONDS, "watch", self.snapshot, key, slot)
             elif self.staffing_due(watch, now):  # no row this slot (the timer failed, or skips it): ask
                 self.ask_at(key, max(now, watch.asked_at + GAP_SECONDS))
@@ -344,11 +372,11 @@ class _Run:
             if asked_at is not None:
                 changes["asked_at"] = asked_at
             if snapshot_slot is not None:
-                changes["snapshot_slot"] = max(snapshot_slot, watch.snapshot_slot)
+                changes["snapshot_slot"] = snapshot_slot
             previous = watch.answer
             if answer is not None and (previous is None or answer.retrieved_at > previous.retrieved_at):
                 changes["answer"] = answer
-                changes["changed_at"] = _changed_at(previous, answer, watch.changed_at)
+                changes["changed_at"] = status_since(previous, answer, watch.changed_at)
             watch = self.watches[key] = replace(watch, **changes)
         self.n.store.save_watch(watch)
 
@@ -391,8 +419,10 @@ class _Run:
     def new_pending(self, subscription: Subscription, watch: Watch) -> Pending:
         answer = watch.answer
         assert answer is not None
-        changed_at = watch.changed_at if watch.changed_at and watch.changed_at > subscription.seen_at \
-            else answer.retrieved_at
+        # The watch's change is on the org's clock; the subscriber's baseline (`seen_at`) on the gateway's, like
+        # every answer's `retrieved_at`: it is read on the org's clock as the answer at hand gives it.
+        seen = subscription.seen_at + answer.clock_offset
+        changed_at = watch.changed_at if watch.changed_at and watch.changed_at > seen else answer.org_retrieved_at
         body = change_body(subscription, answer, changed_at, datetime.fromtimestamp(self.n.clock(), timezone.utc))
         return Pending(id=str(uuid.uuid4()), body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
                        status=answer.status, can_escalate=answer.can_escalate, answered_at=answer.retrieved_at)
@@ -504,21 +534,15 @@ def change_body(subscription: Subscription, answer: Availability, changed_at: da
             "availability": answer.to_json(now, subscription.time_zone, subscription.language)}
 
 
-def _transition(answer: Availability) -> float | None:
-    """When to ask after the answer's known transition, on this app's clock (epoch seconds); None without one."""
-    if answer.next_transition_time is None:
-        return None
-    offset = (answer.org_time - answer.retrieved_at).total_seconds() if answer.org_time else 0.0
-    return answer.next_transition_time.timestamp() - offset + MARGIN_SECONDS
-
-
-def _changed_at(previous: Availability | None, answer: Availability, known: datetime | None) -> datetime:
-    """Since when `answer`'s status holds: the transition that changed it when there was one, else when seen."""
+def status_since(previous: Availability | None, answer: Availability, known: datetime | None) -> datetime:
+    """Since when `answer`'s status holds, on the org's clock: the transition that changed it when there was one
+    (it passed between the two answers), else when it was seen."""
     if previous is None or known is None:
-        return answer.retrieved_at
+        return answer.org_retrieved_at
     if (previous.status, previous.can_escalate) == (answer.status, answer.can_escalate):
         return known
     transition = previous.next_transition_time
-    if transition is not None and transition <= (answer.org_time or answer.retrieved_at):
-        return transition
-    return answer.retrieved_at
+    if transition is not None and previous.org_retrieved_at <= transition <= answer.org_retrieved_at \
+            and not jumped(previous.clock_offset.total_seconds(), answer.clock_offset.total_seconds()):
+        return transition  # (after a jump of the org's clock, much else may have happened between the two)
+    return answer.org_retrieved_at
