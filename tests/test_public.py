@@ -23,6 +23,7 @@ from availability.public.caching import entity_tag, max_age, not_modified
 from availability.settings import load_settings
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_FRENCH, Q_OPEN
 from tests.conftest import QUIET_TIMER, own_app
+from tests.days import FUTURE_SIDE, PAST_SIDE, SATURDAY, WEEKDAYS, at, sandbox_day
 
 ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
 PUBLIC = {
@@ -183,7 +184,7 @@ def test_a_matching_if_none_match_gets_a_304_without_a_body(site):
 
 def test_the_etag_covers_the_wording(fresh_site, sandbox, clean_sandbox):
     page = fresh_site()
-    sandbox.set_clock("2026-11-28T12:00:00Z")  # Saturday: closed, the message says when it opens
+    sandbox.set_clock(at(sandbox_day(PAST_SIDE, on=[SATURDAY]), "12:00:00"))  # closed; the message says when it opens
     tags = {page.get("office", query).headers["ETag"] for query in (
         {}, {"lang": "en"}, {"lang": "en", "tz": "America/New_York"}, {"lang": "de"})}
     assert len(tags) == 4
@@ -200,10 +201,10 @@ def test_the_etag_holds_while_the_answer_does_and_changes_with_it(fresh_site, sa
     assert second.headers["ETag"] == first.headers["ETag"]
     assert page.get("chat", If_None_Match=first.headers["ETag"]).status_code == 304
 
-    sandbox.set_clock("2026-11-24T10:00:00Z")  # Tuesday 11:00 in Paris: the office is open
+    sandbox.set_clock(at(sandbox_day(FUTURE_SIDE, on=WEEKDAYS), "11:00:00", "Europe/Paris"))  # the office is open
     open_ = page.get("office")
     assert open_.json()["status"] == "available"
-    sandbox.set_clock("2026-11-28T12:00:00Z")  # Saturday: closed
+    sandbox.set_clock(at(sandbox_day(FUTURE_SIDE, on=[SATURDAY]), "12:00:00"))  # closed
     time.sleep(1.3)
     closed = page.get("office", If_None_Match=open_.headers["ETag"])
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
@@ -219,9 +220,9 @@ def test_max_age_is_what_is_left_of_the_answers_freshness(fresh_site, clean_sand
     assert first - 3 <= second <= first - 2
 
 
-def test_max_age_never_runs_past_the_next_opening_or_closing(fresh_site, sandbox, clean_sandbox):
+def test_max_age_never_runs_past_the_next_opening_or_closing(fresh_site, sandbox, clean_sandbox, side):
     page = fresh_site(AVAILABILITY_CACHE_SECONDS=60)
-    sandbox.set_clock("2026-11-24T16:59:52Z")  # 8 s before the Paris office closes
+    sandbox.set_clock(at(sandbox_day(side, on=WEEKDAYS), "17:59:52", "Europe/Paris"))  # 8 s before the office closes
     before = page.get("office")
     assert before.json()["status"] == "available"
     left = max_age_of(before)

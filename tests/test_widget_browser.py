@@ -23,10 +23,13 @@ import pytest
 from devtools.sandbox_client import SandboxControl
 from devtools.stack import DEMO_SCENARIO, ROOT, Stack
 from tests.conftest import QUIET_TIMER
+from tests.days import FUTURE_SIDE, PAST_SIDE, SUNDAY, WEDNESDAY, at, sandbox_day
 from tests.test_dashboard_browser import SCREENSHOTS, browser  # noqa: F401 - the module's Chromium fixture
 
-CLOSED = "2026-12-06T03:00:00Z"  # a Sunday night: the demo's London chat is closed
-OPEN = "2026-12-09T15:00:00Z"  # a Wednesday afternoon: London and Paris chats open and staffed
+# A Sunday night before today (the demo's London chat is closed), a Wednesday afternoon after it (London and Paris
+# chats open and staffed): the widget follows the org's clock both ways.
+CLOSED = at(sandbox_day(PAST_SIDE, on=[SUNDAY]), "03:00:00", "Europe/London")
+OPEN = at(sandbox_day(FUTURE_SIDE, on=[WEDNESDAY]), "15:00:00", "Europe/London")
 CACHE_SECONDS = 2  # the answer's max-age; the widget asks again after 5 s at the soonest
 
 

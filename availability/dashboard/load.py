@@ -46,7 +46,7 @@ class Now:
     next_opening: datetime | None
     next_closing: datetime | None
     open_around_the_clock: bool
-    retrieved_at: datetime | None
+    retrieved_at: datetime | None  # on the org's clock, like the page's "now" and the snapshots' slots
     source: str  # live / cache / stale / snapshot / none
     problem: str | None = None  # why the live answer is missing
 
@@ -60,7 +60,7 @@ class Now:
             opening, closing = None, answer.next_closing_time or answer.next_transition_time
         return cls(status, answer.queue_id, answer.available_representatives, answer.average_wait_seconds,
                    answer.position_in_queue, opening, closing, status != "closed" and closing is None,
-                   answer.retrieved_at, answer.source)
+                   answer.org_retrieved_at, answer.source)
 
     @classmethod
     def from_snapshot(cls, row: Any, problem: str) -> Now:

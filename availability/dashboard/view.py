@@ -132,7 +132,10 @@ def timeline_summary(buckets: Sequence[Bucket]) -> str:
     text = "Last 24 hours: " + ", ".join(parts) + " of the time"
     reps = [b.representatives for b in with_data if b.representatives is not None]
     if reps:
-        text += f"; {number(min(reps))}–{number(max(reps))} representatives free"
+        low, high = min(reps), max(reps)
+        # A slice's count is the average of its snapshots: whole people only when every slice's is whole.
+        averaged = "" if all(float(r).is_integer() for r in reps) else " on average"
+        text += f"; {number(low)}–{number(high)} representatives free{averaged}"
     waits = [b for b in with_data if b.wait_seconds is not None]
     if waits:
         worst = max(waits, key=lambda b: b.wait_seconds or 0)

@@ -98,8 +98,9 @@ def snapshots(req: func.HttpRequest) -> func.HttpResponse:
     def work(deadline: float) -> tuple[Any, str]:
         from .params import parse_history_query
 
-        query = parse_history_query(req.params, utcnow())
-        rows = app.current().snapshot_store.history(query, deadline=deadline)
+        current = app.current()
+        query = parse_history_query(req.params, current.org_clock.now)  # as last learnt: a read asks no org
+        rows = current.snapshot_store.history(query, deadline=deadline)
         return {"snapshots": [row.to_json() for row in rows]}, f"{len(rows)} rows"
 
     return handle("snapshots", req, work)
@@ -113,8 +114,9 @@ def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     def work(deadline: float) -> tuple[Any, str]:
         from ..dashboard import dashboard_page
 
-        page["html"], page["nonce"] = dashboard_page(req.params, now=utcnow(), deadline=deadline,
-                                                     **_dashboard_parts())
+        # The page's "now" is the org's (as last learnt): its history is slotted on the org's clock.
+        page["html"], page["nonce"] = dashboard_page(req.params, now=app.current().org_clock.now(),
+                                                     deadline=deadline, **_dashboard_parts())
         return None, "html"
 
     response = handle("dashboard", req, work)  # errors (400 with target, ...) keep the contract's JSON shape

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 from uuid import UUID
 
 from ..checks import is_guid
@@ -19,10 +19,11 @@ AUTH_PARAMETERS = ("code",)  # the function key, read by the host
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def parse_history_query(params: Mapping[str, str], now: datetime) -> HistoryQuery:
+def parse_history_query(params: Mapping[str, str], now: Callable[[], datetime]) -> HistoryQuery:
     """Validate `GET /api/snapshots` parameters; every fault is an `InvalidRequest` naming its parameter.
 
-    A `from` before 1970 means from 1970: no row is older (the RowKey holds Unix seconds).
+    Without `to` the range ends at `now()`: the org's clock, on which the rows' slots are. A `from` before 1970
+    means from 1970: no row is older (the RowKey holds Unix seconds). A `from` after `to` is an empty range.
     """
     check_parameter_names(params, HISTORY_PARAMETERS)
     workstream_id = guid_parameter(params, "workstreamId")
@@ -30,11 +31,9 @@ def parse_history_query(params: Mapping[str, str], now: datetime) -> HistoryQuer
     start = _time_parameter(params, "from", end_of_day=False)
     end = _time_parameter(params, "to", end_of_day=True)
     if end is None:
-        end = utc(now)
+        end = utc(now())
     if start is None:
         start = end - DEFAULT_WINDOW
-    if start > end:
-        raise InvalidRequest("'from' must not be after 'to'.", target="from")
     start = max(start, EPOCH)
     limit = DEFAULT_LIMIT
     raw = params.get("limit")

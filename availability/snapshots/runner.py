@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .. import telemetry
 from ..answer import format_time
@@ -29,6 +29,9 @@ from .rows import Snapshot
 from .slots import is_first_slot_of_day, next_slot, schedule_zone, timer_slot
 from .store import SnapshotStore
 from .targets import WorkstreamTargets
+
+if TYPE_CHECKING:
+    from ..dataverse.clock import OrgClock
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +162,8 @@ class SnapshotRunner:
 
     :keyword time_zone: the zone the schedule is evaluated in (see `schedule_zone`): the app setting
         `WEBSITE_TIME_ZONE`, as the Functions host reads it; UTC when None.
+    :keyword org_clock: the org's clock, read anew at the start of each run: a slot is the org's time, as the
+        hours its rows record are (None: `now`, for a runner given its clock).
     """
 
     MIN_BUDGET = 20.0  # seconds the checks get even when the schedule is tighter
@@ -166,7 +171,8 @@ class SnapshotRunner:
 
     def __init__(self, *, schedule: str, targets: WorkstreamTargets, service: Any, store: SnapshotStore,
                  retention_days: int, concurrency: int = DEFAULT_CONCURRENCY, time_zone: str | None = None,
-                 now: Callable[[], datetime] = _utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 org_clock: OrgClock | None = None, now: Callable[[], datetime] = _utcnow,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.schedule = schedule
         self.targets = targets
         self.service = service
@@ -174,11 +180,14 @@ class SnapshotRunner:
         self.retention_days = retention_days
         self.concurrency = concurrency
         self.zone = schedule_zone(time_zone)
-        self._now = now
+        self._org_clock = org_clock
+        self._now = org_clock.now if org_clock is not None else now
         self._monotonic = monotonic
 
     def run(self, *, past_due: bool = False) -> SnapshotSummary:
         """One run for the current slot; raises when storage or discovery fail (the invocation then fails)."""
+        if self._org_clock is not None:
+            self._org_clock.refresh(0.0)
         started = self._now()
         slot = timer_slot(self.schedule, started, self.zone)
         if past_due:

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from availability.dashboard.aggregate import HourOfWeek, bands, heatmap, shares, timeline, understaffed
+from availability.dashboard.aggregate import Bucket, HourOfWeek, bands, heatmap, shares, timeline, understaffed
 from availability.dashboard.directory import OrgDirectory
 from availability.dashboard.load import RENDER_RESERVE, Dashboard, Now, WorkstreamView, load_dashboard
 from availability.dashboard.query import DashboardQuery, parse_dashboard_query
-from availability.dashboard.view import render_dashboard
+from availability.dashboard.view import render_dashboard, timeline_summary
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamUnavailable
 from availability.snapshots import Snapshot, SnapshotStore
 from tests.availability.conftest import unique_table
@@ -188,6 +188,17 @@ def test_shares_and_the_open_hours_short_of_representatives():
     assert [w.label() for w in worst] == ["Mon–Fri 12:00–14:00", "Wed 16:00–17:00"]
     assert worst[0].weekdays == (0, 1, 2, 3, 4) and worst[0].share == 0 and worst[0].samples == 10
     assert understaffed(heatmap([r for r in rows if r.status != "busy"], UTC)) == []
+
+
+def test_the_timeline_speaks_of_whole_people_or_says_it_averages():
+    start = at("2026-11-24T10:00:00Z")
+
+    def slices(*reps: float) -> list[Bucket]:
+        return [Bucket(start + timedelta(minutes=15 * i), start + timedelta(minutes=15 * (i + 1)), "available", r,
+                       60, 3) for i, r in enumerate(reps)]
+
+    assert "; 2–10 representatives free;" in timeline_summary(slices(2, 10))
+    assert "; 1.7–9.7 representatives free on average;" in timeline_summary(slices(1.7, 9.7))
 
 
 def test_weekday_ranges_in_labels():

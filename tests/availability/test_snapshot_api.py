@@ -13,6 +13,7 @@ from availability.snapshots import SnapshotStore, schedule_slot
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN
 from tests.availability.test_snapshots import seed
 from tests.conftest import Gateway
+from tests.days import WEEKDAYS, at, sandbox_day
 
 DAILY = "0 0 0 * * *"  # its latest slot is within the last 24 h, and it does not fire during a test
 FIELDS = {"workstreamId", "queueId", "capturedAt", "status", "withinOperatingHours", "representativesAvailable",
@@ -192,12 +193,18 @@ def test_history_with_the_key_in_the_query_string(history):
     assert requests.get(f"{gateway.url}/api/snapshots", timeout=10).status_code == 401
 
 
+def test_a_from_after_to_is_an_empty_range(history):
+    gateway, _ = history
+    response = gateway.get("snapshots", params={"from": "2026-11-24T10:00:00Z", "to": "2026-11-23T10:00:00Z"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"snapshots": []}
+
+
 @pytest.mark.parametrize("params, target", [
     ({"workstreamId": "not-a-guid"}, "workstreamId"),
     ({"queueId": "42"}, "queueId"),
     ({"from": "last tuesday"}, "from"),
     ({"to": "2026-11-24T10:00:00"}, "to"),
-    ({"from": "2026-11-24T10:00:00Z", "to": "2026-11-23T10:00:00Z"}, "from"),
     ({"limit": "0"}, "limit"),
     ({"limit": "5001"}, "limit"),
     ({"limit": "many"}, "limit"),
@@ -216,3 +223,17 @@ def test_unknown_parameters_are_all_named(history):
     gateway, _ = history
     error = gateway.get("snapshots", params={"top": "3", "workstream": CHAT}).json()["error"]
     assert "'top'" in error["message"] and "'workstream'" in error["message"]
+
+
+def test_slots_the_history_and_the_dashboard_follow_the_orgs_clock(fresh_gateway, sandbox, side):
+    """Rows record the org's hours, so they are slotted on the org's clock, and the history's and the dashboard's
+    windows end at the org's "now": with the sandbox on another day, a run's rows are found and shown."""
+    day = sandbox_day(side, on=WEEKDAYS)
+    gateway = fresh_gateway(SNAPSHOT_TABLE=unique_table(), SNAPSHOT_SCHEDULE=DAILY, SNAPSHOT_WORKSTREAMS=OFFICE)
+    sandbox.set_clock(at(day, "11:00:00", "Europe/Paris"))  # the office is open
+    assert trigger(gateway)["lastResult"] == "Succeeded"
+    rows = gateway.get("snapshots").json()["snapshots"]  # the default window: the last 24 h on the org's clock
+    assert [(row["capturedAt"], row["status"]) for row in rows] == [(f"{day.isoformat()}T00:00:00Z", "available")]
+    page = gateway.get("dashboard", params={"workstreamId": OFFICE}).text
+    assert "Last 24 hours: available 100% of the time" in page
+    assert "No snapshots in the last 24 hours" not in page
