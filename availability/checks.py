@@ -1,6 +1,6 @@
 """The checks callers ask for, and their validation: caller JSON → `BeforeConversationCheck` / `ForConversationCheck`.
 
-A body is validated against its shape in `schemas.py` (the definition the OpenAPI document publishes too) by
+A body is validated against its shape in `schemas/` (the definition the OpenAPI document publishes too) by
 a compiled JSON Schema validator; a valid body then only needs reading. A refused body becomes one
 `InvalidRequest` naming the field at fault in `target` (prefixed, inside a batch, with the check's place:
 `checks[3].workstreamId`), worded from the keyword that failed and the schema's `_subject` / `_messages`.
