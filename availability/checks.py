@@ -1,6 +1,6 @@
 """The checks callers ask for, and their validation: caller JSON → `BeforeConversationCheck` / `ForConversationCheck`.
 
-A body is validated against its shape in `schemas.py` (the definition the OpenAPI document publishes too) by
+A body is validated against its shape in `schemas/` (the definition the OpenAPI document publishes too) by
 a compiled JSON Schema validator; a valid body then only needs reading. A refused body becomes one
 `InvalidRequest` naming the field at fault in `target` (prefixed, inside a batch, with the check's place:
 `checks[3].workstreamId`), worded from the keyword that failed and the schema's `_subject` / `_messages`.
@@ -220,8 +220,8 @@ class _Explanation:
         elif kind == "additionalProperties":
             unknown = next(name for name in error.instance if name not in nodes[-1].get("properties", {}))
             allowed = list(nodes[-1].get("properties", {}))
-            hint = next((f"; did you mean '{a}'" for a in allowed if a.lower() == unknown.lower()), "")
-            return self._error(f"Unknown field '{_shown(unknown)}'{hint}. Allowed fields: {', '.join(allowed)}.",
+            ending = next((f"; did you mean '{a}'?" for a in allowed if a.lower() == unknown.lower()), ".")
+            return self._error(f"Unknown field '{_shown(unknown)}'{ending} Allowed fields: {', '.join(allowed)}.",
                                [*path, unknown])
         subject = self._subject(path, nodes, depths)
         # The innermost wording the schema gives for this keyword (or for any fault there), else a generic one.

@@ -1,6 +1,6 @@
 """The change subscriptions API (contract §3): make one, list them, get one, delete one.
 
-Making one validates the body against its shape (`SubscriptionRequest` in schemas.py: the check's fields are a
+Making one validates the body against its shape (`SubscriptionRequest` in schemas/: the check's fields are a
 before-conversation check's, read by the same parser), checks the callback (guard.py), keeps to the documented
 number of subscriptions per workstream, asks the current availability (the baseline changes are told against,
 through the service and its cache) and stores the subscription with a new signing secret, shown only in the 201.

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
+from ..schemas import EXAMPLE_CONVERSATION as CONVERSATION
+from ..schemas import EXAMPLE_QUEUE as QUEUE
+from ..schemas import EXAMPLE_SUBSCRIPTION as SUBSCRIPTION
+from ..schemas import EXAMPLE_WORKSTREAM as WORKSTREAM
 
-WORKSTREAM = "5c0d7a1e-6b2f-4e8a-9d3c-1f2e3a4b5c6d"
 WORKSTREAM_2 = "8e4f2b1a-3c5d-4a6e-8f7b-9c0d1e2f3a4b"
-CONVERSATION = "b7e3c9d2-4a1f-4c8e-a6b5-0d9f8e7c6b5a"
-QUEUE = "85e55877-f27a-e911-a81a-000d3a1ca610"
 QUEUE_FR = "1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 
@@ -124,7 +125,6 @@ def error_bodies() -> dict[str, dict[str, Any]]:
     return {error.code: error.to_body() for error in samples}
 
 
-SUBSCRIPTION = "0f8e2d1c-3b4a-4c5d-8e6f-7a8b9c0d1e2f"
 _CALLBACK = "https://prod-27.westeurope.logic.azure.com/workflows/5e1c/triggers/manual/paths/invoke?sig=REDACTED"
 
 

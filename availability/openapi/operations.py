@@ -323,6 +323,8 @@ _ORIGIN_PARAMETER: dict[str, Any] = {
 
 
 def _public_operations() -> list[Operation]:
+    from ..language import SUPPORTED
+
     blank = {"type": "string", "pattern": _BLANK_PATTERN}
     return [
         Operation(
@@ -344,7 +346,7 @@ def _public_operations() -> list[Operation]:
                                 "timeZone, else UTC. Changes the wording only.",
                  "schema": {"anyOf": [ref("TimeZone"), blank]}, "example": "Europe/Paris"},
                 {"name": "lang", "in": "query", "required": False, "title": "Language",
-                 "description": "BCP 47 tag of the language of message (en, fr, de, es, it, pt, nl, ja; else "
+                 "description": f"BCP 47 tag of the language of message ({', '.join(SUPPORTED)}; else "
                                 "English); blank or absent: the alias's own language, else English. Accept-Language "
                                 "is not read: the URL alone decides the wording, as shared caches key by it.",
                  "schema": {"anyOf": [ref("LanguageTag"), blank]}, "example": "fr"},
@@ -421,7 +423,8 @@ _SUBSCRIPTION_ID: dict[str, Any] = {
 }
 _NOT_A_SUBSCRIPTION = {404: ("not_found: no change subscription has this ID.", ("not_found",))}
 _STORAGE_FAULT = {503: ("upstream_unavailable (the subscriptions table cannot be reached) or configuration_error "
-                        "(AzureWebJobsStorage is missing or refused).", ("upstream_unavailable", "configuration_error"))}
+                        "(AzureWebJobsStorage is missing or refused).",
+                        ("upstream_unavailable", "configuration_error"))}
 
 
 def _subscription_operations() -> list[Operation]:

@@ -722,7 +722,10 @@ def test_rejections_are_worded_from_the_field_and_the_failed_rule():
 
 def test_typo_gets_a_suggestion():
     error = invalid(parse_before_conversation, {"workstreamID": WS})
-    assert "did you mean 'workstreamId'" in error.message
+    assert error.message == ("Unknown field 'workstreamID'; did you mean 'workstreamId'? Allowed fields: workstreamId, "
+                             "contextItems, engagementContext, timeZone, language.")
+    assert invalid(parse_before_conversation, {"queue": WS}).message == (
+        "Unknown field 'queue'. Allowed fields: workstreamId, contextItems, engagementContext, timeZone, language.")
 
 
 def test_first_fault_reported_is_an_unknown_field():

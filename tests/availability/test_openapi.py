@@ -211,7 +211,7 @@ def test_checked_in_connector_files_are_what_the_definition_generates():
         path = ROOT / "connector" / name
         assert path.exists(), f"connector/{name} is missing; regenerate with: {openapi.REGENERATE}"
         assert path.read_text(encoding="utf-8") == text, (
-            f"connector/{name} differs from the API definition (availability/schemas.py, availability/openapi/); "
+            f"connector/{name} differs from the API definition (availability/schemas/, availability/openapi/); "
             f"regenerate with: {openapi.REGENERATE}"
         )
 
@@ -257,8 +257,10 @@ def test_import_is_cheap_and_builds_nothing():
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     loaded, built = run.stdout.strip().splitlines()
+    families = ("core", "fields", "availability", "history", "error", "web", "subscriptions", "health")
     assert {name for name in eval(loaded) if not name.startswith("availability.openapi")} == {
-        "availability", "availability.errors", "availability.schemas"}
+        "availability", "availability.errors", "availability.schemas",
+        *(f"availability.schemas.{family}" for family in families)}
     assert built == "0 0"
 
 
@@ -571,6 +573,29 @@ def test_the_language_field_takes_what_the_language_module_calls_a_tag(oas, tag)
 
     assert (valid(oas, "BeforeConversationRequest", {"workstreamId": GUID, "language": tag}) == []) == (
         is_language_tag(tag))
+
+
+def test_the_languages_named_are_those_the_language_module_supports(oas, swagger):
+    from availability.language import SUPPORTED
+
+    def named(document: dict) -> list[str]:
+        return [found for _, node in walk(document) if isinstance(node.get("description"), str)
+                for found in re.findall(r"\((en(?:, [a-z]{2,3})+)[;)]", node["description"])]
+
+    # The language fields of the three requests, the LanguageTag shape and the public endpoint's lang.
+    assert named(oas) == [", ".join(SUPPORTED)] * 5
+    assert set(named(swagger)) == {", ".join(SUPPORTED)}
+
+
+def test_every_status_list_is_the_answer_models(oas, swagger):
+    from typing import get_args
+
+    from availability.answer import Status
+
+    for document, count in ((oas, 6), (swagger, 5)):
+        lists = [node["enum"] for _, node in walk(document) if "busy" in node.get("enum", ())]
+        assert len(lists) == count
+        assert all([value for value in enum if value is not None] == list(get_args(Status)) for enum in lists)
 
 
 def test_time_zones_are_one_shared_list_the_whole_app_accepts(oas):

@@ -1,0 +1,49 @@
+"""The error body every endpoint answers with when it fails: its code, a sentence and the field at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import ref
+
+__all__ = ["error_shapes", "error_codes"]
+
+
+def error_codes() -> list[str]:
+    """The codes of the error tree's leaves, in its order (a base such as UpstreamError is never raised)."""
+    from .. import errors
+
+    classes = [getattr(errors, name) for name in errors.__all__]
+    leaves = [cls for cls in classes if not any(other is not cls and issubclass(other, cls) for other in classes)]
+    return list(dict.fromkeys(cls.code for cls in leaves))
+
+
+def error_shapes() -> dict[str, dict[str, Any]]:
+    """`ErrorDetail` and the `Error` body that holds it."""
+    return {
+        "ErrorDetail": {
+            "type": "object",
+            "title": "Error",
+            "description": "What went wrong, in a sentence that can be shown to a maker.",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "enum": error_codes(), "title": "Error code",
+                         "examples": ["invalid_request"],
+                         "description": "invalid_request (400), unauthorized (401), not_found (404), "
+                                        "upstream_auth_failed (502), upstream_throttled, upstream_unavailable or "
+                                        "configuration_error (503), upstream_timeout (504), internal_error (500, a "
+                                        "fault of the gateway)."},
+                "message": {"type": "string", "title": "Error message",
+                            "description": "One sentence explaining the error; never holds a secret."},
+                "target": {"type": "string", "title": "Field at fault", "examples": ["contextItems.Tier"],
+                           "description": "The request field at fault, when there is one (e.g. "
+                                          "checks[2].workstreamId)."},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "title": "Error response",
+            "required": ["error"],
+            "properties": {"error": ref("ErrorDetail")},
+        },
+    }
