@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from availability.settings import APP_SETTINGS, SECRETS
 from sandbox.files import write_private
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,19 +47,9 @@ DEMO_PUBLIC_AVAILABILITY = {
     "support-fr": {"workstreamId": "7a2b3c4d-5e6f-4a81-9b2c-3d4e5f6a7b01", "contextItems": {"Language": "fr"}},
 }
 
-# Settings a user may override from the environment; reported in stack.json's appSettings when set.
-APP_SETTING_NAMES = (
-    "DATAVERSE_URL", "DATAVERSE_TENANT_ID", "DATAVERSE_CLIENT_ID", "KEY_VAULT_URL",
-    "DATAVERSE_CLIENT_SECRET_NAME", "DATAVERSE_CLIENT_SECRET", "AVAILABILITY_CACHE_SECONDS",
-    "AVAILABILITY_STALE_SECONDS", "AVAILABILITY_TIMEOUT_SECONDS", "AVAILABILITY_MAX_CALLS_PER_MINUTE",
-    "AVAILABILITY_SHARED_STATE", "AVAILABILITY_STATE_TABLE",
-    "SNAPSHOT_SCHEDULE", "SNAPSHOT_WORKSTREAMS", "SNAPSHOT_TABLE",
-    "SNAPSHOT_RETENTION_DAYS", "SUBSCRIPTIONS_TABLE", "NOTIFY_SCHEDULE", "NOTIFY_ALLOW_PRIVATE_CALLBACKS",
-    "AzureWebJobsStorage", "AzureWebJobsStorage__accountName",
-    "AzureWebJobsStorage__tableServiceUri", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
-    "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "PUBLIC_AVAILABILITY", "PUBLIC_ALLOWED_ORIGINS",
-)
-SECRET_SETTINGS = ("DATAVERSE_CLIENT_SECRET",)
+# Settings a user may override from the environment; reported in stack.json's appSettings when set. The SDKs read
+# the managed identity's endpoint and header themselves.
+APP_SETTING_NAMES = (*APP_SETTINGS, "IDENTITY_ENDPOINT", "IDENTITY_HEADER")
 
 
 def shown_setting(name: str, value: str) -> str:
@@ -67,7 +58,7 @@ def shown_setting(name: str, value: str) -> str:
     Azurite's development key is published by Microsoft for every emulator, so it stays: with it the settings
     can be pasted into a local.settings.json as they are.
     """
-    if name in SECRET_SETTINGS:
+    if name in SECRETS:
         return "<set in the environment or local.settings.json>"
     if name.startswith("AzureWebJobsStorage"):
         value = re.sub(r"(AccountKey=)(?!" + re.escape(AZURITE_KEY) + r"(;|$))[^;]*", r"\1<hidden>", value,

@@ -195,3 +195,10 @@ def test_the_readme_stays_short() -> None:
 def test_the_readme_keeps_the_two_commands() -> None:
     text = README.read_text(encoding="utf-8")
     assert "python3 dev.py start" in text and "python3 dev.py test" in text
+
+
+def test_the_settings_table_is_the_one_the_declarations_give():
+    from devtools.settings_table import PAGE, rewritten
+
+    page = PAGE.read_text(encoding="utf-8")
+    assert page == rewritten(page), "docs/settings.md is out of date: run python -m devtools.settings_table"

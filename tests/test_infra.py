@@ -26,7 +26,7 @@ import yaml
 from pycep import BicepParser
 
 from availability.settings import (APP_SETTINGS, DEFAULT_NOTIFY_SCHEDULE, DEFAULT_SCHEDULE, DEFAULT_SECRET_NAME,
-                                   load_settings)
+                                   declarations, load_settings)
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -227,208 +227,14 @@ def test_the_settings_come_from_the_deployment():
     assert main["additionalAppSettings"]["default"] == {}
 
 
-def test_app_settings_lists_every_setting_load_settings_reads():
-    tree = ast.parse((ROOT / "availability" / "settings.py").read_text(encoding="utf-8"))
-    function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "load_settings")
-    read = {call.args[0].value for call in ast.walk(function)
-            if isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Constant)
-            and isinstance(call.args[0].value, str)
-            and (getattr(call.func, "id", None) == "get" or getattr(call.func, "attr", None) == "get")}
-    platform = {"WEBSITE_INSTANCE_ID", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}  # see the comment on APP_SETTINGS
-    assert read - platform == set(APP_SETTINGS), "APP_SETTINGS and load_settings disagree"
+def test_load_settings_reads_exactly_the_declared_variables():
+    class Recording(dict):
+        def get(self, name, default=None):
+            asked.add(name)
+            return super().get(name, default)
 
-
-# --- identity and roles -----------------------------------------------------------------------------------
-
-def test_the_role_ids_are_the_documented_built_in_roles():
-    roles = parse(MODULES / "rbac.bicep")["variables"]["roles"]["value"]
-    assert roles == {
-        "keyVaultSecretsUser": DOCUMENTED_ROLES["Key Vault Secrets User"],
-        "storageBlobDataOwner": DOCUMENTED_ROLES["Storage Blob Data Owner"],
-        "storageTableDataContributor": DOCUMENTED_ROLES["Storage Table Data Contributor"],
-        "monitoringMetricsPublisher": DOCUMENTED_ROLES["Monitoring Metrics Publisher"],
-    }
-
-
-def test_each_role_is_assigned_to_the_identity_on_its_resource_and_named_by_scope_principal_and_role():
-    rbac = parse(MODULES / "rbac.bicep")
-    existing = {name: resource["type"] for name, resource in rbac["resources"].items() if resource["existing"]}
-    assignments = {}
-    for name, resource in rbac["resources"].items():
-        if resource["type"] != "Microsoft.Authorization/roleAssignments":
-            continue
-        config = body(resource)
-        definition = config["properties"]["roleDefinitionId"]["function"]
-        assert definition["type"] == "subscription_resource_id", name
-        assert definition["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions", name
-        role = ref(definition["parameters"]["resource_name_1"])
-        guid = config["name"]["function"]
-        assert guid["type"] == "guid", name
-        assert [ref(v) for v in guid["parameters"].values()] == [f"{config['scope']}.id", "principalId", role], name
-        assert config["properties"]["principalId"] == "principalId", name
-        assert config["properties"]["principalType"] == "ServicePrincipal", name
-        assert "condition" not in resource["config"], f"{name} is conditional"
-        assignments[role.removeprefix("roles.")] = existing[config["scope"]]
-    assert assignments == {
-        "keyVaultSecretsUser": "Microsoft.KeyVault/vaults",
-        "storageBlobDataOwner": "Microsoft.Storage/storageAccounts",
-        "storageTableDataContributor": "Microsoft.Storage/storageAccounts",
-        "monitoringMetricsPublisher": "Microsoft.Insights/components",
-    }
-    if "AzureWebJobsStorage__queueServiceUri" in infra_settings():
-        pytest.fail("a queue service URI needs Storage Queue Data Contributor in rbac.bicep")
-    params = module_params("rbac")
-    assert params["principalId"] == "identity.outputs.principalId"
-    assert params["storageAccountName"] == "storage.outputs.name"
-    assert params["keyVaultName"] == "keyVault.outputs.name"
-    assert params["applicationInsightsName"] == "monitoring.outputs.applicationInsightsName"
-
-
-def test_the_function_app_runs_as_the_user_assigned_identity():
-    app = body(parse(MODULES / "functionapp.bicep")["resources"]["app"])
-    assert app["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {"'${identityId}'": {}}}
-    authentication = app["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]
-    assert authentication == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "identityId"}
-    assert module_params("functionApp")["identityId"] == "identity.outputs.id"
-    settings = infra_settings()
-    assert settings["AZURE_CLIENT_ID"] == settings["AzureWebJobsStorage__clientId"] == "identityClientId"
-    identity = parse(MODULES / "identity.bicep")["resources"]["identity"]
-    assert identity["type"] == "Microsoft.ManagedIdentity/userAssignedIdentities"
-
-
-# --- the resources --------------------------------------------------------------------------------------
-
-def test_the_app_is_python_3_11_on_flex_consumption():
-    functionapp = parse(MODULES / "functionapp.bicep")
-    plan = body(functionapp["resources"]["plan"])
-    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
-    assert plan["properties"]["reserved"] is True  # Linux
-    app = body(functionapp["resources"]["app"])
-    assert app["kind"] == "functionapp,linux"
-    assert app["properties"]["httpsOnly"] is True
-    config = app["properties"]["functionAppConfig"]
-    assert config["runtime"] == {"name": "python", "version": "pythonVersion"}
-    assert functionapp["parameters"]["pythonVersion"]["default"] == "3.11"
-    assert config["scaleAndConcurrency"] == {"maximumInstanceCount": "maximumInstanceCount",
-                                             "instanceMemoryMB": "instanceMemoryMB"}
-    assert functionapp["parameters"]["instanceMemoryMB"]["default"] == 2048
-    assert module_params("functionApp")["maximumInstanceCount"] == "maximumInstanceCount"
-    assert not {"pythonVersion", "instanceMemoryMB"} & set(module_params("functionApp"))  # the defaults hold
-    assert app["tags"]["function"]["parameters"]["arg_2"] == {"'azd-service-name'": "serviceName"}
-    assert functionapp["parameters"]["serviceName"]["default"] == "api"
-    # Flex Consumption takes the runtime from functionAppConfig and refuses these settings.
-    refused = {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"}
-    assert not refused & set(infra_settings())
-
-
-def test_storage_takes_no_shared_key_and_no_anonymous_reader():
-    storage = body(parse(MODULES / "storage.bicep")["resources"]["storage"])["properties"]
-    assert storage["allowSharedKeyAccess"] is False
-    assert storage["allowBlobPublicAccess"] is False
-    assert storage["minimumTlsVersion"] == "TLS1_2"
-    assert storage["supportsHttpsTrafficOnly"] is True
-
-
-def test_key_vault_uses_rbac_and_the_secret_is_optional():
-    vault = body(parse(MODULES / "keyvault.bicep")["resources"]["vault"])["properties"]
-    assert vault["enableRbacAuthorization"] is True
-    assert "accessPolicies" not in vault
-    main = parse(INFRA / "main.bicep")
-    secret_param = main["parameters"]["dataverseClientSecret"]
-    assert {"type": "secure"} in secret_param["decorators"] and secret_param["default"] == ""
-    condition = main["modules"]["dataverseSecret"]["config"]["condition"]
-    assert condition["operator"]["type"] == "not"
-    assert condition["operator"]["operands"]["bool_value"]["function"] == {
-        "type": "empty", "parameters": {"item_to_test": "dataverseClientSecret"}}
-    assert module_params("dataverseSecret")["value"] == "dataverseClientSecret"
-
-
-def test_telemetry_is_ingested_with_entra_id_only():
-    monitoring = parse(MODULES / "monitoring.bicep")["resources"]
-    assert body(monitoring["applicationInsights"])["properties"]["DisableLocalAuth"] is True
-    assert body(monitoring["workspace"])["properties"]["features"]["disableLocalAuth"] is True
-    assert re.search(r"^\s*DisableLocalAuth: true$", code(MODULES / "monitoring.bicep"), re.MULTILINE)
-
-
-def test_no_key_connection_string_with_a_key_or_secret_anywhere():
-    for path in BICEP_FILES:
-        text = code(path)
-        for forbidden in ("listKeys(", "listkeys(", "AccountKey=", "SharedAccessSignature", "DefaultEndpointsProtocol",
-                          "InstrumentationKey"):
-            assert forbidden not in text, f"{path.name}: {forbidden}"
-    for path in INFRA.rglob("*.json"):
-        assert "AccountKey" not in path.read_text(encoding="utf-8")
-
-
-def test_no_output_carries_a_secret_or_a_key():
-    for path in BICEP_FILES:
-        parsed = parse(path)
-        secure = {name for name, param in parsed.get("parameters", {}).items()
-                  if {"type": "secure"} in param["decorators"]}
-        for name, output in parsed.get("outputs", {}).items():
-            value = json.dumps(output["value"])
-            assert not {"secure"} & {d["type"] for d in output["decorators"]}, f"{path.name}: {name}"
-            for word in (*secure, "ConnectionString", "InstrumentationKey", "listKeys", "secret", "password"):
-                assert not re.search(rf"\b{re.escape(word)}\b", value, re.IGNORECASE), f"{path.name}: output {name}"
-    outputs = parse(INFRA / "main.bicep")["outputs"]
-    assert ref(outputs["AZURE_FUNCTION_URL"]["value"]) == "functionApp.outputs.uri"
-    assert ref(outputs["AZURE_FUNCTION_NAME"]["value"]) == "functionApp.outputs.name"
-
-
-# --- checkov ---------------------------------------------------------------------------------------------
-
-def _checkov() -> Path:
-    """checkov from its own virtual environment under .tools/ (created on first use, again when its pin changes).
-
-    It cannot share .venv: checkov 3.3.30 pins packaging<24 (pytest 9 needs >=24) and pycep-parser==0.5.1.
-    """
-    pin = CHECKOV_REQUIREMENTS.read_bytes()
-    digest = hashlib.sha256(pin + sys.version.encode()).hexdigest()
-    bindir = CHECKOV_VENV / ("Scripts" if os.name == "nt" else "bin")
-    executable = bindir / ("checkov.cmd" if os.name == "nt" else "checkov")
-    stamp = CHECKOV_VENV / ".requirements.sha256"
-    if executable.exists() and stamp.exists() and stamp.read_text().strip() == digest:
-        return executable
-    venv.EnvBuilder(with_pip=True, clear=True).create(CHECKOV_VENV)
-    python = bindir / ("python.exe" if os.name == "nt" else "python")
-    install = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                              "-r", str(CHECKOV_REQUIREMENTS)], capture_output=True, text=True, timeout=900)
-    if install.returncode != 0:
-        pytest.fail(f"could not install {CHECKOV_REQUIREMENTS.name}:\n{install.stdout[-3000:]}{install.stderr[-3000:]}")
-    stamp.write_text(digest)
-    return executable
-
-
-def test_checkov_skips_are_listed_once_each_with_a_reason():
-    lines = (INFRA / ".checkov.yaml").read_text(encoding="utf-8").splitlines()
-    skipped = [line for line in lines if re.match(r"\s*-\s*CKV", line)]
-    assert skipped, "no skip-check entries found"
-    for line in skipped:
-        assert re.match(r"\s*-\s*CKV2?_[A-Z]+_\d+\s+#\s*\S", line), f"a skip without its reason: {line.strip()}"
-    ids = [line.split()[1] for line in skipped]
-    assert len(ids) == len(set(ids))
-    config = yaml.safe_load("\n".join(lines))
-    assert config["skip-check"] == ids and config["framework"] == ["bicep"]
-    for path in BICEP_FILES:
-        assert "checkov:skip" not in path.read_text(encoding="utf-8"), f"{path.name}: skip inline, not in .checkov.yaml"
-
-
-@pytest.mark.timeout(900)  # the first run installs checkov (about 90 s); later runs take about 10 s
-def test_checkov_passes_on_the_infra():
-    checkov = _checkov()
-    environ = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "true"}
-    run = subprocess.run([str(checkov), "--config-file", str(INFRA / ".checkov.yaml"), "-d", str(INFRA),
-                          "-o", "json"], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
-    try:
-        reports = json.loads(run.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"checkov gave no JSON report (exit {run.returncode}):\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
-    reports = reports if isinstance(reports, list) else [reports]
-    assert [report["check_type"] for report in reports] == ["bicep"]
-    summary = reports[0]["summary"]
-    failed = [f"{c['check_id']} {c['check_name']} ({c['file_path']}: {c['resource']})"
-              for c in reports[0]["results"]["failed_checks"]]
-    assert not failed, "checkov:\n" + "\n".join(failed)
-    assert summary["parsing_errors"] == 0
-    assert summary["passed"] >= 20 and summary["resource_count"] >= 20  # it did read the modules
-    assert run.returncode == 0
+    asked: set[str] = set()
+    load_settings(Recording({"AzureWebJobsStorage__credential": "managedidentity",  # the clientId is read then
+                             "AzureWebJobsStorage__clientId": "0f7d0d59-6a5b-4c38-9e8c-3f5b1d1c2a10"}))
+    assert asked == {declared.name for declared in declarations()}
+    assert set(APP_SETTINGS) == {d.name for d in declarations() if not d.platform}
