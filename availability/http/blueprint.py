@@ -96,12 +96,17 @@ def snapshots(req: func.HttpRequest) -> func.HttpResponse:
     """Availability history recorded by the snapshot timer, newest first."""
 
     def work(deadline: float) -> tuple[Any, str]:
+        from dataclasses import replace
+
         from .params import parse_history_query
 
         current = app.current()
         query = parse_history_query(req.params, current.org_clock.now)  # as last learnt: a read asks no org
-        rows = current.snapshot_store.history(query, deadline=deadline)
-        return {"snapshots": [row.to_json() for row in rows]}, f"{len(rows)} rows"
+        # One row more than asked for tells whether the answer was cut at `limit`.
+        rows = current.snapshot_store.history(replace(query, limit=query.limit + 1), deadline=deadline)
+        truncated = len(rows) > query.limit
+        rows = rows[:query.limit]
+        return {"snapshots": [row.to_json() for row in rows], "truncated": truncated}, f"{len(rows)} rows"
 
     return handle("snapshots", req, work)
 

@@ -105,7 +105,7 @@ def snapshots() -> dict[str, Any]:
          "status": None, "withinOperatingHours": None, "representativesAvailable": None,
          "availableRepresentatives": None, "positionInQueue": None, "averageWaitSeconds": None,
          "error": "upstream_timeout"},
-    ]}
+    ], "truncated": False}
 
 
 def error_bodies() -> dict[str, dict[str, Any]]:

@@ -27,7 +27,7 @@ def history_shapes() -> dict[str, dict[str, Any]]:
                 "queueId": {"type": ["string", "null"], "format": "uuid", "title": "Queue ID",
                             "description": "The queue a new customer would have been routed to."},
                 "capturedAt": {**WHEN, "title": "Captured at",
-                               "description": "UTC time of the timer's schedule slot."},
+                               "description": "UTC time of the timer's schedule slot, on the org's clock."},
                 "status": nullable_status_field(),
                 "withinOperatingHours": {"type": ["boolean", "null"], "title": "Within operating hours",
                                          "description": "True inside the queue's operating hours."},
@@ -47,10 +47,14 @@ def history_shapes() -> dict[str, dict[str, Any]]:
         "SnapshotList": {
             "type": "object",
             "title": "Availability history",
-            "required": ["snapshots"],
+            "required": ["snapshots", "truncated"],
             "properties": {
                 "snapshots": {"type": "array", "title": "Snapshots", "items": ref("Snapshot"),
                               "description": "Newest first."},
+                "truncated": {"type": "boolean", "title": "Truncated",
+                              "description": "True when more rows match than limit: ask again with to set to the "
+                                             "oldest capturedAt returned (the same from), and skip the rows of that "
+                                             "capturedAt already received."},
             },
         },
     }

@@ -145,6 +145,20 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def test_a_history_cut_at_limit_says_so_and_pages_on(history):
+    gateway, newest = history
+    whole = gateway.get("snapshots", params={"workstreamId": CHAT})
+    assert whole.json()["truncated"] is False and len(whole.json()["snapshots"]) == 36
+    first = gateway.get("snapshots", params={"workstreamId": CHAT, "limit": "20"}).json()
+    assert first["truncated"] is True and len(first["snapshots"]) == 20
+    oldest = first["snapshots"][-1]["capturedAt"]
+    rest = gateway.get("snapshots", params={"workstreamId": CHAT, "limit": "20", "to": oldest,
+                                            "from": iso(newest - timedelta(hours=24))}).json()
+    assert rest["truncated"] is False
+    assert rest["snapshots"][0]["capturedAt"] == oldest  # `to` is inclusive: that row is skipped by the reader
+    assert first["snapshots"] + rest["snapshots"][1:] == whole.json()["snapshots"]
+
+
 def test_history_defaults_to_the_last_day_newest_first(history):
     gateway, newest = history
     rows = gateway.get("snapshots").json()["snapshots"]
@@ -197,7 +211,7 @@ def test_a_from_after_to_is_an_empty_range(history):
     gateway, _ = history
     response = gateway.get("snapshots", params={"from": "2026-11-24T10:00:00Z", "to": "2026-11-23T10:00:00Z"})
     assert response.status_code == 200, response.text
-    assert response.json() == {"snapshots": []}
+    assert response.json() == {"snapshots": [], "truncated": False}
 
 
 @pytest.mark.parametrize("params, target", [
