@@ -44,7 +44,8 @@ HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"  # instances of one app share 
 # The checks the demo web page shows (PUBLIC_AVAILABILITY): the demo's website chat, in English and in French.
 DEMO_PUBLIC_AVAILABILITY = {
     "support": {"workstreamId": "7a2b3c4d-5e6f-4a81-9b2c-3d4e5f6a7b01"},
-    "support-fr": {"workstreamId": "7a2b3c4d-5e6f-4a81-9b2c-3d4e5f6a7b01", "contextItems": {"Language": "fr"}},
+    "support-fr": {"workstreamId": "7a2b3c4d-5e6f-4a81-9b2c-3d4e5f6a7b01", "contextItems": {"Language": "fr"},
+                   "language": "fr", "timeZone": "Europe/Paris"},
 }
 
 # Settings a user may override from the environment; reported in stack.json's appSettings when set. The SDKs read
@@ -487,7 +488,7 @@ class Stack:
             return str(path)
 
 
-def banner(info: dict[str, Any]) -> str:
+def banner(info: dict[str, Any], stack_file: Path) -> str:
     """What `dev.py start` prints once the stack answers: keys, ids and ready curl lines."""
     url, key = info["hostUrl"], info["functionKey"]
     urls = info.get("hostUrls") or [url]
@@ -537,9 +538,17 @@ def banner(info: dict[str, Any]) -> str:
         f"  curl -s -X POST {url}/admin/functions/snapshot_availability -H 'x-functions-key: {info['masterKey']}' "
         f"-H 'Content-Type: application/json' -d '{{\"input\": \"\"}}'",
         "",
-        "Stack details are in .local/stack.json. Press Ctrl-C to stop.",
+        f"Stack details are in {shown_path(stack_file)}. Press Ctrl-C to stop.",
     ]
     return "\n".join(lines)
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the repository when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def read_local_settings(path: Path) -> dict[str, str] | None:
@@ -590,7 +599,7 @@ def run(args: argparse.Namespace) -> int:
     info = stack.describe()
     stack_file = stack.state_dir / "stack.json"
     write_private(stack_file, json.dumps(info, indent=2))
-    print(banner(info), flush=True)
+    print(banner(info, stack_file), flush=True)
     try:
         while not stopping.wait(0.5):
             dead = [p for p in stack.processes if not p.alive()]
@@ -616,9 +625,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"instances of the app, on consecutive ports from --port (1..{MAX_INSTANCES}, default 1)")
     parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="sandbox scenario (TOML)")
     parser.add_argument("--state-dir", type=Path, help="where stack.json, keys and logs go (default .local)")
-    parser.add_argument("--local-settings", type=Path, default=ROOT / "local.settings.json",
-                        help="settings of a real org, as Core Tools reads them (default local.settings.json; "
-                             "when the file exists no sandbox is started)")
+    parser.add_argument("--local-settings", type=Path,
+                        help="settings of a real org, as Core Tools reads them (default local.settings.json when it "
+                             "exists; then no sandbox is started)")
     parser.add_argument("--no-backfill", action="store_true",
                         help=f"skip writing {BACKFILL_DAYS} days of demo snapshots at start (sandbox only)")
     args = parser.parse_args(argv)
@@ -626,6 +635,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--instances must be between 1 and {MAX_INSTANCES}")
     if not args.scenario.exists():
         parser.error(f"scenario file not found: {args.scenario}")
+    if args.local_settings is None:
+        args.local_settings = ROOT / "local.settings.json"  # used when it exists, as Core Tools does
+    elif not args.local_settings.exists():  # named but missing: never fall back to the demo org silently
+        parser.error(f"settings file not found: {args.local_settings}")
     return run(args)
 
 

@@ -125,8 +125,12 @@ def test_start_refuses_a_broken_local_settings_file_clearly(tmp_path):
 def test_start_reads_relative_paths_from_where_it_is_run(tmp_path):
     (tmp_path / "mine.toml").write_text('[org]\ntenant_id = "11111111-1111-1111-1111-111111111111"\n')
     start = [sys.executable, str(ROOT / "dev.py"), "start", "--port", str(free_port())]
-    out = subprocess.run([*start, "--scenario", "mine.toml", "--state-dir=state", "--local-settings=absent.json"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([*start, "--scenario", "mine.toml", "--local-settings=absent.json"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    # A settings file named but missing is refused, never replaced by the demo org.
+    assert out.returncode == 2 and f"settings file not found: {tmp_path / 'absent.json'}" in out.stderr
+    out = subprocess.run([*start, "--scenario", "mine.toml", "--state-dir=state"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode != 0
     # The scenario was found where it was named (and refused for what is in it, not for being missing).
     assert f"{tmp_path / 'mine.toml'}: [org]: missing field 'client_id'" in out.stdout + out.stderr
