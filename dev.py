@@ -3,7 +3,9 @@
 
     python3 dev.py start [--port N] [--instances N] [--scenario FILE] [--no-backfill] [--state-dir DIR]
                          [--local-settings FILE]        set up, then run the local stack until Ctrl-C
-    python3 dev.py test [pytest args]                   set up, then run the test suite
+    python3 dev.py test [--fast] [pytest args]          set up, then the test suite; --fast: only the tests that
+                                                        start no process (no Node)
+    python3 dev.py lint                                 set up, then ruff and mypy alone
     python3 dev.py bench [args]                         set up, then run the benchmarks
 
 Set-up (first use, and again whenever a requirements file changes): a `.venv` with
@@ -85,6 +87,22 @@ def ensure_azurite() -> None:
         fail("npm could not install Azurite (see above).")
 
 
+def lint(python: Path) -> int:
+    """ruff, then mypy, as pyproject.toml configures them; 0 when both find nothing."""
+    for name, args in (("ruff", ["check", "."]), ("mypy", [])):
+        say(f"{name} ...")
+        if subprocess.call([str(python), "-m", name, *args], cwd=ROOT) != 0:
+            say(f"{name} found problems (above); fix them, then run this again.")
+            return 1
+    return 0
+
+
+def has_paths(args: list[str]) -> bool:
+    """True when pytest `args` name tests to run (anything not an option nor an option's value)."""
+    return any(not arg.startswith("-") and (i == 0 or args[i - 1] not in ("-k", "-m", "-p", "--durations"))
+               for i, arg in enumerate(args))
+
+
 def run_in_venv(python: Path, args: list[str]) -> int:
     """Run the venv's python with args; Ctrl-C and SIGTERM reach the child, which shuts down itself."""
     env = dict(os.environ)
@@ -124,14 +142,17 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    if command not in ("start", "test", "bench"):
-        fail(f"unknown command '{command}'. Use start, test or bench.")
+    if command not in ("start", "test", "lint", "bench"):
+        fail(f"unknown command '{command}'. Use start, test, lint or bench.")
     python = ensure_venv()
-    ensure_azurite()
+    fast = command == "test" and "--fast" in rest
+    if command != "lint" and not fast:
+        ensure_azurite()  # the fast layer starts no process: it needs no Node
     if command == "start":
         return run_in_venv(python, ["-m", "devtools.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
-    if command == "test":
-        return run_in_venv(python, ["-m", "pytest", *(rest or ["tests"])])
+    if command == "lint":
+        return lint(python)
+    return run_in_venv(python, ["-m", "pytest", *rest, *([] if has_paths(rest) else ["tests"])])
     return run_in_venv(python, ["-m", "bench", *rest])
 
 

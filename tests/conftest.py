@@ -53,6 +53,53 @@ class Gateway:
         return self.host.process.log_path.read_text(encoding="utf-8", errors="replace")
 
 
+# Fixtures whose tests need processes of their own (the sandbox, Azurite, local hosts, Chromium): such a test is
+# marked `subprocess` and left out of the fast layer (`python3 dev.py test --fast`).
+SUBPROCESS_FIXTURES = {"stack", "notify_stack", "demo_stack", "demo_site", "browser", "host_stack"}
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--fast", action="store_true",
+                     help="the fast layer only: the tests that need no process of their own (no Node, no hosts)")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "subprocess: needs processes of its own (sandbox, Azurite, hosts, Chromium)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if SUBPROCESS_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.subprocess)
+    if config.getoption("--fast"):
+        kept = [item for item in items if item.get_closest_marker("subprocess") is None]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
+# What the standard library itself may run while a test runs (platform.architecture() asks `file`).
+SYSTEM_PROBES = {"file", "uname"}
+
+
+@pytest.fixture(autouse=True)
+def _fast_layer_starts_no_process(request, monkeypatch):
+    """In the fast layer a test that starts a process fails, naming the marker it lacks."""
+    if request.config.getoption("--fast"):
+        import subprocess
+
+        start = subprocess.Popen.__init__
+
+        def guarded(self, args, *rest, **kwargs):
+            program = Path(str(args[0] if isinstance(args, (list, tuple)) else str(args).split()[0])).name
+            if program not in SYSTEM_PROBES:
+                raise AssertionError(f"this test starts {program}: mark it pytest.mark.subprocess (or give it a "
+                                     "fixture of SUBPROCESS_FIXTURES) so that the fast layer leaves it out")
+            start(self, args, *rest, **kwargs)
+
+        monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+    yield
+
+
 @pytest.fixture(params=SIDES, ids=SIDE_NAMES)
 def side(request) -> int:
     """Days from today for the sandbox clock: a clock-sensitive test runs once well before today, once well after."""

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.availability.scenario import CHAT, CONVERSATION
-from tests.availability.test_api import before
+from tests.availability.http.test_api import before
 from tests.conftest import unique
 
 pytestmark = pytest.mark.usefixtures("clean_sandbox")

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,6 +25,7 @@ def test_function_app_imports_and_lists_its_functions(app_functions):
     assert functions["notify_subscribers"]["schedule"] == "%NOTIFY_SCHEDULE%"
 
 
+@pytest.mark.subprocess
 def test_import_does_not_load_the_heavy_sdks():
     code = ("import sys, function_app; "
             "print(sorted(m for m in sys.modules if m.startswith(('azure.identity', 'azure.keyvault', "

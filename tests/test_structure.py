@@ -68,3 +68,10 @@ def test_only_settings_reads_the_environment():
 def test_the_deployed_package_leaves_the_local_tooling_out():
     ignored = {line.strip().rstrip("/") for line in (ROOT / ".funcignore").read_text().splitlines()}
     assert {"sandbox", "devtools", "tests", "bench", "connector", "dev.py"} <= ignored
+
+
+def test_the_test_folders_mirror_the_code():
+    tests = ROOT / "tests" / "availability"
+    parts = {path.name for path in (ROOT / "availability").iterdir() if (path / "__init__.py").exists()}
+    folders = {path.name for path in tests.iterdir() if path.is_dir() and not path.name.startswith("__")}
+    assert folders <= parts, f"test folders without a part of the code of that name: {sorted(folders - parts)}"

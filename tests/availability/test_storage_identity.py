@@ -19,7 +19,7 @@ import trustme
 
 from devtools.stack import AZURITE_ACCOUNT, azurite_command, free_port
 from tests.availability.scenario import CHAT
-from tests.availability.test_snapshot_api import DAILY, trigger
+from tests.availability.snapshots.test_history_api import DAILY, trigger
 
 pytestmark = pytest.mark.usefixtures("clean_sandbox")
 

@@ -11,9 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.sandbox.conftest import CLIENT, SCENARIOS, SECRET, TENANT
+
+pytestmark = pytest.mark.subprocess  # starts processes of its own
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -28,7 +28,7 @@ from availability.checks import MAX_BATCH, parse_batch, parse_before_conversatio
 from availability.dataverse.wire import parse_availability
 from availability.localtime import is_zone_name, zone_names
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # Contract §3, as written there.
 CONTRACT_OPERATIONS = {
@@ -242,6 +242,7 @@ def test_cli_writes_checks_and_reports_drift(tmp_path, capsys):
     assert json.loads(swagger_file.read_text(encoding="utf-8"))["host"] == "my-app.azurewebsites.net"
 
 
+@pytest.mark.subprocess
 def test_module_runs_as_a_command_and_the_repository_is_up_to_date():
     run = subprocess.run([sys.executable, "-m", "availability.openapi", "--check"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
@@ -249,6 +250,7 @@ def test_module_runs_as_a_command_and_the_repository_is_up_to_date():
     assert "RuntimeWarning" not in run.stderr
 
 
+@pytest.mark.subprocess
 def test_import_is_cheap_and_builds_nothing():
     code = ("import sys, availability.openapi, availability.schemas as s; "
             "print(sorted(m for m in sys.modules if m.startswith(('availability', 'azure', 'jsonschema')))); "

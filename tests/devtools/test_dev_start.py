@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from devtools.stack import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.subprocess  # starts processes of its own
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _listening(port: int) -> bool:

@@ -11,7 +11,7 @@ import requests
 
 from availability.snapshots import SnapshotStore, schedule_slot
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN
-from tests.availability.test_snapshots import seed
+from tests.availability.snapshots.test_snapshots import seed
 from tests.conftest import Gateway
 from tests.days import WEEKDAYS, at, sandbox_day
 
@@ -106,7 +106,7 @@ def test_unreachable_storage_is_a_503_upstream_unavailable(fresh_gateway):
 
 def test_storage_that_never_answers_is_a_504_inside_the_request_budget(fresh_gateway):
     from devtools.stack import azurite_connection_string
-    from tests.availability.test_snapshots import SilentStorage
+    from tests.availability.snapshots.test_snapshots import SilentStorage
 
     silent = SilentStorage()
     try:

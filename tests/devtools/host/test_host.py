@@ -11,6 +11,8 @@ from availability.errors import Unauthorized
 from devtools.host import compile_route, resolve_setting_refs
 from devtools.stack import Stack
 
+pytestmark = pytest.mark.subprocess  # starts processes of its own
+
 APP_DIR = Path(__file__).parent / "app"
 
 
@@ -215,8 +217,8 @@ def test_children_end_themselves_when_the_stack_dies(tmp_path):
         "host = stack.start_host(port=0)\n"
         f"Path({str(tmp_path / 'pids.json')!r}).write_text(json.dumps([p.popen.pid for p in stack.processes]))\n"
         "time.sleep(600)\n")
-    parent = subprocess.Popen([sys.executable, str(script)], cwd=Path(__file__).resolve().parents[2],
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=Path(__file__).resolve().parents[3],
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
     pids_file = tmp_path / "pids.json"
     deadline = time.monotonic() + 60
     while not pids_file.exists() and time.monotonic() < deadline:

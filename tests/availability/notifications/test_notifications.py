@@ -30,7 +30,7 @@ from devtools.stack import ROOT, Stack
 from tests.conftest import Gateway
 from tests.days import FUTURE, PAST, WEEKDAYS, at, sandbox_day
 
-SCENARIO = Path(__file__).parent / "scenarios" / "notifications.toml"
+SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "notifications.toml"
 OFFICE = "22222222-0000-4000-8000-000000000131"  # office hours 08:00-18:00 UTC, every day
 WEB_CHAT = "22222222-0000-4000-8000-000000000132"  # open around the clock, nobody free 12:00-13:00 UTC
 OFFICE_QUEUE = "11111111-0000-4000-8000-000000000131"

@@ -24,7 +24,7 @@ from devtools.sandbox_client import SandboxControl
 from devtools.stack import DEMO_SCENARIO, ROOT, Stack
 from tests.conftest import QUIET_TIMER
 from tests.days import FUTURE_SIDE, PAST_SIDE, SUNDAY, WEDNESDAY, at, sandbox_day
-from tests.test_dashboard_browser import SCREENSHOTS, browser  # noqa: F401 - the module's Chromium fixture
+from tests.availability.dashboard.test_browser import SCREENSHOTS, browser  # noqa: F401 - the module's Chromium fixture
 
 # A Sunday night before today (the demo's London chat is closed), a Wednesday afternoon after it (London and Paris
 # chats open and staffed): the widget follows the org's clock both ways.
