@@ -55,14 +55,15 @@ def test_counters_move_by_exactly_what_happened(fresh_gateway, sandbox):
     expected = {
         "availability.requests": 3,
         "availability.cache.lookups": 3,  # a miss, a hit, a miss the org refused (live snapshot checks look nothing up)
-        "availability.upstream.calls": 1 + 1 + 3 + 1,  # the miss, discovery, three snapshot checks, the 429
-        "availability.upstream.duration": 6,
+        # the miss; the run's reading of the org's clock (WhoAmI), its discovery and three checks; the 429
+        "availability.upstream.calls": 1 + 1 + 1 + 3 + 1,
+        "availability.upstream.duration": 7,
         "availability.upstream.throttled": 1,
         "availability.snapshot.rows": 3,
     }
     seen = settled(sandbox, expected)
     assert {name: seen["metrics"].get(name) for name in expected} == expected, repr(seen["metrics"])
-    assert seen["spans"] >= 3 + 6
+    assert seen["spans"] >= 3 + 7
 
 
 def test_a_shared_state_failure_is_counted_once_per_try_of_storage(fresh_gateway, sandbox):
