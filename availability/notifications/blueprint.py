@@ -45,7 +45,7 @@ def create_subscription(req: func.HttpRequest) -> func.HttpResponse:
     def created(body: Any, correlation: str) -> func.HttpResponse:
         from .subscriptions import location_of
 
-        return json_response(body, 201, correlation, {"Location": location_of(body["id"])})
+        return json_response(body, 201, correlation, {"Location": location_of(req.url, body["id"])})
 
     return handle("subscriptions.create", req, work, render=created)
 
