@@ -269,7 +269,12 @@ class _Handler(BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         function_name = "-"
         try:
-            if (origin is not None and self.command.upper() == "OPTIONS"
+            if self.request_version == "HTTP/1.1" and not _HOST_HEADER.fullmatch(self.headers.get("Host") or ""):
+                # Kestrel refuses a missing or malformed Host header before anything else sees the request.
+                self.close_connection = True
+                status, (headers, payload) = 400, _error(InvalidRequest("The Host header is missing or malformed."))
+                function_name = "(bad request)"
+            elif (origin is not None and self.command.upper() == "OPTIONS"
                     and self.headers.get("Access-Control-Request-Method") is not None):
                 # The platform's CORS middleware answers every preflight itself, before routing and keys.
                 status, headers, payload = 204, host.cors.preflight(
@@ -277,10 +282,6 @@ class _Handler(BaseHTTPRequestHandler):
                     ",".join(self.headers.get_all("Access-Control-Request-Headers") or [])), b""
                 function_name = "(preflight)"
                 self.close_connection = self.close_connection or self._body_follows()
-            elif self.request_version == "HTTP/1.1" and not _HOST_HEADER.fullmatch(self.headers.get("Host") or ""):
-                # Kestrel refuses a missing or malformed Host header before anything else sees the request.
-                self.close_connection = True
-                status, (headers, payload) = 400, _error(InvalidRequest("The Host header is missing or malformed."))
             elif path.lower() == "/admin" or path.lower().startswith("/admin/"):
                 function_name, status, headers, payload = self._admin(path, query)
             else:
@@ -302,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.error("Error on %s %s (function %s):\n%s", self.command, _printable(path), function_name,
                       traceback.format_exc())
             status, headers, payload = 500, [], b""
-        if origin is not None and function_name != "(preflight)":
+        if origin is not None and function_name not in ("(preflight)", "(bad request)"):
             headers = host.cors.response(origin, headers)
         # Logged before the answer leaves: a caller that reads the log once answered finds the line there.
         log.info("%s %s %d %.1fms function=%s correlation=%s", self.command, _printable(path), status,
