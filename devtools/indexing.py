@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import logging
 import os
 import re
 import sys
@@ -23,6 +24,8 @@ from typing import Any
 from devtools.schedules import Schedule, ScheduleError, parse_schedule
 
 __all__ = ["AppRefused", "HttpFunction", "TimerFunction", "compile_route", "index_app", "resolve_setting_refs"]
+
+log = logging.getLogger("host")
 
 _SETTING_REF = re.compile(r"%([^%]+)%")
 _CONSTRAINTS = {
@@ -136,8 +139,8 @@ def index_app(app_dir: Path, script: str = "function_app", environ: Mapping[str,
                 continue
             timers.append(TimerFunction(name=name, schedule=schedule, run_on_startup=bool(trigger.get("runOnStartup")),
                                         arg_name=trigger["name"], call=call))
-        else:
-            problems.append(f"{name}: a {trigger['type']} trigger, which this host does not run")
+        else:  # Azure runs it; this host does not
+            log.warning("Function %s has a %s trigger, which this host does not run", name, trigger["type"])
     problems += _route_problems(http)
     if problems:
         raise AppRefused(["The Functions host would not load these functions (Azure would run the app without "
