@@ -98,7 +98,7 @@ class NotFound(AvailabilityError):
 
 
 class MethodNotAllowed(AvailabilityError):
-    """The path is a function's, the method is not one it declares (the host answers, before any function)."""
+    """The route is the app's, the method is not one it answers (the app says so itself, with `Allow`)."""
 
     code = "method_not_allowed"
     status = 405

@@ -1,15 +1,19 @@
-"""A small local Functions host: serves a Python v2-model function app the way Core Tools does.
+"""A small local Functions host: serves a Python v2-model function app the way Azure's Functions host does.
 
-It indexes the app with `FunctionApp.get_functions()`, serves its HTTP functions under the route prefix of
-`host.json` (default `api`), enforces function keys like Azure (the `x-functions-key` header or the `code`
-query parameter; `admin` needs the master key), runs timer functions on their NCRONTAB schedule (with
-`%SETTING%` resolved from the environment) and on `POST /admin/functions/{name}` with the master key.
+It indexes the app as the Python worker and the host do (devtools/indexing.py: an app Azure would refuse, in
+whole or in part, does not start), serves its HTTP functions under the route prefix of `host.json` (default
+`api`), enforces keys like Azure (the `x-functions-key` header, else the `code` query parameter; `admin` needs the
+master key), answers CORS preflights and adds CORS headers as the platform does on Flex Consumption
+(devtools/platform_cors.py), runs timer functions on their schedule (NCRONTAB or TimeSpan, with `%SETTING%`
+resolved from the environment) and on `POST /admin/functions/{name}` with the master key.
 
     python -m devtools.host --app-dir . --port 7071 --keys-file .local/host-keys.json
 
-What the host answers itself is in the app's error shape (`{"error": {"code", "message"}}`, the error tree's
-own wording): 401 for a missing or wrong key, 404 for a path no function serves, 405 with `Allow` for a
-method the function does not declare (whatever the method: TRACE included), 400/413 for a malformed request.
+What the host answers itself, it answers as Azure's host does, with an empty body: 401 for a missing or wrong
+key, before the app sees the request; 404 for a path no function serves and for a method the function does not
+declare (an app that wants 405 declares the method and answers it); 204 for a preflight; 500 when a function
+raises. A malformed request (bad chunking, oversized headers or body) gets 400/408/413/431 in the app's error
+shape.
 
 Beyond Azure, for tests and tooling: `GET /admin/functions/{name}/status` tells whether a function is
 running and how its last invocation ended.
@@ -20,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
-import importlib
 import inspect
 import json
 import logging
@@ -33,22 +36,16 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from availability.errors import AvailabilityError, InternalError, InvalidRequest
+from devtools.indexing import AppRefused, HttpFunction, TimerFunction, index_app
+from devtools.platform_cors import PlatformCors
 from sandbox.files import write_private
-from availability.errors import (
-    AvailabilityError,
-    InternalError,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
-    Unauthorized,
-)
 from sandbox.lifeline import watch_parent
 
 log = logging.getLogger("host")
@@ -57,120 +54,15 @@ MAX_BODY = 100 * 1024 * 1024  # Azure's own request size limit
 # Seconds a request may take to arrive once it has begun (a stalled client); tests shorten it.
 READ_TIMEOUT = float(os.environ.get("LOCAL_HOST_READ_TIMEOUT") or 20.0)
 IDLE_TIMEOUT = 230.0  # seconds a kept-alive connection may wait for its next request (Azure's load balancer's)
-_SETTING_REF = re.compile(r"%([^%]+)%")
+# A chunk-size line or a trailer line, and the whole trailer section: Kestrel's limits for a header line and for
+# all of a request's headers (KestrelServerLimits.MaxRequestLineSize, MaxRequestHeadersTotalSize, header count).
+MAX_CHUNK_LINE = 8 * 1024
+MAX_TRAILERS = 32 * 1024
+MAX_TRAILER_LINES = 100
+# A Host header as Kestrel takes it (HttpUtilities.IsHostHeaderValid): a name or address, an optional port.
+_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 
-
-# --- routes ---------------------------------------------------------------------------------------
-
-_CONSTRAINTS = {
-    "int": r"-?\d+",
-    "long": r"-?\d+",
-    "guid": r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}",
-    "alpha": r"[A-Za-z]+",
-    "bool": r"(?i:true|false)",
-}
-
-
-def compile_route(template: str) -> re.Pattern[str]:
-    """Turn an ASP.NET-style route template (`items/{id:int}/{rest?}`, `{*path}`) into a regex."""
-    parts = []
-    for segment in template.strip("/").split("/"):
-        match = re.fullmatch(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+)[^}?]*)?(\?)?\}", segment)
-        if not match:
-            parts.append("/" + re.escape(segment))
-            continue
-        catch_all, name, constraint, optional = match.groups()
-        body = ".*" if catch_all else _CONSTRAINTS.get((constraint or "").lower(), r"[^/]+")
-        group = f"(?P<{name}>{body})"
-        parts.append(f"(?:/{group})?" if optional or catch_all else "/" + group)
-    return re.compile("".join(parts) + "/?", re.IGNORECASE)
-
-
-# --- the indexed app ------------------------------------------------------------------------------
-
-
-@dataclass
-class HttpFunction:
-    name: str
-    route: str
-    pattern: re.Pattern[str]
-    methods: frozenset[str] | None
-    auth_level: str
-    arg_name: str
-    call: Callable[..., Any]
-
-
-@dataclass
-class TimerFunction:
-    name: str
-    schedule: str
-    run_on_startup: bool
-    arg_name: str
-    call: Callable[..., Any]
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    invocations: int = 0
-    running: int = 0
-    last_result: str | None = None
-    last_finished: str | None = None
-
-
-def _value(enum_or_str: Any) -> str:
-    return str(getattr(enum_or_str, "value", enum_or_str))
-
-
-def resolve_setting_refs(text: str, environ: dict[str, str] | os._Environ = os.environ) -> str:
-    """Replace `%NAME%` with the app setting NAME, as the Functions host does for binding expressions."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in environ:
-            raise LookupError(f"the app setting {name} named by '{text}' is not set")
-        return environ[name]
-
-    return _SETTING_REF.sub(replace, text)
-
-
-def index_app(app_dir: Path, script: str = "function_app") -> tuple[list[HttpFunction], list[TimerFunction]]:
-    """Import the app's script and list its HTTP and timer functions (get_functions is called once)."""
-    import azure.functions as func
-
-    sys.path.insert(0, str(app_dir))
-    module = importlib.import_module(script)
-    apps = [value for value in vars(module).values() if isinstance(value, func.FunctionApp)]
-    if len(apps) != 1:
-        raise RuntimeError(f"{script}.py must define exactly one FunctionApp (found {len(apps)})")
-    http, timers = [], []
-    for function in apps[0].get_functions():
-        trigger = function.get_trigger().get_dict_repr()
-        name = function.get_function_name()
-        call = function.get_user_function()
-        if trigger["type"] == "httpTrigger":
-            route = trigger.get("route") or name
-            methods = trigger.get("methods")
-            http.append(
-                HttpFunction(
-                    name=name,
-                    route=route,
-                    pattern=compile_route(route),
-                    methods=frozenset(_value(m).upper() for m in methods) if methods else None,
-                    auth_level=_value(trigger.get("authLevel") or "function").lower(),
-                    arg_name=trigger["name"],
-                    call=call,
-                )
-            )
-        elif trigger["type"] == "timerTrigger":
-            timers.append(
-                TimerFunction(
-                    name=name,
-                    schedule=trigger["schedule"],
-                    run_on_startup=bool(trigger.get("runOnStartup")),
-                    arg_name=trigger["name"],
-                    call=call,
-                )
-            )
-        else:
-            log.warning("Function %s has a %s trigger, which this host does not run", name, trigger["type"])
-    return http, timers
+Headers = list[tuple[str, str]]
 
 
 def invoke(call: Callable[..., Any], arg_name: str, argument: Any) -> Any:
@@ -200,6 +92,7 @@ class FunctionsHost:
         self.master_key = master_key
         self.route_prefix = _route_prefix(app_dir)
         self.http_functions, self.timer_functions = index_app(app_dir)
+        self.cors = PlatformCors.from_settings(os.environ)
         self._timers = {t.name.lower(): t for t in self.timer_functions}
         self._stop = threading.Event()
         handler = type("Handler", (_Handler,), {"functions_host": self})
@@ -215,7 +108,9 @@ class FunctionsHost:
             log.info("Function %s: [%s] %s/%s/%s", function.name, ",".join(sorted(function.methods or {"ALL"})),
                      self.url, self.route_prefix, function.route)
         for timer in self.timer_functions:
-            log.info("Function %s: timerTrigger %s", timer.name, timer.schedule)
+            log.info("Function %s: timerTrigger %s", timer.name, timer.schedule.expression)
+        if self.cors.origins:
+            log.info("Platform CORS: %s", ", ".join(self.cors.origins))
         log.info("Host started on %s", self.url)
         self.server.serve_forever(poll_interval=0.2)
 
@@ -226,7 +121,10 @@ class FunctionsHost:
 
     # -- keys --
     def key_level(self, key: str | None) -> str | None:
-        """'admin' for the master key, 'function' for the function key, None otherwise."""
+        """'admin' for the master key, 'function' for the function key, None otherwise.
+
+        The function key opens every function, as a host key does in Azure (a key of one function would open
+        only that function there)."""
         if not key:
             return None
         if hmac.compare_digest(key.encode(), self.master_key.encode()):
@@ -237,34 +135,34 @@ class FunctionsHost:
 
     # -- timers --
     def _run_schedule(self, timer: TimerFunction) -> None:
-        from croniter import croniter
-
         from devtools.timer_lock import TimerLock
 
-        try:
-            schedule = resolve_setting_refs(timer.schedule)
-            cron = croniter(schedule, datetime.now(timezone.utc), second_at_beginning=True)
-        except Exception as exc:  # a bad schedule disables the timer, as in Azure
-            log.error("Timer %s is disabled: invalid schedule '%s' (%s)", timer.name, timer.schedule, exc)
-            return
+        schedule = timer.schedule
         # Instances of one app (one host id) fire together; the lock in storage lets one of them run each occurrence.
         lock = TimerLock.from_environment()
         if timer.run_on_startup:
             self.run_timer(timer, reason="run on startup")
+        due = datetime.now(timezone.utc)
         while not self._stop.is_set():
-            due = cron.get_next(datetime)
+            try:
+                due = schedule.next_after(due)
+            except Exception:  # noqa: BLE001 - croniter finds no date (31 February): NCrontab never fires it either
+                log.warning("Timer %s: the schedule '%s' never occurs", timer.name, schedule.expression)
+                return
             if self._stop.wait(max(0.0, (due - datetime.now(timezone.utc)).total_seconds())):
                 return
             late = (datetime.now(timezone.utc) - due).total_seconds()
             if timer.running:
                 log.warning("Timer %s fired at %s while the previous run is still going; skipped", timer.name, due)
                 continue
-            if not lock.claim(timer.name, due):
+            if not lock.claim(timer.name, schedule.occurrence_key(due)):
                 log.info("Timer %s: the occurrence at %s runs on another instance", timer.name, due.isoformat())
                 continue
-            following = croniter(schedule, due, second_at_beginning=True).get_next(datetime)
+            following = schedule.next_after(due)
             self.run_timer(timer, reason=f"timer fired at {due.isoformat()}", past_due=late > 5,
                            schedule_status={"Last": due.isoformat(), "Next": following.isoformat()})
+            if schedule.interval is not None:
+                due = datetime.now(timezone.utc)  # a constant schedule counts from the end of the run
 
     def start_timer(self, timer: TimerFunction, *, reason: str) -> None:
         """Run a timer function in the background; it counts as running from this call on."""
@@ -286,7 +184,8 @@ class FunctionsHost:
         result = "Failed"
         try:
             request = TimerRequest(past_due=past_due, schedule_status=schedule_status or {},
-                                        schedule={"AdjustForDST": True})
+                                   schedule={"AdjustForDST": schedule_status is not None
+                                             and timer.schedule.interval is None})
             invoke(timer.call, timer.arg_name, request)
             result = "Succeeded"
         except Exception:
@@ -318,6 +217,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # bursts of new connections (50+ clients at once) must not be reset
 
 
+class _Malformed(Exception):
+    """The request's framing is broken: answered 400 and the connection closed."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "LocalFunctionsHost"
@@ -342,11 +245,11 @@ class _Handler(BaseHTTPRequestHandler):
         super().handle_one_request()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
-        pass  # one line per request is written by _finish instead
+        pass  # one line per request is written by _handle instead
 
     def __getattr__(self, name: str) -> Any:
-        # http.server looks up `do_<METHOD>` and answers an HTML 501 without one: every method comes here, so
-        # an undeclared one (TRACE, PROPFIND, ...) gets 405 like any other.
+        # http.server looks up `do_<METHOD>` and answers an HTML 501 without one: every method comes here, and
+        # is routed like any other (a method no function declares is a 404, as in Azure).
         if name.startswith("do_"):
             return self._handle
         raise AttributeError(name)
@@ -359,32 +262,49 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         started = time.perf_counter()
+        host = self.functions_host
         parts = urlsplit(self.path)
         path = unquote(parts.path)
-        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        origin = self.headers.get("Origin")
         function_name = "-"
         try:
-            # Route and key first: a caller without a valid key gets its 401 before its body is read.
-            if path.lower().startswith("/admin/"):
-                refused = None if self.functions_host.key_level(self._key(params)) == "admin" else (
-                    "-", 401, *_error(Unauthorized()))
-                target = None
+            if self.request_version == "HTTP/1.1" and not _HOST_HEADER.fullmatch(self.headers.get("Host") or ""):
+                # Kestrel refuses a missing or malformed Host header before anything else sees the request.
+                self.close_connection = True
+                status, (headers, payload) = 400, _error(InvalidRequest("The Host header is missing or malformed."))
+                function_name = "(bad request)"
+            elif (origin is not None and self.command.upper() == "OPTIONS"
+                    and self.headers.get("Access-Control-Request-Method") is not None):
+                # The platform's CORS middleware answers every preflight itself, before routing and keys.
+                status, headers, payload = 204, host.cors.preflight(
+                    origin, self.headers.get("Access-Control-Request-Method"),
+                    ",".join(self.headers.get_all("Access-Control-Request-Headers") or [])), b""
+                function_name = "(preflight)"
+                self.close_connection = self.close_connection or self._body_follows()
+            elif path.lower() == "/admin" or path.lower().startswith("/admin/"):
+                function_name, status, headers, payload = self._admin(path, query)
             else:
-                refused, target = self._route(path, params)
-            if refused is not None:
-                function_name, status, headers, payload = refused
-                self.close_connection = self.close_connection or self._body_follows()  # left unread: it ends it
-            else:
-                body = self._read_body()
-                if body is None:
-                    return
-                if target is None:
-                    function_name, status, headers, payload = self._admin(path, params, body)
+                refused, target = self._route(path, query)
+                if refused is not None:
+                    function_name, status = refused
+                    headers, payload = [], b""
+                    self.close_connection = self.close_connection or self._body_follows()  # left unread: it ends it
                 else:
-                    function_name, status, headers, payload = self._invoke(*target, params, body)
+                    assert target is not None
+                    body = self._read_body()
+                    if body is None:
+                        return
+                    function_name, status, headers, payload = self._invoke(*target, query, body)
+        except _Answered:
+            return
         except Exception:
-            log.error("Host error on %s %s:\n%s", self.command, _printable(path), traceback.format_exc())
-            status, (headers, payload) = 500, _error(InternalError())
+            # A function that raises (or a fault of the host): Azure's host answers 500 with nothing more.
+            log.error("Error on %s %s (function %s):\n%s", self.command, _printable(path), function_name,
+                      traceback.format_exc())
+            status, headers, payload = 500, [], b""
+        if origin is not None and function_name not in ("(preflight)", "(bad request)"):
+            headers = host.cors.response(origin, headers)
         # Logged before the answer leaves: a caller that reads the log once answered finds the line there.
         log.info("%s %s %d %.1fms function=%s correlation=%s", self.command, _printable(path), status,
                  (time.perf_counter() - started) * 1000, function_name,
@@ -396,31 +316,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._read_body_or_raise()
         except TimeoutError:
             self._send(408, *_error(InvalidRequest("The request body did not arrive in time.")))
-        except ValueError:
-            self._send(400, *_error(InvalidRequest("The chunked request body is malformed (a chunk size is not "
-                                                   "a hexadecimal number).")))
+        except _Malformed as exc:
+            self._send(400, *_error(InvalidRequest(f"The chunked request body is malformed ({exc}).")))
         self.close_connection = True
         return None
 
     def _read_body_or_raise(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks, total = [], 0
-            while True:
-                line = self.rfile.readline(1024).split(b";")[0].strip() or b"0"
-                if not all(c in b"0123456789abcdefABCDEF" for c in line) or len(line) > 8:
-                    raise ValueError("chunk size")
-                size = int(line, 16)
-                if size == 0:
-                    while self.rfile.readline().strip():
-                        pass
-                    break
-                total += size
-                if total > MAX_BODY:
-                    self._send(413, *_error(InvalidRequest("The request body is too large.")))
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
+            return self._read_chunked()
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -435,72 +338,148 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    def _key(self, params: dict[str, str]) -> str | None:
-        return self.headers.get("x-functions-key") or params.get("code")
+    def _read_chunked(self) -> bytes | None:
+        """A chunked body; every line it holds is read with a limit, so no line can take the host's memory."""
+        chunks, total = [], 0
+        while True:
+            line = self._line(MAX_CHUNK_LINE, "a chunk-size line is too long").split(b";")[0].strip()
+            if not line or len(line) > 8 or not all(c in b"0123456789abcdefABCDEF" for c in line):
+                raise _Malformed("a chunk size is not a hexadecimal number")
+            size = int(line, 16)
+            if size == 0:
+                break
+            total += size
+            if total > MAX_BODY:
+                self._send(413, *_error(InvalidRequest("The request body is too large.")))
+                self.close_connection = True
+                return None
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.read(2) != b"\r\n":
+                raise _Malformed("a chunk is not followed by CRLF")
+            chunks.append(chunk)
+        trailers = lines = 0
+        while True:
+            line = self._line(MAX_CHUNK_LINE, "a trailer line is too long")
+            if not line.strip():
+                return b"".join(chunks)
+            trailers, lines = trailers + len(line), lines + 1
+            if trailers > MAX_TRAILERS or lines > MAX_TRAILER_LINES:
+                raise _Malformed("the trailers are too long")
 
-    def _route(self, path: str, params: dict[str, str]) -> tuple[tuple | None, tuple | None]:
-        """(an answer refusing the request, None) or (None, (function, route match)) once the key is checked."""
+    def _line(self, limit: int, too_long: str) -> bytes:
+        line = self.rfile.readline(limit + 1)
+        if len(line) > limit:
+            raise _Malformed(too_long)
+        if not line.endswith(b"\n"):
+            raise _Malformed("the body ends in the middle of a line")
+        return line
+
+    def _key(self, query: list[tuple[str, str]]) -> str | None:
+        """The key presented: the `x-functions-key` header when there is one (even empty), else the first `code`
+        query parameter (AuthenticationLevelHandler.GetAuthorizationKeyInfoAsync; query names are case-insensitive
+        in ASP.NET Core)."""
+        header = self.headers.get("x-functions-key")
+        if header is not None:
+            return header
+        return next((value for name, value in query if name.lower() == "code"), None)
+
+    def _route(self, path: str, query: list[tuple[str, str]]
+               ) -> tuple[tuple[str, int] | None, tuple[HttpFunction, Any] | None]:
+        """((function name, status) of an empty answer refusing the request, None) or (None, (function, route
+        match)) once the key is checked. Routes are tried in the router's order; a route whose methods do not
+        include the request's is passed over (HttpMethodRouteConstraint), so no function means 404; the key is
+        checked only then (FunctionInvocationMiddleware: 401 from `UnauthorizedResult`)."""
         host = self.functions_host
         prefix = "/" + host.route_prefix if host.route_prefix else ""
         if not path.lower().startswith(prefix.lower() + "/") and path.lower() != prefix.lower():
-            return ("-", 404, *_error(_NOT_SERVED)), None
+            return ("-", 404), None
         local = path[len(prefix):]
-        allowed: set[str] = set()
+        method = self.command.upper()
         for function in host.http_functions:
             match = function.pattern.fullmatch(local)
-            if not match:
-                continue
-            if function.methods and self.command not in function.methods:
-                allowed |= function.methods
+            if not match or (function.methods is not None and method not in function.methods):
                 continue
             if function.auth_level != "anonymous":
-                level = host.key_level(self._key(params))
+                level = host.key_level(self._key(query))
                 if level is None or (function.auth_level == "admin" and level != "admin"):
-                    return (function.name, 401, *_error(Unauthorized())), None
+                    return (function.name, 401), None
             return None, (function, match)
-        if allowed:
-            headers, payload = _error(MethodNotAllowed(f"This route answers {', '.join(sorted(allowed))} only."))
-            return ("-", 405, {**headers, "Allow": ", ".join(sorted(allowed))}, payload), None
-        return ("-", 404, *_error(_NOT_SERVED)), None
+        return ("-", 404), None
 
-    def _invoke(self, function: HttpFunction, match: Any, params: dict[str, str], body: bytes
-                ) -> tuple[str, int, dict, bytes]:
+    def _invoke(self, function: HttpFunction, match: Any, query: list[tuple[str, str]], body: bytes
+                ) -> tuple[str, int, Headers, bytes]:
         import azure.functions as func
 
         request = func.HttpRequest(
             method=self.command,
-            url=f"{self.functions_host.url}{self.path}",
-            headers={k: v for k, v in self.headers.items()},
-            params=params,
+            url=f"{self._origin()}{self.path}",
+            headers=_joined(self.headers.items(), lower=True),
+            params={name: value for name, value in _joined(query).items() if value},
             route_params={k: v for k, v in match.groupdict().items() if v is not None},
             body=body,
         )
         response = invoke(function.call, function.arg_name, request)
         return function.name, *_render(response)
 
-    def _admin(self, path: str, params: dict[str, str], body: bytes) -> tuple[str, int, dict, bytes]:
-        host = self.functions_host  # the master key was checked before the body was read
-        segments = path.strip("/").split("/")
-        if segments[1:2] == ["host"] and segments[2:] == ["status"] and self.command == "GET":
-            return "-", 200, {"Content-Type": "application/json"}, json.dumps({"state": "Running"}).encode()
-        if len(segments) < 3 or segments[1].lower() != "functions":
-            return "-", 404, {}, b""
+    def _origin(self) -> str:
+        """Scheme and host of the URL the request arrived on, as the worker's `HttpRequest.url` has them: in Azure
+        the front end's `X-Forwarded-Proto` and `DISGUISED-HOST` (AppServiceHeaderFixupMiddleware), else the
+        `Host` header (GrpcMessageConversionExtensions builds the URL from `request.Host`)."""
+        scheme = (self.headers.get("X-Forwarded-Proto") or "http").split(",")[0].strip().lower()
+        if scheme not in ("http", "https"):
+            scheme = "http"
+        host = self.headers.get("DISGUISED-HOST") or self.headers.get("Host") or ""
+        if not _HOST_HEADER.fullmatch(host):
+            host = self.functions_host.url.split("://", 1)[1]
+        return f"{scheme}://{host}"
+
+    def _admin(self, path: str, query: list[tuple[str, str]]) -> tuple[str, int, Headers, bytes]:
+        """The host's admin API (Azure/azure-functions-host src/WebJobs.Script.WebHost/Controllers/
+        FunctionsController.cs, HostController.cs): an unknown route is a 404 whatever the key; a known one needs
+        the master key (AdminAuthLevel policy): no valid key is a challenge (401), a valid key of a lower level a
+        refusal (403), both empty; then the body, then the function."""
+        host = self.functions_host
+        segments = [segment for segment in path.strip("/").split("/")]
+        method = self.command.upper()
+        invoke_route = len(segments) == 3 and segments[1].lower() == "functions" and method == "POST"
+        status_route = (len(segments) == 4 and segments[1].lower() == "functions" and segments[3].lower() == "status"
+                        and method == "GET")
+        host_status = [s.lower() for s in segments] == ["admin", "host", "status"] and method == "GET"
+        if not (invoke_route or status_route or host_status):
+            self.close_connection = self.close_connection or self._body_follows()
+            return "-", 404, [], b""
+        level = host.key_level(self._key(query))
+        if level != "admin":
+            self.close_connection = self.close_connection or self._body_follows()
+            # The JWT bearer scheme of the policy adds its challenge to the 401.
+            return "-", 403 if level else 401, [] if level else [("WWW-Authenticate", "Bearer")], b""
+        body = self._read_body()
+        if body is None:
+            raise _Answered
+        if host_status:
+            return "-", 200, [("Content-Type", "application/json; charset=utf-8")], b'{"state":"Running"}'
         timer = host.timer_named(segments[2])
-        if timer is None:
-            return segments[2], 404, {}, b""
-        if len(segments) == 4 and segments[3] == "status" and self.command == "GET":
+        if status_route:
+            if timer is None:
+                return segments[2], 404, [], b""
             status = {"name": timer.name, "running": timer.running > 0, "invocations": timer.invocations,
                       "lastResult": timer.last_result, "lastFinished": timer.last_finished}
-            return timer.name, 200, {"Content-Type": "application/json"}, json.dumps(status).encode()
-        if len(segments) != 3 or self.command != "POST":
-            return timer.name, 405, {}, b""
-        if body.strip():
-            try:
-                json.loads(body)
-            except ValueError:
-                return timer.name, 400, {}, b""
+            return timer.name, 200, [("Content-Type", "application/json; charset=utf-8")], json.dumps(
+                status, separators=(",", ":")).encode()
+        # [FromBody] FunctionInvocation: JSON only (else 415), and an object (else null: 400) before the lookup.
+        media = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if media not in ("application/json", "text/json") and not media.endswith("+json"):
+            return segments[2], 415, [], b""
+        try:
+            invocation = json.loads(body)
+        except ValueError:
+            invocation = None
+        if not isinstance(invocation, dict):
+            return segments[2], 400, [], b""
+        if timer is None:
+            return segments[2], 404, [], b""
         host.start_timer(timer, reason="This function was programmatically called via the host APIs.")
-        return timer.name, 202, {}, b""
+        return timer.name, 202, [], b""
 
     def _body_follows(self) -> bool:
         """Whether the request announced a body (an unparsable length counts as one)."""
@@ -509,17 +488,24 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         return length is not None and length.strip() != "0"
 
-    def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+    def _send(self, status: int, headers: Headers, payload: bytes) -> None:
         self.send_response(status)
-        for name, value in headers.items():
+        for name, value in headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
         if self.close_connection:  # said, so that the client does not send its next request on this connection
             self.send_header("Connection", "close")
-        self.send_header("Content-Length", str(len(payload)))
+        # No Content-Length where no content may follow (RFC 9110 §8.6; Kestrel sends none on these either).
+        bodiless = status in (204, 304) or 100 <= status < 200
+        if not bodiless:
+            self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        if self.command != "HEAD" and payload:
+        if self.command != "HEAD" and payload and not bodiless:
             self.wfile.write(payload)
+
+
+class _Answered(Exception):
+    """The answer is already sent (a body that could not be read)."""
 
 
 def _printable(text: str) -> str:
@@ -527,34 +513,46 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:2000])
 
 
-def _header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in headers.items():
+def _header(headers: Headers, name: str) -> str | None:
+    for key, value in headers:
         if key.lower() == name:
             return value
     return None
 
 
-_NOT_SERVED = NotFound("No function answers at this path.")
+def _joined(pairs: Any, *, lower: bool = False) -> dict[str, str]:
+    """Names to values as the host hands them to the worker (GrpcMessageConversionExtensions.ToRpcHttp): names
+    compared without case (header names lower-cased), repeated values joined with a comma."""
+    joined: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        names.setdefault(key, key if lower else name)
+        joined.setdefault(key, []).append(value)
+    return {names[key]: ",".join(values) for key, values in joined.items()}
 
 
-def _error(error: AvailabilityError) -> tuple[dict[str, str], bytes]:
-    """Headers and body of an answer the host gives itself, in the app's error shape, with a correlation id."""
-    return ({"Content-Type": "application/json; charset=utf-8", "x-correlation-id": str(uuid.uuid4())},
-            json.dumps(error.to_body()).encode())
+def _error(error: AvailabilityError) -> tuple[Headers, bytes]:
+    """Headers and body of a malformed request's answer, in the app's error shape (compact, as the app's)."""
+    return ([("Content-Type", "application/json; charset=utf-8"), ("x-correlation-id", str(uuid.uuid4()))],
+            json.dumps(error.to_body(), separators=(",", ":")).encode())
 
 
-def _render(response: Any) -> tuple[int, dict[str, str], bytes]:
+def _render(response: Any) -> tuple[int, Headers, bytes]:
+    """Status, headers and body of what a function returned, with the Content-Type the Python library's
+    HttpResponseConverter adds (azure/functions/http.py: a text/* mimetype with its charset, any other alone)."""
     import azure.functions as func
 
     if not isinstance(response, func.HttpResponse):
         if response is None:
-            return 204, {}, b""
+            return 204, [], b""
         body = response if isinstance(response, (bytes, str)) else json.dumps(response)
         response = func.HttpResponse(body)
-    headers = dict(response.headers.items())
+    headers = list(response.headers.items())
     if not _header(headers, "content-type"):
-        mimetype = response.mimetype or "text/plain"
-        headers["Content-Type"] = f"{mimetype}; charset={response.charset}" if response.charset else mimetype
+        mimetype = response.mimetype
+        headers.append(("Content-Type", f"{mimetype}; charset={response.charset}" if mimetype.startswith("text/")
+                        else mimetype))
     return response.status_code, headers, response.get_body() or b""
 
 
@@ -607,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
+    except AppRefused as refused:
+        print("error: Azure would not run this app as it is.\n  " + "\n  ".join(refused.problems), file=sys.stderr)
+        return 3
     except Exception:
         print(f"error: the function app failed to load:\n{traceback.format_exc()}", file=sys.stderr)
         return 3

@@ -32,3 +32,28 @@ def test_import_does_not_load_the_heavy_sdks():
             "'azure.data.tables', 'msal', 'requests'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_route_answers_every_method_a_python_function_can_declare(app_functions):
+    """Azure's host answers an empty 404 to a method no function of a route declares; the app wants its own 405
+    with Allow instead, so each route is one function declared without methods (every method reaches it), or its
+    functions together declare every method the programming model has."""
+    from availability.http.respond import DECLARABLE_METHODS
+
+    declared: dict[str, set[str] | None] = {}
+    answered: dict[str, set[str]] = {}
+    for function in app_functions:
+        trigger = function.get_trigger().get_dict_repr()
+        if trigger["type"] != "httpTrigger":
+            continue
+        methods = trigger.get("methods")
+        route = trigger["route"]
+        if methods is None:
+            assert route not in declared, f"{route}: a function without methods must be the route's only one"
+            declared[route] = None
+        elif declared.get(route, set()) is not None:
+            declared[route] = declared.get(route, set()) | {str(getattr(m, "value", m)) for m in methods}
+        answered.setdefault(route, set()).update(function.get_user_function().answered_methods)
+    for route, methods in declared.items():
+        assert methods is None or methods >= set(DECLARABLE_METHODS), (route, methods)
+        assert answered[route] and answered[route] <= set(DECLARABLE_METHODS), route

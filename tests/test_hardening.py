@@ -172,7 +172,7 @@ def test_the_key_is_checked_before_the_body_is_read(gateway):
     answer = raw_exchange(gateway.url, b"POST /api/availability/batch HTTP/1.1\r\nHost: x\r\n"
                                        b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
-    assert b'"unauthorized"' in answer
+    assert answer.endswith(b"Content-Length: 0\r\n\r\n")  # the host's own empty answer, as in Azure
     assert time.monotonic() - started < 3  # answered without waiting for (or reading) 50 MB
 
 

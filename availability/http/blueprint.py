@@ -1,7 +1,8 @@
 """HTTP functions: parse the request, ask the app's parts, render the answer or the error.
 
 Everything past `azure.functions` and the composition root is imported inside the functions: importing the
-app is the cold start.
+app is the cold start. Each route is one function declared without methods, so that every method reaches the app
+and those it does not answer get its 405 with `Allow` (`answers`), where the host would give an empty 404.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import azure.functions as func
 
 from .. import __version__, app
 from ..errors import AvailabilityError
-from .respond import correlation_id, handle, json_body, json_response, utcnow
+from .respond import answers, correlation_id, handle, json_body, json_response, utcnow
 
 bp = func.Blueprint()
 
 
-@bp.route(route="availability/before-conversation", methods=["POST"])
+@bp.route(route="availability/before-conversation")
+@answers("POST")
 def before_conversation(req: func.HttpRequest) -> func.HttpResponse:
     """Queue, hours and staffing a new customer of a workstream would meet."""
 
@@ -32,7 +34,8 @@ def before_conversation(req: func.HttpRequest) -> func.HttpResponse:
     return handle("before-conversation", req, work)
 
 
-@bp.route(route="availability/for-conversation", methods=["POST"])
+@bp.route(route="availability/for-conversation")
+@answers("POST")
 def for_conversation(req: func.HttpRequest) -> func.HttpResponse:
     """Queue, hours and staffing for an ongoing conversation (e.g. an AI agent about to escalate)."""
 
@@ -46,7 +49,8 @@ def for_conversation(req: func.HttpRequest) -> func.HttpResponse:
     return handle("for-conversation", req, work)
 
 
-@bp.route(route="availability/batch", methods=["POST"])
+@bp.route(route="availability/batch")
+@answers("POST")
 def batch(req: func.HttpRequest) -> func.HttpResponse:
     """Several before-conversation checks in one call; each gets its own status."""
 
@@ -75,13 +79,15 @@ def batch(req: func.HttpRequest) -> func.HttpResponse:
     return handle("batch", req, work)
 
 
-@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="health", auth_level=func.AuthLevel.ANONYMOUS)
+@answers("GET")
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Liveness: answers without calling upstream."""
     return json_response({"status": "ok", "version": __version__}, 200, correlation_id(req))
 
 
-@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="openapi.json", auth_level=func.AuthLevel.ANONYMOUS)
+@answers("GET")
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     """The OpenAPI 3 document of this API, with this app's own address as its server."""
     from ..openapi import openapi_document
@@ -91,7 +97,8 @@ def openapi(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(openapi_document(server), 200, correlation_id(req))
 
 
-@bp.route(route="snapshots", methods=["GET"])
+@bp.route(route="snapshots")
+@answers("GET")
 def snapshots(req: func.HttpRequest) -> func.HttpResponse:
     """Availability history recorded by the snapshot timer, newest first."""
 
@@ -111,7 +118,8 @@ def snapshots(req: func.HttpRequest) -> func.HttpResponse:
     return handle("snapshots", req, work)
 
 
-@bp.route(route="dashboard", methods=["GET"])
+@bp.route(route="dashboard")
+@answers("GET")
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     """The supervisor dashboard: one self-contained HTML page (now, the last 24 hours, the hour-of-week heatmap)."""
     page: dict[str, str] = {}

@@ -5,6 +5,7 @@ Translation of the error tree to HTTP happens here and only here.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -15,7 +16,7 @@ from typing import Any, Callable
 import azure.functions as func
 
 from .. import telemetry
-from ..errors import AvailabilityError, InternalError, InvalidRequest
+from ..errors import AvailabilityError, InternalError, InvalidRequest, MethodNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,51 @@ def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, 
     log.info("%s %d %s %.0fms correlation=%s", name, response.status_code, outcome,
              (time.monotonic() - started) * 1000, correlation)
     return response
+
+
+Function = Callable[[func.HttpRequest], func.HttpResponse]
+
+# What a Python function may declare (azure.functions.HttpMethod); any other method (TRACE, QUERY, ...) reaches
+# only a function that declares no methods at all.
+DECLARABLE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def answers(*methods: str, allow: tuple[str, ...] | None = None, endpoint: str | None = None
+            ) -> Callable[[Function], Function]:
+    """Run the function for `methods` only and answer any other method that reaches it with the app's 405.
+
+    Azure's host answers a method no function of a route declares with an empty 404, so a route that should say
+    405 (with `Allow`, in the contract's shape) declares the other methods too and refuses them here: declared
+    without methods, the function is handed every method. `allow` is what the whole route answers, when other
+    functions serve the same route (default: `methods`); `endpoint` names the function's requests in the log and
+    the metrics (default: its name, with dashes).
+    """
+    allowed = ", ".join(allow or methods)
+
+    def decorate(function: Function) -> Function:
+        name = endpoint or function.__name__.replace("_", "-")
+
+        @functools.wraps(function)
+        def dispatch(req: func.HttpRequest) -> func.HttpResponse:
+            if req.method.upper() in methods:
+                return function(req)
+
+            def refuse(deadline: float) -> tuple[Any, str]:
+                raise MethodNotAllowed(f"This route answers {allowed} only.")
+
+            response = handle(name, req, refuse)
+            response.headers["Allow"] = allowed
+            return response
+
+        dispatch.answered_methods = methods  # type: ignore[attr-defined]  # what the API document describes
+        return dispatch
+
+    return decorate
+
+
+def declared_besides(*methods: str) -> list[str]:
+    """The methods a function refusing with 405 declares: every declarable one but those of `methods`."""
+    return [method for method in DECLARABLE_METHODS if method not in methods]
 
 
 def json_body(req: func.HttpRequest) -> Any:

@@ -2,6 +2,11 @@
 
 The work is in subscriptions.py (the API) and watch.py (a run); everything past `azure.functions` and the
 composition root is imported inside the functions, as importing the app is the cold start.
+
+Each of the two routes is served by a function per operation (so that each may need a key of its own level), so
+none can be declared without methods: the one refusing declares every other method a Python function may declare
+and answers them 405 with `Allow`. Methods no Python function can declare (TRACE, ...) get the host's empty 404
+there.
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ import azure.functions as func
 
 from .. import app
 from ..errors import AvailabilityError
-from ..http.respond import handle, json_body, json_response
+from ..http.respond import answers, declared_besides, handle, json_body, json_response
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
 
+COLLECTION_METHODS = ("GET", "POST")  # of /api/subscriptions
+ITEM_METHODS = ("DELETE", "GET")  # of /api/subscriptions/{id}
 
-@bp.route(route="subscriptions", methods=["POST"])
+
+@bp.route(route="subscriptions", methods=declared_besides("GET"))
+@answers("POST", allow=COLLECTION_METHODS, endpoint="subscriptions.create")
 def create_subscription(req: func.HttpRequest) -> func.HttpResponse:
     """Subscribe a callback to the changes of one check's availability (the connector's trigger)."""
 
@@ -36,12 +45,13 @@ def create_subscription(req: func.HttpRequest) -> func.HttpResponse:
     def created(body: Any, correlation: str) -> func.HttpResponse:
         from .subscriptions import location_of
 
-        return json_response(body, 201, correlation, {"Location": location_of(body["id"])})
+        return json_response(body, 201, correlation, {"Location": location_of(req.url, body["id"])})
 
     return handle("subscriptions.create", req, work, render=created)
 
 
 @bp.route(route="subscriptions", methods=["GET"])
+@answers("GET", allow=COLLECTION_METHODS, endpoint="subscriptions.list")
 def list_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
     """Every change subscription, without callback URLs or secrets."""
 
@@ -55,6 +65,7 @@ def list_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="subscriptions/{id}", methods=["GET"])
+@answers("GET", allow=ITEM_METHODS, endpoint="subscriptions.get")
 def get_subscription(req: func.HttpRequest) -> func.HttpResponse:
     """One change subscription, without its callback URL or secret."""
 
@@ -67,7 +78,8 @@ def get_subscription(req: func.HttpRequest) -> func.HttpResponse:
     return handle("subscriptions.get", req, work)
 
 
-@bp.route(route="subscriptions/{id}", methods=["DELETE"])
+@bp.route(route="subscriptions/{id}", methods=declared_besides("GET"))
+@answers("DELETE", allow=ITEM_METHODS, endpoint="subscriptions.delete")
 def delete_subscription(req: func.HttpRequest) -> func.HttpResponse:
     """Delete a change subscription: nothing more is sent to its callback (the connector's unsubscribe)."""
 

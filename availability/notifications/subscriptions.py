@@ -13,6 +13,7 @@ import secrets
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from ..answer import Availability, format_time
 from ..checks import is_guid, parse_before_conversation, validated
@@ -32,9 +33,12 @@ CHECK_FIELDS = ("workstreamId", "contextItems", "engagementContext")
 _NOT_FOUND = "No change subscription has this id."
 
 
-def location_of(subscription_id: str) -> str:
-    """The subscription's URL path: the 201's Location, and where the connector's platform sends its DELETE."""
-    return f"/api/subscriptions/{subscription_id}"
+def location_of(request_url: str, subscription_id: str) -> str:
+    """The subscription's URL, the 201's Location: the URL the create request arrived on (in Azure the worker has
+    the scheme and host the front end saw), without its query (which may hold the key), plus the id. The
+    connector's platform sends its DELETE there, with the connection's key only if it is on the connector's host."""
+    parts = urlsplit(request_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{subscription_id}", "", ""))
 
 
 def create_subscription(body: Any, *, accept_language: str | None, store: SubscriptionStore, service: Any,

@@ -40,6 +40,8 @@ def _correlation_header() -> dict[str, str]:
 
 
 def _error_response(description: str, codes: tuple[str, ...]) -> dict[str, Any]:
+    if not codes:  # the Functions host's own answer: an empty body, nothing of the app's
+        return {"description": description}
     bodies = examples.error_bodies()
     headers: dict[str, Any] = {"x-correlation-id": _correlation_header()}
     if "upstream_throttled" in codes:
@@ -54,11 +56,21 @@ def _error_response(description: str, codes: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+def _empty_as_absent(parameter: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter, which may also be empty: the Functions host drops `name=` before the app."""
+    if parameter["in"] != "query" or parameter.get("required"):
+        return parameter
+    schema = parameter["schema"]
+    choices = schema["anyOf"] if set(schema) == {"anyOf"} else [schema]
+    return {**parameter, "schema": {"anyOf": [*choices, {"const": ""}]}}
+
+
 def _operation(op: Operation) -> dict[str, Any]:
     operation: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary,
                                  "description": op.description, "tags": [op.tag]}
     parameters: list[dict[str, Any]] = [{"$ref": "#/components/parameters/CorrelationId"}]
-    parameters += [public({key: value for key, value in param.items() if key != "title"}) for param in op.parameters]
+    parameters += [_empty_as_absent(public({key: value for key, value in param.items() if key != "title"}))
+                   for param in op.parameters]
     operation["parameters"] = parameters
     if op.body:
         operation["requestBody"] = {
@@ -133,9 +145,10 @@ def _document_json() -> str:
             "responses": {RESPONSE_NAMES[status]: _error_response(*entry) for status, entry in ERROR_RESPONSES.items()},
             "securitySchemes": {
                 "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key",
-                                      "description": "Function key of the function app."},
+                                      "description": "A host key of the function app (a function key opens only "
+                                                     "its own function)."},
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
-                                     "description": "Function key of the function app, as a query parameter."},
+                                     "description": "A host key of the function app, as a query parameter."},
             },
         },
     }

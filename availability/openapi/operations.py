@@ -32,8 +32,9 @@ CORRELATION_PARAMETER: dict[str, Any] = {
 ERROR_RESPONSES: dict[int, tuple[str, tuple[str, ...]]] = {
     400: ("invalid_request: malformed JSON, a missing or invalid field (target names it), too many items, or a "
           f"body over {MAX_BODY_BYTES // 1024} KiB.", ("invalid_request",)),
-    401: ("unauthorized: the function key is missing or wrong (in Azure the Functions host answers this itself, "
-          "possibly with an empty body).", ("unauthorized",)),
+    401: ("The key is missing or wrong: the Functions host refuses the request before the app sees it, with an "
+          "empty body (no error code, no x-correlation-id). Use a host key of the function app: a function key "
+          "opens only its own function.", ()),
     404: ("not_found: Dynamics 365 does not know the workstream or conversation.", ("not_found",)),
     500: ("internal_error: an unexpected fault of the gateway; quote the x-correlation-id when reporting it.",
           ("internal_error",)),
@@ -232,7 +233,7 @@ def operations() -> list[Operation]:
             operation_id="GetDashboard", tag="History",
             summary="Open the supervisor dashboard",
             description=(
-                "One self-contained HTML page for a browser (put the function key in the code query parameter): per "
+                "One self-contained HTML page for a browser (put a host key in the code query parameter): per "
                 "workstream, the status right now, a timeline of the last 24 hours and an hour-of-week heatmap of "
                 "when customers could be escalated."
             ),
@@ -256,7 +257,7 @@ def operations() -> list[Operation]:
             path="/health", method="get",
             operation_id="GetHealth", tag="Service", public=True,
             summary="Check that the service is running",
-            description="Answers without calling Dynamics 365; needs no function key.",
+            description="Answers without calling Dynamics 365; needs no key.",
             ok=Ok("Health", "The service is running.",
                   examples={"ok": {"summary": "Running", "value": {"status": "ok", "version": __version__}}}),
         ),
@@ -264,7 +265,7 @@ def operations() -> list[Operation]:
             path="/openapi.json", method="get",
             operation_id="GetOpenApiDocument", tag="Service", public=True,
             summary="Get this OpenAPI document",
-            description="The OpenAPI 3 description of every endpoint; needs no function key.",
+            description="The OpenAPI 3 description of every endpoint; needs no key.",
             ok=Ok(None, "An OpenAPI 3.1 document."),
         ),
     ]
@@ -283,9 +284,12 @@ INFO_DESCRIPTION = (
     "Representative availability for Dynamics 365 Contact Center: before a bot offers a live chat or escalates to "
     "a human, ask whether the queue the customer would reach is open and staffed, how long the wait is and when it "
     "opens next.\n\n"
-    "Authentication: a function key of the function app, in the x-functions-key header or the code query "
-    "parameter (not needed for /api/health, /api/openapi.json and /api/public/...).\n\n"
-    "Every response carries an x-correlation-id header. Errors have the body "
+    "Authentication: a host key of the function app (a function key opens only its own function), in the "
+    "x-functions-key header or the code query parameter (not needed for /api/health, /api/openapi.json and "
+    "/api/public/...). Without a valid key the Functions host answers 401 with an empty body, and a path no "
+    "function serves 404 with an empty body; a method a path does not answer is the app's 405 with Allow. A query "
+    "parameter sent empty (name=) counts as absent: the Functions host drops it before the app.\n\n"
+    "Every answer of the app carries an x-correlation-id header. Its errors have the body "
     "{\"error\": {\"code\", \"message\", \"target\"}}. Times are UTC ISO-8601 ending in Z."
 )
 CONNECTOR_DESCRIPTION = (
@@ -374,18 +378,27 @@ def _public_operations() -> list[Operation]:
             operation_id="PreflightPublicAvailability", tag="Web pages", public=True,
             summary="CORS preflight of a published check (no key)",
             description=(
-                "What browsers ask before a cross-origin request that is not simple: for an origin of "
-                "PUBLIC_ALLOWED_ORIGINS, a 204 granting GET and OPTIONS (Access-Control-Max-Age says how long to "
-                "remember it); for any other origin, a 204 that grants nothing. An alias not published is a 404, as "
-                "for GET."
+                "A browser's CORS preflight (Origin and Access-Control-Request-Method) is answered by the Functions "
+                "host itself on Flex Consumption, before the app and whatever the path: a 204 granting an origin of "
+                "the platform's CORS list (set from PUBLIC_ALLOWED_ORIGINS) the method and headers it asked for, and "
+                "a 204 that grants nothing to any other origin. Any other OPTIONS reaches the app: a 204 with Allow "
+                "(granting an allowed origin GET and OPTIONS, with Access-Control-Max-Age), or a 404 for an alias "
+                "not published, as for GET."
             ),
             parameters=(_ALIAS_PARAMETER, _ORIGIN_PARAMETER),
             ok=Ok(None, "The preflight's answer.", media=None, status=204, headers={
                 "Allow": {"description": "GET, OPTIONS", "schema": {"type": "string"}},
                 "Access-Control-Allow-Origin": _PUBLIC_HEADERS["Access-Control-Allow-Origin"],
-                "Access-Control-Allow-Methods": {"description": "GET, OPTIONS, for an allowed origin.",
+                "Access-Control-Allow-Methods": {"description": "For an allowed origin: the method the preflight "
+                                                                "asked for (the host's answer), or GET, OPTIONS "
+                                                                "(the app's).",
                                                  "schema": {"type": "string"}},
-                "Access-Control-Max-Age": {"description": "Seconds a browser may remember the grant.",
+                "Access-Control-Allow-Headers": {"description": "For an allowed origin: the headers the preflight "
+                                                                "asked for (the host's answer), or those the app "
+                                                                "lets a page add.",
+                                                 "schema": {"type": "string"}},
+                "Access-Control-Max-Age": {"description": "Seconds a browser may remember the app's grant (the "
+                                                          "host's answer has none).",
                                            "schema": {"type": "string"}},
                 "Vary": _PUBLIC_HEADERS["Vary"]}),
             errors=(404, 500, 503),
@@ -451,8 +464,10 @@ def _subscription_operations() -> list[Operation]:
                                        "value": bodies["canEscalate"]}}),
             ok=Ok("SubscriptionCreated", "The subscription, with the status now (the baseline) and the secret that "
                                          "signs its deliveries, shown only here.", status=201,
-                  headers={"Location": {"description": "The subscription's URL (/api/subscriptions/{id}): a DELETE "
-                                                       "there ends it.", "schema": {"type": "string"}}},
+                  headers={"Location": {"description": "The subscription's absolute URL, on the host the request "
+                                                       "arrived on (https://<app>/api/subscriptions/{id}): a DELETE "
+                                                       "there with the same key ends it.",
+                                        "schema": {"type": "string", "format": "uri"}}},
                   examples={"created": {"summary": "Made while the queue is closed",
                                         "value": examples.subscription_created()}}),
             errors=CHECK_ERRORS,

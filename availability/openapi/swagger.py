@@ -138,6 +138,9 @@ def _swagger_json(host: str) -> str:
         responses: dict[str, Any] = {str(op.ok.status): success}
         for status in op.errors:
             description, codes = op.error_notes.get(status, ERROR_RESPONSES[status])
+            if not codes:  # the Functions host's own answer: an empty body
+                responses[str(status)] = {"description": description}
+                continue
             headers = {"x-correlation-id": correlation_header}
             if "upstream_throttled" in codes:
                 headers["Retry-After"] = {"type": "integer", "description": "Seconds to wait before retrying."}
@@ -175,8 +178,9 @@ def _swagger_json(host: str) -> str:
         "responses": {},
         "securityDefinitions": {
             "api_key": {"type": "apiKey", "in": "header", "name": "x-functions-key",
-                        "description": "Function key: a function or host key of the function app (Azure portal, "
-                                       "Function App > App keys)."},
+                        "description": "Function key header: a host key of the function app (Azure portal, Function "
+                                       "App > App keys > Host keys); a function key opens only its own function, "
+                                       "and each action is a function of its own."},
         },
         "security": [{"api_key": []}],
         "tags": [],
@@ -199,9 +203,11 @@ def api_properties() -> dict[str, Any]:
                     "type": "securestring",
                     "uiDefinition": {
                         "displayName": "Function key",
-                        "description": "A function key (or host key) of the availability function app.",
-                        "tooltip": "In the Azure portal: Function App > App keys (or Functions > Function keys). "
-                                   "Sent in the x-functions-key header.",
+                        "description": "A host key of the availability function app (not the key of one "
+                                       "function: each action is a function of its own).",
+                        "tooltip": "In the Azure portal: Function App > Functions > App keys > Host keys (default, or "
+                                   "a new one for this connection). A function key opens only its own function, so "
+                                   "most actions would be refused. Sent in the x-functions-key header.",
                         "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
                     },
                 },

@@ -1,5 +1,9 @@
-"""HTTP functions of the public endpoints, anonymous: `GET /api/public/availability/{alias}` (with its CORS
-preflight, `OPTIONS`) and `GET /api/public/widget.js`.
+"""HTTP functions of the public endpoints, anonymous: `GET /api/public/availability/{alias}` (and `OPTIONS`) and
+`GET /api/public/widget.js`; other methods get the app's 405.
+
+In Azure the platform's CORS (set from the same `PUBLIC_ALLOWED_ORIGINS`) answers a browser's preflight before
+it reaches the app on Linux Consumption and Flex Consumption; the `OPTIONS` here answers what reaches the app: an
+`OPTIONS` that is no preflight, or every preflight on a plan where the platform leaves CORS to the app.
 
 As in the keyed blueprint, everything past `azure.functions` and the composition root is imported inside the
 functions: importing the app is the cold start.
@@ -15,7 +19,7 @@ import azure.functions as func
 
 from .. import app
 from ..errors import AvailabilityError
-from ..http.respond import handle, json_response, utcnow
+from ..http.respond import answers, handle, json_response, utcnow
 
 if TYPE_CHECKING:
     from .config import PublicChecks
@@ -27,7 +31,8 @@ WIDGET = Path(__file__).with_name("widget.js")
 WIDGET_MAX_AGE = 3600
 
 
-@bp.route(route="public/availability/{alias}", methods=["GET", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="public/availability/{alias}", auth_level=func.AuthLevel.ANONYMOUS)
+@answers("GET", "OPTIONS")
 def public_availability(req: func.HttpRequest) -> func.HttpResponse:
     """A published check's answer for web pages: no key, cacheable, readable from the allowed origins."""
     if req.method == "OPTIONS":
@@ -59,7 +64,8 @@ def public_availability(req: func.HttpRequest) -> func.HttpResponse:
     return _with_cors(req, handle("public-availability", req, work, render))
 
 
-@bp.route(route="public/widget.js", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="public/widget.js", auth_level=func.AuthLevel.ANONYMOUS)
+@answers("GET")
 def public_widget(req: func.HttpRequest) -> func.HttpResponse:
     """The drop-in script that shows a page's elements for the current status of one published check."""
 

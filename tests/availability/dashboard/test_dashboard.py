@@ -462,7 +462,7 @@ def test_bad_parameters_are_400_naming_them(gateway, params, target):
 def test_the_page_needs_the_function_key_and_takes_it_in_the_url(gateway, clean_sandbox):
     url = f"{gateway.url}/api/dashboard"
     refused = requests.get(url, timeout=30)
-    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert (refused.status_code, refused.content) == (401, b"")  # the Functions host's own answer
     assert requests.get(url, params={"code": "wrong"}, timeout=30).status_code == 401
     page = requests.get(url, params={"code": gateway.function_key}, timeout=30)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")

@@ -245,16 +245,26 @@ def test_message_language_from_the_field_else_accept_language(gateway):
     assert batch["results"][1]["error"]["target"] == "checks[1].language"
 
 
-def test_an_undeclared_method_is_405_in_the_error_shape(gateway):
-    for method in ("TRACE", "PUT", "GET", "DELETE"):
+def test_a_method_a_route_does_not_answer_is_the_app_s_405_in_the_error_shape(gateway):
+    # The function is declared without methods, so that these reach the app, which answers them itself (where
+    # Azure's host would give an empty 404).
+    for method in ("TRACE", "PUT", "GET", "DELETE", "HEAD", "PROPFIND"):
         response = gateway.session.request(method, f"{gateway.url}/api/availability/before-conversation",
                                            timeout=10)
         assert response.status_code == 405, method
         assert response.headers["Allow"] == "POST"
-        assert response.json()["error"]["code"] == "method_not_allowed"
-        assert response.headers["x-correlation-id"]
+        assert response.headers["Cache-Control"] == "no-store" and response.headers["x-correlation-id"]
+        if method != "HEAD":
+            assert response.json()["error"]["code"] == "method_not_allowed"
+    # A route served by several functions: the methods a Python function may declare are refused with 405 too.
+    for path, allowed in (("subscriptions", "GET, POST"), (f"subscriptions/{UNKNOWN}", "DELETE, GET")):
+        response = gateway.session.put(f"{gateway.url}/api/{path}", timeout=10)
+        assert (response.status_code, response.headers["Allow"]) == (405, allowed), path
+    # Without a key, the host refuses first, as for any keyed route.
+    assert requests.put(f"{gateway.url}/api/availability/batch", timeout=10).status_code == 401
+    # A path no function serves: the host's own empty 404.
     response = gateway.get("no-such-function")
-    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+    assert (response.status_code, response.content, response.headers["Content-Length"]) == (404, b"", "0")
 
 
 def test_for_conversation_requires_a_conversation_id(gateway):
@@ -266,8 +276,9 @@ def test_function_key_is_required(gateway):
     for headers in ({}, {"x-functions-key": "wrong"}):
         response = requests.post(f"{gateway.url}/api/availability/before-conversation", json={"workstreamId": CHAT},
                                  headers=headers, timeout=10)
-        assert response.status_code == 401
-        assert response.json()["error"]["code"] == "unauthorized"
+        # The Functions host's own answer, before the app: 401, an empty body, no correlation id.
+        assert (response.status_code, response.content) == (401, b"")
+        assert "x-correlation-id" not in response.headers
     response = requests.post(f"{gateway.url}/api/availability/before-conversation?code={gateway.function_key}",
                              json={"workstreamId": CHAT, "contextItems": unique()}, timeout=10)
     assert response.status_code == 200

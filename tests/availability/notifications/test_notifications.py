@@ -218,7 +218,7 @@ def subscribe(gateway: Gateway, url: str, workstream: str = OFFICE, **body) -> d
     response = gateway.post("subscriptions", {"callbackUrl": url, "workstreamId": workstream, **body})
     assert response.status_code == 201, response.text
     made = response.json()
-    assert response.headers["Location"] == f"/api/subscriptions/{made['id']}"
+    assert response.headers["Location"] == f"{gateway.url}/api/subscriptions/{made['id']}"
     return made
 
 
@@ -302,6 +302,27 @@ def test_a_deleted_subscription_is_told_nothing(host, control, receiver):
     receiver.wait_for(kept_name, 1)
     assert receiver.deliveries(gone_name) == []
     assert [s["id"] for s in gateway.get("subscriptions").json()["subscriptions"]] == [kept["id"]]
+
+
+def test_the_location_is_absolute_on_the_host_asked_and_a_delete_there_with_the_key_ends_it(host, receiver):
+    """The connector's platform unsubscribes by sending DELETE to exactly the 201's Location, with the connection's
+    key only when it is on the connector's host: so the Location is the URL the request arrived on."""
+    gateway = host()
+    _, url = receiver.endpoint()
+    port = gateway.url.rsplit(":", 1)[1]
+    asked = requests.post(f"http://localhost:{port}/api/subscriptions?code={gateway.function_key}", timeout=30,
+                          json={"callbackUrl": url, "workstreamId": OFFICE})
+    assert asked.status_code == 201, asked.text
+    location = asked.headers["Location"]
+    assert location == f"http://localhost:{port}/api/subscriptions/{asked.json()['id']}"  # no key in it
+    assert requests.delete(location, timeout=10).status_code == 401  # the key is still needed there
+    assert requests.delete(location, headers={"x-functions-key": gateway.function_key}, timeout=10).status_code == 204
+    assert gateway.get(f"subscriptions/{asked.json()['id']}").status_code == 404
+    # Behind Azure's front end, the scheme and host it was asked on.
+    behind = gateway.post("subscriptions", {"callbackUrl": url, "workstreamId": OFFICE}, headers={
+        "X-Forwarded-Proto": "https", "DISGUISED-HOST": "contoso-availability.azurewebsites.net"})
+    assert behind.headers["Location"] == ("https://contoso-availability.azurewebsites.net/api/subscriptions/"
+                                          f"{behind.json()['id']}")
 
 
 def test_a_failed_delivery_is_retried_with_the_same_id_and_no_more_once_taken(host, control, receiver):

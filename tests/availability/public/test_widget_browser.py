@@ -5,7 +5,7 @@ The demo org runs on a sandbox of its own whose clock the test moves: the chat b
 is closed and shows once the clock is in its opening hours; nothing is asked while the page is hidden. Screenshots
 go to `.local/widget-*.png` for people to look at.
 
-Without Chromium the test is skipped, except under CI (`CI=true`), where it fails (see test_dashboard_browser.py).
+Without Chromium the test is skipped, except under CI (`CI=true`), where it fails (see tests/availability/dashboard/test_browser.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A function app that exercises the local host: routes, keys, async, concurrency, timers."""
+"""A function app that exercises the local host: routes, keys, async, concurrency, timers (NCRONTAB and TimeSpan)."""
 
 import asyncio
 import json
@@ -34,8 +34,8 @@ def item(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(req.route_params["id"])
 
 
-@app.route(route="admin-only", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
-def admin_only(req: func.HttpRequest) -> func.HttpResponse:
+@app.route(route="master-only", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+def master_only(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("admin")
 
 
@@ -62,6 +62,27 @@ def tick(timer: func.TimerRequest) -> None:
     _record("tick")
 
 
+@app.timer_trigger(schedule="%SPAN_SCHEDULE%", arg_name="timer")
+def span(timer: func.TimerRequest) -> None:
+    _record("span")
+
+
 @app.timer_trigger(schedule="0 0 0 1 1 *", arg_name="timer")
 def manual(timer: func.TimerRequest) -> None:
     _record(f"manual past_due={timer.past_due}")
+
+
+@app.route(route="status/{code:int}", methods=["GET"])
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(status_code=int(req.route_params["code"]), headers={"ETag": '"v1"'})
+
+
+@app.route(route="things/{name}", methods=["GET"])
+def thing(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(f"thing {req.route_params['name']}")
+
+
+# Declared after the parameter route it overlaps: the router still tries the literal first.
+@app.route(route="things/new", methods=["GET"])
+def new_thing(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("new")
