@@ -567,7 +567,7 @@ def read_local_settings(path: Path) -> dict[str, str] | None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        local_settings = read_local_settings(args.local_settings)
+        local_settings = read_local_settings(args.local_settings) if args.local_settings else None
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -628,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-settings", type=Path,
                         help="settings of a real org, as Core Tools reads them (default local.settings.json when it "
                              "exists; then no sandbox is started)")
+    parser.add_argument("--sandbox", action="store_true",
+                        help="run against the sandbox even when local.settings.json exists")
     parser.add_argument("--no-backfill", action="store_true",
                         help=f"skip writing {BACKFILL_DAYS} days of demo snapshots at start (sandbox only)")
     args = parser.parse_args(argv)
@@ -635,9 +637,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--instances must be between 1 and {MAX_INSTANCES}")
     if not args.scenario.exists():
         parser.error(f"scenario file not found: {args.scenario}")
-    if args.local_settings is None:
+    if args.sandbox and args.local_settings is not None:
+        parser.error("--sandbox and --local-settings exclude each other")
+    if args.local_settings is None and not args.sandbox:
         args.local_settings = ROOT / "local.settings.json"  # used when it exists, as Core Tools does
-    elif not args.local_settings.exists():  # named but missing: never fall back to the demo org silently
+    elif args.local_settings is not None and not args.local_settings.exists():  # named but missing: never fall back to the demo org silently
         parser.error(f"settings file not found: {args.local_settings}")
     return run(args)
 

@@ -266,8 +266,7 @@ def test_start_with_instances_runs_that_many_hosts_of_one_app(tmp_path):
     port = consecutive_free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
     process = subprocess.Popen([sys.executable, "-m", "devtools.stack", "start", "--port", str(port), "--instances",
-                                "2", "--no-backfill", "--state-dir", str(tmp_path), "--local-settings",
-                                str(tmp_path / "absent.json")],
+                                "2", "--no-backfill", "--state-dir", str(tmp_path), "--sandbox"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     stack_file = tmp_path / "stack.json"
     try:
