@@ -28,6 +28,7 @@ TOOLS = ROOT / ".tools"
 AZURITE_VERSION = "3.37.0"
 REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
 MIN_PYTHON = (3, 11)
+WORKERS = 3  # test processes for the whole suite
 
 
 def say(text: str) -> None:
@@ -152,7 +153,13 @@ def main(argv: list[str]) -> int:
         return run_in_venv(python, ["-m", "devtools.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
     if command == "lint":
         return lint(python)
-    return run_in_venv(python, ["-m", "pytest", *rest, *([] if has_paths(rest) else ["tests"])])
+    if has_paths(rest):
+        return run_in_venv(python, ["-m", "pytest", *rest])
+    # The whole suite in WORKERS processes, a module each at a time: its tests mostly wait on timers and the
+    # network, so even two cores run several at once.
+    workers = [] if any(arg.startswith("-n") for arg in rest) or "--fast" in rest else ["-n", str(WORKERS),
+                                                                                         "--dist", "loadfile"]
+    return run_in_venv(python, ["-m", "pytest", *workers, *rest, "tests"])
     return run_in_venv(python, ["-m", "bench", *rest])
 
 

@@ -10,10 +10,12 @@ import pytest
 import requests
 
 from devtools.sandbox_client import SandboxControl
-from devtools.stack import ROOT, Stack
+from devtools.stack import ROOT, Stack, free_port
 from tests.days import SIDE_NAMES, SIDES
 
 SCENARIO = Path(__file__).parent / "scenarios" / "gateway.toml"
+# Each test process (pytest-xdist's workers) writes the logs of the processes it starts to a folder of its own.
+TEST_LOGS = ROOT / ".local" / "test-logs" / os.environ.get("PYTEST_XDIST_WORKER", "main")
 # Hosts under test run the snapshot timer only when a test asks: a run firing mid-test would skew counts.
 QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *", "NOTIFY_SCHEDULE": "0 0 0 1 1 *"}
 # The suite runs with AVAILABILITY_SHARED_STATE as the environment gives it (unset: the default, shared through
@@ -117,12 +119,12 @@ def app_functions():
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("stack")
-    log_dir = ROOT / ".local" / "test-logs"
+    log_dir = TEST_LOGS
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
     started = Stack(scenario=SCENARIO, state_dir=state, log_dir=log_dir, environ=environ, quiet=True)
     try:
         started.start_sandbox()
-        started.start_azurite()
+        started.start_azurite(free_port())  # never 10002: other test processes start theirs too
     except BaseException:
         started.stop()
         raise

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from devtools.stack import DEMO_SCENARIO, ROOT, Stack
+from tests.conftest import TEST_LOGS
 
 SCREENSHOTS = ROOT / ".local"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -77,7 +78,7 @@ def demo(stack, tmp_path_factory):
     table = f"DemoHistory{uuid.uuid4().hex[:12]}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
     demo_stack = Stack(scenario=DEMO_SCENARIO, state_dir=tmp_path_factory.mktemp("demo"),
-                       log_dir=ROOT / ".local" / "test-logs" / "dashboard", environ=environ, quiet=True)
+                       log_dir=TEST_LOGS / "dashboard", environ=environ, quiet=True)
     try:
         demo_stack.start_sandbox()
         demo_stack.storage_connection, demo_stack.table_endpoint = stack.storage_connection, stack.table_endpoint

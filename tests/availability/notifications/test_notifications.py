@@ -26,8 +26,8 @@ import pytest
 import requests
 
 from devtools.sandbox_client import SandboxControl
-from devtools.stack import ROOT, Stack
-from tests.conftest import Gateway
+from devtools.stack import ROOT, Stack, free_port
+from tests.conftest import Gateway, TEST_LOGS
 from tests.days import FUTURE, PAST, WEEKDAYS, at, sandbox_day
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "notifications.toml"
@@ -126,10 +126,10 @@ def started_stack(tmp_path_factory, scenario: Path, name: str) -> Stack:
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_", "NOTIFY_", "SUBSCRIPTIONS_"))}
     stack = Stack(scenario=scenario, state_dir=tmp_path_factory.mktemp(name),
-                  log_dir=ROOT / ".local" / "test-logs" / name, environ=environ, quiet=True)
+                  log_dir=TEST_LOGS / name, environ=environ, quiet=True)
     try:
         stack.start_sandbox()
-        stack.start_azurite()
+        stack.start_azurite(free_port())
     except BaseException:
         stack.stop()
         raise

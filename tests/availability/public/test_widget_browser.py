@@ -22,7 +22,7 @@ import pytest
 
 from devtools.sandbox_client import SandboxControl
 from devtools.stack import DEMO_SCENARIO, ROOT, Stack
-from tests.conftest import QUIET_TIMER
+from tests.conftest import QUIET_TIMER, TEST_LOGS
 from tests.days import FUTURE_SIDE, PAST_SIDE, SUNDAY, WEDNESDAY, at, sandbox_day
 from tests.availability.dashboard.test_browser import SCREENSHOTS, browser  # noqa: F401 - the module's Chromium fixture
 
@@ -39,7 +39,7 @@ def demo_site(stack, tmp_path_factory):
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_", "PUBLIC_"))}
     demo = Stack(scenario=DEMO_SCENARIO, state_dir=tmp_path_factory.mktemp("widget"),
-                 log_dir=ROOT / ".local" / "test-logs" / "widget", environ=environ, quiet=True)
+                 log_dir=TEST_LOGS / "widget", environ=environ, quiet=True)
     try:
         demo.start_sandbox()
         demo.storage_connection, demo.table_endpoint = stack.storage_connection, stack.table_endpoint

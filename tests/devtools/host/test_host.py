@@ -386,10 +386,10 @@ def test_children_end_themselves_when_the_stack_dies(tmp_path):
     script.write_text(
         "import json, sys, time\n"
         "from pathlib import Path\n"
-        "from devtools.stack import Stack\n"
+        "from devtools.stack import Stack, free_port\n"
         f"stack = Stack(state_dir=Path({str(tmp_path)!r}), quiet=True)\n"
         "stack.start_sandbox()\n"
-        "stack.start_azurite()\n"
+        "stack.start_azurite(free_port())\n"
         "host = stack.start_host(port=0)\n"
         f"Path({str(tmp_path / 'pids.json')!r}).write_text(json.dumps([p.popen.pid for p in stack.processes]))\n"
         "time.sleep(600)\n")
