@@ -88,7 +88,8 @@ class App:
         """The org's client: one token cache, one Retry-After gate, one calls budget, one connection pool."""
 
         def build() -> DataverseClient:
-            from .dataverse import DataverseClient, pooled_session
+            from .dataverse import DataverseClient
+            from .session import pooled_session
 
             config = self.settings
             config.require("dataverse_url")

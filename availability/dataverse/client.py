@@ -28,8 +28,8 @@ from .. import telemetry
 from ..answer import Availability
 from ..checks import Check
 from ..errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
+from ..session import pooled_session
 from . import wire
-from .session import pooled_session
 from .throttle import THROTTLED, Budget, CallsBudget, Gate, RetryAfterGate
 
 log = logging.getLogger(__name__)
