@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use only (settings too: it 
     from .service import AvailabilityService
     from .settings import Settings
     from .snapshots import SnapshotRunner, SnapshotStore
-    from .state import MemoryState
+    from .state import State
 
 T = TypeVar("T")
 
@@ -103,11 +103,11 @@ class App:
         return self._part("client", build)
 
     @property
-    def state(self) -> MemoryState:
+    def state(self) -> State:
         """Answers, calls in flight, the org's Retry-After and the calls budget: this instance's own, or with
         `AVAILABILITY_SHARED_STATE=table` every instance's through `AVAILABILITY_STATE_TABLE`."""
 
-        def build() -> MemoryState:
+        def build() -> State:
             from .state import MemoryState, TableState, partition_for
 
             config = self.settings

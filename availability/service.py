@@ -25,7 +25,7 @@ from . import telemetry
 from .answer import Availability
 from .checks import Check
 from .errors import AvailabilityError, InternalError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
-from .state import MemoryState
+from .state import MemoryState, State
 
 if TYPE_CHECKING:
     from .dataverse import DataverseClient
@@ -62,7 +62,7 @@ class AvailabilityService:
         cache_seconds: float = 15.0,
         stale_seconds: float = 300.0,
         batch_concurrency: int = 8,
-        state: MemoryState | None = None,
+        state: State | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
@@ -71,7 +71,7 @@ class AvailabilityService:
         self.stale_seconds = stale_seconds
         self._monotonic = monotonic
         self._now = now
-        self._state = state if state is not None else MemoryState(monotonic=monotonic)
+        self._state: State = state if state is not None else MemoryState(monotonic=monotonic)
         self.batch_concurrency = batch_concurrency
         self.lookups: Counter[str] = Counter()
         self._count_lock = threading.Lock()
