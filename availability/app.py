@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use only (settings too: it 
     from .service import AvailabilityService
     from .settings import Settings
     from .snapshots import SnapshotRunner, SnapshotStore
-    from .state import MemoryState
+    from .state import State
 
 T = TypeVar("T")
 
@@ -89,7 +89,8 @@ class App:
         """The org's client: one token cache, one Retry-After gate, one calls budget, one connection pool."""
 
         def build() -> DataverseClient:
-            from .dataverse import DataverseClient, pooled_session
+            from .dataverse import DataverseClient
+            from .session import pooled_session
 
             config = self.settings
             config.require("dataverse_url")
@@ -118,11 +119,11 @@ class App:
         return self._part("org_clock", build)
 
     @property
-    def state(self) -> MemoryState:
+    def state(self) -> State:
         """Answers, calls in flight, the org's Retry-After and the calls budget: this instance's own, or with
         `AVAILABILITY_SHARED_STATE=table` every instance's through `AVAILABILITY_STATE_TABLE`."""
 
-        def build() -> MemoryState:
+        def build() -> State:
             from .state import MemoryState, TableState, partition_for
 
             config = self.settings

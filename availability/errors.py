@@ -10,10 +10,15 @@
     │   ├── UpstreamThrottled            503  upstream_throttled    (carries retry_after)
     │   ├── UpstreamUnavailable          503  upstream_unavailable
     │   └── UpstreamTimeout              504  upstream_timeout
+    ├── StorageError                     (base for trouble with Table Storage)
+    │   ├── StorageUnavailable           503  upstream_unavailable
+    │   └── StorageTimeout               504  upstream_timeout
     ├── ConfigurationError               503  configuration_error   (carries setting)
     └── InternalError                    500  internal_error        (a bug, answered in the contract's shape)
 
-`message` is shown to callers as is, so it must never hold a secret, a token or an upstream body.
+`message` is shown to callers as is, so it must never hold a secret, a token or an upstream body. To a caller,
+Table Storage is one more service the gateway depends on: its errors answer with the same codes as the org's,
+but are classes of their own, so that no code takes storage trouble for the org's.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ __all__ = [
     "UpstreamThrottled",
     "UpstreamUnavailable",
     "UpstreamTimeout",
+    "StorageError",
+    "StorageUnavailable",
+    "StorageTimeout",
     "ConfigurationError",
     "InternalError",
 ]
@@ -153,6 +161,29 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
     status = 504
     default_message = "Dynamics 365 did not answer in time; please try again shortly."
+
+
+class StorageError(AvailabilityError):
+    """Base for trouble reaching or using Table Storage (snapshots, subscriptions, the shared state)."""
+
+    code = "upstream_unavailable"
+    status = 503
+    default_message = "Table storage could not be reached."
+
+
+class StorageUnavailable(StorageError):
+    """Table Storage could not be reached, or answered with an error."""
+
+    code = "upstream_unavailable"
+    status = 503
+
+
+class StorageTimeout(StorageError):
+    """Table Storage did not answer within the time left."""
+
+    code = "upstream_timeout"
+    status = 504
+    default_message = "Table storage did not answer in time."
 
 
 class ConfigurationError(AvailabilityError):

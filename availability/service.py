@@ -28,7 +28,7 @@ from .answer import Availability
 from .checks import Check
 from .dataverse.clock import jumped
 from .errors import AvailabilityError, InternalError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
-from .state import MemoryState
+from .state import MemoryState, State
 
 if TYPE_CHECKING:
     from .dataverse import DataverseClient
@@ -68,7 +68,7 @@ class AvailabilityService:
         cache_seconds: float = 15.0,
         stale_seconds: float = 300.0,
         batch_concurrency: int = 8,
-        state: MemoryState | None = None,
+        state: State | None = None,
         org_clock: OrgClock | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
@@ -78,7 +78,7 @@ class AvailabilityService:
         self.stale_seconds = stale_seconds
         self._monotonic = monotonic
         self._now = now
-        self._state = state if state is not None else MemoryState(monotonic=monotonic)
+        self._state: State = state if state is not None else MemoryState(monotonic=monotonic)
         self._org_clock = org_clock
         self.batch_concurrency = batch_concurrency
         self.lookups: Counter[str] = Counter()

@@ -1,6 +1,7 @@
 """Table Storage, as the app reaches it: the service client `AzureWebJobsStorage` describes (a connection
-string, or an identity with `__accountName` / `__tableServiceUri` and `__clientId`), and the translation of
-azure-core's errors into the gateway's.
+string, or an identity with `__accountName` / `__tableServiceUri` and `__clientId`), tables created on first
+need, per-call options that end a storage request in the time it has, and azure-core's errors turned into the
+gateway's own (`StorageUnavailable`, `StorageTimeout`, `ConfigurationError`).
 
 azure-data-tables and azure-identity are imported on first use, never at app import.
 """
@@ -9,20 +10,45 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+import threading
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, TypedDict
 
-from .dataverse.session import pooled_session
-from .errors import AvailabilityError, ConfigurationError, UpstreamTimeout, UpstreamUnavailable
-from .settings import Settings
+from .errors import AvailabilityError, ConfigurationError, StorageTimeout, StorageUnavailable
+from .session import pooled_session
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.data.tables import TableClient, TableServiceClient
+
+    from .settings import Settings
+
+__all__ = ["CONNECT_TIMEOUT", "READ_TIMEOUT", "CallOptions", "EnsuredTable", "create_table", "errors_translated",
+           "options_until", "options_within", "service_from_account", "service_from_connection_string",
+           "service_from_settings", "translate"]
 
 log = logging.getLogger(__name__)
 
-# Writes (the timer's): three attempts of at most 3 s to connect and 6 s to read. Reads inside a request get
-# per-call timeouts from their deadline instead.
+# One attempt of a storage request: at most 3 s to connect and 6 s to read. Without a deadline (the timers'
+# writes) a request has three such attempts; with one, as many as fit (see `options_within`).
 CONNECT_TIMEOUT, READ_TIMEOUT = 3.0, 6.0
+MIN_SECONDS = 0.1  # with less time left than this, no storage request is sent
 _CLIENT_OPTIONS = {"connection_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT, "retry_total": 2,
                    "retry_backoff_factor": 0.4}
 
+
+class CallOptions(TypedDict, total=False):
+    """azure-core's per-call options for one storage request, its retries included."""
+
+    connection_timeout: float
+    read_timeout: float
+    timeout: float
+    retry_total: int
+    retry_status: int
+
+
+# -- the service client -------------------------------------------------------------------------------------
 
 def _client_options(endpoint: str, ca_bundle: str | None) -> dict[str, Any]:
     """Client options with a transport whose pooled session has the CA bundle and proxies settled once."""
@@ -35,7 +61,7 @@ def _client_options(endpoint: str, ca_bundle: str | None) -> dict[str, Any]:
 
 
 def service_from_connection_string(connection_string: str, *, ca_bundle: str | None = None,
-                                   **client_options: Any) -> Any:
+                                   **client_options: Any) -> TableServiceClient:
     """A `TableServiceClient` for the account a connection string names (UseDevelopmentStorage=true works)."""
     from azure.data.tables import TableServiceClient
 
@@ -49,9 +75,9 @@ def service_from_connection_string(connection_string: str, *, ca_bundle: str | N
                                          "connection string.", setting="AzureWebJobsStorage") from None
 
 
-def service_from_account(account_name: str, credential: Any = None, *, endpoint: str | None = None,
-                         managed_identity_client_id: str | None = None, ca_bundle: str | None = None,
-                         **client_options: Any) -> Any:
+def service_from_account(account_name: str, credential: TokenCredential | None = None, *,
+                         endpoint: str | None = None, managed_identity_client_id: str | None = None,
+                         ca_bundle: str | None = None, **client_options: Any) -> TableServiceClient:
     """A `TableServiceClient` reached with an identity (`AzureWebJobsStorage__accountName` or `__tableServiceUri`).
 
     The credential is DefaultAzureCredential by default, with the user-assigned identity
@@ -71,7 +97,7 @@ def service_from_account(account_name: str, credential: Any = None, *, endpoint:
                               **{**_client_options(endpoint, ca_bundle), **client_options})
 
 
-def service_from_settings(settings: Settings, **client_options: Any) -> Any:
+def service_from_settings(settings: Settings, **client_options: Any) -> TableServiceClient:
     """The `TableServiceClient` the settings describe; `ConfigurationError` naming AzureWebJobsStorage when none."""
     settings.require("storage_connection")
     if settings.storage_connection:
@@ -87,40 +113,117 @@ def service_from_settings(settings: Settings, **client_options: Any) -> Any:
                                 **client_options)
 
 
-class StorageErrors:
-    """Turns azure-core errors into the gateway's: unreachable → upstream_unavailable, refused → configuration."""
+# -- time: a storage request ends in the time it has ------------------------------------------------------------
 
-    def __enter__(self) -> None:
-        return None
+def options_within(seconds: float, *, connect: float = CONNECT_TIMEOUT, read: float = READ_TIMEOUT) -> CallOptions:
+    """Per-call options that end one storage request, its retry included, within `seconds`.
 
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or isinstance(exc, AvailabilityError):
-            return False
-        from azure.core.exceptions import (
-            AzureError,
-            ClientAuthenticationError,
-            HttpResponseError,
-            ResourceNotFoundError,
-            ServiceRequestError,
-            ServiceRequestTimeoutError,
-            ServiceResponseError,
-            ServiceResponseTimeoutError,
-        )
+    An attempt gets at most `connect` (and a third of the time) to connect and `read` to read, cut to the time
+    left; a second attempt (after a connection or read error) only when two whole attempts fit; no retry after a
+    5xx, whose Retry-After the SDK would sleep whatever the time left.
+    """
+    first = min(connect, seconds / 3)
+    return {"connection_timeout": first, "read_timeout": min(read, seconds - first), "timeout": seconds,
+            "retry_total": 1 if seconds >= 2 * (connect + read) + 1 else 0, "retry_status": 0}
 
-        if not isinstance(exc, AzureError) or isinstance(exc, ResourceNotFoundError):
-            return False  # a missing table is for the caller to handle
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        # The cause, for operators: the error's kind and first line, with any URL query (a SAS) cut off.
-        cause = re.sub(r"\?\S*", "", str(exc).splitlines()[0] if str(exc) else "")[:300]
-        log.warning("Table storage call failed: %s%s%s", type(exc).__name__, ": " if cause else "", cause)
-        if isinstance(exc, ClientAuthenticationError) or status == 403:
-            raise ConfigurationError(
-                message="Table storage refused the app's credentials; check AzureWebJobsStorage (or the managed "
-                        "identity's Storage Table Data Contributor role).", setting="AzureWebJobsStorage") from None
-        if isinstance(exc, (ServiceRequestTimeoutError, ServiceResponseTimeoutError)):
-            raise UpstreamTimeout(message="Table storage did not answer in time.") from None
-        if isinstance(exc, (ServiceRequestError, ServiceResponseError)) or status is None:
-            raise UpstreamUnavailable(message="Table storage could not be reached.") from None
-        if isinstance(exc, HttpResponseError):
-            raise UpstreamUnavailable(message=f"Table storage answered with HTTP {status}.") from None
+
+def options_until(deadline: float | None, *, message: str | None = None) -> CallOptions:
+    """Per-call options that end a storage request by `deadline` (monotonic); the client's own without one.
+
+    :raises StorageTimeout: (with `message`, when given) when too little time is left to send the request.
+    """
+    if deadline is None:
+        return {}
+    left = deadline - time.monotonic()
+    if left < MIN_SECONDS:
+        raise StorageTimeout(message=message)
+    return options_within(left)
+
+
+# -- tables -------------------------------------------------------------------------------------------------
+
+def create_table(table: TableClient, **options: Any) -> bool:
+    """Create `table` unless it exists; True when this call created it (azure-core's errors as they come)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    try:
+        table.create_table(**options)
+    except ResourceExistsError:
         return False
+    log.info("Created the table %s", table.table_name)
+    return True
+
+
+class EnsuredTable:
+    """A table created the first time a write needs it, and again once it is found gone. Thread-safe.
+
+    :param table: an `azure.data.tables.TableClient`.
+    """
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def ensure(self, deadline: float | None = None) -> None:
+        """Create the table unless this process has made sure of it already (storage errors translated)."""
+        if self._ready:
+            return
+        with self._lock, errors_translated():
+            if not self._ready:
+                create_table(self._table, **options_until(deadline))
+                self._ready = True
+
+    def forget(self) -> None:
+        """The table was found gone (deleted behind the app's back): the next `ensure` creates it again."""
+        self._ready = False
+
+
+# -- errors -------------------------------------------------------------------------------------------------
+
+def translate(error: BaseException) -> AvailabilityError | None:
+    """The gateway's error for an azure-core error; None for an error the caller handles, or not storage's.
+
+    Refused credentials are a `ConfigurationError` naming AzureWebJobsStorage, an attempt out of time a
+    `StorageTimeout`, anything else `StorageUnavailable`. A missing table or row (`ResourceNotFoundError`) and a
+    conditional write that lost (`ResourceModifiedError`) are left to the caller.
+    """
+    from azure.core.exceptions import (
+        AzureError,
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceModifiedError,
+        ResourceNotFoundError,
+        ServiceRequestTimeoutError,
+        ServiceResponseTimeoutError,
+    )
+
+    if not isinstance(error, AzureError) or isinstance(error, (ResourceNotFoundError, ResourceModifiedError)):
+        return None
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    # The cause, for operators: the error's kind and first line, with any URL query (a SAS) cut off.
+    cause = re.sub(r"\?\S*", "", str(error).splitlines()[0] if str(error) else "")[:300]
+    log.warning("Table storage call failed: %s%s%s", type(error).__name__, ": " if cause else "", cause)
+    if isinstance(error, ClientAuthenticationError) or status == 403:
+        return ConfigurationError(
+            message="Table storage refused the app's credentials; check AzureWebJobsStorage (or the managed "
+                    "identity's Storage Table Data Contributor role).", setting="AzureWebJobsStorage")
+    if isinstance(error, (ServiceRequestTimeoutError, ServiceResponseTimeoutError)):
+        return StorageTimeout()
+    if isinstance(error, HttpResponseError) and status is not None:
+        return StorageUnavailable(message=f"Table storage answered with HTTP {status}.")
+    return StorageUnavailable()
+
+
+@contextmanager
+def errors_translated() -> Iterator[None]:
+    """azure-core's errors raised inside as the gateway's (see `translate`); any other error as it is."""
+    try:
+        yield
+    except AvailabilityError:
+        raise
+    except Exception as exc:
+        error = translate(exc)
+        if error is None:
+            raise
+        raise error from None

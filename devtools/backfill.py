@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from availability.answer import format_time
-from availability.errors import AvailabilityError, UpstreamUnavailable
+from availability.errors import AvailabilityError, StorageUnavailable
 from availability.localtime import utc as _utc
 
 __all__ = ["BackfillSummary", "backfill", "backfill_sandbox", "past_slots", "thin"]
@@ -167,7 +167,7 @@ def backfill(
             summary = run_snapshot(slot, targets=targets, service=service, store=writer, write_behind=False)
             if writer.failure is not None or summary.unwritten:
                 writer.settle()
-                raise UpstreamUnavailable(message="Table storage did not take the backfilled rows.")
+                raise StorageUnavailable(message="Table storage did not take the backfilled rows.")
             rows += summary.targets
             errors.update(summary.errors)
             last_of_day = index + 1 == len(ordered) or ordered[index + 1].date() != slot.date()

@@ -82,10 +82,7 @@ class TimerLock:
     def _ensure_table(self) -> None:
         if self._created:
             return
-        from azure.core.exceptions import ResourceExistsError
+        from availability.tables import create_table
 
-        try:
-            self._table.create_table()
-        except ResourceExistsError:
-            pass
+        create_table(self._table)
         self._created = True

@@ -28,9 +28,9 @@ from .. import telemetry
 from ..answer import Availability
 from ..checks import Check
 from ..errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
+from ..session import pooled_session
 from . import wire
 from .clock import OrgClock
-from .session import pooled_session
 from .throttle import THROTTLED, Budget, CallsBudget, Gate, RetryAfterGate
 
 log = logging.getLogger(__name__)

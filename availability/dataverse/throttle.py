@@ -1,9 +1,10 @@
 """What holds calls back before they reach the org: its `Retry-After` (with one probe after it), and the app's
 own budget of calls per minute.
 
-Both are per process here; the org's real limit is per organization (upstream.md §1), so an app sharing the
-org with others can keep to a share of it with `AVAILABILITY_MAX_CALLS_PER_MINUTE`. `Gate` and `Budget` are what
-the client needs of them: the shared state (availability/state/throttle.py) gives versions that hold for every
+Both are per process here; the org's real limit is per organization (every app calling it as the same user
+shares it), so an app sharing the org with others can keep to a share of it with
+`AVAILABILITY_MAX_CALLS_PER_MINUTE`. `Gate` and `Budget` are what the client needs of them, and the one definition
+of what a gate and a budget are: the shared state (availability/state/throttle.py) implements them for every
 instance of the app together.
 """
 
@@ -25,24 +26,34 @@ BUDGET_SPENT = ("The app's budget of calls to Dynamics 365 per minute (AVAILABIL
 class Gate(Protocol):
     """What holds calls while the org's `Retry-After` runs, and lets one probe through after it."""
 
-    def note(self, wait: float) -> None: ...
+    def note(self, wait: float) -> None:
+        """The org answered 429 with `Retry-After: wait` (seconds)."""
 
-    def wait(self, deadline: float) -> bool: ...
+    def wait(self, deadline: float) -> bool:
+        """Wait out the Retry-After if it ends before `deadline` (monotonic), else raise `UpstreamThrottled`; True
+        when this call is the probe."""
+        ...
 
-    def end_probe(self, *, recovered: bool) -> None: ...
+    def end_probe(self, *, recovered: bool) -> None:
+        """The probe's answer came (or it failed before sending): `recovered` when it was not a 429."""
 
 
 class Budget(Protocol):
     """The app's own calls per minute: room waited for, then taken as a call goes out."""
 
-    per_minute: int
+    per_minute: int  # 0: no budget
 
-    def wait(self, wait_until: float) -> bool: ...
+    def wait(self, wait_until: float) -> bool:
+        """Wait for room until `wait_until` (monotonic) at most, else raise `UpstreamThrottled`; True when that
+        took a wait."""
+        ...
 
-    def take(self) -> bool: ...
+    def take(self) -> bool:
+        """Count the call about to go out; False when others took the room since `wait`."""
+        ...
 
 
-class RetryAfterGate:
+class RetryAfterGate(Gate):
     """Holds every call until the org's `Retry-After` has passed; then lets one call through first (the probe).
 
     After a 429 the first call past the Retry-After moment goes alone; the others wait for its answer instead
@@ -89,7 +100,7 @@ class RetryAfterGate:
                 self._recovering = False
 
 
-class CallsBudget:
+class CallsBudget(Budget):
     """At most `per_minute` calls in any 60 s (0: no budget); a call waits for room while its caller allows."""
 
     def __init__(self, per_minute: int = 0, *, clock: Callable[[], float] = time.monotonic,

@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -28,7 +26,6 @@ from typing import Any, Iterable
 from .. import tables
 from ..answer import Availability, format_time
 from ..checks import BeforeConversationCheck, parse_before_conversation
-from ..errors import UpstreamTimeout
 from ..localtime import utc
 from ..state.rows import decode, encode
 
@@ -37,7 +34,6 @@ __all__ = ["Pending", "Subscription", "Watch", "SubscriptionStore", "Conflict", 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS, WATCHES = "s", "w"
-_CONNECT_TIMEOUT, _READ_TIMEOUT = tables.CONNECT_TIMEOUT, tables.READ_TIMEOUT
 
 
 class Conflict(Exception):
@@ -193,14 +189,13 @@ class SubscriptionStore:
 
     :param table: an `azure.data.tables.TableClient` for `SUBSCRIPTIONS_TABLE`.
 
-    Storage failures become the gateway's errors (`upstream_unavailable`, `configuration_error`); a call given a
-    `deadline` (monotonic) ends by it (`upstream_timeout`).
+    Storage failures become the gateway's errors (`StorageUnavailable`, `ConfigurationError`); a call given a
+    `deadline` (monotonic) ends by it (`StorageTimeout`).
     """
 
     def __init__(self, table: Any) -> None:
         self._table = table
-        self._ready = False
-        self._lock = threading.Lock()
+        self._created = tables.EnsuredTable(table)
 
     @property
     def table_name(self) -> str:
@@ -211,25 +206,14 @@ class SubscriptionStore:
 
     def ensure_table(self, deadline: float | None = None) -> None:
         """Create the table if it does not exist (once per store)."""
-        if self._ready:
-            return
-        from azure.core.exceptions import ResourceExistsError
-
-        with self._lock, tables.StorageErrors():
-            if not self._ready:
-                try:
-                    self._table.create_table(**_options(deadline))
-                    log.info("Created the subscriptions table %s", self.table_name)
-                except ResourceExistsError:
-                    pass
-                self._ready = True
+        self._created.ensure(deadline)
 
     # -- subscriptions --
     def insert(self, subscription: Subscription, *, deadline: float | None = None) -> Subscription:
         """Add a new subscription (its id is new: an existing row is an error)."""
         self.ensure_table(deadline)
-        with tables.StorageErrors():
-            metadata = self._table.create_entity(subscription.to_entity(), **_options(deadline))
+        with tables.errors_translated():
+            metadata = self._table.create_entity(subscription.to_entity(), **tables.options_until(deadline))
         return replace(subscription, etag=_etag(metadata))
 
     def get(self, subscription_id: str, *, deadline: float | None = None) -> Subscription | None:
@@ -237,8 +221,9 @@ class SubscriptionStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            with tables.StorageErrors():
-                entity = self._table.get_entity(SUBSCRIPTIONS, subscription_id.lower(), **_options(deadline))
+            with tables.errors_translated():
+                entity = self._table.get_entity(SUBSCRIPTIONS, subscription_id.lower(),
+                                                **tables.options_until(deadline))
         except ResourceNotFoundError:  # no such row, or no table yet
             return None
         return Subscription.from_entity(entity)
@@ -259,8 +244,8 @@ class SubscriptionStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            with tables.StorageErrors():
-                self._table.delete_entity(SUBSCRIPTIONS, subscription_id.lower(), **_options(deadline))
+            with tables.errors_translated():
+                self._table.delete_entity(SUBSCRIPTIONS, subscription_id.lower(), **tables.options_until(deadline))
         except ResourceNotFoundError:
             pass
 
@@ -274,7 +259,7 @@ class SubscriptionStore:
         from azure.data.tables import UpdateMode
 
         try:
-            with tables.StorageErrors():
+            with tables.errors_translated():
                 metadata = self._table.update_entity(subscription.to_entity(), mode=UpdateMode.REPLACE,
                                                      etag=subscription.etag,
                                                      match_condition=MatchConditions.IfNotModified)
@@ -294,8 +279,8 @@ class SubscriptionStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            with tables.StorageErrors():
-                return Watch.from_entity(self._table.get_entity(WATCHES, key, **_options(deadline)))
+            with tables.errors_translated():
+                return Watch.from_entity(self._table.get_entity(WATCHES, key, **tables.options_until(deadline)))
         except ResourceNotFoundError:
             return None
 
@@ -304,14 +289,14 @@ class SubscriptionStore:
         from azure.data.tables import UpdateMode
 
         self.ensure_table(deadline)
-        with tables.StorageErrors():
-            self._table.upsert_entity(watch.to_entity(), mode=UpdateMode.REPLACE, **_options(deadline))
+        with tables.errors_translated():
+            self._table.upsert_entity(watch.to_entity(), mode=UpdateMode.REPLACE, **tables.options_until(deadline))
 
     def delete_watches(self, keys: Iterable[str]) -> None:
         """Forget watches no subscription uses any more."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        with tables.StorageErrors():
+        with tables.errors_translated():
             for key in keys:
                 try:
                     self._table.delete_entity(WATCHES, key)
@@ -326,23 +311,11 @@ class SubscriptionStore:
         if extra:
             text, parameters = f"{text} and {extra[0]}", {**parameters, **extra[1]}
         try:
-            with tables.StorageErrors():
+            with tables.errors_translated():
                 return list(self._table.query_entities(text, parameters=parameters, select=select,
-                                                       **_options(deadline)))
+                                                       **tables.options_until(deadline)))
         except ResourceNotFoundError:  # no table yet: nothing subscribed yet
             return []
-
-
-def _options(deadline: float | None) -> dict[str, Any]:
-    """Per-call timeouts that end a storage request by `deadline` (monotonic); the client's defaults without one."""
-    if deadline is None:
-        return {}
-    left = deadline - time.monotonic()
-    if left < 0.1:
-        raise UpstreamTimeout(message="Table storage did not answer in time.")
-    connect = min(_CONNECT_TIMEOUT, left / 3)
-    return {"connection_timeout": connect, "read_timeout": min(_READ_TIMEOUT, left - connect), "timeout": left,
-            "retry_total": 1 if left >= 2 * (_CONNECT_TIMEOUT + _READ_TIMEOUT) + 1 else 0, "retry_status": 0}
 
 
 def _etag(entity_or_metadata: Any) -> str | None:

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import heapq
 import logging
-import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
 
 from .. import tables
-from ..errors import UpstreamTimeout, UpstreamUnavailable
+from ..errors import StorageUnavailable
 from ..localtime import utc
 from ..settings import Settings
 from .rows import FIELDS, EPOCH, HistoryQuery, Snapshot, row_key
@@ -36,7 +34,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # the Table service's maximum per response
 TRANSACTION_SIZE = 100  # the Table service's maximum operations per transaction
-_CONNECT_TIMEOUT, _READ_TIMEOUT = tables.CONNECT_TIMEOUT, tables.READ_TIMEOUT
+TOO_SLOW = "Table storage did not return the history in time; ask for a shorter period or a lower limit."
 
 
 class SnapshotStore:
@@ -47,8 +45,7 @@ class SnapshotStore:
 
     def __init__(self, table: Any) -> None:
         self._table = table
-        self._table_ready = False
-        self._lock = threading.Lock()
+        self._created = tables.EnsuredTable(table)
 
     @classmethod
     def from_connection_string(cls, connection_string: str, table_name: str, **client_options: Any) -> SnapshotStore:
@@ -71,20 +68,7 @@ class SnapshotStore:
     # -- writes --
     def ensure_table(self) -> None:
         """Create the table if it does not exist (once per store)."""
-        if self._table_ready:
-            return
-        from azure.core.exceptions import ResourceExistsError
-
-        with self._lock:
-            if self._table_ready:
-                return
-            with tables.StorageErrors():
-                try:
-                    self._table.create_table()
-                    log.info("Created the snapshot table %s", self.table_name)
-                except ResourceExistsError:
-                    pass
-            self._table_ready = True
+        self._created.ensure()
 
     def write(self, snapshot: Snapshot) -> None:
         """Upsert (replace) one row: a second write for the same workstream and slot overwrites the first."""
@@ -92,16 +76,16 @@ class SnapshotStore:
         from azure.data.tables import UpdateMode
 
         self.ensure_table()
-        with tables.StorageErrors():
+        with tables.errors_translated():
             try:
                 self._table.upsert_entity(snapshot.to_entity(), mode=UpdateMode.REPLACE)
             except ResourceNotFoundError:  # the table was deleted behind our back: make it again, once
-                self._table_ready = False
+                self._created.forget()
                 self.ensure_table()
                 try:
                     self._table.upsert_entity(snapshot.to_entity(), mode=UpdateMode.REPLACE)
                 except ResourceNotFoundError:
-                    raise UpstreamUnavailable(message="Table storage lost the snapshot table.") from None
+                    raise StorageUnavailable(message="Table storage lost the snapshot table.") from None
 
     def write_many(self, snapshots: Iterable[Snapshot]) -> int:
         """Upsert (replace) many rows, one transaction per workstream and 100 rows (a backfill's path); returns the count."""
@@ -114,7 +98,7 @@ class SnapshotStore:
             by_partition.setdefault(entity["PartitionKey"], {})[entity["RowKey"]] = entity
         self.ensure_table()
         written = 0
-        with tables.StorageErrors():
+        with tables.errors_translated():
             for entities in by_partition.values():
                 rows = list(entities.values())
                 for i in range(0, len(rows), TRANSACTION_SIZE):
@@ -128,7 +112,7 @@ class SnapshotStore:
         """Rows matching `query`, newest first (ties by workstream id), at most `query.limit`.
 
         :keyword deadline: `time.monotonic()` time by which the read ends: every page request gets timeouts
-            from the time left, and none is sent once it has passed (`UpstreamTimeout`).
+            from the time left, and none is sent once it has passed (`StorageTimeout`).
         """
         if query.end < EPOCH:
             return []
@@ -140,7 +124,7 @@ class SnapshotStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            with tables.StorageErrors():
+            with tables.errors_translated():
                 if query.workstream_id is not None:
                     rows = self._one_partition(query, low, high, deadline)
                 else:
@@ -157,7 +141,7 @@ class SnapshotStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            with tables.StorageErrors():
+            with tables.errors_translated():
                 while True:
                     text, parameters = self._filter(HistoryQuery(start=start, end=end), low, high, after)
                     first = next((page[0] for page in self._pages(text, parameters, ["PartitionKey"], 1, deadline)
@@ -187,8 +171,9 @@ class SnapshotStore:
         """The pages of one query, each requested with timeouts from the time left before `deadline`."""
         token = None
         while True:
+            options = tables.options_until(deadline, message=TOO_SLOW)
             pager = self._table.query_entities(text, parameters=parameters, select=select, results_per_page=per_page,
-                                               **_read_options(deadline)).by_page(continuation_token=token)
+                                               **options).by_page(continuation_token=token)
             try:
                 page = list(next(pager))
             except StopIteration:
@@ -253,7 +238,7 @@ class SnapshotStore:
         batch: list[tuple[str, dict]] = []
         partition: str | None = None
         try:
-            with tables.StorageErrors():
+            with tables.errors_translated():
                 rows = self._table.query_entities("RowKey gt @key", parameters={"key": oldest_kept},
                                                   select=["PartitionKey", "RowKey"], results_per_page=PAGE_SIZE)
                 for entity in rows:
@@ -278,24 +263,6 @@ class SnapshotStore:
             for _, entity in batch:
                 self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
         return len(batch)
-
-
-def _read_options(deadline: float | None) -> dict[str, Any]:
-    """azure-core per-call options that end one storage request by `deadline` (monotonic); none without one.
-
-    One attempt gets at most 3 s to connect and 6 s to read, cut to the time left; a second attempt (after a
-    connection or read error) only when two whole attempts fit; no retry after a 5xx, whose Retry-After the
-    SDK would sleep whatever the deadline.
-    """
-    if deadline is None:
-        return {}
-    left = deadline - time.monotonic()
-    if left < 0.1:
-        raise UpstreamTimeout(message="Table storage did not return the history in time; ask for a shorter "
-                                      "period or a lower limit.")
-    connect = min(_CONNECT_TIMEOUT, left / 3)
-    return {"connection_timeout": connect, "read_timeout": min(_READ_TIMEOUT, left - connect), "timeout": left,
-            "retry_total": 1 if left >= 2 * (_CONNECT_TIMEOUT + _READ_TIMEOUT) + 1 else 0, "retry_status": 0}
 
 
 @dataclass(frozen=True)

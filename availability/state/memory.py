@@ -1,4 +1,4 @@
-"""`MemoryState`: the service's state in this process — answers (fresh, then stale), the calls in flight, the
+"""`MemoryState`: the service's `State` in this process — answers (fresh, then stale), the calls in flight, the
 org's `Retry-After` and the calls budget. It is all there is with `AVAILABILITY_SHARED_STATE=off` (one instance's
 view), and the layer every request reads first with shared state too, so a cache hit never leaves memory.
 """
@@ -14,17 +14,15 @@ from typing import Callable
 
 from ..answer import Availability
 from ..dataverse.throttle import CallsBudget, RetryAfterGate
+from .base import Begun, Call, Lifetime
 
 MAX_ENTRIES = 10_000
-
-# What the service hands the state for one upstream call: the call itself, and how long its answer may be
-# served fresh and stale (seconds, from now).
-Call = Callable[[], Availability]
-Lifetime = Callable[[Availability], "tuple[float, float]"]
 
 
 @dataclass
 class Entry:
+    """One answer this process holds, and until when it is fresh and may be served stale."""
+
     answer: Availability  # as a hit serves it (`source` "cache"): made once, not on every hit
     fresh_until: float  # monotonic
     stale_until: float  # monotonic
@@ -37,20 +35,18 @@ class MemoryState:
     :keyword max_entries: answers kept, least recently stored dropped first.
     """
 
-    shared = False
-
     def __init__(self, *, max_calls_per_minute: int = 0, max_entries: int = MAX_ENTRIES,
                  monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._entries: OrderedDict[bytes, Entry] = OrderedDict()
-        self._in_flight: dict[bytes, Future] = {}
+        self._in_flight: dict[bytes, Future[Availability]] = {}
         self.max_entries = max_entries
         self.gate = RetryAfterGate(clock=monotonic, sleep=sleep)
         self.budget = CallsBudget(max_calls_per_minute, clock=monotonic, sleep=sleep)
 
     # -- the hot path --
-    def begin(self, key: bytes) -> tuple[Availability | None, Future | None, bool]:
+    def begin(self, key: bytes) -> Begun:
         """A fresh answer for `key` (a hit); else the call in flight to wait for, and whether this caller leads it."""
         with self._lock:
             hit = self._fresh(key)
@@ -59,8 +55,9 @@ class MemoryState:
             future = self._in_flight.get(key)
             if future is not None:
                 return None, future, False
-            future = self._in_flight[key] = Future()
-            return None, future, True
+            led: Future[Availability] = Future()
+            self._in_flight[key] = led
+            return None, led, True
 
     def fresh(self, key: bytes) -> Availability | None:
         """The answer for `key` while it is fresh, marked `cache`."""
@@ -99,7 +96,14 @@ class MemoryState:
             return None
         return replace(entry.answer, source="stale")
 
+    def held(self, key: bytes) -> Availability | None:
+        """The answer held for `key` whatever its age, as a hit serves it; None when none is held."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else entry.answer
+
     def clear(self) -> None:
+        """Forget every answer."""
         with self._lock:
             self._entries.clear()
 

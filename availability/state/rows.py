@@ -18,10 +18,16 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, TypeVar
 
-from .. import telemetry
+from .. import tables, telemetry
 from ..answer import Availability
+from ..errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableEntity
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +35,7 @@ STORAGE_SECONDS = 1.0  # a request's storage work in all
 CONNECT_SECONDS, READ_SECONDS = 0.25, 0.5  # one storage request
 COOLDOWN_SECONDS = 5.0  # after a storage failure, per-instance state until storage is tried again
 WARN_EVERY_SECONDS = 60.0
-MAX_LEASE_SECONDS = 25.0  # no request lasts longer (contract §3), so neither does a lease
+MAX_LEASE_SECONDS = 25.0  # no request lasts longer, so neither does a lease
 THROTTLE_ROW = "throttle"
 
 
@@ -40,6 +46,7 @@ def partition_for(org_url: str | None, client_id: str | None) -> str:
 
 
 def row_key(key: bytes) -> str:
+    """The row of the check whose digest is `key`."""
     return "a" + key.hex()
 
 
@@ -50,14 +57,15 @@ _TIMES = {field.name for field in _FIELDS if "datetime" in str(field.type)}
 
 
 def encode(answer: Availability) -> str:
-    values = {}
+    """The answer as a row holds it: JSON, times in ISO 8601, without `source`."""
+    values: dict[str, Any] = {}
     for field in _FIELDS:
         value = getattr(answer, field.name)
         values[field.name] = value.isoformat() if isinstance(value, datetime) else value
     return json.dumps(values, separators=(",", ":"))
 
 
-def decode(text: Any) -> Availability | None:
+def decode(text: object) -> Availability | None:
     """The answer a row holds; None for a row without one, or written by a version with other fields."""
     if not isinstance(text, str) or not text:
         return None
@@ -72,10 +80,6 @@ def decode(text: Any) -> Availability | None:
 
 
 # -- storage, bounded ---------------------------------------------------------------------------------------
-
-class StorageUnavailable(Exception):
-    """Table Storage failed or did not answer in time: go on with this instance's own state."""
-
 
 class Conflict(Exception):
     """A conditional write lost: another instance changed the row since it was read."""
@@ -105,15 +109,14 @@ class Allowance:
         finally:
             lock.release()
 
-    def run(self, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def run(self, operation: Callable[[tables.CallOptions], T]) -> T:
+        """`operation` given per-call options that end its storage request within what is left."""
         if self.left <= 0.02:
             raise Spent()
-        connect = min(CONNECT_SECONDS, self.left / 2)
-        options = {"connection_timeout": connect, "read_timeout": min(READ_SECONDS, self.left - connect),
-                   "retry_total": 0}
+        options = tables.options_within(self.left, connect=CONNECT_SECONDS, read=READ_SECONDS)
         started = self._monotonic()
         try:
-            return operation(*args, **kwargs, **options)
+            return operation(options)
         finally:
             self.left -= self._monotonic() - started
 
@@ -131,9 +134,11 @@ class Health:
         self._lock = threading.Lock()  # requests and background threads fail at once: one warning
 
     def usable(self) -> bool:
+        """False for `COOLDOWN_SECONDS` after a failure."""
         return self._monotonic() >= self._down_until
 
     def failed(self, error: BaseException) -> None:
+        """Storage failed with `error`: not used for a while, and said so (at most once a minute)."""
         now = self._monotonic()
         with self._lock:
             self.failures += 1
@@ -149,6 +154,7 @@ class Health:
                         describe(error), COOLDOWN_SECONDS)
 
     def succeeded(self) -> None:
+        """Storage answered: said once when it had failed before."""
         if not self.down:
             return
         with self._lock:
@@ -159,135 +165,152 @@ class Health:
 
 
 def describe(error: BaseException) -> str:
+    """The kind and first line of what made storage fail, for operators."""
     cause = error.__cause__ or error
     text = str(cause).splitlines()[0][:200] if str(cause) else ""
     return type(cause).__name__ + (f": {text}" if text else "")
 
 
-class Rows:
+@dataclass(frozen=True)
+class Row:
+    """A row as read: its properties and its ETag."""
+
+    values: Mapping[str, Any]
+    etag: str
+
+    @classmethod
+    def of(cls, entity: TableEntity) -> Row:
+        return cls(entity, str(entity.metadata["etag"]))
+
+
+class RowStore(Protocol):
+    """The operations on one partition's rows that the throttle row needs; `Rows` runs them in a table."""
+
+    def read(self, key: str, allowance: Allowance) -> Row | None: ...
+
+    def create(self, entity: dict[str, Any], allowance: Allowance) -> str: ...
+
+    def update(self, entity: dict[str, Any], etag: str, allowance: Allowance, *, merge: bool) -> str: ...
+
+
+class Rows(RowStore):
     """The table's operations for one partition, with azure-core's errors turned into the three above.
 
     A missing table (a new account, Azurite restarted in memory) is created on the spot and the operation tried
     again.
+
+    :param table: an `azure.data.tables.TableClient`.
+    :param partition: the org's partition (`partition_for`).
     """
 
-    def __init__(self, table: Any, partition: str) -> None:
-        self.table = _Queries(table, partition)
+    def __init__(self, table: TableClient, partition: str) -> None:
+        self._table = table
         self.partition = partition
 
-    def _do(self, allowance: Allowance, name: str, *args: Any, **kwargs: Any) -> Any:
-        from azure.core.exceptions import (
-            AzureError,
-            ResourceExistsError,
-            ResourceModifiedError,
-            ResourceNotFoundError,
-        )
-
+    def _do(self, allowance: Allowance, operation: Callable[[tables.CallOptions], T], *, write: bool = False) -> T:
+        """`operation` within `allowance`, its errors translated; `write`: it writes a row (see `_table_missing`)."""
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import TableTransactionError
 
         for attempt in range(2):
             try:
-                return allowance.run(getattr(self.table, name), *args, **kwargs)
+                return allowance.run(operation)
+            except Spent:
+                raise  # the request's time for storage, not storage, ran out
             except (ResourceExistsError, ResourceModifiedError, TableTransactionError):
                 raise Conflict() from None
             except ResourceNotFoundError as exc:
-                if attempt or not _table_missing(name, exc):
+                if attempt or not _table_missing(exc, write=write):
                     raise Conflict() from None  # the row is gone (purged): as good as changed
                 self._create_table(allowance)
-            except AzureError as exc:
-                raise StorageUnavailable() from exc
             except Exception as exc:  # whatever else goes wrong with storage, requests go on without it
                 raise StorageUnavailable() from exc
         raise Conflict()
 
     def _create_table(self, allowance: Allowance) -> None:
-        from azure.core.exceptions import AzureError, ResourceExistsError
+        from azure.core.exceptions import AzureError
 
         try:
-            allowance.run(self.table.create_table)
-        except ResourceExistsError:
-            pass
+            allowance.run(lambda options: tables.create_table(self._table, **options))
         except AzureError as exc:
             raise StorageUnavailable() from exc
 
-    def lookup(self, key: str, allowance: Allowance) -> tuple[Any, Any]:
+    def lookup(self, key: str, allowance: Allowance) -> tuple[Row | None, Row | None]:
         """The check's row and the throttle row (each None when absent), in one query."""
-        found = self._do(allowance, "_query_all", key)
+        found = self._do(allowance, lambda options: self._both(key, options))
         return found.get(key), found.get(THROTTLE_ROW)
 
-    def read(self, key: str, allowance: Allowance) -> Any:
+    def _both(self, key: str, options: tables.CallOptions) -> dict[str, Row]:
+        rows = self._table.query_entities("PartitionKey eq @p and ( RowKey eq @k or RowKey eq @t )",
+                                          parameters={"p": self.partition, "k": key, "t": THROTTLE_ROW}, **options)
+        return {row["RowKey"]: Row.of(row) for row in rows}
+
+    def read(self, key: str, allowance: Allowance) -> Row | None:
         """The row `key`, or None when there is none."""
         try:
-            return self._do(allowance, "get_entity", self.partition, key)
+            return Row.of(self._do(allowance, lambda options: self._table.get_entity(self.partition, key, **options)))
         except Conflict:
             return None
 
     def create(self, entity: dict[str, Any], allowance: Allowance) -> str:
-        return self._do(allowance, "create_entity", {"PartitionKey": self.partition, **entity},
-                        response_preference="return-no-content")["etag"]
+        """Insert `entity` (`Conflict` when the row exists); its ETag."""
+        row = {"PartitionKey": self.partition, **entity}
+        written = self._do(allowance, lambda options: self._table.create_entity(
+            row, response_preference="return-no-content", **options), write=True)
+        return str(written["etag"])
 
     def update(self, entity: dict[str, Any], etag: str, allowance: Allowance, *, merge: bool) -> str:
-        """Write `entity` if the row is still at `etag`; `Conflict` otherwise."""
+        """Write `entity` if the row is still at `etag` (`Conflict` otherwise); its new ETag."""
         from azure.core import MatchConditions
         from azure.data.tables import UpdateMode
 
-        return self._do(allowance, "update_entity", {"PartitionKey": self.partition, **entity},
-                        mode=UpdateMode.MERGE if merge else UpdateMode.REPLACE, etag=etag,
-                        match_condition=MatchConditions.IfNotModified)["etag"]
+        row = {"PartitionKey": self.partition, **entity}
+        mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
+        written = self._do(allowance, lambda options: self._table.update_entity(
+            row, mode=mode, etag=etag, match_condition=MatchConditions.IfNotModified, **options), write=True)
+        return str(written["etag"])
 
     def merge(self, entity: dict[str, Any], allowance: Allowance) -> None:
+        """Merge `entity` into its row, whatever the row holds (created when there is none)."""
         from azure.data.tables import UpdateMode
 
-        self._do(allowance, "upsert_entity", {"PartitionKey": self.partition, **entity}, mode=UpdateMode.MERGE)
+        row = {"PartitionKey": self.partition, **entity}
+        self._do(allowance, lambda options: self._table.upsert_entity(row, mode=UpdateMode.MERGE, **options),
+                 write=True)
 
-    def expired(self, now: float, allowance: Allowance) -> list[Any]:
+    def expired(self, now: float, allowance: Allowance) -> list[Row]:
         """Up to 100 rows whose `ExpiresAt` has passed (keys and ETags only)."""
-        return self._do(allowance, "_query_expired", now)
+        return self._do(allowance, lambda options: self._expired(now, options))
 
-    def delete_all(self, rows: list[Any], allowance: Allowance) -> None:
+    def _expired(self, now: float, options: tables.CallOptions) -> list[Row]:
+        pages = self._table.query_entities("PartitionKey eq @p and ExpiresAt lt @now",
+                                           parameters={"p": self.partition, "now": now},
+                                           select=["PartitionKey", "RowKey"], results_per_page=100,
+                                           **options).by_page()
+        return [Row.of(entity) for entity in next(pages, [])]
+
+    def delete_all(self, rows: list[Row], allowance: Allowance) -> None:
         """Delete `rows` in one transaction, each only if unchanged since it was read."""
         from azure.core import MatchConditions
 
-        operations = [("delete", {"PartitionKey": self.partition, "RowKey": row["RowKey"]},
-                       {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified})
-                      for row in rows]
-        self._do(allowance, "submit_transaction", operations)
+        operations: list[Any] = [
+            ("delete", {"PartitionKey": self.partition, "RowKey": row.values["RowKey"]},
+             {"etag": row.etag, "match_condition": MatchConditions.IfNotModified}) for row in rows]
+        self._do(allowance, lambda options: self._table.submit_transaction(operations, **options))
 
 
-def _table_missing(operation: str, error: Any) -> bool:
+def _table_missing(error: Exception, *, write: bool) -> bool:
     # A missing entity is a 404 too: TableNotFound says it is the table; a write's 404 may come without a code.
     code = getattr(error, "error_code", None)
-    return code == "TableNotFound" or (code is None and operation in ("create_entity", "upsert_entity",
-                                                                      "update_entity"))
-
-
-class _Queries:
-    """The two queries, as methods of the table client's shape so that `Rows._do` bounds and translates them."""
-
-    def __init__(self, table: Any, partition: str) -> None:
-        self._table = table
-        self._partition = partition
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
-
-    def _query_all(self, key: str, **options: Any) -> dict[str, Any]:
-        rows = self._table.query_entities("PartitionKey eq @p and ( RowKey eq @k or RowKey eq @t )",
-                                          parameters={"p": self._partition, "k": key, "t": THROTTLE_ROW}, **options)
-        return {row["RowKey"]: row for row in rows}
-
-    def _query_expired(self, now: float, **options: Any) -> list[Any]:
-        pages = self._table.query_entities("PartitionKey eq @p and ExpiresAt lt @now",
-                                           parameters={"p": self._partition, "now": now},
-                                           select=["PartitionKey", "RowKey"], results_per_page=100,
-                                           **options).by_page()
-        return list(next(pages, []))
+    return code == "TableNotFound" or (code is None and write)
 
 
 # -- a check's row -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KeyRow:
+    """A check's row as read: the last answer, its windows (epoch seconds) and the lease of the one fetching it."""
+
     answer: Availability | None
     fresh_until: float
     stale_until: float
@@ -296,11 +319,13 @@ class KeyRow:
     etag: str
 
     @classmethod
-    def of(cls, entity: Any) -> KeyRow | None:
-        if entity is None:
+    def of(cls, row: Row | None) -> KeyRow | None:
+        if row is None:
             return None
-        return cls(decode(entity.get("Answer")), as_number(entity.get("FreshUntil")), as_number(entity.get("StaleUntil")),
-                   as_number(entity.get("LeaseUntil")), str(entity.get("Owner") or ""), entity.metadata["etag"])
+        values = row.values
+        return cls(decode(values.get("Answer")), as_number(values.get("FreshUntil")),
+                   as_number(values.get("StaleUntil")), as_number(values.get("LeaseUntil")),
+                   str(values.get("Owner") or ""), row.etag)
 
 
 @dataclass(frozen=True)
@@ -311,7 +336,7 @@ class Lease:
     until: float
 
 
-def as_number(value: Any) -> float:
+def as_number(value: object) -> float:
     """A number a row holds; 0 for a missing or mistyped one."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 

@@ -1,5 +1,5 @@
 """`TableState`: what every instance of the app must agree on, shared through one Table Storage table, with a
-`MemoryState` in front so that a cache hit never leaves memory.
+`MemoryState` in front (its own, not inherited) so that a cache hit never leaves memory.
 
 All rows of one org live in one partition (`o` + a digest of the org URL and client id), so that one query reads
 a check's row and the org's throttle row together:
@@ -35,28 +35,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..answer import Availability
-from ..errors import UpstreamTimeout
-from .memory import Call, Lifetime, MemoryState
-from .rows import (
-    MAX_LEASE_SECONDS,
-    Allowance,
-    Conflict,
-    Health,
-    KeyRow,
-    Lease,
-    Rows,
-    Spent,
-    StorageUnavailable,
-    encode,
-    row_key,
-)
-from .throttle import THROTTLE_REFRESH_AFTER, Keeper, SharedBudget, SharedGate, ThrottleRow
+from ..errors import StorageUnavailable, UpstreamTimeout
+from .base import Call, Lifetime
+from .memory import MAX_ENTRIES, MemoryState
+from .rows import MAX_LEASE_SECONDS, Allowance, Conflict, Health, KeyRow, Lease, Rows, Spent, encode, row_key
+from .throttle import Keeper, SharedBudget, SharedGate, SharedStorage
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
 
 log = logging.getLogger(__name__)
 
@@ -67,31 +58,41 @@ MAX_BACKGROUND = 1000  # writes waiting for the background workers; past it, ans
 # request that queued it for the interpreter.
 BACKGROUND_DELAY = 0.01
 
+# Storage work done after the caller has its answer, within an allowance of its own.
+Work = Callable[[Allowance], None]
 
-class TableState(MemoryState):
-    """A `MemoryState` whose misses, Retry-After and calls budget go through Table Storage for all instances.
+
+class TableState:
+    """A `State` whose misses, Retry-After and calls budget go through Table Storage for all instances, with this
+    instance's `MemoryState` in front of it (hits, calls in flight, and what storage cannot give).
 
     :param table: an `azure.data.tables.TableClient` (the table is created on first use).
     :param partition: the org's partition (`partition_for`).
     :keyword max_calls_per_minute: the calls budget of all instances together (0: none).
+    :keyword max_entries: answers kept in memory, least recently stored dropped first.
     """
 
-    shared = True
-
-    def __init__(self, table: Any, partition: str, *, max_calls_per_minute: int = 0,
-                 monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep, **options: Any) -> None:
-        super().__init__(max_calls_per_minute=max_calls_per_minute, monotonic=monotonic, sleep=sleep, **options)
+    def __init__(self, table: TableClient, partition: str, *, max_calls_per_minute: int = 0,
+                 max_entries: int = MAX_ENTRIES, monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.memory = MemoryState(max_calls_per_minute=max_calls_per_minute, max_entries=max_entries,
+                                  monotonic=monotonic, sleep=sleep)
+        # The memory's own methods, not methods that call them: a hit costs no more than with `MemoryState`.
+        self.begin = self.memory.begin
+        self.fresh = self.memory.fresh
+        self.end = self.memory.end
+        self.stale = self.memory.stale
+        self.clear = self.memory.clear
+        self.remember = self.memory.remember
         self.monotonic, self.wall, self.sleep = monotonic, wall, sleep
-        self.owner = uuid.uuid4().hex[:16]  # this instance, in leases
-        self.table_name = getattr(table, "table_name", "?")
+        self.table_name = table.table_name
         self.rows = Rows(table, partition)
         self.health = Health(self.table_name, monotonic)
-        self.throttle = ThrottleRow(self.rows, monotonic, sleep)
-        self.keeper = Keeper(self.throttle, self._refresh_throttle, monotonic)
-        self.gate = SharedGate(self, self.gate, self.keeper)
-        self.budget = SharedBudget(self, self.budget)
-        self._request = threading.local()  # the storage allowance of the request this thread serves
+        self.storage = SharedStorage(self.rows, self.health, monotonic=monotonic, wall=wall, sleep=sleep)
+        self.throttle = self.storage.throttle
+        self.keeper = Keeper(self.throttle, self.storage.refresh, monotonic)
+        self.gate = SharedGate(self.storage, self.memory.gate, self.keeper)
+        self.budget = SharedBudget(self.storage, self.memory.budget)
         self._background_lock = threading.Lock()
         self._pending = 0
         self._workers: ThreadPoolExecutor | None = None
@@ -102,12 +103,13 @@ class TableState(MemoryState):
     def fetch(self, key: bytes, deadline: float | None, call: Call, lifetime: Lifetime) -> tuple[Availability, bool]:
         """Another instance's fresh answer, or the answer this instance fetches under the check's lease."""
         if not self.health.usable():
-            return super().fetch(key, deadline, call, lifetime)
+            return self.memory.fetch(key, deadline, call, lifetime)
+        row = row_key(key)
         allowance = Allowance(self.monotonic)
-        self._request.allowance = allowance
-        try:
+        with self.storage.serving(allowance):  # the gate and the budget spend it too
+            claim: Availability | Lease | None
             try:
-                claim = self._claim(row_key(key), key, deadline, allowance)
+                claim = self._claim(row, key, deadline, allowance)
                 self.health.succeeded()
             except Spent:
                 claim = None
@@ -116,28 +118,28 @@ class TableState(MemoryState):
                 claim = None
             if isinstance(claim, Availability):
                 return claim, True
+            lease = claim
             try:
                 answer = call()
             except BaseException:
-                if claim is not None:
-                    self._background(self._release, row_key(key), claim)
+                if lease is not None:
+                    self._background(lambda allowance: self._release(row, lease, allowance))
                 raise
-        finally:
-            self._request.allowance = None
         fresh_for, stale_for = lifetime(answer)
-        self.remember(key, answer, fresh_for, stale_for)
-        if claim is not None or self.health.usable():
-            self._background(self._share, row_key(key), answer, self.wall(), fresh_for, stale_for, claim)
+        self.memory.remember(key, answer, fresh_for, stale_for)
+        if lease is not None or self.health.usable():
+            at = self.wall()
+            self._background(lambda allowance: self._share(row, answer, at, fresh_for, stale_for, lease, allowance))
         return answer, False
 
     def _claim(self, key: str, digest: bytes, deadline: float | None, allowance: Allowance) -> Availability | Lease:
         end = deadline if deadline is not None else self.monotonic() + MAX_LEASE_SECONDS
-        if digest not in self._entries:
+        if self.memory.held(digest) is None:
             # A check this instance has not answered lately most often has no row at all: one insert takes the
             # lease, and proves no instance holds an answer or a lease for it (rows outlive both).
             until = self.wall() + min(max(0.0, end - self.monotonic()), MAX_LEASE_SECONDS) + 1.0
             try:
-                return Lease(self.rows.create({"RowKey": key, "LeaseUntil": until, "Owner": self.owner,
+                return Lease(self.rows.create({"RowKey": key, "LeaseUntil": until, "Owner": self.storage.owner,
                                                "ExpiresAt": until}, allowance), until)
             except Conflict:
                 pass  # another instance fetched it, or is fetching it: read its row
@@ -154,7 +156,7 @@ class TableState(MemoryState):
                     return replace(row.answer, source="cache")
                 if row.answer is not None and row.stale_until > now:
                     self._keep(digest, row)  # served if this instance's own call fails
-                if row.lease_until > now and row.owner != self.owner:
+                if row.lease_until > now and row.owner != self.storage.owner:
                     # Another instance is fetching this answer: wait for it as a follower would, within our deadline.
                     if self.monotonic() + pause >= end:
                         raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
@@ -166,7 +168,7 @@ class TableState(MemoryState):
                         raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.") from None
                     continue
             until = now + min(max(0.0, end - self.monotonic()), MAX_LEASE_SECONDS) + 1.0
-            lease = {"RowKey": key, "LeaseUntil": until, "Owner": self.owner,
+            lease = {"RowKey": key, "LeaseUntil": until, "Owner": self.storage.owner,
                      "ExpiresAt": max(until, row.stale_until if row else 0.0)}
             try:
                 if row is None:
@@ -178,11 +180,11 @@ class TableState(MemoryState):
     def _keep(self, digest: bytes, row: KeyRow) -> None:
         """Another instance's answer into this instance's memory, with the same windows (unless ours is newer)."""
         assert row.answer is not None
-        local = self._entries.get(digest)
-        if local is not None and local.answer.retrieved_at >= row.answer.retrieved_at:
+        local = self.memory.held(digest)
+        if local is not None and local.retrieved_at >= row.answer.retrieved_at:
             return
         now = self.wall()
-        self.remember(digest, row.answer, row.fresh_until - now, row.stale_until - now)
+        self.memory.remember(digest, row.answer, row.fresh_until - now, row.stale_until - now)
 
     def _share(self, key: str, answer: Availability, at: float, fresh_for: float, stale_for: float,
                lease: Lease | None, allowance: Allowance) -> None:
@@ -191,18 +193,18 @@ class TableState(MemoryState):
             if lease is not None:
                 self._release(key, lease, allowance)
             return
+        stale_until = at + max(0.0, stale_for)
         entity = {"RowKey": key, "Answer": encode(answer), "FreshUntil": at + max(0.0, fresh_for),
-                  "StaleUntil": at + max(0.0, stale_for)}
+                  "StaleUntil": stale_until}
         if lease is not None:
             try:
-                self.rows.update({**entity, "LeaseUntil": 0.0, "Owner": "", "ExpiresAt": entity["StaleUntil"]},
+                self.rows.update({**entity, "LeaseUntil": 0.0, "Owner": "", "ExpiresAt": stale_until},
                                  lease.etag, allowance, merge=False)
                 return
             except Conflict:
                 pass  # the lease ran out and another instance took it: leave its lease, share the answer
         # Another instance's lease may be on the row: it is kept until that lease could have run out.
-        self.rows.merge({**entity, "ExpiresAt": max(entity["StaleUntil"], self.wall() + MAX_LEASE_SECONDS + 1.0)},
-                        allowance)
+        self.rows.merge({**entity, "ExpiresAt": max(stale_until, self.wall() + MAX_LEASE_SECONDS + 1.0)}, allowance)
 
     def _release(self, key: str, lease: Lease, allowance: Allowance) -> None:
         """The leader's call failed: followers may try theirs now rather than when the lease runs out."""
@@ -211,28 +213,8 @@ class TableState(MemoryState):
         except Conflict:
             pass
 
-    # -- Retry-After and budget --
-    def with_storage(self, operation: Callable[[Allowance], Any], otherwise: Any) -> Any:
-        """`operation` with this request's storage allowance, or `otherwise` when storage cannot be used now."""
-        if not self.health.usable():
-            return otherwise
-        allowance = getattr(self._request, "allowance", None) or Allowance(self.monotonic)
-        try:
-            result = operation(allowance)
-        except Spent:
-            return otherwise
-        except StorageUnavailable as exc:
-            self.health.failed(exc)
-            return otherwise
-        self.health.succeeded()
-        return result
-
-    def _refresh_throttle(self) -> None:
-        """The keeper's read of the throttle row (storage failures count as any request's)."""
-        self.with_storage(lambda allowance: self.throttle.refresh(allowance, older_than=THROTTLE_REFRESH_AFTER), None)
-
     # -- the background: answers written after the caller has them, and the purge --
-    def _background(self, operation: Callable[..., None], *args: Any) -> None:
+    def _background(self, work: Work) -> None:
         with self._background_lock:
             if self._pending >= MAX_BACKGROUND:
                 self.dropped += 1
@@ -241,15 +223,15 @@ class TableState(MemoryState):
             if self._workers is None:
                 self._workers = ThreadPoolExecutor(2, thread_name_prefix="shared-state")
             workers = self._workers
-        workers.submit(self._run, operation, args, self.monotonic() + BACKGROUND_DELAY)
+        workers.submit(self._run, work, self.monotonic() + BACKGROUND_DELAY)
 
-    def _run(self, operation: Callable[..., None], args: tuple, not_before: float) -> None:
+    def _run(self, work: Work, not_before: float) -> None:
         try:
             wait = not_before - self.monotonic()
             if wait > 0:  # past it when writes queue up: then no wait at all
                 time.sleep(wait)
             if self.health.usable():
-                operation(*args, Allowance(self.monotonic))
+                work(Allowance(self.monotonic))
                 self._purge_now_and_then()
                 self.health.succeeded()
         except StorageUnavailable as exc:

@@ -3,8 +3,9 @@
 `Throttle` is the row: the `Retry-After` (`RetryUntil`, `Recovering`), the lease of the one probe after it
 (`ProbeUntil`/`Prober`) and the calls of the last minute counted per second (`Calls`). `ThrottleRow` is the row as
 this instance knows it, changed only on its ETag, and the `Keeper` reads it again in the background while the
-instance calls the org. `SharedGate` and `SharedBudget` stand in for one instance's `RetryAfterGate` and
-`CallsBudget`, and fall back to them while storage fails.
+instance calls the org. `SharedStorage` is this instance's way to the row; on it, `SharedGate` and `SharedBudget`
+are the `Gate` and `Budget` of every instance together, and fall back to this instance's own `RetryAfterGate` and
+`CallsBudget` while storage fails.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import dataclasses
 import math
 import random
 import threading
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Callable, Iterator, TypeVar
 
-from ..dataverse.throttle import BUDGET_SPENT, THROTTLED, CallsBudget, RetryAfterGate
-from ..errors import UpstreamThrottled
-from .rows import MAX_LEASE_SECONDS, THROTTLE_ROW, Allowance, Conflict, Rows, Spent, as_number
+from ..dataverse.throttle import BUDGET_SPENT, THROTTLED, Budget, CallsBudget, Gate, RetryAfterGate
+from ..errors import StorageUnavailable, UpstreamThrottled
+from .rows import MAX_LEASE_SECONDS, THROTTLE_ROW, Allowance, Conflict, Health, Row, RowStore, Spent, as_number
+
+T = TypeVar("T")
 
 # The throttle row as read at most MAX_AGE ago is good enough for a call, else the call reads it first. For
 # KEEP_FRESH seconds after each call, the `Keeper` reads it again whenever it is older than REFRESH_AFTER, so that
@@ -26,18 +31,6 @@ from .rows import MAX_LEASE_SECONDS, THROTTLE_ROW, Allowance, Conflict, Rows, Sp
 THROTTLE_MAX_AGE, THROTTLE_REFRESH_AFTER, KEEP_FRESH_SECONDS = 0.25, 0.2, 2.0
 CALL_MARGIN = 0.2  # of a call's budget, kept for the call when the gate waits
 BUDGET_WINDOW = 62  # one-second buckets a call's room is counted over (see `Throttle.wait_for_room`)
-
-
-class SharedStorage(Protocol):
-    """What the gate and the budget use of the shared state (`TableState`)."""
-
-    owner: str  # this instance, in leases
-    throttle: ThrottleRow
-    wall: Callable[[], float]
-    monotonic: Callable[[], float]
-    sleep: Callable[[float], None]
-
-    def with_storage(self, operation: Callable[[Allowance], Any], otherwise: Any) -> Any: ...
 
 
 @dataclass
@@ -52,18 +45,21 @@ class Throttle:
     etag: str | None = None  # None: no such row yet
 
     @classmethod
-    def of(cls, entity: Any) -> Throttle:
-        if entity is None:
+    def of(cls, row: Row | None) -> Throttle:
+        """The row as read (None: there is none yet)."""
+        if row is None:
             return cls()
+        values = row.values
         calls: dict[int, int] = {}
-        for item in str(entity.get("Calls") or "").split(","):
+        for item in str(values.get("Calls") or "").split(","):
             second, _, count = item.partition(":")
             if second.isdigit() and count.isdigit():
                 calls[int(second)] = int(count)
-        return cls(as_number(entity.get("RetryUntil")), bool(entity.get("Recovering")), as_number(entity.get("ProbeUntil")),
-                   str(entity.get("Prober") or ""), calls, entity.metadata["etag"])
+        return cls(as_number(values.get("RetryUntil")), bool(values.get("Recovering")),
+                   as_number(values.get("ProbeUntil")), str(values.get("Prober") or ""), calls, row.etag)
 
-    def entity(self) -> dict[str, Any]:
+    def entity(self) -> dict[str, object]:
+        """The row's properties as written."""
         return {"RowKey": THROTTLE_ROW, "RetryUntil": float(self.retry_until), "Recovering": self.recovering,
                 "ProbeUntil": float(self.probe_until), "Prober": self.prober,
                 "Calls": ",".join(f"{second}:{count}" for second, count in sorted(self.calls.items()))}
@@ -89,6 +85,7 @@ class Throttle:
         return 0.0 if total < per_minute else 60.0
 
     def count_call(self, now: float) -> None:
+        """One call sent at `now` (epoch seconds); buckets out of the window are dropped."""
         current = int(now)
         self.calls = {second: count for second, count in self.calls.items() if second > current - BUDGET_WINDOW}
         self.calls[current] = self.calls.get(current, 0) + 1
@@ -97,7 +94,7 @@ class Throttle:
 class ThrottleRow:
     """The throttle row as this instance knows it, and changes to it written on its ETag."""
 
-    def __init__(self, rows: Rows, monotonic: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    def __init__(self, rows: RowStore, monotonic: Callable[[], float], sleep: Callable[[float], None]) -> None:
         self._rows = rows
         self._monotonic = monotonic
         self._sleep = sleep
@@ -107,7 +104,7 @@ class ThrottleRow:
         self._read_at = -math.inf
         self._written_at = -math.inf  # when this instance's last write of the row was done
 
-    def seen(self, entity: Any, begun: float) -> None:
+    def seen(self, row: Row | None, begun: float) -> None:
         """The row as a read begun at `begun` (monotonic) found it (None: there is none yet).
 
         Ignored when this instance wrote the row after that read began: the read may predate the write.
@@ -115,7 +112,7 @@ class ThrottleRow:
         with self._lock:
             if begun >= self._written_at:
                 # As fresh as the moment the read began: the row may have changed during the read.
-                self._known, self._read_at = Throttle.of(entity), begun
+                self._known, self._read_at = Throttle.of(row), begun
 
     def _read(self, allowance: Allowance) -> None:
         begun = self._monotonic()
@@ -172,6 +169,12 @@ class ThrottleRow:
         raise Spent()  # contention beyond reason: this call goes on with this instance's own state
 
 
+def _start_thread(target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, name="throttle-row", daemon=True)
+    thread.start()
+    return thread
+
+
 class Keeper:
     """Keeps the throttle row at most `THROTTLE_REFRESH_AFTER` old, in a thread of its own, for
     `KEEP_FRESH_SECONDS` after each call of this instance, so that a call seldom reads the row on its caller's path.
@@ -182,12 +185,20 @@ class Keeper:
 
     :param row: the throttle row as this instance knows it.
     :param read: reads the row again when it is older than `THROTTLE_REFRESH_AFTER`, storage failures handled.
+    :param monotonic: the clock `KEEP_FRESH_SECONDS` and the row's age are counted on.
+    :keyword wait: waits on the keeper's condition for at most the seconds given (None: until notified), as
+        `threading.Condition.wait` does; with `spawn`, how a clock other than the system's runs the keeper.
+    :keyword spawn: runs the keeper's loop (by default in a new daemon thread, which it returns).
     """
 
-    def __init__(self, row: ThrottleRow, read: Callable[[], None], monotonic: Callable[[], float]) -> None:
+    def __init__(self, row: ThrottleRow, read: Callable[[], None], monotonic: Callable[[], float], *,
+                 wait: Callable[[threading.Condition, float | None], bool] = threading.Condition.wait,
+                 spawn: Callable[[Callable[[], None]], threading.Thread | None] = _start_thread) -> None:
         self._row = row
         self._read = read
         self._monotonic = monotonic
+        self._wait = wait
+        self._spawn = spawn
         self._wake = threading.Condition()
         self._busy_until = -math.inf
         self._generation = 0  # a thread runs while the generation it started with is current
@@ -201,9 +212,8 @@ class Keeper:
             self._busy_until = self._monotonic() + KEEP_FRESH_SECONDS
             if not self._running:
                 self._running, self._idle = True, False
-                self._thread = threading.Thread(target=self._run, args=(self._generation,), name="throttle-row",
-                                                daemon=True)
-                self._thread.start()
+                generation = self._generation
+                self._thread = self._spawn(lambda: self._run(generation))
             elif self._idle:
                 self._idle = False
                 self._wake.notify_all()  # a thread of an earlier generation may be waiting too: it ends
@@ -231,27 +241,73 @@ class Keeper:
             with self._wake:
                 while generation == self._generation and self._monotonic() >= self._busy_until:
                     self._idle = True
-                    self._wake.wait()
+                    self._wait(self._wake, None)
                 if generation != self._generation:
                     return
                 wait = THROTTLE_REFRESH_AFTER - self._row.age()
                 if wait > 0:
-                    self._wake.wait(wait)
+                    self._wait(self._wake, wait)
                     continue
             self._read()
             if self._row.age() >= THROTTLE_REFRESH_AFTER:  # storage could not be read: not again at once
                 with self._wake:
-                    self._wake.wait(THROTTLE_REFRESH_AFTER)
+                    self._wait(self._wake, THROTTLE_REFRESH_AFTER)
 
 
-class SharedGate:
+class SharedStorage:
+    """This instance's way to the throttle row: who it is in leases, its clocks, whether storage may be used now,
+    and the storage allowance of the request each thread serves.
+
+    :param rows: the org's partition.
+    :param health: whether to use storage now, as this instance has found it.
+    """
+
+    def __init__(self, rows: RowStore, health: Health, *, monotonic: Callable[[], float],
+                 wall: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self.owner = uuid.uuid4().hex[:16]  # this instance, in leases
+        self.monotonic, self.wall, self.sleep = monotonic, wall, sleep
+        self.health = health
+        self.throttle = ThrottleRow(rows, monotonic, sleep)
+        self._request = threading.local()  # the storage allowance of the request this thread serves
+
+    @contextmanager
+    def serving(self, allowance: Allowance) -> Iterator[None]:
+        """This thread's storage work within `allowance` (its request's) until the block ends."""
+        self._request.allowance = allowance
+        try:
+            yield
+        finally:
+            self._request.allowance = None
+
+    def with_storage(self, operation: Callable[[Allowance], T]) -> T | None:
+        """`operation` within this request's storage allowance; None when storage cannot be used now (failing, or
+        this request's time for it spent)."""
+        if not self.health.usable():
+            return None
+        allowance: Allowance = getattr(self._request, "allowance", None) or Allowance(self.monotonic)
+        try:
+            result = operation(allowance)
+        except Spent:
+            return None
+        except StorageUnavailable as exc:
+            self.health.failed(exc)
+            return None
+        self.health.succeeded()
+        return result
+
+    def refresh(self) -> None:
+        """The keeper's read of the throttle row (storage failures count as any request's)."""
+        self.with_storage(lambda allowance: self.throttle.refresh(allowance, older_than=THROTTLE_REFRESH_AFTER))
+
+
+class SharedGate(Gate):
     """The org's `Retry-After` for every instance: noted in the throttle row, and one probe in all after it.
 
     Falls back to this instance's own `RetryAfterGate` (kept up to date all along) while storage fails.
     """
 
-    def __init__(self, state: SharedStorage, local: RetryAfterGate, keeper: Keeper) -> None:
-        self._state = state
+    def __init__(self, storage: SharedStorage, local: RetryAfterGate, keeper: Keeper) -> None:
+        self._storage = storage
         self._local = local
         self._keeper = keeper
         self._lock = threading.Lock()
@@ -259,8 +315,8 @@ class SharedGate:
 
     def note(self, wait: float) -> None:
         self._local.note(wait)
-        until = self._state.wall() + wait
-        owner = self._state.owner
+        until = self._storage.wall() + wait
+        owner = self._storage.owner
 
         def mutate(row: Throttle) -> bool:
             row.retry_until, row.recovering = max(row.retry_until, until), True
@@ -268,25 +324,25 @@ class SharedGate:
                 row.probe_until, row.prober = 0.0, ""
             return True
 
-        self._state.with_storage(lambda allowance: self._state.throttle.change(mutate, allowance), None)
+        self._storage.with_storage(lambda allowance: self._storage.throttle.change(mutate, allowance))
 
     def wait(self, deadline: float) -> bool:
         self._keeper.calling()
-        result = self._state.with_storage(lambda allowance: self._wait(deadline, allowance), _LOCAL)
-        return self._local.wait(deadline) if result is _LOCAL else result
+        result = self._storage.with_storage(lambda allowance: self._wait(deadline, allowance))
+        return self._local.wait(deadline) if result is None else result
 
     def _wait(self, deadline: float, allowance: Allowance) -> bool:
-        state = self._state
+        storage = self._storage
         max_age = THROTTLE_MAX_AGE
         while True:
-            row = state.throttle.current(max_age, allowance)
-            now, clock = state.wall(), state.monotonic()
+            row = storage.throttle.current(max_age, allowance)
+            now, clock = storage.wall(), storage.monotonic()
             wait = row.retry_until - now
             # Waits must leave the call time for the gate's own reads and writes, and for the call itself.
             if wait > 0:
                 if clock + wait + CALL_MARGIN >= deadline:
                     raise UpstreamThrottled(message=THROTTLED, retry_after=max(1, round(wait)))
-                state.sleep(wait)
+                storage.sleep(wait)
                 max_age = 0.0
                 continue
             if not row.recovering:
@@ -295,33 +351,33 @@ class SharedGate:
                 raise UpstreamThrottled(message=THROTTLED, retry_after=1)
             # Past a Retry-After, one call goes first for all instances: the one that takes the probe's lease.
             with self._lock:
-                mine = not self._probing and not (row.probe_until > now and row.prober != state.owner)
+                mine = not self._probing and not (row.probe_until > now and row.prober != storage.owner)
                 if mine:
                     self._probing = True
             if mine and self._take_probe(deadline, allowance):
-                if state.monotonic() + CALL_MARGIN / 2 < deadline:
+                if storage.monotonic() + CALL_MARGIN / 2 < deadline:
                     return True
                 self.end_probe(recovered=False)  # taken too late to be sent: let another instance probe
                 raise UpstreamThrottled(message=THROTTLED, retry_after=1)
             if clock + 0.1 + CALL_MARGIN >= deadline:
                 raise UpstreamThrottled(message=THROTTLED, retry_after=1)
-            state.sleep(0.1)
+            storage.sleep(0.1)
             max_age = 0.0
 
     def _take_probe(self, deadline: float, allowance: Allowance) -> bool:
-        state = self._state
-        now = state.wall()
-        lease = now + min(max(0.0, deadline - state.monotonic()), MAX_LEASE_SECONDS) + 1.0
+        storage = self._storage
+        now = storage.wall()
+        lease = now + min(max(0.0, deadline - storage.monotonic()), MAX_LEASE_SECONDS) + 1.0
 
         def mutate(row: Throttle) -> bool:
-            if row.retry_until > now or not row.recovering or (row.probe_until > now and row.prober != state.owner):
+            if row.retry_until > now or not row.recovering or (row.probe_until > now and row.prober != storage.owner):
                 return False
-            row.probe_until, row.prober = lease, state.owner
+            row.probe_until, row.prober = lease, storage.owner
             return True
 
         taken = False
         try:
-            taken = state.throttle.change(mutate, allowance) is not None
+            taken = storage.throttle.change(mutate, allowance) is not None
         finally:
             if not taken:
                 with self._lock:
@@ -332,20 +388,20 @@ class SharedGate:
         with self._lock:
             self._probing = False
         self._local.end_probe(recovered=recovered)
-        owner = self._state.owner
+        owner = self._storage.owner
 
         def mutate(row: Throttle) -> bool:
             changed = False
             if row.prober == owner:
                 row.probe_until, row.prober, changed = 0.0, "", True
-            if recovered and row.recovering and row.retry_until <= self._state.wall():
+            if recovered and row.recovering and row.retry_until <= self._storage.wall():
                 row.recovering, changed = False, True
             return changed
 
-        self._state.with_storage(lambda allowance: self._state.throttle.change(mutate, allowance), None)
+        self._storage.with_storage(lambda allowance: self._storage.throttle.change(mutate, allowance))
 
 
-class SharedBudget:
+class SharedBudget(Budget):
     """`AVAILABILITY_MAX_CALLS_PER_MINUTE` for every instance together, counted in the throttle row.
 
     Each call is also counted in this instance's own `CallsBudget`, which takes over while storage fails. When
@@ -353,27 +409,27 @@ class SharedBudget:
     once), the call is not made: the budget is there to protect the org.
     """
 
-    def __init__(self, state: SharedStorage, local: CallsBudget) -> None:
-        self._state = state
+    def __init__(self, storage: SharedStorage, local: CallsBudget) -> None:
+        self._storage = storage
         self._local = local
         self.per_minute = local.per_minute
 
     def wait(self, wait_until: float) -> bool:
         if not self.per_minute:
             return False
-        result = self._state.with_storage(_strict(lambda allowance: self._wait(wait_until, allowance)), _LOCAL)
-        return self._local.wait(wait_until) if result is _LOCAL else result
+        result = self._storage.with_storage(_strict(lambda allowance: self._wait(wait_until, allowance)))
+        return self._local.wait(wait_until) if result is None else result
 
     def _wait(self, wait_until: float, allowance: Allowance) -> bool:
-        state = self._state
+        storage = self._storage
         waited, max_age = False, THROTTLE_MAX_AGE
         while True:
-            wait = state.throttle.current(max_age, allowance).wait_for_room(self.per_minute, state.wall())
+            wait = storage.throttle.current(max_age, allowance).wait_for_room(self.per_minute, storage.wall())
             if wait <= 0:
                 return waited
-            if state.monotonic() + wait > wait_until:
+            if storage.monotonic() + wait > wait_until:
                 raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=max(1, math.ceil(wait)))
-            state.sleep(wait)
+            storage.sleep(wait)
             waited, max_age = True, 0.0
 
     def take(self) -> bool:
@@ -381,29 +437,26 @@ class SharedBudget:
             return True
 
         def mutate(row: Throttle) -> bool:
-            now = self._state.wall()  # each try's own time: the call is counted in the second it is sent
+            now = self._storage.wall()  # each try's own time: the call is counted in the second it is sent
             # A Retry-After noted since the gate looked (the gate may go by a row a moment old): no room either.
             if row.wait_for_room(self.per_minute, now) > 0 or row.retry_until > now:
                 return False
             row.count_call(now)
             return True
 
-        taken = self._state.with_storage(
-            _strict(lambda allowance: self._state.throttle.change(mutate, allowance) is not None), _LOCAL)
-        if taken is _LOCAL:
+        taken = self._storage.with_storage(
+            _strict(lambda allowance: self._storage.throttle.change(mutate, allowance) is not None))
+        if taken is None:
             return self._local.take()
         if taken:
             self._local.take()  # this instance's own count, for when storage fails
         return taken
 
 
-_LOCAL = object()  # "storage could not decide: use this instance's own state"
-
-
-def _strict(operation: Callable[[Allowance], Any]) -> Callable[[Allowance], Any]:
+def _strict(operation: Callable[[Allowance], T]) -> Callable[[Allowance], T]:
     """`operation`, with room it could not confirm in time taken as no room."""
 
-    def strict(allowance: Allowance) -> Any:
+    def strict(allowance: Allowance) -> T:
         try:
             return operation(allowance)
         except Spent:

@@ -7,6 +7,9 @@ from availability.errors import (
     ConfigurationError,
     InvalidRequest,
     NotFound,
+    StorageError,
+    StorageTimeout,
+    StorageUnavailable,
     Unauthorized,
     UpstreamAuthFailed,
     UpstreamError,
@@ -49,6 +52,14 @@ def test_upstream_family():
         assert issubclass(cls, UpstreamError)
     for cls in (InvalidRequest, Unauthorized, NotFound, ConfigurationError):
         assert not issubclass(cls, UpstreamError)
+
+
+@pytest.mark.parametrize(("cls", "status", "code"), [(StorageUnavailable, 503, "upstream_unavailable"),
+                                                      (StorageTimeout, 504, "upstream_timeout")])
+def test_storage_trouble_has_classes_of_its_own_with_the_codes_callers_know(cls, status, code):
+    assert (cls.status, cls.code) == (status, code) and issubclass(cls, StorageError)
+    assert not issubclass(cls, UpstreamError)  # the org's errors mean the org
+    assert cls().message.startswith("Table storage") and cls().message.endswith(".")
 
 
 def test_body_with_target():

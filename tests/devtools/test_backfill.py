@@ -10,7 +10,7 @@ import pytest
 
 from availability.answer import format_time
 from devtools.backfill import backfill, past_slots, thin
-from availability.errors import UpstreamUnavailable
+from availability.errors import StorageUnavailable
 from availability.answer import Availability
 from availability.snapshots import HistoryQuery, Snapshot, SnapshotStore
 from tests.availability.conftest import sandbox_org
@@ -115,11 +115,11 @@ def test_backfill_rows_go_to_its_batching_writer_without_a_second_pool(monkeypat
 def test_backfill_stops_when_the_table_refuses_rows():
     class Refusing(ListStore):
         def write(self, snapshot):
-            raise UpstreamUnavailable(message="Table storage could not be reached.")
+            raise StorageUnavailable()
 
     service = ClockedService()
     slots = past_slots("0 */5 * * * *", at("2026-11-24T08:00:00Z"), at("2026-11-24T12:00:00Z"))
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(StorageUnavailable):
         backfill(slots, targets=[CHAT], service=service, store=Refusing(False),
                  move_clock=lambda slot: setattr(service, "now", slot))
     assert len(service.seen) < len(slots)

@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from availability.dataverse import DataverseClient, pooled_session
-from availability.errors import InvalidRequest, UpstreamThrottled, UpstreamUnavailable
 from availability.checks import BeforeConversationCheck, ContextItem
+from availability.dataverse import DataverseClient
+from availability.errors import InvalidRequest, UpstreamThrottled, UpstreamUnavailable
+from availability.session import pooled_session
 from tests.availability.scenario import CHAT
 
 ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"

@@ -1,4 +1,5 @@
-"""The HTTP transport to a host: one pooled `requests.Session` with the CA bundle and proxies settled once.
+"""The HTTP transport to a host (the org, Table Storage): one pooled `requests.Session` with the CA bundle and
+proxies settled once.
 
 requests would otherwise re-read them (a scan of os.environ, a .netrc lookup) on every call, which is a good
 part of a call's CPU when the upstream is fast. The values come from `Settings`, which reads the environment.
