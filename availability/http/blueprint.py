@@ -111,6 +111,20 @@ def snapshots(req: func.HttpRequest) -> func.HttpResponse:
     return handle("snapshots", req, work)
 
 
+@bp.route(route="workstreams", methods=["GET"])
+def workstreams(req: func.HttpRequest) -> func.HttpResponse:
+    """The org's active workstreams, sorted by name, optionally of one channel: what a maker picks from."""
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from .params import parse_workstreams_query
+
+        channel = parse_workstreams_query(req.params)
+        listing = app.current().workstreams.listing(deadline=deadline)
+        return listing.to_json(channel), listing.source
+
+    return handle("workstreams", req, work)
+
+
 @bp.route(route="dashboard", methods=["GET"])
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     """The supervisor dashboard: one self-contained HTML page (now, the last 24 hours, the hour-of-week heatmap)."""

@@ -251,6 +251,7 @@ def operations() -> list[Operation]:
             errors=(400, 401, 500),
         ),
         *_subscription_operations(),
+        *_workstream_operations(),
         *_public_operations(),
         Operation(
             path="/health", method="get",
@@ -277,6 +278,7 @@ TAGS = [
                                          "connector's trigger) and the signed changes sent to their callbacks."},
     {"name": "Web pages", "description": "Anonymous, cacheable answers for the checks published in the app setting "
                                          "PUBLIC_AVAILABILITY, and the drop-in script for a page's chat button."},
+    {"name": "Workstreams", "description": "The org's workstreams, to pick one from by name."},
     {"name": "Service", "description": "Liveness and this description."},
 ]
 INFO_DESCRIPTION = (
@@ -514,5 +516,40 @@ def _subscription_operations() -> list[Operation]:
             ok=Ok(None, "Deleted.", media=None, status=204),
             errors=(401, 404, 500, 503),
             error_notes={**_NOT_A_SUBSCRIPTION, **_STORAGE_FAULT},
+        ),
+    ]
+
+
+# -- the org's workstreams: what the connector's dropdowns are filled from -------------------------------------------
+
+LIST_WORKSTREAMS = "ListWorkstreams"
+
+
+def _workstream_operations() -> list[Operation]:
+    from ..schemas.workstreams import channel_field
+
+    return [
+        Operation(
+            path="/workstreams", method="get",
+            operation_id=LIST_WORKSTREAMS, tag="Workstreams", connector=True, visibility="internal",
+            summary="List workstreams",
+            description=(
+                "Lists the org's active workstreams, sorted by name, with their channel: what a workstream is "
+                "picked from. The list is kept for WORKSTREAMS_CACHE_SECONDS (10 minutes by default), so a new "
+                "workstream can take that long to appear; while Dynamics 365 fails, the last list is served with "
+                "source stale."
+            ),
+            parameters=(
+                {"name": "channel", "in": "query", "required": False, "title": "Channel",
+                 "description": "Only the workstreams of this channel; absent means every channel.",
+                 "schema": channel_field(), "example": "chat"},
+            ),
+            ok=Ok("WorkstreamList", "The org's active workstreams, sorted by name.",
+                  examples={"three": {"summary": "Chat, voice and SMS", "value": examples.workstreams()}}),
+            errors=(400, 401, 500, 502, 503, 504),
+            error_notes={
+                400: ("invalid_request: channel is not one of the channels named, or the query has another "
+                      "parameter; target names it.", ("invalid_request",)),
+            },
         ),
     ]

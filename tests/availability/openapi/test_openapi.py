@@ -56,9 +56,11 @@ CONTRACT_SNAPSHOT_FIELDS = {
 # Change subscriptions (contract §3): the connector has the trigger (POST) and its internal DELETE.
 SUBSCRIPTION_OPERATIONS = {("/api/subscriptions", "post"), ("/api/subscriptions", "get"),
                            ("/api/subscriptions/{id}", "get"), ("/api/subscriptions/{id}", "delete")}
+# The org's workstreams (contract §3, third wave): in the connector as the internal source of its dropdowns.
+WORKSTREAM_OPERATIONS = {("/api/workstreams", "get")}
 CONNECTOR_OPERATIONS = {
     "CheckAvailabilityBeforeConversation", "CheckAvailabilityForConversation", "CheckAvailabilityBatch",
-    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription",
+    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription", "ListWorkstreams",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -320,7 +322,8 @@ def test_the_correlation_header_is_never_refused(oas):
 
 def test_openapi_has_every_endpoint_of_the_contract(oas):
     assert {(path, method) for path, method, _ in operations(oas)} == (CONTRACT_OPERATIONS | ADDED_OPERATIONS
-                                                                       | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS)
+                                                                       | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS
+                                                                       | WORKSTREAM_OPERATIONS)
 
 
 def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
@@ -684,7 +687,7 @@ def test_swagger_operations_are_described_for_makers(swagger):
             assert response["description"] and "x-correlation-id" in response["headers"]
     assert set(found) == CONNECTOR_OPERATIONS
     assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")} | {
-        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")}
+        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")} | WORKSTREAM_OPERATIONS
     assert not (ADDED_OPERATIONS | PUBLIC_OPERATIONS) & set(found.values())
     description = swagger["paths"]["/availability/before-conversation"]["post"]["description"]
     assert "escalat" in description and "canEscalate" in description
