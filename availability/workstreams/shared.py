@@ -31,6 +31,7 @@ COOLDOWN_SECONDS = 5.0
 WARN_EVERY_SECONDS = 60.0
 MAX_LEASE_SECONDS = 25.0  # no request lasts longer, so neither does a lease
 FIRST_POLL, MAX_POLL = 0.05, 0.25  # reads of the row while another instance queries the org
+MAX_LOST_WRITES = 5
 # Table Storage keeps a string property up to 64 KiB (32K UTF-16 characters) and an entity up to 1 MiB.
 CHUNK_CHARACTERS, MAX_CHUNKS = 30_000, 15
 
@@ -38,7 +39,8 @@ CHUNK_CHARACTERS, MAX_CHUNKS = 30_000, 15
 @dataclass(frozen=True)
 class Claim:
     """What the row said: a fresh list to use (`fresh`), or this instance's lease to query the org (`lease`, the
-    row's ETag), or `late` (another instance's query outlasted the caller's wait); `seen` is any list it held."""
+    row's ETag), or `late` (another instance's query outlasted the caller's wait), or none of them (query the org
+    without a lease); `seen` is any list it held."""
 
     fresh: Kept | None = None
     lease: str | None = None
@@ -99,8 +101,10 @@ class SharedList:
             return
         entity = {"RowKey": ROW_KEY, **_encode(kept), "LeaseUntil": 0.0, "Owner": "",
                   "ExpiresAt": kept.stale_until}
-        if entity.get("Parts") is None:
-            return  # too long to share: each instance keeps its own
+        if entity.get("Parts") is None:  # too long to share: each instance keeps its own
+            if lease is not None:
+                self.release(lease)
+            return
         try:
             if lease is not None:
                 try:
@@ -110,9 +114,10 @@ class SharedList:
                     pass  # the lease ran out and another instance took it: share the list all the same
             self._write("upsert_entity", {key: value for key, value in entity.items()
                                           if key not in ("LeaseUntil", "Owner")}, replace=False)
-        except (StorageUnavailableError, ConflictError) as exc:
-            if isinstance(exc, StorageUnavailableError):
-                self._failed(exc)
+        except ConflictError:
+            pass
+        except StorageUnavailableError as exc:
+            self._failed(exc)
 
     def release(self, lease: str) -> None:
         """The org could not answer: others may try now rather than when the lease runs out."""
@@ -131,6 +136,7 @@ class SharedList:
         entity = self._read()
         pause = FIRST_POLL
         seen: Kept | None = None
+        lost = 0  # conditional writes lost to other instances
         while True:
             now = self._wall()
             if entity is not None:
@@ -156,6 +162,9 @@ class SharedList:
                 return Claim(lease=self._write("update_entity", lease, etag=entity.metadata["etag"], replace=False),
                              seen=seen)
             except ConflictError:
+                lost += 1
+                if lost >= MAX_LOST_WRITES:  # the row changes faster than it can be read: ask the org alone
+                    return Claim(seen=seen)
                 entity = self._read()  # another instance came first: look again
 
     def _read(self) -> Any:

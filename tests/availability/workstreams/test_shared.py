@@ -141,3 +141,19 @@ def test_without_storage_each_instance_asks_alone(stack, clean_sandbox, caplog):
     assert [listing.source for listing in found] == ["live", "live"]
     assert clean_sandbox.stats()["queries"] == 2
     assert [r for r in caplog.records if "shared workstream list is unavailable" in r.getMessage()]
+
+
+def test_a_long_list_is_shared_over_several_properties_of_its_row(table):
+    from availability.workstreams.records import Kept, Workstream
+
+    now = time.time()
+    many = tuple(Workstream(str(uuid.UUID(int=i)), f"Workstream {i:04} · {'x' * 60}", 192360000 + i)
+                 for i in range(1000))
+    writer, reader = SharedList(table, "olong"), SharedList(table, "olong")
+    first = writer.claim(time.monotonic() + 5)
+    assert first is not None and first.lease is not None
+    writer.publish(Kept(many, now, now + 600, now + 900), first.lease)
+    row = table.get_entity("olong", "workstreams")
+    assert row["Parts"] > 1 and row["LeaseUntil"] == 0
+    found = reader.claim(time.monotonic() + 5)
+    assert found is not None and found.fresh is not None and found.fresh.workstreams == many
