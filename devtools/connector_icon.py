@@ -44,7 +44,7 @@ def draw() -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.connector_icon", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.connector_icon", description="Draw the connector's icon.")
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args(argv)
     path = CONNECTOR_DIR / ICON_FILE
