@@ -2,6 +2,7 @@
 
     settings → credential → DataverseClient → AvailabilityService → snapshot store and runner, org directory
                   state (memory, or shared through Table Storage) ↗          ↘ subscriptions, notifier
+                                             ↘ workstream directory (the org's workstreams, shared likewise)
 
 The blueprints ask `current()` for the process-wide `App`; tests, the benchmarks and the demo backfill build
 their own `App(settings, Transports(...))`. Every part is built on first use, so importing the app (the cold
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use only (settings too: it 
     from .settings import Settings
     from .snapshots import SnapshotRunner, SnapshotStore
     from .state import State
+    from .workstreams import WorkstreamDirectory
 
 T = TypeVar("T")
 
@@ -161,6 +163,30 @@ class App:
         return self._part("table_service", build)
 
     @property
+    def workstreams(self) -> WorkstreamDirectory:
+        """The org's active workstreams, asked of the org once per `WORKSTREAMS_CACHE_SECONDS` (for every instance
+        together through the state table when shared state is on)."""
+
+        def build() -> WorkstreamDirectory:
+            from .workstreams import SharedList, WorkstreamDirectory
+
+            config = self.settings
+            shared = None
+            if config.shared_state == "table":
+                from .state import partition_for
+
+                shared = SharedList(self.table_service.get_table_client(config.state_table),
+                                    partition_for(config.dataverse_url, config.client_id))
+            def query(**when: Any) -> list[dict[str, Any]]:
+                # The client is looked up when the org is asked, not now: an org not configured fails that only.
+                return self.client.list_workstreams(**when)
+
+            return WorkstreamDirectory(query, ttl=config.workstreams_cache_seconds,
+                                       stale_seconds=config.stale_seconds, shared=shared)
+
+        return self._part("workstreams", build)
+
+    @property
     def snapshot_store(self) -> SnapshotStore:
         """Snapshot rows in `SNAPSHOT_TABLE`."""
 
@@ -181,7 +207,7 @@ class App:
             config = self.settings
             store = self.snapshot_store  # storage first: without it a run has nowhere to write
             auto = config.snapshot_workstreams is None
-            targets = WorkstreamTargets(config.snapshot_workstreams, self.client if auto else None)
+            targets = WorkstreamTargets(config.snapshot_workstreams, self.workstreams if auto else None)
             return SnapshotRunner(schedule=config.snapshot_schedule, targets=targets, service=self.service,
                                   store=store, retention_days=config.snapshot_retention_days,
                                   time_zone=config.schedule_time_zone, org_clock=self.org_clock)
@@ -190,12 +216,13 @@ class App:
 
     @property
     def org_directory(self) -> OrgDirectory:
-        """Names of the org's workstreams and queues for the dashboard, refreshed every 10 minutes."""
+        """Names of the org's workstreams (from `workstreams`) and queues for the dashboard."""
 
         def build() -> OrgDirectory:
             from .dashboard.directory import OrgDirectory
 
-            return OrgDirectory(lambda: self.client)  # the client is asked for on first use, not now
+            # The client is asked for on first use, not now.
+            return OrgDirectory(lambda: self.client, workstreams=lambda: self.workstreams)
 
         return self._part("org_directory", build)
 

@@ -220,7 +220,7 @@ def backfill_sandbox(
         control.set_clock(format_time(moment, milliseconds=True), frozen=True)
 
     try:
-        targets = WorkstreamTargets(settings.snapshot_workstreams, app.client).resolve()
+        targets = WorkstreamTargets(settings.snapshot_workstreams, app.workstreams).resolve()
         if progress:
             every = f"every {step_minutes:g} minutes" if step_minutes else "every slot"
             if step_minutes and every_slot_hours:

@@ -27,8 +27,11 @@ PARAMETERS = {
     BEFORE: ("ApiVersion", "LiveWorkStreamId", "CustomContextItems", "ChannelEngagementContext"),
     FOR: ("ApiVersion", "ConversationId", "CustomContextItems"),
 }
-# msdyn_streamsource codes reported for each scenario channel (informational; the product only reads ids and names).
-STREAM_SOURCES = {"chat": 192390000, "voice": 192440000, "messaging": 192310000}
+# msdyn_streamsource codes reported for each scenario channel, as the choice's options are documented
+# (learn.microsoft.com/dynamics365/customer-service/develop/reference/entities/msdyn_ocsystemmessage): Live chat,
+# Voice call, SMS, WhatsApp, Facebook, Microsoft Teams; `messaging` stands for a custom messaging channel (Custom).
+STREAM_SOURCES = {"chat": 192360000, "voice": 192440000, "sms": 192340000, "whatsapp": 192300000,
+                  "facebook": 192330000, "teams": 19241000, "messaging": 192350002}
 TOKEN_PROBLEMS = {
     "missing": "Authorization header is missing or is not a Bearer token.",
     "unknown": "The access token is not valid: the sandbox did not issue it.",

@@ -40,7 +40,7 @@ from sandbox.hours import DAYS, OperatingHours, merge_spans, parse_span
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TEXT = "text"
 INTEGER = "integer"
-CHANNELS = ("chat", "voice", "messaging")
+CHANNELS = ("chat", "voice", "messaging", "sms", "whatsapp", "facebook", "teams")
 QUEUE_TYPES = {"messaging": 192350000, "entity": 192350001, "voice": 192350002}
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte")
 # How often the representative metrics change under `variation` (upstream refreshes them every 5 minutes).

@@ -1,5 +1,6 @@
-"""The org's directory for the dashboard: names of its workstreams and queues, and which workstreams are
-active, refreshed in the background every ten minutes (upstream refreshes queue configuration that often)."""
+"""The org's directory for the dashboard: names of its workstreams (the app's workstream directory: the active
+ones) and of its queues, refreshed in the background every ten minutes (upstream refreshes queue configuration
+that often)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..checks import is_guid
 from ..errors import AvailabilityError
+
+if TYPE_CHECKING:
+    from ..workstreams import WorkstreamDirectory
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,7 @@ class OrgDirectory:
     """Names of the org's workstreams and queues, and which workstreams are active; refreshed every `ttl`.
 
     :param client: returns the `DataverseClient` (called lazily: an org not configured is not an error here).
+    :param workstreams: returns the app's `WorkstreamDirectory`, which the workstreams' names come from.
     A refresh runs on a thread of its own, one at a time, so a caller waits for it only as long as it can
     (`lookup(timeout=)`); one the caller stopped waiting for goes on and serves the next caller. While
     discovery fails the last good lists are kept; before any succeeds, the lists are empty.
@@ -40,9 +45,10 @@ class OrgDirectory:
 
     RETRY_AFTER_FAILURE = 30.0  # seconds: a failed refresh is tried again soon rather than after a whole `ttl`
 
-    def __init__(self, client: Callable[[], Any], *, ttl: float = DIRECTORY_TTL,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, client: Callable[[], Any], *, workstreams: Callable[[], WorkstreamDirectory],
+                 ttl: float = DIRECTORY_TTL, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._client = client
+        self._directory = workstreams
         self.ttl = ttl
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -87,21 +93,23 @@ class OrgDirectory:
     def _refresh(self, done: Future) -> None:
         workstreams = queues = None
         error: AvailabilityError | None = None
+        stale = False
         try:
-            client = self._client()
-            workstreams = {str(r.get("msdyn_liveworkstreamid", "")).lower(): str(r.get("msdyn_name") or "")
-                           for r in client.list_workstreams()}
-            queues = {str(r.get("queueid", "")).lower(): str(r.get("name") or "") for r in client.list_queues()}
+            listing = self._directory().listing()
+            workstreams, stale = {w.id: w.name for w in listing.workstreams}, listing.source == "stale"
+            queues = {str(r.get("queueid", "")).lower(): str(r.get("name") or "")
+                      for r in self._client().list_queues()}
         except AvailabilityError as exc:
             error = exc
         except Exception:  # a bug must not leave the page without its fallbacks
             log.exception("Listing the org's workstreams and queues failed unexpectedly")
         with self._lock:
             if workstreams is not None and queues is not None:
-                self._workstreams = {k: v for k, v in workstreams.items() if is_guid(k)}
+                self._workstreams = workstreams
                 self._queues = {k: v for k, v in queues.items() if is_guid(k)}
+            if workstreams is not None and queues is not None and not stale:
                 self._loaded_at = self._monotonic()
-            else:
+            else:  # the org failed (names kept from before, if any): asked again soon
                 self._loaded_at = self._monotonic() - self.ttl + self.RETRY_AFTER_FAILURE
             self.error = error
             self._refreshing = None

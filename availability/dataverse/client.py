@@ -106,16 +106,17 @@ class DataverseClient:
                                        not_found=not_found, not_found_target=target)
         return wire.parse_availability(payload, datetime.now(timezone.utc), org_time)
 
-    def list_workstreams(self, *, active_only: bool = True, queue_until: float | None = None
-                         ) -> list[dict[str, Any]]:
+    def list_workstreams(self, *, active_only: bool = True, deadline: float | None = None,
+                         queue_until: float | None = None) -> list[dict[str, Any]]:
         """Workstreams (`msdyn_liveworkstreams`): id, name, channel code, default queue.
 
-        `queue_until` (monotonic) lets the query wait out the org's Retry-After until then (a timer run's slot).
+        `deadline` (monotonic) bounds the whole query (every page); `queue_until` lets it wait out the org's
+        Retry-After until then (a timer run's slot).
         """
         query = "$select=msdyn_liveworkstreamid,msdyn_name,msdyn_streamsource,_msdyn_defaultqueue_value"
         if active_only:
             query += "&$filter=statecode eq 0"
-        return self._list(f"msdyn_liveworkstreams?{query}", queue_until=queue_until)
+        return self._list(f"msdyn_liveworkstreams?{query}", deadline=deadline, queue_until=queue_until)
 
     def list_queues(self, *, active_only: bool = True) -> list[dict[str, Any]]:
         """Queues (`queues`): id, name, type."""
@@ -137,11 +138,12 @@ class DataverseClient:
         self._session.close()
 
     # -- the wire --
-    def _list(self, path: str, *, queue_until: float | None = None) -> list[dict[str, Any]]:
+    def _list(self, path: str, *, deadline: float | None = None, queue_until: float | None = None
+              ) -> list[dict[str, Any]]:
         """Every record of a query, page after page (`Prefer: odata.maxpagesize`, `@odata.nextLink`)."""
         records: list[dict[str, Any]] = []
         for _ in range(self.max_pages):
-            page, _ = self._send("GET", path, prefer=f"odata.maxpagesize={self.page_size}",
+            page, _ = self._send("GET", path, prefer=f"odata.maxpagesize={self.page_size}", deadline=deadline,
                                   queue_until=queue_until)
             records.extend(page.get("value") or [])
             link = page.get("@odata.nextLink")

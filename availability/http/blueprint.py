@@ -118,6 +118,21 @@ def snapshots(req: func.HttpRequest) -> func.HttpResponse:
     return handle("snapshots", req, work)
 
 
+@bp.route(route="workstreams")
+@answers("GET")
+def workstreams(req: func.HttpRequest) -> func.HttpResponse:
+    """The org's active workstreams, sorted by name, optionally of one channel: what a maker picks from."""
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from .params import parse_workstreams_query
+
+        channel = parse_workstreams_query(req.params)
+        listing = app.current().workstreams.listing(deadline=deadline)
+        return listing.to_json(channel), listing.source
+
+    return handle("workstreams", req, work)
+
+
 @bp.route(route="dashboard")
 @answers("GET")
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:

@@ -15,6 +15,7 @@ from ..snapshots import HistoryQuery
 from ..snapshots.rows import DEFAULT_LIMIT, DEFAULT_WINDOW, EPOCH, MAX_LIMIT
 
 HISTORY_PARAMETERS = ("workstreamId", "queueId", "from", "to", "limit")
+WORKSTREAMS_PARAMETERS = ("channel",)
 AUTH_PARAMETERS = ("code",)  # the function key, read by the host
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -43,6 +44,18 @@ def parse_history_query(params: Mapping[str, str], now: Callable[[], datetime]) 
             raise InvalidRequest(f"'limit' must be a whole number from 1 to {MAX_LIMIT}.", target="limit")
         limit = int(text)
     return HistoryQuery(start=start, end=end, limit=limit, workstream_id=workstream_id, queue_id=queue_id)
+
+
+def parse_workstreams_query(params: Mapping[str, str]) -> str | None:
+    """The `channel` of `GET /api/workstreams` (None: every channel), spelt as the list names it; any fault is an
+    `InvalidRequest` naming it."""
+    from ..workstreams.channels import CHANNEL_NAMES
+
+    check_parameter_names(params, WORKSTREAMS_PARAMETERS)
+    channel = params.get("channel")
+    if channel is not None and channel not in CHANNEL_NAMES:
+        raise InvalidRequest(f"'channel' must be one of {', '.join(CHANNEL_NAMES)}.", target="channel")
+    return channel
 
 
 def check_parameter_names(params: Mapping[str, str], expected: Sequence[str]) -> None:

@@ -183,3 +183,13 @@ def availability_change() -> dict[str, Any]:
                           next_transition_time=datetime(2026, 11, 25, 17, 0, tzinfo=timezone.utc),
                           next_opening_time=None, next_closing_time=None, retrieved_at=opened + timedelta(seconds=2))
     return change_body(_subscription(), answer, opened, answer.retrieved_at + timedelta(milliseconds=40))
+
+
+def workstreams() -> dict[str, Any]:
+    """The org's workstreams as `GET /api/workstreams` lists them."""
+    from ..workstreams import Workstream
+
+    listed = [Workstream(WORKSTREAM_2, "Phone support", 192440000),
+              Workstream("3a9e6c1d-2b4f-4e8a-9c7d-5f1e0a2b3c4d", "Text messages", 192340000),
+              Workstream(WORKSTREAM, "Website chat", 192360000)]
+    return {"workstreams": [w.to_json() for w in listed], "source": "cache"}

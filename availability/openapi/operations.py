@@ -175,7 +175,7 @@ def operations() -> list[Operation]:
         ),
         Operation(
             path="/availability/batch", method="post",
-            operation_id="CheckAvailabilityBatch", tag="Availability", connector=True,
+            operation_id="CheckAvailabilityBatch", tag="Availability", connector=True, visibility="advanced",
             summary="Check availability for several workstreams",
             description=(
                 f"Runs 1 to {MAX_BATCH} before-conversation checks in one call, in parallel, and returns one result "
@@ -192,7 +192,7 @@ def operations() -> list[Operation]:
         ),
         Operation(
             path="/snapshots", method="get",
-            operation_id="GetAvailabilityHistory", tag="History", connector=True,
+            operation_id="GetAvailabilityHistory", tag="History", connector=True, visibility="advanced",
             summary="Get availability history",
             description=(
                 "Returns the availability snapshots the gateway records every few minutes for each workstream, "
@@ -201,8 +201,9 @@ def operations() -> list[Operation]:
                 "escalate now: call Check availability before a conversation for that."
             ),
             parameters=(
-                _guid_parameter("workstreamId", "Workstream ID", "Only this workstream's snapshots.",
-                                examples.WORKSTREAM, visibility="important"),
+                {**_guid_parameter("workstreamId", "Workstream", "Only this workstream's snapshots: pick it by name, "
+                                   "or enter its ID.", examples.WORKSTREAM, visibility="important"),
+                 "_pick": "workstream"},
                 _guid_parameter("queueId", "Queue ID", "Only snapshots routed to this queue.", examples.QUEUE,
                                 visibility="advanced"),
                 {"name": "from", "in": "query", "required": False, "title": "From",
@@ -252,6 +253,7 @@ def operations() -> list[Operation]:
             errors=(400, 401, 500),
         ),
         *_subscription_operations(),
+        *_workstream_operations(),
         *_public_operations(),
         Operation(
             path="/health", method="get",
@@ -278,6 +280,7 @@ TAGS = [
                                          "connector's trigger) and the signed changes sent to their callbacks."},
     {"name": "Web pages", "description": "Anonymous, cacheable answers for the checks published in the app setting "
                                          "PUBLIC_AVAILABILITY, and the drop-in script for a page's chat button."},
+    {"name": "Workstreams", "description": "The org's workstreams, to pick one from by name."},
     {"name": "Service", "description": "Liveness and this description."},
 ]
 INFO_DESCRIPTION = (
@@ -293,11 +296,14 @@ INFO_DESCRIPTION = (
     "{\"error\": {\"code\", \"message\", \"target\"}}. Times are UTC ISO-8601 ending in Z."
 )
 CONNECTOR_DESCRIPTION = (
-    "Checks whether a human representative of Dynamics 365 Contact Center can take a customer now: the queue the "
-    "customer would reach, its operating hours, free representatives, expected wait and next opening time, with a "
-    "sentence a bot can say as is. Use it before offering a live chat or escalating to a representative."
+    "Checks whether a human representative of your contact center can take a customer now: the queue the customer "
+    "would reach, its operating hours, free representatives, the expected wait and the next opening time, with a "
+    "sentence a bot can say as is. Use it before offering a live chat or escalating to a representative, pick "
+    "workstreams by name, and start a flow when availability changes."
 )
 TITLE = "Contact Center Availability"
+# The connector's own title names no product it does not own (certification), hence not TITLE.
+CONNECTOR_TITLE = "Representative Availability"
 
 
 # -- the public endpoints (web pages): anonymous, so never in the connector, which is for makers with keys --------
@@ -450,15 +456,15 @@ def _subscription_operations() -> list[Operation]:
             summary="When availability changes",
             description=(
                 "Starts when a workstream's availability changes: when its queue opens or closes, or when a "
-                "representative becomes free or stops being free. Say which workstream to watch (with the context "
+                "representative becomes free or stops being free. Pick the workstream to watch (with the context "
                 "items its routing reads, if any) and whether to start on every change of status or only when a "
-                "customer can, or can no longer, be escalated to a representative. An opening or closing is told "
-                "within 90 seconds; a change of staffing within one snapshot interval (5 minutes by default). Each "
-                "change carries the previous and the new status and the whole availability answer, with a sentence "
-                "a bot can say as is. Use it instead of checking again and again."
+                "customer can, or can no longer, be escalated to a representative. A change at an opening or "
+                "closing is sent within 90 seconds; a change of staffing within one snapshot interval (5 minutes by "
+                "default). Each change carries the previous and the new status and the whole availability answer, "
+                "with a sentence a bot can say as is. Use it instead of checking again and again."
             ),
             body=Body("SubscriptionRequest", "Subscription",
-                      "The callback to call, the workstream to watch and which changes to tell.",
+                      "The callback to call, the workstream to watch and which changes to send.",
                       {"status": {"summary": "Every change of status", "value": bodies["status"]},
                        "canEscalate": {"summary": "Only when escalating becomes possible or impossible, in French",
                                        "value": bodies["canEscalate"]}}),
@@ -529,5 +535,40 @@ def _subscription_operations() -> list[Operation]:
             ok=Ok(None, "Deleted.", media=None, status=204),
             errors=(401, 404, 500, 503),
             error_notes={**_NOT_A_SUBSCRIPTION, **_STORAGE_FAULT},
+        ),
+    ]
+
+
+# -- the org's workstreams: what the connector's dropdowns are filled from -------------------------------------------
+
+LIST_WORKSTREAMS = "ListWorkstreams"
+
+
+def _workstream_operations() -> list[Operation]:
+    from ..schemas.workstreams import channel_field
+
+    return [
+        Operation(
+            path="/workstreams", method="get",
+            operation_id=LIST_WORKSTREAMS, tag="Workstreams", connector=True, visibility="internal",
+            summary="List workstreams",
+            description=(
+                "Lists the org's active workstreams, sorted by name, with their channel: what a workstream is "
+                "picked from. The list is kept for WORKSTREAMS_CACHE_SECONDS (10 minutes by default), so a new "
+                "workstream can take that long to appear; while Dynamics 365 fails, the last list is served with "
+                "source stale."
+            ),
+            parameters=(
+                {"name": "channel", "in": "query", "required": False, "title": "Channel",
+                 "description": "Only the workstreams of this channel; absent means every channel.",
+                 "schema": channel_field(), "example": "chat"},
+            ),
+            ok=Ok("WorkstreamList", "The org's active workstreams, sorted by name.",
+                  examples={"three": {"summary": "Chat, voice and SMS", "value": examples.workstreams()}}),
+            errors=(400, 401, 500, 502, 503, 504),
+            error_notes={
+                400: ("invalid_request: channel is not one of the channels named, or the query has another "
+                      "parameter; target names it.", ("invalid_request",)),
+            },
         ),
     ]

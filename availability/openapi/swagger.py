@@ -2,35 +2,71 @@
 and its `apiProperties.json`.
 
 The shapes are those of `availability.schemas`, translated: `title` becomes `x-ms-summary`, a `null` in `type`
-becomes `x-nullable`, `examples` its first `example`, `_visibility` `x-ms-visibility`; where JSON Schema says
-more than Swagger 2.0 can, the node's `_swagger` keys replace its own (written by hand there, checked by the
-tests against the same shape). No JSON Schema library converts to Swagger 2.0, hence this module.
+becomes `x-nullable`, `examples` its first `example`, `_visibility` `x-ms-visibility`, `_enum_names`
+`x-ms-enum-values`, `_pick` a dropdown (`x-ms-dynamic-values`, and `x-ms-dynamic-list` in a body) filled by an
+internal operation; where JSON Schema says more than Swagger 2.0 can, the node's `_swagger` keys replace its own
+(written by hand there, checked by the tests against the same shape). No JSON Schema library converts to Swagger
+2.0, hence this module.
+
+One definition serves every deployment: the function app's host is a connection parameter that the
+`dynamichosturl` policy puts in front of every call, and the key is a host key (one key for every operation).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..schemas import SCHEMA_PREFIX, components
-from .operations import CONNECTOR_DESCRIPTION, CORRELATION_PARAMETER, ERROR_RESPONSES, TITLE, operations
+from .operations import (
+    CONNECTOR_DESCRIPTION,
+    CONNECTOR_TITLE,
+    CORRELATION_PARAMETER,
+    ERROR_RESPONSES,
+    LIST_WORKSTREAMS,
+    operations,
+)
+from .publisher import Publisher
 
-DEFAULT_HOST = "contoso-availability.azurewebsites.net"
-# Certification asks for a contact and the publisher's website, privacy policy and categories: placeholders of the
-# publisher Contoso (apiProperties.json), to be replaced with the publisher's own before submitting.
-CONTACT = {"name": "Contoso Availability Support", "url": "https://www.contoso.com/support",
-           "email": "support@contoso.com"}
-CONNECTOR_METADATA = [
-    {"propertyName": "Website", "propertyValue": "https://www.contoso.com"},
-    {"propertyName": "Privacy policy", "propertyValue": "https://www.contoso.com/privacy"},
-    {"propertyName": "Categories", "propertyValue": "Sales and CRM;Communication"},
-]
+# The definition's `host`: never called, since the policy replaces scheme, host and base path with the
+# connection's (Microsoft's dynamichosturl docs: "the host url defined in the connector will no longer be
+# relevant"); worded as certified connectors with per-customer hosts word it (IA-Connect).
+DEFINITION_HOST = "DefinedInConnectionParameters"
+BASE_PATH = "/api"
+HOST_PARAMETER = "hostName"
+BRAND_COLOR = "#0f6cbd"
+
+
+@dataclass(frozen=True)
+class Picker:
+    """A dropdown the designer fills by calling an internal operation: the list in its answer, each item's value
+    and the text shown for it."""
+
+    operation_id: str
+    collection: str
+    value: str
+    title: str
+
+    def dynamic_values(self) -> dict[str, Any]:
+        return {"operationId": self.operation_id, "value-collection": self.collection, "value-path": self.value,
+                "value-title": self.title}
+
+    def dynamic_list(self) -> dict[str, Any]:
+        return {"operationId": self.operation_id, "itemsPath": self.collection, "itemValuePath": self.value,
+                "itemTitlePath": self.title}
+
+
+# `_pick` names one of these.
+PICKERS = {"workstream": Picker(LIST_WORKSTREAMS, "workstreams", "id", "name")}
 CONNECTOR_DIR = Path(__file__).resolve().parents[2] / "connector"
 SWAGGER_FILE = "apiDefinition.swagger.json"
 PROPERTIES_FILE = "apiProperties.json"
+ICON_FILE = "icon.png"
+README_FILE = "README.md"
 # Keywords without a Swagger 2.0 form: a node using one needs `_swagger` keys that replace it.
 _UNSUPPORTED = ("oneOf", "anyOf", "not", "if", "then", "else", "const", "prefixItems")
 # Keywords Swagger 2.0 lacks but can do without: the descriptions say it in words.
@@ -52,6 +88,14 @@ def swagger_schema(node: Any, where: str = "") -> Any:
             raise ValueError(f"{where or 'schema'}: '{key}' has no Swagger 2.0 form; give the node '_swagger' keys")
         if key == "_visibility":
             out["x-ms-visibility"] = value
+        elif key == "_enum_names":
+            out["x-ms-enum-values"] = [{"value": item, "displayName": value[item]}
+                                       for item in node["enum"] if item is not None]
+        elif key == "_pick":
+            # Both forms, as certified connectors write them: the older designer reads the first, the newer one
+            # needs the second for a property of a body.
+            out["x-ms-dynamic-values"] = PICKERS[value].dynamic_values()
+            out["x-ms-dynamic-list"] = PICKERS[value].dynamic_list()
         elif key == "_notification_url":
             out["x-ms-notification-url"] = value  # the field the platform fills with the flow's callback URL
         elif key.startswith("_") or key in _DROPPED:
@@ -98,12 +142,16 @@ def _parameter(param: dict[str, Any]) -> dict[str, Any]:
                            "x-ms-summary": param["title"], "description": param["description"]}
     if "_visibility" in param:
         out["x-ms-visibility"] = param["_visibility"]
+    if "_pick" in param:
+        out["x-ms-dynamic-values"] = PICKERS[param["_pick"]].dynamic_values()
+    if param["in"] == "path":
+        out["x-ms-url-encoding"] = "single"
     out.update(swagger_schema(param["schema"], param["name"]))
     return out
 
 
 @lru_cache(maxsize=8)
-def _swagger_json(host: str) -> str:
+def _swagger_json(publisher: Publisher | None) -> str:
     correlation_header = {"type": "string", "description": "The request's correlation ID; quote it when reporting a "
                                                            "problem."}
     paths: dict[str, dict[str, Any]] = {}
@@ -118,7 +166,7 @@ def _swagger_json(host: str) -> str:
             operation["x-ms-visibility"] = op.visibility
         if op.body:
             operation["consumes"] = ["application/json"]
-        operation["produces"] = ["application/json"] if op.ok.media else []
+        operation["produces"] = ["application/json"]  # every error is JSON, even where success has no body
         parameters = []
         if op.body:
             parameters.append({"name": "body", "in": "body", "required": True, "x-ms-summary": op.body.title,
@@ -164,11 +212,14 @@ def _swagger_json(host: str) -> str:
         pending |= {ref.rsplit("/", 1)[1] for ref in _refs(swagger_schema(shapes[name], name))} - wanted
     definitions = {name: swagger_schema(shape, name) for name, shape in shapes.items() if name in wanted}
 
+    info: dict[str, Any] = {"title": CONNECTOR_TITLE, "description": CONNECTOR_DESCRIPTION, "version": __version__}
+    if publisher is not None:
+        info["contact"] = publisher.contact()
     document = {
         "swagger": "2.0",
-        "info": {"title": TITLE, "description": CONNECTOR_DESCRIPTION, "version": __version__, "contact": CONTACT},
-        "host": host,
-        "basePath": "/api",
+        "info": info,
+        "host": DEFINITION_HOST,
+        "basePath": BASE_PATH,
         "schemes": ["https"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
@@ -178,52 +229,72 @@ def _swagger_json(host: str) -> str:
         "responses": {},
         "securityDefinitions": {
             "api_key": {"type": "apiKey", "in": "header", "name": "x-functions-key",
-                        "description": "Function key header: a host key of the function app (Azure portal, Function "
-                                       "App > App keys > Host keys); a function key opens only its own function, "
-                                       "and each action is a function of its own."},
+                        "description": "Host key of the function app: one key for every operation (a function "
+                                       "key opens only its own function)."},
         },
         "security": [{"api_key": []}],
         "tags": [],
-        "x-ms-connector-metadata": CONNECTOR_METADATA,
     }
+    if publisher is not None:
+        document["x-ms-connector-metadata"] = publisher.metadata()
     return json.dumps(document)
 
 
-def swagger_document(host: str = DEFAULT_HOST) -> dict[str, Any]:
-    """The Power Platform custom connector definition (Swagger 2.0) for the function app at `host`."""
-    return json.loads(_swagger_json(host))
+def swagger_document(publisher: Publisher | None = None) -> dict[str, Any]:
+    """The Power Platform custom connector definition (Swagger 2.0); with `publisher`, as submitted for
+    certification (its contact and metadata)."""
+    document: dict[str, Any] = json.loads(_swagger_json(publisher))
+    return document
 
 
-def api_properties() -> dict[str, Any]:
-    """The connector's `apiProperties.json`: the function key as its one connection parameter."""
-    return {
-        "properties": {
-            "connectionParameters": {
-                "api_key": {
-                    "type": "securestring",
-                    "uiDefinition": {
-                        "displayName": "Function key",
-                        "description": "A host key of the availability function app (not the key of one "
-                                       "function: each action is a function of its own).",
-                        "tooltip": "In the Azure portal: Function App > Functions > App keys > Host keys (default, or "
-                                   "a new one for this connection). A function key opens only its own function, so "
-                                   "most actions would be refused. Sent in the x-functions-key header.",
-                        "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
-                    },
+def api_properties(publisher: Publisher | None = None) -> dict[str, Any]:
+    """The connector's `apiProperties.json`: the function app's host name and a host key as the connection's
+    parameters, and the policy that sends every call to that host."""
+    properties: dict[str, Any] = {
+        "connectionParameters": {
+            HOST_PARAMETER: {
+                "type": "string",
+                "uiDefinition": {
+                    "displayName": "Function app host name",
+                    "description": "The host name of the availability function app: its default domain, which "
+                                   "ends in .azurewebsites.net, without https:// and without a path.",
+                    "tooltip": "The default domain shown on the function app's overview page.",
+                    "constraints": {"tabIndex": 1, "required": "true"},
                 },
             },
-            "iconBrandColor": "#0f6cbd",
-            "capabilities": [],
-            "publisher": "Contoso",
-            "stackOwner": "Contoso",
+            "api_key": {
+                "type": "securestring",
+                "uiDefinition": {
+                    "displayName": "Host key",
+                    "description": "A host key of the function app; a function key would open only one "
+                                   "operation.",
+                    "tooltip": "The function app's App keys, under Host keys. Sent in the x-functions-key header.",
+                    "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
+                },
+            },
         },
+        "iconBrandColor": BRAND_COLOR,
+        "capabilities": ["actions", "triggers"],
+        "policyTemplateInstances": [{
+            "templateId": "dynamichosturl",
+            "title": "Function app host",
+            # The whole base URL: the policy replaces scheme, host and base path alike.
+            "parameters": {"x-ms-apimTemplateParameter.urlTemplate":
+                           f"https://@connectionParameters('{HOST_PARAMETER}'){BASE_PATH}"},
+        }],
     }
+    if publisher is not None:
+        assert publisher.name
+        properties["publisher"] = publisher.name
+        properties["stackOwner"] = publisher.stack_owner or publisher.name
+    return {"properties": properties}
 
 
 def _dump(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def connector_files(host: str = DEFAULT_HOST) -> dict[str, str]:
-    """File name -> exact text of the connector files, as written to `connector/`."""
-    return {SWAGGER_FILE: _dump(swagger_document(host)), PROPERTIES_FILE: _dump(api_properties())}
+def connector_files(publisher: Publisher | None = None) -> dict[str, str]:
+    """File name -> exact text of the connector files, as written to `connector/` (with `publisher`: as submitted
+    for certification)."""
+    return {SWAGGER_FILE: _dump(swagger_document(publisher)), PROPERTIES_FILE: _dump(api_properties(publisher))}

@@ -5,12 +5,13 @@ The request checks (`checks.py`) validate bodies with these very dicts, and both
 built from them, so what the API accepts and what its description says cannot drift apart. Beside JSON Schema
 a node may carry private keys, which the validator never sees and the documents drop or translate: `_subject`
 and `_messages` word the 400 a value gets there (see `checks.py`), `_visibility` becomes the connector's
-`x-ms-visibility`, and `_swagger` holds keys that replace the node's own in Swagger 2.0 (None drops a key),
-where JSON Schema says more than Swagger can (`oneOf`, `propertyNames`, `if`/`then`).
+`x-ms-visibility`, `_enum_names` (value → display name) its `x-ms-enum-values`, `_pick` (`workstream`) a
+dropdown filled from the org's workstreams, and `_swagger` holds keys that replace the node's own in Swagger 2.0
+(None drops a key), where JSON Schema says more than Swagger can (`oneOf`, `propertyNames`, `if`/`then`).
 
-One module per family of endpoints (`availability`, `history`, `web`, `subscriptions`, `health`), the fields
-of a check (`fields`), the error body (`error`) and what they all share (`core`). Nothing is built at import;
-`components()` builds the shapes once, on first use.
+One module per family of endpoints (`availability`, `history`, `web`, `subscriptions`, `health`, `workstreams`),
+the fields of a check (`fields`), the error body (`error`) and what they all share (`core`). Nothing is built at
+import; `components()` builds the shapes once, on first use.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .health import health_shapes
 from .history import history_shapes
 from .subscriptions import subscription_shapes
 from .web import web_shapes
+from .workstreams import workstream_shapes
 
 __all__ = [
     "components",
@@ -84,4 +86,5 @@ def components() -> dict[str, dict[str, Any]]:
         **web_shapes(),
         **subscription_shapes(),
         **health_shapes(),
+        **workstream_shapes(),
     }

@@ -50,7 +50,7 @@ def answer_fields() -> dict[str, dict[str, Any]]:
         "positionInQueue": {**NULLABLE_INT, "title": "Position in queue",
                             "description": "Position the customer would have (or has) in the queue; null "
                                            "when unknown."},
-        "averageWaitSeconds": {**NULLABLE_INT, "minimum": 0, "title": "Average wait (seconds)",
+        "averageWaitSeconds": {**NULLABLE_INT, "minimum": 0, "title": "Average wait in seconds",
                                "description": "Average wait in the queue in seconds; null when unknown."},
         "nextTransitionTime": {**NULLABLE_WHEN, "title": "Next change of hours",
                                "description": "UTC time the queue next opens (when closed) or closes (when "
@@ -70,10 +70,10 @@ def answer_fields() -> dict[str, dict[str, Any]]:
         "retrievedAt": {**WHEN, "title": "Retrieved at",
                         "description": "UTC time Dynamics 365 produced this answer."},
         "source": {"type": "string", "enum": _sources(), "title": "Source",
-                   "_visibility": "advanced",
+                   "_visibility": "advanced", "_enum_names": {"live": "Live", "cache": "Cache", "stale": "Stale"},
                    "description": "live = fetched for this request; cache = served from the gateway's "
                                   "short cache; stale = Dynamics 365 failed and an older answer is served."},
-        "ageSeconds": {"type": "number", "format": "double", "minimum": 0, "title": "Age (seconds)",
+        "ageSeconds": {"type": "number", "format": "double", "minimum": 0, "title": "Age in seconds",
                        "_visibility": "advanced",
                        "description": "Seconds between retrievedAt and this response."},
         "language": {"type": "string", "title": "Language", "examples": ["en"], "_visibility": "advanced",
@@ -93,9 +93,10 @@ def availability_shapes() -> dict[str, dict[str, Any]]:
             "additionalProperties": False,
             "properties": {
                 "workstreamId": {
-                    **GUID, "title": "Workstream ID", "_visibility": "important", "examples": [EXAMPLE_WORKSTREAM],
-                    "description": "ID of the Dynamics 365 Contact Center workstream (msdyn_liveworkstreamid) the "
-                                   "customer would contact, e.g. the website chat.",
+                    **GUID, "title": "Workstream", "_visibility": "important", "_pick": "workstream",
+                    "examples": [EXAMPLE_WORKSTREAM],
+                    "description": "The Dynamics 365 Contact Center workstream the customer would contact, e.g. the "
+                                   "website chat: its ID (msdyn_liveworkstreamid), picked by name in the connector.",
                 },
                 "contextItems": context_items(),
                 "engagementContext": engagement_context(),

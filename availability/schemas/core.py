@@ -34,6 +34,7 @@ __all__ = [
     "NULLABLE_WHEN",
     "NULLABLE_INT",
     "STATUS_MEANING",
+    "STATUS_NAMES",
     "ref",
     "public",
     "statuses",
@@ -109,6 +110,7 @@ INT32: dict[str, Any] = {
 WHEN: dict[str, Any] = {"type": "string", "format": "date-time"}
 NULLABLE_WHEN: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 NULLABLE_INT: dict[str, Any] = {"type": ["integer", "null"], "format": "int32"}
+STATUS_NAMES = {"available": "Available", "busy": "Busy", "closed": "Closed"}
 STATUS_MEANING = ("closed = outside the queue's operating hours; busy = open but no representative is free; "
                   "available = open and a representative is free.")
 
@@ -123,9 +125,10 @@ def statuses() -> list[str]:
 def status_field() -> dict[str, Any]:
     """An answer's `status`."""
     return {"type": "string", "enum": statuses(), "title": "Status", "examples": ["available"],
-            "description": STATUS_MEANING}
+            "_enum_names": {status: STATUS_NAMES[status] for status in statuses()}, "description": STATUS_MEANING}
 
 
 def nullable_status_field() -> dict[str, Any]:
     """A `status` that is null where no answer was had."""
-    return {"type": ["string", "null"], "enum": [*statuses(), None], "title": "Status", "description": STATUS_MEANING}
+    return {"type": ["string", "null"], "enum": [*statuses(), None], "title": "Status",
+            "_enum_names": {status: STATUS_NAMES[status] for status in statuses()}, "description": STATUS_MEANING}

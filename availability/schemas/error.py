@@ -6,7 +6,7 @@ from typing import Any
 
 from .core import ref
 
-__all__ = ["error_shapes", "error_codes"]
+__all__ = ["error_codes", "error_names", "error_shapes"]
 
 
 def error_codes() -> list[str]:
@@ -16,6 +16,11 @@ def error_codes() -> list[str]:
     classes = [getattr(errors, name) for name in errors.__all__]
     leaves = [cls for cls in classes if not any(other is not cls and issubclass(other, cls) for other in classes)]
     return list(dict.fromkeys(cls.code for cls in leaves))
+
+
+def error_names() -> dict[str, str]:
+    """Each error code as a designer shows it: `upstream_timeout` is "Upstream timeout"."""
+    return {code: code.replace("_", " ").capitalize() for code in error_codes()}
 
 
 def error_shapes() -> dict[str, dict[str, Any]]:
@@ -28,6 +33,7 @@ def error_shapes() -> dict[str, dict[str, Any]]:
             "required": ["code", "message"],
             "properties": {
                 "code": {"type": "string", "enum": error_codes(), "title": "Error code",
+                         "_enum_names": error_names(),
                          "examples": ["invalid_request"],
                          "description": "invalid_request (400), unauthorized (401), not_found (404), "
                                         "upstream_auth_failed (502), upstream_throttled, upstream_unavailable or "

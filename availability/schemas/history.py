@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .core import NULLABLE_INT, WHEN, nullable_status_field, ref
-from .error import error_codes
+from .error import error_codes, error_names
 
 __all__ = ["history_shapes"]
 
@@ -38,9 +38,10 @@ def history_shapes() -> dict[str, dict[str, Any]]:
                                              "description": "Representatives free at that time."},
                 "positionInQueue": {**NULLABLE_INT, "title": "Position in queue",
                                     "description": "Position a new customer would have had."},
-                "averageWaitSeconds": {**NULLABLE_INT, "minimum": 0, "title": "Average wait (seconds)",
+                "averageWaitSeconds": {**NULLABLE_INT, "minimum": 0, "title": "Average wait in seconds",
                                        "description": "Average wait in the queue in seconds."},
                 "error": {"type": ["string", "null"], "enum": [*error_codes(), None], "title": "Error code",
+                          "_enum_names": error_names(),
                           "description": "null, or the error code when that workstream's check failed in that run."},
             },
         },

@@ -22,7 +22,9 @@ from .core import (
 )
 from .fields import context_items, engagement_context, language_field, time_zone_field
 
-__all__ = ["subscription_shapes"]
+__all__ = ["NOTIFY_ON_NAMES", "subscription_shapes"]
+
+NOTIFY_ON_NAMES = {"status": "Every change of status", "canEscalate": "When escalation becomes possible or not"}
 
 
 def subscription_shapes() -> dict[str, dict[str, Any]]:
@@ -36,6 +38,7 @@ def subscription_shapes() -> dict[str, dict[str, Any]]:
     workstream = {"type": "string", "format": "uuid", "title": "Workstream ID", "examples": [EXAMPLE_WORKSTREAM],
                   "description": "The workstream watched."}
     notify_on = {"type": "string", "enum": ["status", "canEscalate"], "title": "Notify on",
+                 "_enum_names": NOTIFY_ON_NAMES,
                  "description": "status: every change of status; canEscalate: only when canEscalate changes."}
     created = {**WHEN, "title": "Created at", "description": "UTC time the subscription was made."}
     return {
@@ -49,7 +52,7 @@ def subscription_shapes() -> dict[str, dict[str, Any]]:
                 "callbackUrl": {
                     "type": "string", "format": "uri", "maxLength": MAX_CALLBACK_LENGTH,
                     "pattern": CALLBACK_PATTERN, "title": "Callback URL", "_visibility": "internal",
-                    "_notification_url": True, "_swagger": {"pattern": None},  # the platform fills it in
+                    "_notification_url": True, "_swagger": {"pattern": None, "examples": None},  # the platform fills it
                     "examples": ["https://hooks.contoso.com/availability"],
                     "description": "The https URL each change is sent to (POST, JSON, signed with the secret the "
                                    "201 answer gives). It must not resolve to a loopback, private or link-local "
@@ -61,18 +64,22 @@ def subscription_shapes() -> dict[str, dict[str, Any]]:
                                        f"fragment, at most {MAX_CALLBACK_LENGTH} characters)."},
                 },
                 "workstreamId": {
-                    **GUID, "title": "Workstream ID", "_visibility": "important", "examples": [EXAMPLE_WORKSTREAM],
-                    "description": f"ID of the workstream to watch (msdyn_liveworkstreamid); at most "
-                                   f"{MAX_SUBSCRIPTIONS_PER_WORKSTREAM} subscriptions per workstream.",
+                    **GUID, "title": "Workstream", "_visibility": "important", "_pick": "workstream",
+                    "examples": [EXAMPLE_WORKSTREAM],
+                    "description": f"The workstream to watch: its ID (msdyn_liveworkstreamid), picked by name in the "
+                                   f"connector; at most {MAX_SUBSCRIPTIONS_PER_WORKSTREAM} subscriptions per "
+                                   "workstream.",
                 },
                 "contextItems": context_items(),
                 "engagementContext": engagement_context(),
                 "notifyOn": {
                     "type": ["string", "null"], "enum": ["status", "canEscalate", None], "default": "status",
                     "title": "Notify on", "_visibility": "important", "examples": ["canEscalate"],
-                    "description": f"status (default): be told of every change of status ({', '.join(statuses())}). "
-                                   "canEscalate: be told only when a representative becomes free or stops being "
-                                   "free. null is the same as leaving it out.",
+                    "_enum_names": NOTIFY_ON_NAMES,
+                    "description": f"status (default): a change is sent on every change of status "
+                                   f"({', '.join(statuses())}). canEscalate: a change is sent only when a "
+                                   "representative becomes free or stops being free. null is the same as leaving it "
+                                   "out.",
                     "_messages": {"*": "{subject} must be status or canEscalate."},
                 },
                 "timeZone": time_zone_field(),
@@ -91,7 +98,7 @@ def subscription_shapes() -> dict[str, dict[str, Any]]:
                 "notifyOn": notify_on,
                 "createdAt": created,
                 "status": {**status, "title": "Current status",
-                           "description": "The status now, the baseline changes are told against. "
+                           "description": "The status now: changes are measured against it. "
                                           + STATUS_MEANING},
                 "secret": {"type": "string", "title": "Signing secret", "_visibility": "advanced",
                            "description": "Key of the HMAC-SHA256 signature each delivery carries in "
@@ -152,7 +159,7 @@ def subscription_shapes() -> dict[str, dict[str, Any]]:
                 "subscriptionId": subscription_id,
                 "workstreamId": workstream,
                 "previousStatus": {**status, "title": "Previous status",
-                                   "description": "The status last told (or the one when subscribing)."},
+                                   "description": "The status last sent (or the one when subscribing)."},
                 "status": {**status, "title": "Status", "description": "The status now. " + STATUS_MEANING},
                 "canEscalate": {"type": "boolean", "title": "Can escalate",
                                 "description": "True exactly when status is available: a representative can take "

@@ -176,6 +176,11 @@ class Settings:
         "[Many instances](instances.md))", "`table` when storage is configured, else `off`"), default="off")
     state_table: str = setting(
         "AVAILABILITY_STATE_TABLE", values.table, "table of the shared state", default=DEFAULT_STATE_TABLE)
+    workstreams_cache_seconds: float = setting(
+        "WORKSTREAMS_CACHE_SECONDS", values.seconds(86400),
+        "how long the org's list of workstreams (`GET /api/workstreams`, the snapshot timer's `auto`, the dashboard's "
+        "names) is kept before the org is asked again; with shared state, for all instances together (at most "
+        "86400)", default=600.0)
     snapshot_schedule: str = setting(
         "SNAPSHOT_SCHEDULE", values.schedule, "NCRONTAB (6 fields) of the snapshot timer; in Azure it must be an app "
         "setting ([History](history.md#how-often))", default=DEFAULT_SCHEDULE)

@@ -369,6 +369,9 @@ def test_active_workstreams_query(sandbox):
     assert rows[W_CHAT]["_msdyn_defaultqueue_value"] == Q_EN
     assert set(rows[W_CHAT]) == {"@odata.etag", "msdyn_liveworkstreamid", "msdyn_name", "msdyn_streamsource",
                                  "_msdyn_defaultqueue_value"}
+    # The channel codes of msdyn_streamsource: Live chat, Voice call, and a custom messaging channel.
+    assert [rows[w]["msdyn_streamsource"] for w in (W_CHAT, W_PHONE, W_MESSAGING)] == [192360000, 192440000,
+                                                                                     192350002]
     everything = sandbox.query("msdyn_liveworkstreams").json()["value"]
     assert W_RETIRED in {row["msdyn_liveworkstreamid"] for row in everything}
     assert {row["statecode"] for row in everything} == {0, 1}

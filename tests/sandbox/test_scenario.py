@@ -247,3 +247,11 @@ def test_variation_is_bounded_stable_per_slot_and_lively(own_sandbox):
 def test_the_line_named_for_headers_and_keys_written_other_ways(tmp_path, text, where, line):
     message = refusal(tmp_path, text)
     assert f"{where} (line {line}): unknown field" in message
+
+
+def test_every_channel_a_scenario_may_name_has_its_orgs_code():
+    from sandbox.org import STREAM_SOURCES
+    from sandbox.scenario import CHANNELS
+
+    assert set(STREAM_SOURCES) == set(CHANNELS)
+    assert len(set(STREAM_SOURCES.values())) == len(STREAM_SOURCES)

@@ -21,6 +21,7 @@ from availability.dashboard.query import DashboardQuery, parse_dashboard_query
 from availability.dashboard.view import render_dashboard, timeline_summary
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamUnavailable
 from availability.snapshots import Snapshot, SnapshotStore
+from availability.workstreams import WorkstreamDirectory
 from tests.availability.conftest import unique_table
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, UTC, at
 
@@ -222,7 +223,7 @@ class FakeOrg:
         self.calls = 0
         self.down = False
 
-    def list_workstreams(self):
+    def list_workstreams(self, **when):
         self.calls += 1
         if self.down:
             raise UpstreamUnavailable()
@@ -233,14 +234,21 @@ class FakeOrg:
         return [{"queueid": Q_OPEN, "name": "Open 24x7"}]
 
 
+def org_directory(org, *, clock=None) -> OrgDirectory:
+    """The dashboard's directory over `org`, its workstreams from a directory of their own (on `clock`)."""
+    now = (lambda: clock[0]) if clock else time.time
+    names = WorkstreamDirectory(org.list_workstreams, ttl=600, stale_seconds=300, wall=now)
+    return OrgDirectory(lambda: org, workstreams=lambda: names, ttl=600, monotonic=now)
+
+
 def test_directory_caches_names_and_keeps_them_while_discovery_fails():
     org, clock = FakeOrg(), [0.0]
-    directory = OrgDirectory(lambda: org, ttl=600, monotonic=lambda: clock[0])
+    directory = org_directory(org, clock=clock)
     assert directory.workstreams() == {CHAT: "Chat"} and directory.queues() == {Q_OPEN: "Open 24x7"}
     directory.workstreams()
     assert org.calls == 1
     clock[0], org.down = 700.0, True
-    assert directory.workstreams() == {CHAT: "Chat"} and isinstance(directory.error, UpstreamUnavailable)
+    assert directory.workstreams() == {CHAT: "Chat"}  # the last names, served stale
     assert org.calls == 2
     clock[0] = 740.0  # a failed refresh is tried again after 30 s, not after a whole period
     directory.workstreams()
@@ -254,14 +262,14 @@ class HangingOrg(FakeOrg):
         super().__init__()
         self.release = threading.Event()
 
-    def list_workstreams(self):
+    def list_workstreams(self, **when):
         self.release.wait(60)
         return super().list_workstreams()
 
 
 def test_directory_waits_for_a_slow_org_only_as_long_as_asked():
     org = HangingOrg()
-    directory = OrgDirectory(lambda: org)
+    directory = org_directory(org)
     started = time.monotonic()
     found = directory.lookup(timeout=0.3)
     assert time.monotonic() - started < 1.0
@@ -312,7 +320,7 @@ def test_the_page_data_is_in_by_the_deadline_whatever_the_org_does():
         started = time.monotonic()
         deadline = started + 8.0  # the names get 3 s, the live checks the 2 s left before the render reserve
         dashboard = load_dashboard(DashboardQuery(days=1), now=now, store=MemoryHistory(rows), service=service,
-                                   directory=OrgDirectory(lambda: org), configured=None, deadline=deadline)
+                                   directory=org_directory(org), configured=None, deadline=deadline)
         assert time.monotonic() < deadline - RENDER_RESERVE + 0.5  # names and live checks were not waited out
     finally:
         org.release.set()
@@ -345,7 +353,11 @@ def test_directory_without_an_org_configured_is_empty():
     def no_org():
         raise ConfigurationError(setting="DATAVERSE_URL")
 
-    directory = OrgDirectory(no_org)
+    def no_query(**when):
+        raise ConfigurationError(setting="DATAVERSE_URL")
+
+    names = WorkstreamDirectory(no_query, ttl=600, stale_seconds=300)
+    directory = OrgDirectory(no_org, workstreams=lambda: names)
     assert directory.workstreams() is None and directory.queues() == {}
     assert directory.error.code == "configuration_error"
 

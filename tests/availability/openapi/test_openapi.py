@@ -56,9 +56,11 @@ CONTRACT_SNAPSHOT_FIELDS = {
 # Change subscriptions (contract §3): the connector has the trigger (POST) and its internal DELETE.
 SUBSCRIPTION_OPERATIONS = {("/api/subscriptions", "post"), ("/api/subscriptions", "get"),
                            ("/api/subscriptions/{id}", "get"), ("/api/subscriptions/{id}", "delete")}
+# The org's workstreams (contract §3, third wave): in the connector as the internal source of its dropdowns.
+WORKSTREAM_OPERATIONS = {("/api/workstreams", "get")}
 CONNECTOR_OPERATIONS = {
     "CheckAvailabilityBeforeConversation", "CheckAvailabilityForConversation", "CheckAvailabilityBatch",
-    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription",
+    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription", "ListWorkstreams",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -238,8 +240,8 @@ def test_cli_writes_checks_and_reports_drift(tmp_path, capsys):
     assert "apiProperties.json is missing" in err
     assert "python -m availability.openapi" in err
 
-    assert openapi.main(["--host", "my-app.azurewebsites.net", str(tmp_path)]) == 0
-    assert json.loads(swagger_file.read_text(encoding="utf-8"))["host"] == "my-app.azurewebsites.net"
+    assert openapi.main([str(tmp_path)]) == 0
+    assert json.loads(swagger_file.read_text(encoding="utf-8"))["host"] == openapi.DEFINITION_HOST
 
 
 @pytest.mark.subprocess
@@ -259,7 +261,7 @@ def test_import_is_cheap_and_builds_nothing():
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     loaded, built = run.stdout.strip().splitlines()
-    families = ("core", "fields", "availability", "history", "error", "web", "subscriptions", "health")
+    families = ("core", "fields", "availability", "history", "error", "web", "subscriptions", "health", "workstreams")
     assert {name for name in eval(loaded) if not name.startswith("availability.openapi")} == {
         "availability", "availability.errors", "availability.schemas",
         *(f"availability.schemas.{family}" for family in families)}
@@ -323,7 +325,8 @@ def test_the_correlation_header_is_never_refused(oas):
 
 def test_openapi_has_every_endpoint_of_the_contract(oas):
     assert {(path, method) for path, method, _ in operations(oas)} == (CONTRACT_OPERATIONS | ADDED_OPERATIONS
-                                                                       | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS)
+                                                                       | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS
+                                                                       | WORKSTREAM_OPERATIONS)
 
 
 def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
@@ -650,9 +653,9 @@ def test_swagger_document_is_a_power_platform_connector(swagger):
     assert [f"{list(e.instance_path)}: {e.message[:200]}" for e in SWAGGER_20_VALIDATOR.iter_errors(swagger)] == []
     assert swagger["info"]["version"] == availability.__version__
     assert 30 <= len(swagger["info"]["description"]) <= 500 and len(swagger["info"]["title"]) <= 30
-    assert swagger["host"] == openapi.DEFAULT_HOST == "contoso-availability.azurewebsites.net"
+    # One definition for every deployment: the host is the connection's (tests/availability/openapi/test_connector.py).
+    assert swagger["host"] == openapi.DEFINITION_HOST
     assert swagger["basePath"] == "/api" and swagger["schemes"] == ["https"]
-    assert openapi.swagger_document("other.example")["host"] == "other.example"
     for path, node in walk(swagger):
         assert not any(key.startswith("_") for key in node), f"private key left at {path}"
         for key in ("oneOf", "anyOf", "nullable", "components"):
@@ -668,7 +671,7 @@ def test_swagger_security_is_the_function_key_header(swagger):
     assert swagger["securityDefinitions"] == {"api_key": {
         "type": "apiKey", "in": "header", "name": "x-functions-key",
         "description": swagger["securityDefinitions"]["api_key"]["description"]}}
-    assert "Function key" in swagger["securityDefinitions"]["api_key"]["description"]
+    assert "Host key" in swagger["securityDefinitions"]["api_key"]["description"]
     assert swagger["security"] == [{"api_key": []}]
 
 
@@ -691,7 +694,7 @@ def test_swagger_operations_are_described_for_makers(swagger):
             assert response["description"] and (status == "401" or "x-correlation-id" in response["headers"])
     assert set(found) == CONNECTOR_OPERATIONS
     assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")} | {
-        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")}
+        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")} | WORKSTREAM_OPERATIONS
     assert not (ADDED_OPERATIONS | PUBLIC_OPERATIONS) & set(found.values())
     description = swagger["paths"]["/availability/before-conversation"]["post"]["description"]
     assert "escalat" in description and "canEscalate" in description
@@ -735,16 +738,20 @@ def test_swagger_response_examples_fit_its_definitions(oas, swagger):
         assert problems({"$ref": "#/definitions/SnapshotList"}, example["value"], swagger) == []
 
 
-def test_api_properties_has_the_function_key_connection_parameter():
+def test_api_properties_asks_for_the_host_and_a_host_key():
     properties = openapi.api_properties()["properties"]
-    api_key = properties["connectionParameters"]["api_key"]
+    host, api_key = properties["connectionParameters"][openapi.HOST_PARAMETER], properties["connectionParameters"][
+        "api_key"]
+    assert host["type"] == "string" and host["uiDefinition"]["constraints"] == {"tabIndex": 1, "required": "true"}
     assert api_key["type"] == "securestring"
     ui = api_key["uiDefinition"]
-    assert ui["displayName"] == "Function key" and ui["description"] and ui["tooltip"]
+    assert ui["displayName"] == "Host key" and ui["description"] and ui["tooltip"]
     assert ui["constraints"] == {"tabIndex": 2, "clearText": False, "required": "true"}
+    assert properties["policyTemplateInstances"] == [{
+        "templateId": "dynamichosturl", "title": "Function app host",
+        "parameters": {"x-ms-apimTemplateParameter.urlTemplate": "https://@connectionParameters('hostName')/api"}}]
     assert re.fullmatch(r"#[0-9a-f]{6}", properties["iconBrandColor"])
-    assert properties["capabilities"] == []
-    assert properties["publisher"] and properties["stackOwner"]
+    assert properties["capabilities"] == ["actions", "triggers"]
 
 
 def test_every_http_function_of_the_app_is_described(oas, app_functions):
@@ -773,11 +780,6 @@ def test_the_connector_meets_the_certification_rules(swagger):
             description = node["description"].rstrip()
             assert description.endswith((".", "!", "?")), (path, description[-60:])
             assert not PLATFORM_PRODUCTS.search(description), (path, PLATFORM_PRODUCTS.search(description))
-    contact = swagger["info"]["contact"]
-    assert contact["name"] and contact["url"].startswith("https://") and "@" in contact["email"]
-    metadata = {entry["propertyName"]: entry["propertyValue"] for entry in swagger["x-ms-connector-metadata"]}
-    assert set(metadata) == {"Website", "Privacy policy", "Categories"}
-    assert metadata["Website"].startswith("https://") and metadata["Privacy policy"].startswith("https://")
     for operation in (op for _, _, op in operations(swagger)):
         assert len([status for status in operation["responses"] if status.startswith("2")]) == 1, operation
 

@@ -38,6 +38,7 @@ from availability.snapshots import (
     schedule_zone,
     timer_slot,
 )
+from availability.workstreams import WorkstreamDirectory
 from tests.availability.conftest import connect, sandbox_org, unique_table
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN, UTC, at
 
@@ -594,7 +595,7 @@ def test_the_first_run_waits_out_a_retry_after_the_org_gave_before_it(stack, cle
         clean_sandbox.fault("actions", status=429, retryAfter=4, count=1)
         with pytest.raises(UpstreamThrottled):
             service.check(BeforeConversationCheck(workstream_id=CHAT))
-        runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=WorkstreamTargets(None, client), service=service,
+        runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=auto_targets(client), service=service,
                                 store=store, retention_days=90)
         started = time.monotonic()
         summary = runner.run()
@@ -615,7 +616,7 @@ def test_a_run_that_cannot_discover_its_targets_records_the_error_for_the_known_
     service, client = connect(stack.sandbox_settings())
     try:
         clean_sandbox.fault("queries", status=429, retryAfter=3600)  # discovery is throttled for an hour
-        runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=WorkstreamTargets(None, client), service=service,
+        runner = SnapshotRunner(schedule=EVERY_5_MINUTES, targets=auto_targets(client), service=service,
                                 store=store, retention_days=90)
         summary = runner.run()
     finally:
@@ -627,10 +628,17 @@ def test_a_run_that_cannot_discover_its_targets_records_the_error_for_the_known_
     assert clean_sandbox.stats()["actions"].get(BEFORE_ACTION, 0) == 0  # nothing asked of a throttling org
 
 
+def auto_targets(client, *, ttl: float = 600, clock=None) -> WorkstreamTargets:
+    """`SNAPSHOT_WORKSTREAMS=auto`: the org's workstreams through a directory of the targets' own."""
+    wall = (lambda: clock[0]) if clock else time.time
+    return WorkstreamTargets(None, WorkstreamDirectory(client.list_workstreams, ttl=ttl, stale_seconds=300,
+                                                       wall=wall))
+
+
 def test_auto_targets_are_the_active_workstreams_cached(org, clean_sandbox, store):
     service, client = org
     clock = [1000.0]
-    targets = WorkstreamTargets(None, client, ttl=600, monotonic=lambda: clock[0])
+    targets = auto_targets(client, clock=clock)
     assert targets.auto
     assert sorted(targets.resolve()) == [CHAT, BUSY_LINE, OFFICE]
     clock[0] += 599
@@ -646,15 +654,16 @@ def test_auto_targets_are_the_active_workstreams_cached(org, clean_sandbox, stor
 def test_auto_targets_keep_the_last_list_while_discovery_fails(org, clean_sandbox):
     _, client = org
     clock = [0.0]
-    targets = WorkstreamTargets(None, client, ttl=60, monotonic=lambda: clock[0])
+    targets = auto_targets(client, ttl=60, clock=clock)
     found = targets.resolve()
-    clean_sandbox.fault("queries", status=404)
+    clean_sandbox.fault("queries", status=503)
     clock[0] += 61
     assert targets.resolve() == found
 
 
 def test_fixed_targets_need_no_discovery(org, clean_sandbox):
-    targets = WorkstreamTargets([CHAT.upper(), UNKNOWN, CHAT], org[1])
+    targets = WorkstreamTargets([CHAT.upper(), UNKNOWN, CHAT], WorkstreamDirectory(org[1].list_workstreams, ttl=600,
+                                                                                   stale_seconds=300))
     assert targets.resolve() == [CHAT, UNKNOWN]
     assert clean_sandbox.stats()["queries"] == 0
 
