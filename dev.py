@@ -152,7 +152,8 @@ def main(argv: list[str]) -> int:
         return run_in_venv(python, ["-m", "devtools.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
     if command == "lint":
         return lint(python)
-    return run_in_venv(python, ["-m", "pytest", *rest, *([] if has_paths(rest) else ["tests"])])
+    if command == "test":
+        return run_in_venv(python, ["-m", "pytest", *rest, *([] if has_paths(rest) else ["tests"])])
     return run_in_venv(python, ["-m", "bench", *rest])
 
 
