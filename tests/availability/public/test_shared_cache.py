@@ -3,48 +3,26 @@ started in front of a local host, with pages of three origins asking through it 
 while another caller asks the app directly, so the app's entry ages on its own clock as it does behind a CDN's
 many POPs. Counts of what reached the app come from the host's log, one line per request.
 
-Without varnishd the test is skipped, except under CI (`CI=true`), where it fails: `.ci/run` installs it.
+Without varnishd the test is skipped, except under CI (`CI=true`), where it fails (the `cache_in_front` fixture).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from availability.public.caching import STALE_MAX_AGE
 from bench.cdn import ORIGINS, Ageing, Seen, app_requests, pages, published, through_cache
-from devtools.varnish import Varnish, varnishd_path
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE
 
 CACHE_SECONDS = 6
 FRESH_SECONDS, FRESH_REQUESTS = 2 * CACHE_SECONDS, 1200  # two cache windows
 OUTAGE_SECONDS, OUTAGE_REQUESTS = 2 * STALE_MAX_AGE, 800  # two windows of a stale answer
 ALIASES = ("chat", "busy")
-
-
-@pytest.fixture
-def cache_in_front():
-    """Starts a Varnish in front of a host's URL; stops it after the test."""
-    if varnishd_path() is None:
-        reason = "varnishd is not installed"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}: CI must run the shared-cache test (.ci/run installs varnish).", pytrace=False)
-        pytest.skip(f"{reason}; on Debian: apt-get install --no-install-recommends varnish")
-    started: list[Varnish] = []
-
-    def start(url: str) -> Varnish:
-        started.append(Varnish(urlsplit(url).netloc))
-        return started[-1]
-
-    yield start
-    for cache in started:
-        cache.stop()
 
 
 def answered(log, alias: str, status: int) -> int:
