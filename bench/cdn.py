@@ -166,7 +166,9 @@ def measure(stack: Any, sandbox: Any, workstreams: list[str], restart_counts: An
     finally:
         host.process.stop()
     stale_window = min(STALE_MAX_AGE, cache_seconds)
-    windows, stale_windows = seconds / cache_seconds, outage_seconds / stale_window
+    # Windows the traffic took: a busy machine may take longer than planned to send it.
+    windows = max(seconds, fresh[-1].at) / cache_seconds
+    stale_windows = max(outage_seconds, outage[-1].at) / stale_window
     return {
         "cdn_app_requests_per_alias_window": round(sum(fresh_requests.values()) / len(aliases) / windows, 2),
         "cdn_client_requests": len(fresh),

@@ -53,7 +53,8 @@ def test_a_shared_cache_keeps_the_answers_and_asks_the_app_a_few_times_per_alias
     # Never max-age=0 for a fresh answer: Varnish would make the URL a pass-through (hit-for-miss).
     assert {answer.max_age for answer in fresh} <= set(range(1, CACHE_SECONDS + 1))
     reached = through_cache(log, ALIASES, ageing.asked)
-    windows = math.ceil(FRESH_SECONDS / CACHE_SECONDS) + 1  # the app's windows the traffic overlaps
+    # The app's windows the traffic overlapped (a busy machine may take longer than planned to send it).
+    windows = math.ceil(max(FRESH_SECONDS, fresh[-1].at) / CACHE_SECONDS) + 1
     for alias in ALIASES:  # one request per origin per window, and one more when the copies ran out together
         assert len(ORIGINS) <= reached[alias] <= len(ORIGINS) * windows + len(ORIGINS), reached
 
@@ -76,7 +77,7 @@ def test_a_shared_cache_keeps_the_answers_and_asks_the_app_a_few_times_per_alias
     assert stale, "no stale answer was served during the outage"
     assert {answer.max_age for answer in stale} == {STALE_MAX_AGE}
     reached = through_cache(log, ALIASES, before)
-    windows = math.ceil(OUTAGE_SECONDS / STALE_MAX_AGE) + 2  # and the last fresh copy running out
+    windows = math.ceil(max(OUTAGE_SECONDS, outage[-1].at) / STALE_MAX_AGE) + 2  # and the last fresh copy ending
     for alias in ALIASES:
         assert reached[alias] <= len(ORIGINS) * windows, reached
     # Where there is no stale answer, the contract's 503 is not kept either.
