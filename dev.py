@@ -153,13 +153,14 @@ def main(argv: list[str]) -> int:
         return run_in_venv(python, ["-m", "devtools.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
     if command == "lint":
         return lint(python)
-    if has_paths(rest):
-        return run_in_venv(python, ["-m", "pytest", *rest])
-    # The whole suite in WORKERS processes, a module each at a time: its tests mostly wait on timers and the
-    # network, so even two cores run several at once.
-    workers = [] if any(arg.startswith("-n") for arg in rest) or "--fast" in rest else ["-n", str(WORKERS),
-                                                                                         "--dist", "loadfile"]
-    return run_in_venv(python, ["-m", "pytest", *workers, *rest, "tests"])
+    if command == "test":
+        if has_paths(rest):
+            return run_in_venv(python, ["-m", "pytest", *rest])
+        # The whole suite in WORKERS processes, a module each at a time: its tests mostly wait on timers and the
+        # network, so even two cores run several at once.
+        workers = [] if any(arg.startswith("-n") for arg in rest) or "--fast" in rest else ["-n", str(WORKERS),
+                                                                                             "--dist", "loadfile"]
+        return run_in_venv(python, ["-m", "pytest", *workers, *rest, "tests"])
     return run_in_venv(python, ["-m", "bench", *rest])
 
 

@@ -3,7 +3,9 @@
 Starts its own sandbox (a generated org of 100 workstreams), Azurite and local hosts; puts a fixed delay on
 every upstream action call; writes bench/results/latest.json and latest.md. The first figures are one instance's
 (shared state off: the gateway against the direct path); the many-instances figures (bench/instances.py) set
-three instances with shared state against three on their own, and one host of each kind side by side.
+three instances with shared state against three on their own, and one host of each kind side by side. The web
+pages' figures behind a real shared cache (bench/cdn.py) need `varnishd`. `--only PART` measures some parts alone
+and keeps the other figures of the last report.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Callable
 
 import requests
 
-from bench import instances, public
+from bench import cdn, instances, public
 from bench.direct import DirectPath
 from devtools.sandbox_client import SandboxControl, sandbox_app
 from devtools.stack import ROOT, Stack
@@ -48,7 +50,9 @@ TARGETS = {  # figure: (comparison, bound) from quality.md
     "shared_miss_ratio": ("<=", 1.15),
     "public_upstream_calls_per_alias": ("==", 1),
     "public_hit_ratio": ("<=", 1.1),
+    "cdn_app_requests_per_alias_window": ("<=", cdn.TARGET),
 }
+PARTS = ("bursts", "latency", "snapshot", "cpu", "instances", "public", "cdn", "import")
 
 
 def say(text: str) -> None:
@@ -135,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=100, help="latency samples per side (default 100)")
     parser.add_argument("--workstreams", type=int, default=100, help="workstreams in the snapshot run (default 100)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json and latest.md")
+    parser.add_argument("--only", action="append", choices=PARTS, metavar="PART",
+                        help=f"measure this part only (repeatable; {', '.join(PARTS)}); the report keeps the other "
+                             "figures of the last one")
     args = parser.parse_args(argv)
     started = time.monotonic()
     state = ROOT / ".local" / "bench"
@@ -152,30 +159,43 @@ def main(argv: list[str] | None = None) -> int:
         settings = stack.app_settings()
         direct = DirectPath(stack.sandbox["url"], stack.sandbox["url"], stack.sandbox["tenantId"],
                             stack.sandbox["clientId"], "bench-secret", settings["REQUESTS_CA_BUNDLE"])
-        results.update(measure_bursts(args, stack, sandbox, direct, workstreams))
-        results.update(measure_latency(args, stack, sandbox, direct, workstreams))
-        results.update(measure_snapshot(args, stack, sandbox, workstreams))
-        results.update(measure_cpu_per_hit(stack, workstreams))
-        results.update(measure_instances(args, stack, sandbox, workstreams))
-        results.update(measure_public(args, stack, sandbox, workstreams))
-        say("import time (fresh interpreters) ...")
-        times = import_times(("azure.functions", "function_app"), 15)
-        plain, app = times["azure.functions"], times["function_app"]
-        results.update(import_azure_functions_ms=median_ms(plain), import_function_app_ms=median_ms(app),
-                       import_ratio=round(statistics.median(app) / statistics.median(plain), 3))
+        parts: dict[str, Callable[[], dict[str, Any]]] = {
+            "bursts": lambda: measure_bursts(args, stack, sandbox, direct, workstreams),
+            "latency": lambda: measure_latency(args, stack, sandbox, direct, workstreams),
+            "snapshot": lambda: measure_snapshot(args, stack, sandbox, workstreams),
+            "cpu": lambda: measure_cpu_per_hit(stack, workstreams),
+            "instances": lambda: measure_instances(args, stack, sandbox, workstreams),
+            "public": lambda: measure_public(args, stack, sandbox, workstreams),
+            "cdn": lambda: measure_cdn(args, stack, sandbox, workstreams),
+            "import": measure_import,
+        }
+        for name, measure in parts.items():
+            if not args.only or name in args.only:
+                results.update(measure())
     finally:
         stack.stop()
+    if args.only:
+        results = {**_last_report(args.out), **results, "measured": sorted(set(args.only))}
     results.update(upstream_delay_ms=args.delay_ms, cpu_count=os.cpu_count(), requests=args.requests,
                    concurrency=args.concurrency, samples=args.samples, workstreams=args.workstreams,
                    python=platform.python_version(), finished_at=datetime.now(timezone.utc).isoformat(),
                    duration_seconds=round(time.monotonic() - started, 1))
-    verdicts = {name: _meets(results[name], *bound) for name, bound in TARGETS.items()}
+    verdicts = {name: _meets(results[name], *bound) for name, bound in TARGETS.items() if name in results}
     results["targets_met"] = verdicts
     write_report(args.out, results)
     for name, ok in verdicts.items():
         say(f"{'ok  ' if ok else 'MISS'} {name} = {results[name]} (target {TARGETS[name][0]} {TARGETS[name][1]})")
     say(f"report: {args.out / 'latest.json'} and latest.md ({results['duration_seconds']} s)")
     return 0 if all(verdicts.values()) else 1
+
+
+def _last_report(folder: Path) -> dict[str, Any]:
+    """The figures of the last report (none when there is none), without what describes its run."""
+    try:
+        last = json.loads((folder / "latest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {name: value for name, value in last.items() if name not in ("targets_met", "measured")}
 
 
 def _meets(value: float, comparison: str, bound: float) -> bool:
@@ -318,11 +338,51 @@ def measure_public(args, stack, sandbox, workstreams) -> dict[str, Any]:
     return results
 
 
+def measure_import() -> dict[str, Any]:
+    say("import time (fresh interpreters) ...")
+    times = import_times(("azure.functions", "function_app"), 15)
+    plain, app = times["azure.functions"], times["function_app"]
+    return {"import_azure_functions_ms": median_ms(plain), "import_function_app_ms": median_ms(app),
+            "import_ratio": round(statistics.median(app) / statistics.median(plain), 3)}
+
+
+def measure_cdn(args, stack, sandbox, workstreams) -> dict[str, Any]:
+    """Web pages behind Varnish: app requests per alias per cache window, fresh and during an org outage."""
+    say(f"shared cache: {cdn.REQUESTS:,} page requests from {len(cdn.ORIGINS)} origins over {cdn.SECONDS} s "
+        f"through Varnish, then {cdn.OUTAGE_SECONDS} s of org outage ...")
+    return cdn.measure(stack, sandbox, workstreams[8:], restart_counts, args.delay_ms)
+
+
 def write_report(folder: Path, results: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     r = results
-    rows = [
+    try:
+        rows = _rows(r)
+    except KeyError:  # parts measured alone, without an earlier full report to complete the table
+        rows = [(name, r[name], "", f"{comparison} {bound}") for name, (comparison, bound) in TARGETS.items()
+                if name in r]
+    lines = [
+        f"# Benchmark results ({r['finished_at'][:19]}Z)",
+        "",
+        f"Upstream delay {r['upstream_delay_ms']} ms on every action call; {r['cpu_count']} CPUs; "
+        f"Python {r['python']}; whole run {r['duration_seconds']} s."
+        + (f" Measured in this run: {', '.join(r['measured'])}; the other figures are from earlier runs."
+           if r.get("measured") else ""),
+        "",
+        "| figure | gateway | direct path / reference | result |",
+        "|---|---|---|---|",
+        *[f"| {name} | {ours} | {theirs} | {verdict} |" for name, ours, theirs, verdict in rows],
+        "",
+        "Targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in r["targets_met"].items()),
+        "",
+    ]
+    (folder / "latest.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _rows(r: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
+    """The report's table: each figure beside its reference and its target."""
+    return [
         ("Upstream calls, 1,000 identical requests (50 concurrent, one instance)", r["identical_burst_upstream_calls"],
          r["direct_identical_burst_upstream_calls"], "exactly 1"),
         ("Token requests, 1,000 requests over distinct keys", r["distinct_token_requests"],
@@ -358,21 +418,27 @@ def write_report(folder: Path, results: dict[str, Any]) -> None:
          "exactly 1"),
         ("Web pages: median latency, public cache hit vs keyed (ms)", r["public_hit_median_ms"],
          r["keyed_hit_median_ms"], f"ratio {r['public_hit_ratio']} (≤ 1.1)"),
+        *_cdn_rows(r),
     ]
-    lines = [
-        f"# Benchmark results ({r['finished_at'][:19]}Z)",
-        "",
-        f"Upstream delay {r['upstream_delay_ms']} ms on every action call; {r['cpu_count']} CPUs; "
-        f"Python {r['python']}; whole run {r['duration_seconds']} s.",
-        "",
-        "| figure | gateway | direct path / reference | result |",
-        "|---|---|---|---|",
-        *[f"| {name} | {ours} | {theirs} | {verdict} |" for name, ours, theirs, verdict in rows],
-        "",
-        "Targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in r["targets_met"].items()),
-        "",
+
+
+def _cdn_rows(r: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
+    if "cdn_app_requests_per_alias_window" not in r:
+        return []
+    return [
+        (f"Web pages behind Varnish: app requests per alias per cache window, {r['cdn_client_requests']:,} requests "
+         f"in {r['cdn_seconds']} s from {r['cdn_origins']} origins, cache window {r['cdn_cache_seconds']} s "
+         f"({r['cdn_app_requests']} app requests, {r['cdn_max_age_zero_answers']} answers with max-age=0, "
+         f"{r['cdn_answers_past_max_age']} served past max-age)", r["cdn_app_requests_per_alias_window"],
+         round(r["cdn_client_requests"] / r["cdn_aliases"] / (r["cdn_seconds"] / r["cdn_cache_seconds"])),
+         f"≤ {cdn.TARGET} (a few)"),
+        (f"Web pages behind Varnish, org down: app requests per alias per stale max-age "
+         f"({r['cdn_outage_window_seconds']} s), {r['cdn_outage_client_requests']:,} requests in "
+         f"{r['cdn_outage_seconds']} s ({r['cdn_outage_stale_answers']:,} stale answers, {r['cdn_outage_errors']} "
+         f"errors)", r["cdn_outage_app_requests_per_alias_window"],
+         round(r["cdn_outage_client_requests"] / r["cdn_aliases"]
+               / (r["cdn_outage_seconds"] / r["cdn_outage_window_seconds"])), "report"),
     ]
-    (folder / "latest.md").write_text("\n".join(lines), encoding="utf-8")
 
 
 if __name__ == "__main__":

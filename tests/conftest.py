@@ -55,9 +55,10 @@ class Gateway:
         return self.host.process.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-# Fixtures whose tests need processes of their own (the sandbox, Azurite, local hosts, Chromium): such a test is
-# marked `subprocess` and left out of the fast layer (`python3 dev.py test --fast`).
-SUBPROCESS_FIXTURES = {"stack", "notify_stack", "demo_stack", "demo_site", "browser", "host_stack"}
+# Fixtures whose tests need processes of their own (the sandbox, Azurite, local hosts, Chromium, Varnish): such a
+# test is marked `subprocess` and left out of the fast layer (`python3 dev.py test --fast`).
+SUBPROCESS_FIXTURES = {"stack", "notify_stack", "demo_stack", "demo_site", "browser", "host_stack",
+                       "cache_in_front"}
 
 
 def pytest_addoption(parser) -> None:

@@ -54,9 +54,18 @@ def correlation_id(req: func.HttpRequest) -> str:
     given = req.headers.get("x-correlation-id") or ""
     if _CORRELATION.fullmatch(given):
         return given
+    return _new_correlation_id()
+
+
+def _new_correlation_id() -> str:
     import uuid  # imported on first use: it pulls in `platform`, which costs cold starts
 
     return str(uuid.uuid4())
+
+
+def _shared(response: func.HttpResponse) -> bool:
+    """Whether a shared cache (a CDN) may keep `response` and hand it to other callers."""
+    return "public" in (response.headers.get("Cache-Control") or "")
 
 
 def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, str]],
@@ -75,6 +84,11 @@ def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, 
             log.exception("%s failed unexpectedly (correlation %s)", name, correlation)
             error = InternalError()
             response, outcome = error_response(error, correlation), error.code
+        if _shared(response) and correlation == req.headers.get("x-correlation-id"):
+            # A cache would repeat the caller's id to everyone it serves this copy to: the gateway's own id instead.
+            correlation = _new_correlation_id()
+            response.headers["x-correlation-id"] = correlation
+            span.set_attribute("availability.correlation_id", correlation)
         span.set_attribute("http.response.status_code", response.status_code)
     telemetry.count_request(name, response.status_code)
     log.info("%s %d %s %.0fms correlation=%s", name, response.status_code, outcome,

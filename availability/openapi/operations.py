@@ -309,15 +309,20 @@ CONNECTOR_TITLE = "Representative Availability"
 # -- the public endpoints (web pages): anonymous, so never in the connector, which is for makers with keys --------
 
 _PUBLIC_HEADERS: dict[str, dict[str, Any]] = {
-    "Cache-Control": {"description": "public, max-age=<seconds the answer stays fresh: 0 to "
-                                     "AVAILABILITY_CACHE_SECONDS, never past its next opening or closing>.",
-                      "schema": {"type": "string"}, "example": "public, max-age=12"},
+    "Cache-Control": {"description": "public, max-age=<seconds the answer stays fresh, rounded up: 1 to "
+                                     "AVAILABILITY_CACHE_SECONDS, never past its next opening or closing (0 in the "
+                                     "last second before one); a stale answer 5 at most>, stale-while-revalidate=0, "
+                                     "stale-if-error=<seconds it may still be served stale after that>.",
+                      "schema": {"type": "string"},
+                      "example": "public, max-age=12, stale-while-revalidate=0, stale-if-error=287"},
     "ETag": {"description": "Weak validator of what the page shows (all but retrievedAt): send it back in "
                             "If-None-Match to get a 304 while it holds.",
              "schema": {"type": "string"}},
     "Access-Control-Allow-Origin": {"description": "The request's Origin when PUBLIC_ALLOWED_ORIGINS lists it, or * "
                                                    "when it lists *; absent otherwise.",
                                     "schema": {"type": "string"}},
+    "Access-Control-Expose-Headers": {"description": "Age, with Access-Control-Allow-Origin: a page may read how old "
+                                                     "a shared cache's copy is.", "schema": {"type": "string"}},
     "Vary": {"description": "Origin, when PUBLIC_ALLOWED_ORIGINS lists origins.", "schema": {"type": "string"}},
 }
 _ALIAS_PARAMETER: dict[str, Any] = {
@@ -345,7 +350,8 @@ def _public_operations() -> list[Operation]:
                 "For web pages: whether to offer a chat now and what to say, for one of the checks the operator "
                 "published in PUBLIC_AVAILABILITY (a workstream with its routing context, fixed there: the caller "
                 "can add nothing). No queue ID and no staffing figures. Cacheable: Cache-Control max-age is what is "
-                "left of the answer's freshness and the ETag answers If-None-Match with a 304. Readable by the "
+                "left of the answer's freshness and the ETag answers If-None-Match with a 304; a cacheable answer "
+                "carries the gateway's own x-correlation-id, never the caller's. Readable by the "
                 "pages of PUBLIC_ALLOWED_ORIGINS (CORS). Whatever the traffic, Dynamics 365 sees at most one call "
                 "per alias per AVAILABILITY_CACHE_SECONDS."
             ),

@@ -41,21 +41,23 @@ def public_availability(req: func.HttpRequest) -> func.HttpResponse:
 
     def work(deadline: float) -> tuple[Any, str]:
         from .answer import parse_wording, public_answer
-        from .caching import entity_tag, max_age
+        from .caching import cache_control, entity_tag
 
         current = app.current()
         check = current.public_checks.check(alias)
         wording = parse_wording(req.params, check)
-        answer = current.service.check(check, deadline=deadline)
+        service = current.service
+        answer = service.check(check, deadline=deadline)
         now = utcnow()
         body = public_answer(alias, answer, now, wording)
-        return (body, entity_tag(body), max_age(answer, now, current.service.cache_seconds)), answer.source
+        caching = cache_control(answer, now, service.cache_seconds, service.stale_seconds)
+        return (body, entity_tag(body), caching), answer.source
 
-    def render(result: tuple[dict[str, Any], str, int], correlation: str) -> func.HttpResponse:
+    def render(result: tuple[dict[str, Any], str, str], correlation: str) -> func.HttpResponse:
         from .caching import not_modified
 
-        body, tag, seconds = result
-        headers = {"Cache-Control": f"public, max-age={seconds}", "ETag": tag}
+        body, tag, caching = result
+        headers = {"Cache-Control": caching, "ETag": tag}
         if not_modified(req.headers.get("if-none-match"), tag):
             return func.HttpResponse(status_code=304, mimetype="application/json",
                                      headers={"x-correlation-id": correlation, **headers})

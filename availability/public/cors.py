@@ -15,10 +15,30 @@ METHODS = "GET, OPTIONS"
 ALLOWED_HEADERS = "If-None-Match, x-correlation-id"
 # Chromium keeps a preflight at most 2 hours: longer would only promise what browsers do not do.
 PREFLIGHT_MAX_AGE = "7200"
+# Age is not CORS-safelisted: the widget reads it to ask again when a shared cache's copy runs out, not a full
+# max-age after a copy that was already old.
+EXPOSED = "Age"
 
 
 def cors_headers(origin: str | None, public: PublicChecks) -> dict[str, str]:
     """The CORS headers of an answer to a request from `origin` (its `Origin` header)."""
+    headers = _grant(origin, public)
+    if "Access-Control-Allow-Origin" in headers:
+        headers["Access-Control-Expose-Headers"] = EXPOSED
+    return headers
+
+
+def preflight_headers(origin: str | None, public: PublicChecks) -> dict[str, str]:
+    """The headers of the `OPTIONS` preflight's 204: the grant for an allowed origin, else only `Allow`."""
+    headers = {"Allow": METHODS, **_grant(origin, public)}
+    if "Access-Control-Allow-Origin" in headers:
+        headers.update({"Access-Control-Allow-Methods": METHODS, "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+                        "Access-Control-Max-Age": PREFLIGHT_MAX_AGE})
+    return headers
+
+
+def _grant(origin: str | None, public: PublicChecks) -> dict[str, str]:
+    """`Access-Control-Allow-Origin` for an allowed `origin` (and `Vary: Origin` unless every origin is)."""
     if public.any_origin:
         return {"Access-Control-Allow-Origin": "*"}
     if not public.origins:
@@ -27,11 +47,3 @@ def cors_headers(origin: str | None, public: PublicChecks) -> dict[str, str]:
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
     return {"Vary": "Origin"}
 
-
-def preflight_headers(origin: str | None, public: PublicChecks) -> dict[str, str]:
-    """The headers of the `OPTIONS` preflight's 204: the grant for an allowed origin, else only `Allow`."""
-    headers = {"Allow": METHODS, **cors_headers(origin, public)}
-    if "Access-Control-Allow-Origin" in headers:
-        headers.update({"Access-Control-Allow-Methods": METHODS, "Access-Control-Allow-Headers": ALLOWED_HEADERS,
-                        "Access-Control-Max-Age": PREFLIGHT_MAX_AGE})
-    return headers

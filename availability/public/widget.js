@@ -3,8 +3,9 @@
      <script src="https://<app>/api/public/widget.js" data-alias="support" data-lang="fr" data-tz="Europe/Paris" async></script>
    data-availability-show="available busy closed unknown": hidden unless the status is listed (unknown: no answer
    yet, or an error). data-availability-text="message": the answer's field as text. data-availability-alias on an
-   element or an ancestor keeps it for that alias's script. It asks again when the answer's max-age runs out (at
-   least once a minute), not while the page is hidden, only of the app it came from; it sets no style. */
+   element or an ancestor keeps it for that alias's script. It asks again when the answer's max-age runs out (less
+   the Age a shared cache gives its copy; at least once a minute), not while the page is hidden, only of the app it
+   came from; it sets no style. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -15,7 +16,7 @@
   var tz = script.getAttribute("data-tz");
   if (lang && /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/.test(lang)) url.searchParams.set("lang", lang);
   if (tz) url.searchParams.set("tz", tz);
-  var LEAST = 5, MOST = 60, AFTER_ERROR = 30; // seconds
+  var LEAST = 1, MOST = 60, AFTER_ERROR = 30; // seconds
   var timer = 0, due = 0, asking = false;
 
   function mine(element) {
@@ -48,9 +49,11 @@
     fetch(url.href, {mode: "cors", credentials: "omit"}).then(function (response) {
       if (!response.ok) throw new Error("HTTP " + response.status);
       var maxAge = /max-age=(\d+)/.exec(response.headers.get("Cache-Control") || "");
+      // A CDN's copy may be old already: it runs out max-age - Age from now, when the app has a newer answer.
+      var age = Number(response.headers.get("Age")) || 0;
       return response.json().then(function (answer) {
         show(answer.status, answer);
-        wait(Math.min(MOST, Math.max(LEAST, maxAge ? Number(maxAge[1]) : MOST)));
+        wait(Math.min(MOST, Math.max(LEAST, maxAge ? Number(maxAge[1]) - age : MOST)));
       });
     }).catch(function () {
       show("unknown", null);

@@ -19,7 +19,7 @@ import requests
 
 from availability.answer import Availability
 from availability.public.answer import Wording, public_answer
-from availability.public.caching import entity_tag, max_age, not_modified
+from availability.public.caching import STALE_MAX_AGE, cache_control, entity_tag, max_age, not_modified
 from availability.settings import load_settings
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_FRENCH, Q_OPEN
 from tests.conftest import QUIET_TIMER, own_app
@@ -75,7 +75,7 @@ class Page:
 def site(stack):
     """A host publishing PUBLIC for the pages of ORIGINS."""
     host = stack.start_host(port=0, name="public", extra_settings=own_app({**QUIET_TIMER, **published()}))
-    yield Page(host.url, host.function_key)
+    yield Page(host.url, host.function_key, host.process.log_path)
     host.process.stop()
 
 
@@ -95,7 +95,8 @@ def calls(sandbox) -> int:
 
 
 def max_age_of(response: requests.Response) -> int:
-    match = re.fullmatch(r"public, max-age=(\d+)", response.headers["Cache-Control"])
+    match = re.fullmatch(r"public, max-age=(\d+), stale-while-revalidate=0, stale-if-error=\d+",
+                         response.headers["Cache-Control"])
     assert match, response.headers["Cache-Control"]
     return int(match[1])
 
@@ -112,7 +113,7 @@ def test_a_published_check_answers_without_a_key(site, clean_sandbox):
     assert answer["message"] == "A representative is available now; the estimated wait is about 2 minutes."
     assert answer["nextOpeningTime"] is None and answer["nextClosingTime"] is None
     assert answer["retrievedAt"].endswith("Z")
-    assert 0 <= max_age_of(response) <= 15 and response.headers["ETag"].startswith('W/"')
+    assert 1 <= max_age_of(response) <= 15 and response.headers["ETag"].startswith('W/"')
     assert response.headers["x-correlation-id"] and response.headers["X-Content-Type-Options"] == "nosniff"
 
 
@@ -233,13 +234,32 @@ def test_max_age_never_runs_past_the_next_opening_or_closing(fresh_site, sandbox
     assert calls(sandbox) == 2
 
 
-def test_a_stale_answer_is_not_fresh_for_anyone(fresh_site, sandbox, clean_sandbox):
-    page = fresh_site(AVAILABILITY_CACHE_SECONDS=1)
+def test_a_stale_answer_is_kept_briefly_and_never_past_the_stale_limit(fresh_site, sandbox, clean_sandbox):
+    page = fresh_site(AVAILABILITY_CACHE_SECONDS=1, AVAILABILITY_STALE_SECONDS=30)
     assert page.get("chat").status_code == 200
     time.sleep(1.2)
     sandbox.fault("actions", status=500)
     stale = page.get("chat")
-    assert stale.status_code == 200 and max_age_of(stale) == 0
+    # Cacheable for min(STALE_MAX_AGE, the cache window): a cache asks again soon and finds the org back.
+    assert stale.status_code == 200 and max_age_of(stale) == 1
+    if_error = int(re.search(r"stale-if-error=(\d+)", stale.headers["Cache-Control"])[1])
+    assert 26 <= if_error <= 28  # 30 s of stale use, less the answer's age and its max-age
+
+
+def test_a_cacheable_answer_carries_the_gateways_correlation_id_never_the_callers(site):
+    given = f"caller-{uuid.uuid4().hex}"
+    answer = site.get("chat", x_correlation_id=given)
+    # A shared cache would repeat the id to every caller it serves the copy to.
+    assert answer.status_code == 200 and re.fullmatch(r"[0-9a-f-]{36}", answer.headers["x-correlation-id"])
+    assert site.get("chat", x_correlation_id=given, If_None_Match=answer.headers["ETag"]).headers[
+        "x-correlation-id"] != given
+    script = requests.get(f"{site.url}/api/public/widget.js", headers={"x-correlation-id": given}, timeout=30)
+    assert script.status_code == 200 and script.headers["x-correlation-id"] != given
+    # An answer no cache keeps echoes it, as every other endpoint does.
+    assert site.get("nope", x_correlation_id=given).headers["x-correlation-id"] == given
+    assert site.get("chat", {"tz": "Mars/Base"}, x_correlation_id=given).headers["x-correlation-id"] == given
+    time.sleep(0.2)
+    assert f"correlation={answer.headers['x-correlation-id']}" in site.log()  # the id the log line knows
 
 
 # -- CORS ------------------------------------------------------------------------------------------------------
@@ -254,6 +274,7 @@ def test_a_listed_origin_may_read_the_answer(site):
         assert response.headers["Access-Control-Allow-Origin"] == origin
         # The app's Vary, and the platform's own once more (it lists two origins), as Azure's host sends them.
         assert response.headers["Vary"] == "Origin, Origin"
+        assert response.headers["Access-Control-Expose-Headers"] == "Age"  # the widget reads a cache's Age
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "HTTPS://WWW.CONTOSO.EXAMPLE", f"{SITE}.evil.example",
@@ -277,6 +298,7 @@ def test_the_preflight_grants_listed_origins_only(site):
         assert granted.headers["Access-Control-Allow-Methods"] == "GET"
         assert granted.headers["Access-Control-Allow-Headers"].lower() == "if-none-match"
         assert "Access-Control-Max-Age" not in granted.headers and vary(granted) == {"Origin"}
+        assert "Access-Control-Expose-Headers" not in granted.headers  # a preflight has no answer to read
     refused = site.options("chat", Origin="https://evil.example", Access_Control_Request_Method="GET")
     assert refused.status_code == 204
     assert not [name for name in refused.headers if name.lower().startswith("access-control-")]
@@ -314,6 +336,7 @@ def test_a_star_lets_every_origin_read(fresh_site):
     page = fresh_site(PUBLIC_ALLOWED_ORIGINS="*")
     assert page.get("chat", Origin="https://anyone.example").headers["Access-Control-Allow-Origin"] == "*"
     assert page.get("chat").headers["Access-Control-Allow-Origin"] == "*"
+    assert page.get("chat").headers["Access-Control-Expose-Headers"] == "Age"
     preflight = page.options("chat", Origin="https://anyone.example", Access_Control_Request_Method="GET")
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
 
@@ -491,16 +514,45 @@ def _answer(**changes) -> Availability:
     return Availability(**{**fields, **changes})
 
 
-def test_max_age_counts_down_from_the_cache_window_and_stops_at_the_transition():
-    assert max_age(_answer(), AT, 15) == 15
-    assert max_age(_answer(), AT + timedelta(seconds=4.5), 15) == 10  # rounded down: never longer than the gateway
-    assert max_age(_answer(), AT + timedelta(seconds=20), 15) == 0
-    assert max_age(_answer(next_transition_time=AT + timedelta(seconds=6)), AT + timedelta(seconds=1), 15) == 5
+def test_max_age_counts_down_from_the_cache_window_rounded_up_and_stops_at_the_transition():
+    assert max_age(_answer(), AT, 15, 300) == 15
+    # Rounded up: never 0 while the gateway serves the answer fresh, at most a second past its own entry.
+    assert max_age(_answer(), AT + timedelta(seconds=4.5), 15, 300) == 11
+    assert max_age(_answer(), AT + timedelta(seconds=14.2), 15, 300) == 1
+    assert max_age(_answer(), AT + timedelta(seconds=15), 15, 300) == 1
+    assert max_age(_answer(), AT + timedelta(seconds=20), 15, 300) == 1
+    assert max_age(_answer(), AT, 2.5, 300) == 3
+    # Never past the transition, rounded down: within its last second the answer is about to be wrong.
+    assert max_age(_answer(next_transition_time=AT + timedelta(seconds=6)), AT + timedelta(seconds=1), 15, 300) == 5
+    assert max_age(_answer(next_transition_time=AT + timedelta(seconds=6)), AT + timedelta(seconds=1.5), 15, 300) == 4
+    assert max_age(_answer(next_transition_time=AT + timedelta(seconds=6)), AT + timedelta(seconds=5.5), 15, 300) == 0
     # The transition is measured on the org's clock, which may be anywhere (a moved sandbox clock, skew).
     org = AT + timedelta(days=3)
-    assert max_age(_answer(org_time=org, next_transition_time=org + timedelta(seconds=9)), AT, 15) == 9
-    assert max_age(_answer(source="stale"), AT, 15) == 0
-    assert max_age(_answer(), AT, 0) == 0
+    assert max_age(_answer(org_time=org, next_transition_time=org + timedelta(seconds=9)), AT, 15, 300) == 9
+    assert max_age(_answer(), AT, 0, 300) == 0
+
+
+def test_a_stale_answer_is_kept_a_few_seconds_and_never_past_the_stale_limit():
+    stale = _answer(source="stale")
+    assert max_age(stale, AT + timedelta(seconds=60), 15, 300) == STALE_MAX_AGE == 5
+    assert max_age(stale, AT + timedelta(seconds=60), 2, 300) == 2  # no longer than a fresh answer
+    assert max_age(stale, AT + timedelta(seconds=297.5), 15, 300) == 3
+    assert max_age(_answer(source="stale", next_transition_time=AT + timedelta(seconds=62)),
+                   AT + timedelta(seconds=60), 15, 300) == 2
+    assert max_age(stale, AT + timedelta(seconds=60), 0, 300) == 0
+
+
+def test_cache_control_states_no_grace_and_what_is_left_of_the_stale_limit():
+    assert cache_control(_answer(), AT + timedelta(seconds=4.5), 15, 300) == (
+        "public, max-age=11, stale-while-revalidate=0, stale-if-error=284")
+    assert cache_control(_answer(source="stale"), AT + timedelta(seconds=60), 15, 300) == (
+        "public, max-age=5, stale-while-revalidate=0, stale-if-error=235")
+    assert cache_control(_answer(source="stale"), AT + timedelta(seconds=299), 15, 300) == (
+        "public, max-age=1, stale-while-revalidate=0, stale-if-error=0")
+    closing = _answer(next_transition_time=AT + timedelta(seconds=40))
+    assert cache_control(closing, AT + timedelta(seconds=10), 15, 300) == (
+        "public, max-age=5, stale-while-revalidate=0, stale-if-error=25")
+    assert cache_control(_answer(), AT, 0, 300) == "public, max-age=0, stale-while-revalidate=0, stale-if-error=0"
 
 
 def test_the_etag_ignores_only_when_the_answer_was_fetched():
