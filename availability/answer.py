@@ -9,10 +9,13 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .language import SOURCE, translations
 from .localtime import UTC, local, utc, zone
+
+if TYPE_CHECKING:
+    from gettext import NullTranslations
 
 __all__ = ["Availability", "Status", "Source", "availability_message", "format_time"]
 
@@ -156,7 +159,7 @@ def _sentence(status: Status, wait: int | None, opening: datetime | None, today:
     return words.gettext("The queue is closed; it opens again on {date} at {time}.").format(date=day, time=time)
 
 
-def _open_sentence(words: Any, status: Status, wait: int | None) -> str:
+def _open_sentence(words: NullTranslations, status: Status, wait: int | None) -> str:
     if status == "available":
         if wait is None:
             return words.gettext("A representative is available now.")

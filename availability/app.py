@@ -95,11 +95,11 @@ class App:
             from .session import pooled_session
 
             config = self.settings
-            config.require("dataverse_url")
-            session = self.transports.session or pooled_session(config.dataverse_url, 32, ca_bundle=config.ca_bundle,
+            org_url = config.required("dataverse_url")
+            session = self.transports.session or pooled_session(org_url, 32, ca_bundle=config.ca_bundle,
                                                                 proxies=config.proxies)
             state = self.state
-            return DataverseClient(config.dataverse_url, self.credential, timeout=config.timeout_seconds,
+            return DataverseClient(org_url, self.credential, timeout=config.timeout_seconds,
                                    attempt_timeout=min(10.0, config.timeout_seconds), session=session,
                                    gate=state.gate, budget=state.budget)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from gettext import NullTranslations  # what Babel's catalogs are (typed here, loaded on first use)
 
 SOURCE = "en"  # the catalogs' msgids are the English sentences
 SUPPORTED = ("en", "fr", "de", "es", "it", "pt", "nl", "ja")
@@ -25,7 +25,7 @@ _TAG = re.compile(LANGUAGE_TAG_PATTERN)
 _WEIGHT = re.compile(r"q=([01](?:\.\d{0,3})?)\s*$")
 
 _lock = threading.Lock()
-_catalogs: dict[str, Any] = {}
+_catalogs: dict[str, NullTranslations] = {}
 
 
 def is_language_tag(value: object) -> bool:
@@ -68,7 +68,7 @@ def _preferences(header: str) -> list[str]:
     return [tag for _, _, tag in sorted(weighted)]
 
 
-def translations(language: str) -> Any:
+def translations(language: str) -> NullTranslations:
     """The gettext translations of `language` (English: the msgids themselves), read once."""
     catalog = _catalogs.get(language)
     if catalog is None:
@@ -79,7 +79,7 @@ def translations(language: str) -> Any:
     return catalog
 
 
-def _load(language: str) -> Any:
+def _load(language: str) -> NullTranslations:
     from io import BytesIO
 
     from babel.messages.mofile import write_mo

@@ -165,7 +165,7 @@ class DataverseClient:
             raise UpstreamUnavailable(message="Dynamics 365 sent a next-page link outside the org.")
         return parts.path[len(base.path):] + (f"?{parts.query}" if parts.query else "")
 
-    def _send(self, method: str, path: str, *, body: dict | None = None, deadline: float | None = None,
+    def _send(self, method: str, path: str, *, body: dict[str, Any] | None = None, deadline: float | None = None,
               not_found: str = "The org does not know this resource.", not_found_target: str | None = None,
               prefer: str | None = None, budgeted: bool = False, queue_until: float | None = None,
               attempts: int | None = None) -> tuple[dict[str, Any], datetime | None]:

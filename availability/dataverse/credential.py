@@ -21,11 +21,14 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from ..errors import AvailabilityError, ConfigurationError, UpstreamAuthFailed, UpstreamTimeout, UpstreamUnavailable
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken, TokenCredential
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +67,11 @@ class DataverseCredential:
         self._lock = threading.Lock()
         self._secret: str | None = None
         self._secret_version: str | None = None
-        self._credential: Any = None
+        self._credential: TokenCredential | None = None
         self._vault_identity: Any = vault_credential
-        self._token: Any = None  # azure.core.credentials.AccessToken
+        self._token: AccessToken | None = None
         self._renew_credential = False
-        self._pending: Future | None = None  # the refresh under way, shared by every caller
+        self._pending: Future[AccessToken] | None = None  # the refresh under way, shared by every caller
         self._failure: tuple[AvailabilityError, float] | None = None  # the last refresh's error, and when
         self._worker: ThreadPoolExecutor | None = None
         if settings.client_secret:
@@ -110,7 +113,7 @@ class DataverseCredential:
                 self._token = None
                 self._renew_credential = True  # a new credential has an empty MSAL cache
 
-    def _refresh(self) -> Any:
+    def _refresh(self) -> AccessToken:
         """One token refresh (the only one running); its outcome is kept for the callers that follow."""
         try:
             token = self._acquire()
@@ -128,7 +131,7 @@ class DataverseCredential:
         raise failure
 
     # -- internals (run by the one refresh worker) --
-    def _acquire(self) -> Any:
+    def _acquire(self) -> AccessToken:
         from azure.core.exceptions import ClientAuthenticationError
 
         if self._renew_credential:
@@ -155,7 +158,7 @@ class DataverseCredential:
             except ClientAuthenticationError as retry_exc:
                 raise _token_error(retry_exc) from None
 
-    def _client_credential(self) -> Any:
+    def _client_credential(self) -> TokenCredential:
         if self._credential is None:
             from azure.identity import ClientSecretCredential
 
@@ -168,8 +171,9 @@ class DataverseCredential:
                 # Instance discovery asks Microsoft about an authority it does not know: only clouds it knows.
                 known = {f"https://{host}" for host in vars(AzureAuthorityHosts).values() if isinstance(host, str)}
                 options["disable_instance_discovery"] = authority.lower() not in known
+            assert self._secret is not None  # read before any credential is made
             self._credential = ClientSecretCredential(
-                self._settings.tenant_id, self._settings.client_id, self._secret, **options)
+                self._settings.required("tenant_id"), self._settings.required("client_id"), self._secret, **options)
         return self._credential
 
     def _read_secret(self) -> None:
@@ -209,7 +213,7 @@ class DataverseCredential:
         from azure.keyvault.secrets import SecretClient
 
         return SecretClient(
-            self._settings.key_vault_url, self._vault_credential(),
+            self._settings.required("key_vault_url"), self._vault_credential(),
             verify_challenge_resource=self._verify_vault_challenge, **self._client_options)
 
     def _vault_credential(self) -> Any:

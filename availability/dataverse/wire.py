@@ -80,14 +80,14 @@ def _bool(fields: Mapping[str, Any], name: str) -> bool:
     return value
 
 
-def _number(fields: Mapping[str, Any], name: str) -> float | None:
+def _number(fields: Mapping[str, Any], name: str) -> int | float | None:
     value = fields.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _malformed()
     # Dataverse numbers are Int32 or Double; anything beyond is not an answer we can trust (or float()).
-    if isinstance(value, float) and not math.isfinite(value) or abs(value) > 2**53:
+    if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > 2**53:
         raise _malformed()
     return value
 

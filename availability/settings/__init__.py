@@ -258,10 +258,21 @@ class Settings:
             if name == "storage_connection" and (self.storage_account_name or self.storage_table_uri):
                 continue
             if not getattr(self, name):
-                setting_name = _source(name).declared[0].name
-                hint = " (or DATAVERSE_CLIENT_SECRET for local development)" if name == "key_vault_url" else ""
-                raise ConfigurationError(message=f"The app setting {setting_name} is required{hint} but is not set.",
-                                         setting=setting_name)
+                raise self._missing(name)
+
+    def required(self, name: str) -> str:
+        """The text setting `name` (an attribute name), or `ConfigurationError` naming it when it is not set."""
+        value = getattr(self, name)
+        if not isinstance(value, str) or not value:
+            raise self._missing(name)
+        return value
+
+    @staticmethod
+    def _missing(name: str) -> ConfigurationError:
+        setting_name = _source(name).declared[0].name
+        hint = " (or DATAVERSE_CLIENT_SECRET for local development)" if name == "key_vault_url" else ""
+        return ConfigurationError(message=f"The app setting {setting_name} is required{hint} but is not set.",
+                                  setting=setting_name)
 
 
 def _source(attribute: str) -> _Source:

@@ -142,17 +142,17 @@ def run_snapshot(
                     errors[row.error] += 1
                 writes.append(submit(write, row))
             unwritten = sum(1 for written in writes if not written.result())
-    failed = sum(errors.values())
-    telemetry.count_snapshot_rows("ok", len(ids) - failed)
-    telemetry.count_snapshot_rows("error", failed)
-    return SnapshotSummary(slot=slot, targets=len(ids), ok=len(ids) - failed, failed=failed,
+    failures = sum(errors.values())
+    telemetry.count_snapshot_rows("ok", len(ids) - failures)
+    telemetry.count_snapshot_rows("error", failures)
+    return SnapshotSummary(slot=slot, targets=len(ids), ok=len(ids) - failures, failed=failures,
                            duration_seconds=round(monotonic() - started, 3), errors=dict(errors),
                            unwritten=unwritten)
 
 
-def _at_once(call: Callable[..., Any], *args: Any) -> Future:
+def _at_once(call: Callable[..., bool], *args: Any) -> Future[bool]:
     """`call(*args)` in this thread, as a finished future."""
-    future: Future = Future()
+    future: Future[bool] = Future()
     future.set_result(call(*args))
     return future
 
