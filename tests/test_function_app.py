@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_function_app_imports_and_lists_its_functions(app_functions):
     functions = {f.get_function_name(): f.get_trigger().get_dict_repr() for f in app_functions}
-    assert set(functions) == {"before_conversation", "for_conversation", "batch", "health", "openapi", "snapshots",
+    assert set(functions) == {"before_conversation", "for_conversation", "escalation_decision", "batch", "health",
+                              "openapi", "snapshots",
                               "dashboard", "snapshot_availability", "public_availability", "public_widget",
                               "create_subscription", "list_subscriptions", "get_subscription", "delete_subscription",
                               "notify_subscribers"}
