@@ -50,6 +50,7 @@ from availability.errors import (
     Unauthorized,
 )
 from sandbox.lifeline import watch_parent
+from devtools import mcp
 
 log = logging.getLogger("host")
 
@@ -130,7 +131,8 @@ def resolve_setting_refs(text: str, environ: dict[str, str] | os._Environ = os.e
     return _SETTING_REF.sub(replace, text)
 
 
-def index_app(app_dir: Path, script: str = "function_app") -> tuple[list[HttpFunction], list[TimerFunction]]:
+def index_app(app_dir: Path, script: str = "function_app", mcp_tools: list[Any] | None = None
+              ) -> tuple[list[HttpFunction], list[TimerFunction]]:
     """Import the app's script and list its HTTP and timer functions (get_functions is called once)."""
     import azure.functions as func
 
@@ -168,6 +170,8 @@ def index_app(app_dir: Path, script: str = "function_app") -> tuple[list[HttpFun
                     call=call,
                 )
             )
+        elif trigger["type"] == mcp.TRIGGER and mcp_tools is not None:  # served by the MCP endpoint
+            mcp_tools.append(mcp.McpTool.of(name, trigger, call))
         else:
             log.warning("Function %s has a %s trigger, which this host does not run", name, trigger["type"])
     return http, timers
@@ -194,12 +198,15 @@ class FunctionsHost:
         port: int = 7071,
         function_key: str,
         master_key: str,
+        system_keys: dict[str, str] | None = None,
     ) -> None:
         self.app_dir = app_dir
         self.function_key = function_key
         self.master_key = master_key
         self.route_prefix = _route_prefix(app_dir)
-        self.http_functions, self.timer_functions = index_app(app_dir)
+        self.mcp = mcp.McpEndpoint(app_dir, master_key=master_key, system_key=(system_keys or {}).get(mcp.SYSTEM_KEY),
+                                   invoke=invoke)
+        self.http_functions, self.timer_functions = index_app(app_dir, mcp_tools=self.mcp.tools)
         self._timers = {t.name.lower(): t for t in self.timer_functions}
         self._stop = threading.Event()
         handler = type("Handler", (_Handler,), {"functions_host": self})
@@ -358,6 +365,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(code, *_error(error))
 
     def _handle(self) -> None:
+        if mcp.serves(self.path):  # the MCP extension's webhook answers on its own
+            self.functions_host.mcp.handle(self.command, self.path, self.headers, read=self._read_body, send=self._send)
+            return
         started = time.perf_counter()
         parts = urlsplit(self.path)
         path = unquote(parts.path)
@@ -602,8 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         telemetry.configure(args.otlp_endpoint, instance=f"{args.host}:{args.port}/{os.getpid()}",
                             ca_bundle=os.environ.get("REQUESTS_CA_BUNDLE"))
     try:
-        host = FunctionsHost(app_dir, host=args.host, port=args.port,
-                             function_key=keys["functionKey"], master_key=keys["masterKey"])
+        host = FunctionsHost(app_dir, host=args.host, port=args.port, function_key=keys["functionKey"],
+                             master_key=keys["masterKey"], system_keys=keys.get("systemKeys"))
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -633,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
 def _keys(path: Path | None) -> dict[str, str]:
     if path and path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
-    keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30)}
+    keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30),
+            "systemKeys": {mcp.SYSTEM_KEY: secrets.token_urlsafe(30)}}
     if path:
         write_private(path, json.dumps(keys))
     return keys
