@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{', '.join(files)} in {args.directory} are up to date.")
         return 0
 
-    args.directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (args.directory / name).write_text(text, encoding="utf-8", newline="\n")
+        path = args.directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
     print(f"Wrote {', '.join(files)} to {args.directory}.")
     return 0

@@ -219,5 +219,17 @@ def _dump(document: dict[str, Any]) -> str:
 
 
 def connector_files(host: str = DEFAULT_HOST) -> dict[str, str]:
-    """File name -> exact text of the connector files, as written to `connector/`."""
-    return {SWAGGER_FILE: _dump(swagger_document(host)), PROPERTIES_FILE: _dump(api_properties())}
+    """File name (a path under `connector/`) -> exact text of the connector files: the connector, the MCP server's
+    connector and the ready Escalate topic for Copilot Studio."""
+    from .copilot import (
+        MCP_PROPERTIES_FILE,
+        MCP_SWAGGER_FILE,
+        TOPIC_FILE,
+        escalate_topic,
+        mcp_api_properties,
+        mcp_swagger_document,
+    )
+
+    return {SWAGGER_FILE: _dump(swagger_document(host)), PROPERTIES_FILE: _dump(api_properties()),
+            MCP_SWAGGER_FILE: _dump(mcp_swagger_document(host)), MCP_PROPERTIES_FILE: _dump(mcp_api_properties()),
+            TOPIC_FILE: escalate_topic(host)}

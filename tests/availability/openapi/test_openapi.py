@@ -224,7 +224,9 @@ def test_checked_in_connector_files_are_what_the_definition_generates():
 
 
 def test_connector_files_are_indented_json_ending_in_a_newline():
-    for text in openapi.connector_files().values():
+    for name, text in openapi.connector_files().items():
+        if not name.endswith(".json"):
+            continue
         assert text.endswith("}\n") and text.startswith('{\n  "')
         json.loads(text)
     assert openapi.connector_files() == openapi.connector_files()  # stable
