@@ -640,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _keys(path: Path | None) -> dict[str, str]:
+def _keys(path: Path | None) -> dict[str, Any]:
     if path and path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
     keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30),

@@ -99,12 +99,14 @@ def escalation_decisions() -> dict[str, dict[str, Any]]:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
     retrieved = at("2026-11-24T14:02:11.250Z")
-    open_ = dict(queue_id=QUEUE, within_operating_hours=True, next_transition_time=at("2026-11-24T17:00:00Z"),
-                 next_opening_time=None, next_closing_time=None, retrieved_at=retrieved)
-    busy = Availability(representatives_available=False, available_representatives=0, position_in_queue=6,
-                        average_wait_seconds=600, **open_)
-    long = Availability(representatives_available=False, available_representatives=0, position_in_queue=14,
-                        average_wait_seconds=1500, **open_)
+
+    def busy_with(wait: int, position: int) -> Availability:
+        return Availability(queue_id=QUEUE, within_operating_hours=True, representatives_available=False,
+                            available_representatives=0, position_in_queue=position, average_wait_seconds=wait,
+                            next_transition_time=at("2026-11-24T17:00:00Z"), next_opening_time=None,
+                            next_closing_time=None, retrieved_at=retrieved)
+
+    busy, long = busy_with(600, 6), busy_with(1500, 14)
     closed = Availability(queue_id=QUEUE_FR, within_operating_hours=False, representatives_available=False,
                           available_representatives=None, position_in_queue=1, average_wait_seconds=None,
                           next_transition_time=at("2026-11-25T07:00:00Z"), next_opening_time=at("2026-11-25T07:00:00Z"),
