@@ -1,5 +1,5 @@
 """The escalation decision in process: each rule and its order, the wait range, the sentence in every language, the
-answer's shape against its published schema, the request's validation, and the seam for the snapshot history."""
+answer's shape against its published schema, the request's validation, and what the snapshot history adds when given."""
 
 from __future__ import annotations
 
