@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from availability.agents.blueprint import bp as agent_tools
 from availability.http.blueprint import bp as http_functions
 from availability.notifications.blueprint import bp as notification_functions
 from availability.public.blueprint import bp as public_functions
@@ -12,3 +13,4 @@ app.register_functions(http_functions)
 app.register_functions(public_functions)
 app.register_functions(notification_functions)
 app.register_functions(timer_functions)
+app.register_functions(agent_tools)

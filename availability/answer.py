@@ -17,7 +17,7 @@ from .localtime import UTC, local, utc, zone
 if TYPE_CHECKING:
     from gettext import NullTranslations
 
-__all__ = ["Availability", "Status", "Source", "availability_message", "format_time"]
+__all__ = ["Availability", "Status", "Source", "availability_message", "format_time", "spoken_time"]
 
 Status = Literal["available", "busy", "closed"]
 Source = Literal["live", "cache", "stale"]
@@ -139,13 +139,10 @@ def _sentence(status: Status, wait: int | None, opening: datetime | None, today:
         return _open_sentence(words, status, wait)
     if opening is None:
         return words.gettext("The queue is closed right now.")
-    from babel.dates import format_date, format_skeleton, format_time
+    from babel.dates import format_date, format_skeleton
 
-    where = zone(time_zone)
-    at = local(opening, where)
-    time = format_time(at, "short", locale=language)
-    if where is UTC:
-        time += " UTC"  # no zone asked for (or UTC itself): say which clock the time is on
+    at = local(opening, zone(time_zone))
+    time = spoken_time(opening, time_zone, language)
     days = (at.date() - today).days
     if days <= 0:
         return words.gettext("The queue is closed; it opens again today at {time}.").format(time=time)
@@ -157,6 +154,17 @@ def _sentence(status: Status, wait: int | None, opening: datetime | None, today:
             weekday=weekday, time=time)
     day = format_skeleton("MMMMd" if at.year == today.year else "yMMMMd", at, locale=language)
     return words.gettext("The queue is closed; it opens again on {date} at {time}.").format(date=day, time=time)
+
+
+def spoken_time(moment: datetime, time_zone: str | None, language: str) -> str:
+    """The time of day of `moment` as `language` says it (CLDR short form) in `time_zone`, marked UTC without one."""
+    from babel.dates import format_time
+
+    where = zone(time_zone)
+    time: str = format_time(local(moment, where), "short", locale=language)
+    if where is UTC:
+        time += " UTC"  # no zone asked for (or UTC itself): say which clock the time is on
+    return time
 
 
 def _open_sentence(words: NullTranslations, status: Status, wait: int | None) -> str:

@@ -25,6 +25,8 @@ __all__ = [
     "parse_before_conversation",
     "parse_for_conversation",
     "parse_batch",
+    "EscalationRequest",
+    "parse_escalation",
     "validated",
     "is_guid",
     "MAX_BATCH",
@@ -99,6 +101,18 @@ class ForConversationCheck:
 Check = BeforeConversationCheck | ForConversationCheck
 
 
+@dataclass(frozen=True)
+class EscalationRequest:
+    """A check to decide on, and how long this customer may wait (None: the app's default)."""
+
+    check: Check
+    max_wait_seconds: int | None = None
+
+    def max_wait(self, default: int) -> int:
+        """The longest acceptable wait in seconds: the request's, else `default`."""
+        return default if self.max_wait_seconds is None else self.max_wait_seconds
+
+
 # ----------------------------------------------------------------------------------- reading the requests
 
 
@@ -137,6 +151,37 @@ def parse_batch(obj: Any) -> list[BeforeConversationCheck | InvalidRequest]:
     return checks
 
 
+def parse_escalation(obj: Any) -> EscalationRequest:
+    """Validate an escalation decision body: a for-conversation or a before-conversation check, and the wait."""
+    try:
+        body = _validated("EscalationRequest", obj, "")
+    except InvalidRequest as error:
+        if error.target is None and isinstance(obj, dict):
+            raise _which_check(obj) from None  # which of the two checks is meant: name the field at fault
+        raise
+    max_wait = body.get("maxWaitSeconds")
+    if "conversationId" in body:
+        return EscalationRequest(parse_for_conversation(_without(body, "maxWaitSeconds", "engagementContext")),
+                                 None if max_wait is None else int(max_wait))
+    return EscalationRequest(parse_before_conversation(_without(body, "maxWaitSeconds")),
+                             None if max_wait is None else int(max_wait))
+
+
+def _without(body: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: value for name, value in body.items() if name not in names}
+
+
+def _which_check(body: dict[str, Any]) -> InvalidRequest:
+    """The refusal of a body that names neither check, or both."""
+    from .schemas.escalation import WHICH_CHECK
+
+    if "conversationId" in body and "workstreamId" in body:
+        return InvalidRequest(WHICH_CHECK, target="workstreamId")
+    if "conversationId" in body:
+        return InvalidRequest(WHICH_CHECK, target="engagementContext")
+    return InvalidRequest("conversationId or workstreamId is required. " + WHICH_CHECK, target="conversationId")
+
+
 def _context_items(items: dict[str, Any] | None) -> tuple[ContextItem, ...]:
     found = []
     for name, raw in (items or {}).items():
@@ -158,7 +203,8 @@ def _validators() -> dict[str, Any]:
     # fuzzer of the test suite judges requests with.
     import jsonschema_rs
 
-    shapes = ("BeforeConversationRequest", "ForConversationRequest", "BatchRequest", "SubscriptionRequest")
+    shapes = ("BeforeConversationRequest", "ForConversationRequest", "BatchRequest", "SubscriptionRequest",
+              "EscalationRequest")
     document = {"$schema": schemas.DIALECT, "components": {"schemas": schemas.public(schemas.components())}}
     compiled = jsonschema_rs.validator_map_for(document)
     return {shape: compiled[schemas.SCHEMA_PREFIX + shape] for shape in shapes}

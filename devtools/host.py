@@ -43,6 +43,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from availability.errors import AvailabilityError, InternalError, InvalidRequest
+from devtools import mcp
 from devtools.indexing import AppRefused, HttpFunction, TimerFunction, index_app
 from devtools.platform_cors import PlatformCors
 from sandbox.files import write_private
@@ -86,12 +87,15 @@ class FunctionsHost:
         port: int = 7071,
         function_key: str,
         master_key: str,
+        system_keys: dict[str, str] | None = None,
     ) -> None:
         self.app_dir = app_dir
         self.function_key = function_key
         self.master_key = master_key
         self.route_prefix = _route_prefix(app_dir)
-        self.http_functions, self.timer_functions = index_app(app_dir)
+        self.mcp = mcp.McpEndpoint(app_dir, master_key=master_key, system_key=(system_keys or {}).get(mcp.SYSTEM_KEY),
+                                   invoke=invoke)
+        self.http_functions, self.timer_functions = index_app(app_dir, mcp_tools=self.mcp.tools)
         self.cors = PlatformCors.from_settings(os.environ)
         self._timers = {t.name.lower(): t for t in self.timer_functions}
         self._stop = threading.Event()
@@ -261,6 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(code, *_error(error))
 
     def _handle(self) -> None:
+        if mcp.serves(self.path):  # the MCP extension's webhook answers on its own
+            self.functions_host.mcp.handle(self.command, self.path, self.headers, read=self._read_body,
+                                           send=lambda status, headers, payload: self._send(
+                                               status, list(headers.items()), payload))
+            return
         started = time.perf_counter()
         host = self.functions_host
         parts = urlsplit(self.path)
@@ -600,8 +609,8 @@ def main(argv: list[str] | None = None) -> int:
         telemetry.configure(args.otlp_endpoint, instance=f"{args.host}:{args.port}/{os.getpid()}",
                             ca_bundle=os.environ.get("REQUESTS_CA_BUNDLE"))
     try:
-        host = FunctionsHost(app_dir, host=args.host, port=args.port,
-                             function_key=keys["functionKey"], master_key=keys["masterKey"])
+        host = FunctionsHost(app_dir, host=args.host, port=args.port, function_key=keys["functionKey"],
+                             master_key=keys["masterKey"], system_keys=keys.get("systemKeys"))
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -631,10 +640,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _keys(path: Path | None) -> dict[str, str]:
+def _keys(path: Path | None) -> dict[str, Any]:
     if path and path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
-    keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30)}
+        found: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return found
+    keys = {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30),
+            "systemKeys": {mcp.SYSTEM_KEY: secrets.token_urlsafe(30)}}
     if path:
         write_private(path, json.dumps(keys))
     return keys

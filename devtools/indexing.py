@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtools import mcp
 from devtools.schedules import Schedule, ScheduleError, parse_schedule
 
 __all__ = ["AppRefused", "HttpFunction", "TimerFunction", "compile_route", "index_app", "resolve_setting_refs"]
@@ -99,8 +100,8 @@ def resolve_setting_refs(text: str, environ: Mapping[str, str] = os.environ) -> 
     return _SETTING_REF.sub(replace, text)
 
 
-def index_app(app_dir: Path, script: str = "function_app", environ: Mapping[str, str] = os.environ
-              ) -> tuple[list[HttpFunction], list[TimerFunction]]:
+def index_app(app_dir: Path, script: str = "function_app", environ: Mapping[str, str] = os.environ,
+              mcp_tools: list[Any] | None = None) -> tuple[list[HttpFunction], list[TimerFunction]]:
     """Import the app's script and list its HTTP functions (in the order the router tries them) and its timers.
 
     :raises AppRefused: what the worker or the host would refuse.
@@ -139,6 +140,8 @@ def index_app(app_dir: Path, script: str = "function_app", environ: Mapping[str,
                 continue
             timers.append(TimerFunction(name=name, schedule=schedule, run_on_startup=bool(trigger.get("runOnStartup")),
                                         arg_name=trigger["name"], call=call))
+        elif trigger["type"] == mcp.TRIGGER and mcp_tools is not None:  # served by the MCP endpoint
+            mcp_tools.append(mcp.McpTool.of(name, trigger, call))
         else:  # Azure runs it; this host does not
             log.warning("Function %s has a %s trigger, which this host does not run", name, trigger["type"])
     problems += _route_problems(http)

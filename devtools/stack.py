@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -149,6 +149,7 @@ class Host:
     master_key: str
     app_settings: dict[str, str]
     process: Process
+    system_keys: dict[str, str] = field(default_factory=dict)  # as Azure lists them: mcp_extension
 
 
 class Stack:
@@ -318,7 +319,7 @@ class Stack:
 
     def start_host(self, port: int = 7071, extra_settings: Mapping[str, str] | None = None,
                    app_dir: Path | None = None, name: str | None = None, host_id: str | None = None,
-                   keys: Mapping[str, str] | None = None) -> Host:
+                   keys: Mapping[str, Any] | None = None) -> Host:
         """Start a local Functions host on `port` (0 = any free port) with the stack's settings.
 
         Hosts given the same `host_id` (and `keys`) are instances of one app: a timer occurrence runs on one of
@@ -331,7 +332,8 @@ class Stack:
         name = name or ("host" if index == 0 else f"host-{index}")
         self.say(f"Starting the local Functions host ({name}) ...")
         settings = self.app_settings(extra_settings)
-        keys = dict(keys or {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30)})
+        keys = dict(keys or {"functionKey": secrets.token_urlsafe(30), "masterKey": secrets.token_urlsafe(30),
+                             "systemKeys": {"mcp_extension": secrets.token_urlsafe(30)}})
         keys_file = self.state_dir / f"{name}-keys.json"
         write_private(keys_file, json.dumps(keys))
         ready = self.state_dir / f"{name}-ready-{os.getpid()}.json"
@@ -345,7 +347,7 @@ class Stack:
             *(["--otlp-endpoint", self.sandbox["url"]] if self.sandbox else [])], env=env)
         url = self._wait_for_file(process, ready, 60)["url"]
         ready.unlink(missing_ok=True)
-        host = Host(url, keys["functionKey"], keys["masterKey"], settings, process)
+        host = Host(url, keys["functionKey"], keys["masterKey"], settings, process, dict(keys.get("systemKeys") or {}))
         self._wait_for_health(host)
         self.hosts.append(host)
         return host
@@ -438,7 +440,8 @@ class Stack:
                                  f"'func start' running?). Stop it, or choose another port with --port.")
         started: list[Host] = []
         for index in range(count):
-            keys = {"functionKey": started[0].function_key, "masterKey": started[0].master_key} if started else None
+            keys = {"functionKey": started[0].function_key, "masterKey": started[0].master_key,
+                    "systemKeys": started[0].system_keys} if started else None
             started.append(self.start_host(port + index if port else 0, extra_settings, app_dir,
                                            name=f"{name}-{index + 1}" if name else None, host_id=host_id, keys=keys))
         return started
@@ -469,6 +472,7 @@ class Stack:
             "hostUrls": [started.url for started in self.hosts],
             "functionKey": host.function_key,
             "masterKey": host.master_key,
+            "systemKeys": host.system_keys,
             "sandboxUrl": sandbox.get("url"),
             "caBundle": sandbox.get("caBundle"),
             "tableEndpoint": self.table_endpoint,
@@ -511,6 +515,10 @@ def banner(info: dict[str, Any], stack_file: Path) -> str:
         f"  function key     {key}",
         f"  master key       {info['masterKey']}",
     ]
+    mcp_key = (info.get("systemKeys") or {}).get("mcp_extension")
+    if mcp_key:
+        lines += [f"  MCP endpoint     {url}/runtime/webhooks/mcp   (streamable HTTP; key below in x-functions-key)",
+                  f"  mcp_extension    {mcp_key}   (the MCP extension's system key; the master key works too)"]
     if info["workstreams"]:
         lines += ["", "Demo workstreams:"]
         lines += [f"  {w['id']}  {w['name']}" for w in info["workstreams"]]

@@ -11,10 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_function_app_imports_and_lists_its_functions(app_functions):
     functions = {f.get_function_name(): f.get_trigger().get_dict_repr() for f in app_functions}
-    assert set(functions) == {"before_conversation", "for_conversation", "batch", "health", "openapi", "snapshots",
+    assert set(functions) == {"before_conversation", "for_conversation", "escalation_decision", "batch", "health",
+                              "openapi", "snapshots",
                               "dashboard", "snapshot_availability", "public_availability", "public_widget",
                               "create_subscription", "list_subscriptions", "get_subscription", "delete_subscription",
-                              "notify_subscribers", "workstreams"}
+                              "notify_subscribers", "workstreams", "decide_escalation", "check_availability",
+                              "check_conversation_availability"}
     assert functions["health"]["route"] == "health"
     assert str(getattr(functions["health"]["authLevel"], "value", "")).lower() == "anonymous"
     for name in ("public_availability", "public_widget"):  # web pages hold no key
@@ -29,7 +31,8 @@ def test_function_app_imports_and_lists_its_functions(app_functions):
 def test_import_does_not_load_the_heavy_sdks():
     code = ("import sys, function_app; "
             "print(sorted(m for m in sys.modules if m.startswith(('azure.identity', 'azure.keyvault', "
-            "'azure.data.tables', 'msal', 'requests'))))")
+            "'azure.data.tables', 'msal', 'requests', 'mcp', 'availability.agents.calls', 'availability.escalation', "
+            "'availability.schemas'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -79,6 +79,26 @@ def batch(req: func.HttpRequest) -> func.HttpResponse:
     return handle("batch", req, work)
 
 
+@bp.route(route="escalation/decision")
+@answers("POST")
+def escalation_decision(req: func.HttpRequest) -> func.HttpResponse:
+    """Whether an AI agent should hand the customer to a representative now: the decision, why, and what to say."""
+
+    def work(deadline: float) -> tuple[Any, str]:
+        from ..checks import parse_escalation
+        from ..escalation import decide
+
+        request = parse_escalation(json_body(req))
+        current = app.current()
+        answer = current.service.check(request.check, deadline=deadline)
+        now = utcnow()
+        decision = decide(answer, max_wait=request.max_wait(current.settings.escalation_max_wait_seconds), now=now)
+        check = request.check
+        return decision.to_json(now, check.time_zone, _language(check, req)), decision.reason
+
+    return handle("escalation-decision", req, work)
+
+
 @bp.route(route="health", auth_level=func.AuthLevel.ANONYMOUS)
 @answers("GET")
 def health(req: func.HttpRequest) -> func.HttpResponse:

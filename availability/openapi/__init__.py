@@ -9,13 +9,11 @@ Nothing is built at import: each document is built on first call and cached; cal
 """
 
 from .cli import REGENERATE, main, write_release
+from .connection import BRAND_COLOR, DEFINITION_HOST, HOST_PARAMETER
 from .document import openapi_document
 from .publisher import CATEGORIES, Publisher
 from .swagger import (
-    BRAND_COLOR,
     CONNECTOR_DIR,
-    DEFINITION_HOST,
-    HOST_PARAMETER,
     ICON_FILE,
     PICKERS,
     README_FILE,

@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"{', '.join(files)} in {args.directory} are up to date.")
         return 0
 
-    args.directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (args.directory / name).write_text(text, encoding="utf-8", newline="\n")
+        path = args.directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
     _say(f"Wrote {', '.join(files)} to {args.directory}.")
     return 0
 
@@ -86,7 +87,11 @@ def write_release(publisher: Publisher, target: Path, source: Path = CONNECTOR_D
     assert publisher.name
     target.mkdir(parents=True, exist_ok=True)
     for name, text in connector_files(publisher).items():
-        (target / name).write_text(text, encoding="utf-8", newline="\n")
+        if "/" in name:  # the MCP server's connector and the topic are not part of this connector's submission
+            continue
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
     (target / ICON_FILE).write_bytes((source / ICON_FILE).read_bytes())
     readme = (source / README_FILE).read_text(encoding="utf-8")
     # The certified template's heading names the publisher; the checked-in readme says who that is instead.

@@ -79,6 +79,46 @@ def batch_response() -> dict[str, Any]:
     ]}
 
 
+def escalation_requests() -> dict[str, dict[str, Any]]:
+    return {
+        "conversation": {"conversationId": CONVERSATION},
+        "withLimit": {"conversationId": CONVERSATION, "maxWaitSeconds": 300, "language": "fr",
+                      "timeZone": "Europe/Paris"},
+        "beforeConversation": {"workstreamId": WORKSTREAM, "contextItems": {"Language": "fr"}},
+    }
+
+
+def escalation_decisions() -> dict[str, dict[str, Any]]:
+    """An escalate, an offer_alternative and a closed decision, made and worded by the decision's own rules."""
+    from datetime import datetime, timedelta
+
+    from ..answer import Availability
+    from ..escalation import decide
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    retrieved = at("2026-11-24T14:02:11.250Z")
+
+    def busy_with(wait: int, position: int) -> Availability:
+        return Availability(queue_id=QUEUE, within_operating_hours=True, representatives_available=False,
+                            available_representatives=0, position_in_queue=position, average_wait_seconds=wait,
+                            next_transition_time=at("2026-11-24T17:00:00Z"), next_opening_time=None,
+                            next_closing_time=None, retrieved_at=retrieved)
+
+    busy, long = busy_with(600, 6), busy_with(1500, 14)
+    closed = Availability(queue_id=QUEUE_FR, within_operating_hours=False, representatives_available=False,
+                          available_representatives=None, position_in_queue=1, average_wait_seconds=None,
+                          next_transition_time=at("2026-11-25T07:00:00Z"), next_opening_time=at("2026-11-25T07:00:00Z"),
+                          next_closing_time=at("2026-11-25T17:00:00Z"), retrieved_at=at("2026-11-24T20:15:00Z"))
+    now = retrieved + timedelta(seconds=0.004)
+    return {
+        "shortWait": decide(busy, max_wait=600, now=now).to_json(now, "Europe/Paris"),
+        "longWait": decide(long, max_wait=300, now=now).to_json(now, "Europe/Paris", "fr"),
+        "closed": decide(closed, max_wait=600, now=closed.retrieved_at).to_json(closed.retrieved_at, "Europe/Paris"),
+    }
+
+
 def public_answer() -> dict[str, Any]:
     """A public answer for the alias "support", rendered by the public endpoint's own code (closed, worded in French
     for Europe/Paris)."""

@@ -174,6 +174,41 @@ def operations() -> list[Operation]:
             errors=CHECK_ERRORS,
         ),
         Operation(
+            path="/escalation/decision", method="post",
+            operation_id="DecideEscalation", tag="Availability", connector=True, visibility="important",
+            summary="Decide whether to escalate to a representative",
+            description=(
+                "Decides whether to hand the customer to a human representative now, and says why: escalate (a "
+                "representative is free, or the expected wait is within the limit), offer_alternative (the wait is "
+                "too long, the queue closes before the customer would be served, or nobody is free and no wait is "
+                "known) or closed (outside operating hours, with the next opening time). Gives a sentence to say "
+                "to the customer, in their language, with the wait as a range (about 5 to 10 minutes). Call it when "
+                "the customer asks for a person, before transferring the conversation: give conversationId for an "
+                "ongoing conversation, or workstreamId before one, and maxWaitSeconds when this customer may wait "
+                "more or less than the default (600 seconds). Transfer only when decision is escalate; otherwise say "
+                "message and offer to leave a message, a callback or coming back at nextOpeningTime. Costs no more "
+                "than one availability check."
+            ),
+            body=Body("EscalationRequest", "Decision",
+                      "The conversation (or the workstream) and how long this customer may wait.",
+                      {name: {"summary": summary, "value": examples.escalation_requests()[name]}
+                       for name, summary in (("conversation", "The current conversation"),
+                                             ("withLimit", "At most 5 minutes of wait, worded in French"),
+                                             ("beforeConversation", "Before a conversation, with routing context"))}),
+            ok=Ok("EscalationDecision", "The decision, its reason and what to say.",
+                  examples={name: {"summary": summary, "value": examples.escalation_decisions()[name]}
+                            for name, summary in (("shortWait", "Busy, but the wait is short: escalate"),
+                                                  ("longWait", "Busy with a long wait: offer an alternative (in "
+                                                               "French)"),
+                                                  ("closed", "Outside operating hours"))}),
+            errors=CHECK_ERRORS,
+            error_notes={
+                400: ("invalid_request: a missing or invalid field (target names it): neither or both of "
+                      "conversationId and workstreamId, engagementContext with a conversation, maxWaitSeconds "
+                      "outside 0 to 86400, or what the two checks refuse.", ("invalid_request",)),
+            },
+        ),
+        Operation(
             path="/availability/batch", method="post",
             operation_id="CheckAvailabilityBatch", tag="Availability", connector=True, visibility="advanced",
             summary="Check availability for several workstreams",

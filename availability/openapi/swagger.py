@@ -30,15 +30,13 @@ from .operations import (
     LIST_WORKSTREAMS,
     operations,
 )
+from .connection import DEFINITION_HOST, HOST_PARAMETER, properties
 from .publisher import Publisher
 
 # The definition's `host`: never called, since the policy replaces scheme, host and base path with the
 # connection's (Microsoft's dynamichosturl docs: "the host url defined in the connector will no longer be
 # relevant"); worded as certified connectors with per-customer hosts word it (IA-Connect).
-DEFINITION_HOST = "DefinedInConnectionParameters"
 BASE_PATH = "/api"
-HOST_PARAMETER = "hostName"
-BRAND_COLOR = "#0f6cbd"
 
 
 @dataclass(frozen=True)
@@ -250,44 +248,16 @@ def swagger_document(publisher: Publisher | None = None) -> dict[str, Any]:
 def api_properties(publisher: Publisher | None = None) -> dict[str, Any]:
     """The connector's `apiProperties.json`: the function app's host name and a host key as the connection's
     parameters, and the policy that sends every call to that host."""
-    properties: dict[str, Any] = {
-        "connectionParameters": {
-            HOST_PARAMETER: {
-                "type": "string",
-                "uiDefinition": {
-                    "displayName": "Function app host name",
-                    "description": "The host name of the availability function app: its default domain, which "
-                                   "ends in .azurewebsites.net, without https:// and without a path.",
-                    "tooltip": "The default domain shown on the function app's overview page.",
-                    "constraints": {"tabIndex": 1, "required": "true"},
-                },
-            },
-            "api_key": {
-                "type": "securestring",
-                "uiDefinition": {
-                    "displayName": "Host key",
-                    "description": "A host key of the function app; a function key would open only one "
-                                   "operation.",
-                    "tooltip": "The function app's App keys, under Host keys. Sent in the x-functions-key header.",
-                    "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
-                },
-            },
+    key = {
+        "type": "securestring",
+        "uiDefinition": {
+            "displayName": "Host key",
+            "description": "A host key of the function app; a function key would open only one operation.",
+            "tooltip": "The function app's App keys, under Host keys. Sent in the x-functions-key header.",
+            "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
         },
-        "iconBrandColor": BRAND_COLOR,
-        "capabilities": ["actions", "triggers"],
-        "policyTemplateInstances": [{
-            "templateId": "dynamichosturl",
-            "title": "Function app host",
-            # The whole base URL: the policy replaces scheme, host and base path alike.
-            "parameters": {"x-ms-apimTemplateParameter.urlTemplate":
-                           f"https://@connectionParameters('{HOST_PARAMETER}'){BASE_PATH}"},
-        }],
     }
-    if publisher is not None:
-        assert publisher.name
-        properties["publisher"] = publisher.name
-        properties["stackOwner"] = publisher.stack_owner or publisher.name
-    return {"properties": properties}
+    return properties(key, BASE_PATH, ["actions", "triggers"], publisher)
 
 
 def _dump(document: dict[str, Any]) -> str:
@@ -295,6 +265,17 @@ def _dump(document: dict[str, Any]) -> str:
 
 
 def connector_files(publisher: Publisher | None = None) -> dict[str, str]:
-    """File name -> exact text of the connector files, as written to `connector/` (with `publisher`: as submitted
-    for certification)."""
-    return {SWAGGER_FILE: _dump(swagger_document(publisher)), PROPERTIES_FILE: _dump(api_properties(publisher))}
+    """File name (a path under `connector/`) -> exact text of the connector files: the connector, the MCP server's
+    connector and the ready Escalate topic for Copilot Studio (with `publisher`: as submitted for certification)."""
+    from .copilot import (
+        MCP_PROPERTIES_FILE,
+        MCP_SWAGGER_FILE,
+        TOPIC_FILE,
+        escalate_topic,
+        mcp_api_properties,
+        mcp_swagger_document,
+    )
+
+    return {SWAGGER_FILE: _dump(swagger_document(publisher)), PROPERTIES_FILE: _dump(api_properties(publisher)),
+            MCP_SWAGGER_FILE: _dump(mcp_swagger_document()), MCP_PROPERTIES_FILE: _dump(mcp_api_properties(publisher)),
+            TOPIC_FILE: escalate_topic()}

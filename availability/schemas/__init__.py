@@ -9,9 +9,9 @@ and `_messages` word the 400 a value gets there (see `checks.py`), `_visibility`
 dropdown filled from the org's workstreams, and `_swagger` holds keys that replace the node's own in Swagger 2.0
 (None drops a key), where JSON Schema says more than Swagger can (`oneOf`, `propertyNames`, `if`/`then`).
 
-One module per family of endpoints (`availability`, `history`, `web`, `subscriptions`, `health`, `workstreams`),
-the fields of a check (`fields`), the error body (`error`) and what they all share (`core`). Nothing is built at
-import; `components()` builds the shapes once, on first use.
+One module per family of endpoints (`availability`, `escalation`, `history`, `web`, `subscriptions`, `health`,
+`workstreams`), the fields of a check (`fields`), the error body (`error`) and what they all share (`core`).
+Nothing is built at import; `components()` builds the shapes once, on first use.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from .core import (
     ref,
 )
 from .error import error_shapes
+from .escalation import escalation_shapes
 from .fields import field_shapes
 from .health import health_shapes
 from .history import history_shapes
@@ -81,6 +82,7 @@ def components() -> dict[str, dict[str, Any]]:
     return {
         **field_shapes(),
         **availability_shapes(),
+        **escalation_shapes(),
         **history_shapes(),
         **error_shapes(),
         **web_shapes(),

@@ -235,6 +235,10 @@ class Settings:
         "NOTIFY_SCHEDULE", values.schedule, "NCRONTAB (6 fields) of the `notify_subscribers` timer; every minute "
         "keeps the 90 s promise for openings and closings; in Azure it must be an app setting",
         default=DEFAULT_NOTIFY_SCHEDULE)
+    escalation_max_wait_seconds: int = setting(
+        "ESCALATION_MAX_WAIT_SECONDS", values.whole(0, 86_400), "how long a customer may wait for a representative "
+        "before the escalation decision offers an alternative instead, when the request gives no `maxWaitSeconds` "
+        "(0–86400; see [For AI agents](agents.md#the-decision-rules))", default=600)
     allow_private_callbacks: bool = setting(
         "NOTIFY_ALLOW_PRIVATE_CALLBACKS", values.flag, "`true`: callback URLs may be `http://` and point at loopback "
         "or private addresses (local development; `dev.py start` sets it)", default=False)

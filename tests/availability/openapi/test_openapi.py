@@ -24,7 +24,13 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR, SWAGGER
 import availability
 from availability import errors, openapi, schemas
 from availability.answer import Availability
-from availability.checks import MAX_BATCH, parse_batch, parse_before_conversation, parse_for_conversation
+from availability.checks import (
+    MAX_BATCH,
+    parse_batch,
+    parse_before_conversation,
+    parse_escalation,
+    parse_for_conversation,
+)
 from availability.dataverse.wire import parse_availability
 from availability.localtime import is_zone_name, zone_names
 
@@ -38,6 +44,7 @@ CONTRACT_OPERATIONS = {
     ("/api/snapshots", "get"),
     ("/api/health", "get"),
     ("/api/openapi.json", "get"),
+    ("/api/escalation/decision", "post"),
 }
 # Added beside the contract's: the supervisor dashboard (HTML, for browsers, not in the connector).
 ADDED_OPERATIONS = {("/api/dashboard", "get")}
@@ -60,7 +67,7 @@ SUBSCRIPTION_OPERATIONS = {("/api/subscriptions", "post"), ("/api/subscriptions"
 WORKSTREAM_OPERATIONS = {("/api/workstreams", "get")}
 CONNECTOR_OPERATIONS = {
     "CheckAvailabilityBeforeConversation", "CheckAvailabilityForConversation", "CheckAvailabilityBatch",
-    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription", "ListWorkstreams",
+    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription", "ListWorkstreams", "DecideEscalation",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -219,7 +226,9 @@ def test_checked_in_connector_files_are_what_the_definition_generates():
 
 
 def test_connector_files_are_indented_json_ending_in_a_newline():
-    for text in openapi.connector_files().values():
+    for name, text in openapi.connector_files().items():
+        if not name.endswith(".json"):
+            continue
         assert text.endswith("}\n") and text.startswith('{\n  "')
         json.loads(text)
     assert openapi.connector_files() == openapi.connector_files()  # stable
@@ -261,7 +270,8 @@ def test_import_is_cheap_and_builds_nothing():
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     loaded, built = run.stdout.strip().splitlines()
-    families = ("core", "fields", "availability", "history", "error", "web", "subscriptions", "health", "workstreams")
+    families = ("core", "fields", "availability", "escalation", "history", "error", "web", "subscriptions",
+                "health", "workstreams")
     assert {name for name in eval(loaded) if not name.startswith("availability.openapi")} == {
         "availability", "availability.errors", "availability.schemas",
         *(f"availability.schemas.{family}" for family in families)}
@@ -314,7 +324,7 @@ def test_the_document_carries_the_shapes_the_requests_are_validated_with(oas):
         if body:
             assert body["schema"]["$ref"].rsplit("/", 1)[1] in ("BeforeConversationRequest",
                                                                "ForConversationRequest", "BatchRequest",
-                                                               "SubscriptionRequest")
+                                                               "SubscriptionRequest", "EscalationRequest")
 
 
 def test_the_correlation_header_is_never_refused(oas):
@@ -465,7 +475,8 @@ def test_availability_examples_are_what_the_model_renders(oas):
 
 def test_request_examples_are_accepted_by_the_parser(oas):
     for path, parse in (("/api/availability/before-conversation", parse_before_conversation),
-                        ("/api/availability/for-conversation", parse_for_conversation)):
+                        ("/api/availability/for-conversation", parse_for_conversation),
+                        ("/api/escalation/decision", parse_escalation)):
         examples = oas["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"]
         for example in examples.values():
             parse(example["value"])
@@ -546,6 +557,19 @@ def test_for_conversation_document_accepts_what_the_api_accepts(oas):
         assert (valid(oas, "ForConversationRequest", body) == []) == accepted(parse_for_conversation, body), body
 
 
+def test_escalation_document_accepts_what_the_api_accepts(oas):
+    cases = [
+        {"conversationId": GUID}, {"workstreamId": GUID}, {"conversationId": GUID, "maxWaitSeconds": 0},
+        {"conversationId": GUID, "engagementContext": None}, {"workstreamId": GUID, "engagementContext": {"a": "b"}},
+        {"conversationId": GUID, "engagementContext": {"a": "b"}}, {"conversationId": GUID, "workstreamId": GUID},
+        {}, {"maxWaitSeconds": 60}, {"workstreamId": GUID, "maxWaitSeconds": 86_401},
+        {"workstreamId": GUID, "maxWaitSeconds": None}, {"conversationId": GUID, "maxWaitSeconds": 1.5},
+        {"conversationId": None}, {"conversationId": GUID, "workstreamId": None},
+    ]
+    for body in cases:
+        assert (valid(oas, "EscalationRequest", body) == []) == accepted(parse_escalation, body), body
+
+
 def test_batch_document_accepts_what_the_api_accepts(oas):
     cases = [{"checks": [{"workstreamId": GUID}]}, {"checks": [1, "x", None, {}]},
              {"checks": [{"workstreamId": GUID}] * MAX_BATCH}, {"checks": [{"workstreamId": GUID}] * (MAX_BATCH + 1)},
@@ -566,6 +590,7 @@ BODIES = st.fixed_dictionaries({}, optional={
     "workstreamId": st.just(GUID) | JSON, "conversationId": st.just(GUID) | JSON, "contextItems": JSON,
     "engagementContext": JSON, "timeZone": st.sampled_from(["Europe/Paris", "UTC", "Mars/Base", ""]) | JSON,
     "language": st.sampled_from(["fr", "pt-BR", "fr_CA", ""]) | JSON,
+    "maxWaitSeconds": st.sampled_from([0, 600, 86_400, 86_401, -1, 2.0, None]) | JSON,
 }) | JSON
 
 
@@ -574,7 +599,8 @@ BODIES = st.fixed_dictionaries({}, optional={
 def test_the_document_and_the_api_agree_on_any_body(oas, body):
     """The served document (read by any JSON Schema 2020-12 validator) accepts exactly what the API accepts."""
     for name, parse in (("BeforeConversationRequest", parse_before_conversation),
-                        ("ForConversationRequest", parse_for_conversation)):
+                        ("ForConversationRequest", parse_for_conversation),
+                        ("EscalationRequest", parse_escalation)):
         assert (valid(oas, name, body) == []) == accepted(parse, body), (name, body)
 
 
@@ -594,8 +620,8 @@ def test_the_languages_named_are_those_the_language_module_supports(oas, swagger
         return [found for _, node in walk(document) if isinstance(node.get("description"), str)
                 for found in re.findall(r"\((en(?:, [a-z]{2,3})+)[;)]", node["description"])]
 
-    # The language fields of the three requests, the LanguageTag shape and the public endpoint's lang.
-    assert named(oas) == [", ".join(SUPPORTED)] * 5
+    # The language fields of the four requests, the LanguageTag shape and the public endpoint's lang.
+    assert named(oas) == [", ".join(SUPPORTED)] * 6
     assert set(named(swagger)) == {", ".join(SUPPORTED)}
 
 
