@@ -23,7 +23,8 @@ from ..checks import BeforeConversationCheck
 from ..errors import AvailabilityError, UpstreamTimeout
 from ..localtime import utc
 from ..snapshots import HistoryQuery
-from .aggregate import STATUSES, TIMELINE_WINDOW
+from ..snapshots.profile import STATUSES
+from .aggregate import TIMELINE_WINDOW
 from .directory import OrgDirectory
 from .query import DashboardQuery
 

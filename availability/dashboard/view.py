@@ -16,15 +16,14 @@ from typing import Sequence
 import jinja2
 
 from ..localtime import UTC, day_of, local
+from ..snapshots.profile import HourStats, hours_of_week
 from .aggregate import (
     DAYS,
     TIMELINE_WINDOW,
     Band,
     Bucket,
-    HourOfWeek,
     Shares,
     bands,
-    heatmap,
     shares,
     timeline,
     understaffed,
@@ -143,7 +142,7 @@ def timeline_summary(buckets: Sequence[Bucket]) -> str:
     return text + "."
 
 
-def heatmap_summary(cells: Sequence[HourOfWeek], counts: Shares, days: int) -> str:
+def heatmap_summary(cells: Sequence[HourStats], counts: Shares, days: int) -> str:
     """The heatmap in a few sentences: its text alternative, and the line above it."""
     if not counts.samples:
         return f"No snapshots in the last {counted(days, 'day')}."
@@ -190,7 +189,7 @@ def history_section(view: WorkstreamView, index: int, now: datetime, zone: tzinf
         parts.update(timeline=timeline_chart(buckets, start, now, zone), timeline_text=timeline_summary(buckets),
                      changes=bands(buckets))
     if view.history:
-        cells = heatmap(view.history, zone)
+        cells = hours_of_week(view.history, zone)
         parts.update(heatmap=heatmap_chart(cells), heatmap_text=heatmap_summary(cells, shares(view.history), days))
     return HistorySection(view, f"w{index}", **parts)
 

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from availability.dashboard.aggregate import Bucket, HourOfWeek, bands, heatmap, shares, timeline, understaffed
+from availability.dashboard.aggregate import Bucket, bands, shares, timeline, understaffed
 from availability.dashboard.directory import OrgDirectory
 from availability.dashboard.load import RENDER_RESERVE, Dashboard, Now, WorkstreamView, load_dashboard
 from availability.dashboard.query import DashboardQuery, parse_dashboard_query
 from availability.dashboard.view import render_dashboard, timeline_summary
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamUnavailable
-from availability.snapshots import Snapshot, SnapshotStore
+from availability.snapshots import HourStats, Snapshot, SnapshotStore
+from availability.snapshots import hours_of_week as heatmap
 from tests.availability.conftest import unique_table
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, UTC, at
 
@@ -202,7 +203,7 @@ def test_the_timeline_speaks_of_whole_people_or_says_it_averages():
 
 
 def test_weekday_ranges_in_labels():
-    cells = [HourOfWeek(d, h) for d in range(7) for h in range(24)]
+    cells = [HourStats(d, h) for d in range(7) for h in range(24)]
     for weekday in (0, 1, 3, 5, 6):
         cells[weekday * 24 + 9].busy = 1
     assert [w.label() for w in understaffed(cells)] == ["Mon, Tue, Thu, Sat, Sun 09:00–10:00"]
