@@ -42,7 +42,7 @@ def outlook_json(outlook: Outlook, now: datetime, time_zone: str | None, languag
     return {
         "workstreamId": profile.workstream_id,
         "basis": {
-            "weeks": profile.weeks,
+            "weeks": outlook.weeks,
             "snapshots": profile.snapshots,
             "from": format_time(profile.first),
             "to": format_time(profile.last),
@@ -66,10 +66,16 @@ def best_times(profiles: ProfileCache, query: BestTimesQuery, *, deadline: float
     return outlook_json(outlook, now, query.time_zone, query.language)
 
 
-def next_good_time(profiles: ProfileCache, workstream_id: str, *, time_zone: str | None, language: str,
-                   deadline: float | None = None) -> dict[str, Any] | None:
-    """The first suggestion of the coming week for a web page, without staffing figures; None when there is none."""
+def next_good_time(profiles: ProfileCache, workstream_id: str, *, queue_id: str | None = None,
+                   time_zone: str | None, language: str, deadline: float | None = None) -> dict[str, Any] | None:
+    """The first suggestion of the coming week for a web page, without staffing figures; None when there is none.
+
+    :keyword queue_id: the queue the check is routed to now: when the history never saw it (the check's context
+        routes elsewhere than the snapshots' default route), the history says nothing of it.
+    """
     profile = profiles.profile(workstream_id, deadline=deadline)
+    if queue_id is not None and profile.queues and queue_id.lower() not in {q.lower() for q in profile.queues}:
+        return None
     now = profiles.now()
     outlook = suggest(profile, now, count=1, within=PUBLIC_WITHIN, min_share=DEFAULT_MIN_SHARE,
                       day_zone=zone(time_zone))

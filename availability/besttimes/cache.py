@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_WEEKS = 8  # long enough for a sure bound, short enough to follow a change of shifts within two months
 MAX_PROFILES = 256  # workstreams kept, the least recently asked for dropped first
-FIELDS = ("status", "averageWaitSeconds")  # the slot comes from the RowKey
+FIELDS = ("status", "averageWaitSeconds", "queueId")  # the slot comes from the RowKey
 RETRY_AFTER_FAILURE = timedelta(seconds=30)  # a profile that could not be rebuilt is served that long before a retry
 
 

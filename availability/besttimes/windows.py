@@ -72,13 +72,17 @@ class Window:
 
 @dataclass(frozen=True)
 class Outlook:
-    """What the history suggests from a moment on: the windows (earliest first) and whether the hours looked at had
-    history enough to judge at all."""
+    """What the history suggests from a moment on: the windows (earliest first), and the most weeks any of the hours
+    looked at was seen in, which says whether there was history enough to judge at all."""
 
     profile: Profile
     windows: tuple[Window, ...]
-    enough_history: bool
+    weeks: int
     min_weeks: int = MIN_WEEKS
+
+    @property
+    def enough_history(self) -> bool:
+        return self.weeks >= self.min_weeks
 
     @property
     def reason(self) -> Reason | None:
@@ -107,12 +111,11 @@ def suggest(profile: Profile, now: datetime, *, count: int = DEFAULT_COUNT,
     windows: list[Window] = []
     run: list[HourStats] = []
     run_start = moment
-    enough = False
+    weeks = 0
     while moment < horizon and len(windows) < count:
         cell = profile.hour(moment)
-        known = cell.weeks >= min_weeks
-        enough = enough or known
-        good = known and cell.operating and (cell.share or 0.0) >= min_share
+        weeks = max(weeks, cell.weeks)
+        good = cell.weeks >= min_weeks and cell.operating and (cell.share or 0.0) >= min_share
         if run and (not good or local(moment, day_zone).date() != local(run_start, day_zone).date()):
             windows.append(Window.of(run_start, run))
             run = []
@@ -123,4 +126,4 @@ def suggest(profile: Profile, now: datetime, *, count: int = DEFAULT_COUNT,
         moment += HOUR
     if run and len(windows) < count:
         windows.append(Window.of(run_start, run))
-    return Outlook(profile, tuple(windows), enough, min_weeks)
+    return Outlook(profile, tuple(windows), weeks, min_weeks)

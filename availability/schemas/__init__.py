@@ -8,7 +8,7 @@ and `_messages` word the 400 a value gets there (see `checks.py`), `_visibility`
 `x-ms-visibility`, and `_swagger` holds keys that replace the node's own in Swagger 2.0 (None drops a key),
 where JSON Schema says more than Swagger can (`oneOf`, `propertyNames`, `if`/`then`).
 
-One module per family of endpoints (`availability`, `history`, `web`, `subscriptions`, `health`), the fields
+One module per family of endpoints (`availability`, `history`, `web`, `subscriptions`, `besttimes`, `health`), the fields
 of a check (`fields`), the error body (`error`) and what they all share (`core`). Nothing is built at import;
 `components()` builds the shapes once, on first use.
 """
@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from .availability import availability_shapes
+from .besttimes import best_times_shapes
 from .core import (
     ALIAS_PATTERN,
     CALLBACK_PATTERN,
@@ -83,5 +84,6 @@ def components() -> dict[str, dict[str, Any]]:
         **error_shapes(),
         **web_shapes(),
         **subscription_shapes(),
+        **best_times_shapes(),
         **health_shapes(),
     }

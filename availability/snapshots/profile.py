@@ -142,7 +142,8 @@ def hours_of_week(snapshots: Iterable[Any], zone: tzinfo) -> list[HourStats]:
 class Profile:
     """One workstream's snapshots over [start, end] by hour of the week in `zone`. Read-only once built.
 
-    `first` and `last` are the oldest and newest snapshot with an answer (None without any).
+    `first` and `last` are the oldest and newest snapshot with an answer (None without any); `queues` the queues
+    they were routed to (the snapshot timer checks without context: the workstream's default route).
     """
 
     workstream_id: str
@@ -153,15 +154,18 @@ class Profile:
     cells: Sequence[HourStats]
     first: datetime | None = None
     last: datetime | None = None
+    queues: frozenset[str] = frozenset()
 
     @classmethod
     def from_rows(cls, workstream_id: str, rows: Iterable[Any], *, zone_name: str, zone: tzinfo, start: datetime,
                   end: datetime) -> Profile:
         """The profile of `rows` (snapshots of one workstream captured in [start, end])."""
         rows = list(rows)
-        answered = [row.captured_at for row in rows if row.status in STATUSES]
+        answered = [row for row in rows if row.status in STATUSES]
+        times = [row.captured_at for row in answered]
         return cls(workstream_id, zone_name, zone, utc(start), utc(end), tuple(hours_of_week(rows, zone)),
-                   min(answered, default=None), max(answered, default=None))
+                   min(times, default=None), max(times, default=None),
+                   frozenset(row.queue_id for row in answered if row.queue_id))
 
     def hour(self, moment: datetime) -> HourStats:
         """The hour of the week `moment` falls in, in the profile's zone."""

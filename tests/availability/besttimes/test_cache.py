@@ -79,8 +79,8 @@ def test_one_read_of_the_last_eight_weeks_with_only_the_fields_needed():
     (query, fields), = store.reads
     assert (query.workstream_id, query.start, query.end) == (CHAT, NOW - timedelta(weeks=8), NOW)
     assert query.limit == 8 * 7 * 1440  # at most one row a minute
-    assert fields == FIELDS == ("status", "averageWaitSeconds")
-    assert profile.weeks == 8 and profile.end == NOW
+    assert fields == FIELDS == ("status", "averageWaitSeconds", "queueId")
+    assert profile.weeks == 8 and profile.end == NOW and profile.queues == {Q_OPEN}
 
 
 def test_rebuilt_once_the_next_slot_begins_and_not_before():

@@ -56,9 +56,11 @@ CONTRACT_SNAPSHOT_FIELDS = {
 # Change subscriptions (contract §3): the connector has the trigger (POST) and its internal DELETE.
 SUBSCRIPTION_OPERATIONS = {("/api/subscriptions", "post"), ("/api/subscriptions", "get"),
                            ("/api/subscriptions/{id}", "get"), ("/api/subscriptions/{id}", "delete")}
+# Best times (contract §3, third wave): in the connector too.
+BEST_TIMES_OPERATIONS = {("/api/workstreams/{id}/best-times", "get")}
 CONNECTOR_OPERATIONS = {
     "CheckAvailabilityBeforeConversation", "CheckAvailabilityForConversation", "CheckAvailabilityBatch",
-    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription",
+    "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription", "GetBestTimes",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -259,7 +261,7 @@ def test_import_is_cheap_and_builds_nothing():
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     loaded, built = run.stdout.strip().splitlines()
-    families = ("core", "fields", "availability", "history", "error", "web", "subscriptions", "health")
+    families = ("core", "fields", "availability", "history", "error", "web", "subscriptions", "besttimes", "health")
     assert {name for name in eval(loaded) if not name.startswith("availability.openapi")} == {
         "availability", "availability.errors", "availability.schemas",
         *(f"availability.schemas.{family}" for family in families)}
@@ -320,7 +322,8 @@ def test_the_correlation_header_is_never_refused(oas):
 
 def test_openapi_has_every_endpoint_of_the_contract(oas):
     assert {(path, method) for path, method, _ in operations(oas)} == (CONTRACT_OPERATIONS | ADDED_OPERATIONS
-                                                                       | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS)
+                                                                       | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS
+                                                                       | BEST_TIMES_OPERATIONS)
 
 
 def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
@@ -584,8 +587,8 @@ def test_the_languages_named_are_those_the_language_module_supports(oas, swagger
         return [found for _, node in walk(document) if isinstance(node.get("description"), str)
                 for found in re.findall(r"\((en(?:, [a-z]{2,3})+)[;)]", node["description"])]
 
-    # The language fields of the three requests, the LanguageTag shape and the public endpoint's lang.
-    assert named(oas) == [", ".join(SUPPORTED)] * 5
+    # The language fields of the three requests, the LanguageTag shape, the public endpoint's lang and best times'.
+    assert named(oas) == [", ".join(SUPPORTED)] * 6
     assert set(named(swagger)) == {", ".join(SUPPORTED)}
 
 
@@ -678,13 +681,13 @@ def test_swagger_operations_are_described_for_makers(swagger):
             if parameter["in"] == "body":
                 assert set(parameter) >= {"name", "schema", "required"}
             else:
-                assert parameter["type"] in ("string", "integer")
+                assert parameter["type"] in ("string", "integer", "number")
         assert {"200", "201", "204"} & set(operation["responses"])
         for response in operation["responses"].values():
             assert response["description"] and "x-correlation-id" in response["headers"]
     assert set(found) == CONNECTOR_OPERATIONS
     assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")} | {
-        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")}
+        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")} | BEST_TIMES_OPERATIONS
     assert not (ADDED_OPERATIONS | PUBLIC_OPERATIONS) & set(found.values())
     description = swagger["paths"]["/availability/before-conversation"]["post"]["description"]
     assert "escalat" in description and "canEscalate" in description
