@@ -220,7 +220,7 @@ def _answer(check: Future) -> Any:
         return None
 
 
-def _profile(read: Future, timeout: float | None) -> tuple[Profile | None, str | None]:
+def _profile(read: Future[Profile], timeout: float | None) -> tuple[Profile | None, str | None]:
     """A profile read's profile, or the problem that left it out."""
     try:
         return read.result(timeout=timeout), None
