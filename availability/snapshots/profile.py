@@ -18,8 +18,9 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
-from statistics import NormalDist
+from datetime import date, datetime, timedelta, tzinfo
+from itertools import pairwise
+from statistics import NormalDist, median
 from typing import Any
 
 from ..localtime import local, utc
@@ -28,6 +29,7 @@ STATUSES = ("available", "busy", "closed")
 CONFIDENCE = 0.90  # one-sided: the true share lies above `share_low` nine times out of ten
 Z = NormalDist().inv_cdf(CONFIDENCE)
 OPERATING_SHARE = 0.5  # an hour is an operating hour when it was open in at least half its snapshots
+HOUR = timedelta(hours=1)
 
 
 def wilson_lower(share: float, n: float, z: float = Z) -> float:
@@ -125,16 +127,24 @@ class HourStats:
             self.waits[wait] += 1
 
 
-def hours_of_week(snapshots: Iterable[Any], zone: tzinfo) -> list[HourStats]:
+def hours_of_week(snapshots: Iterable[Any], zone: tzinfo,
+                  observed: tuple[datetime, datetime] | None = None) -> list[HourStats]:
     """168 cells, Monday 00:00 first: each snapshot counted in the local hour (in `zone`) it was captured in.
 
     Each instant is converted on its own, so daylight saving changes are handled: a repeated autumn hour
-    counts twice in one cell, a skipped spring hour gets nothing that day.
+    counts twice in one cell, a skipped spring hour gets nothing that day. With `observed` (the span the
+    snapshots were taken over), a day counts as a week seen only for an hour wholly inside it: the hour under way
+    and the one a history starts in are counted but seen only in part.
     """
     cells = [HourStats(weekday, hour) for weekday in range(7) for hour in range(24)]
     for row in snapshots:
         wall = local(row.captured_at, zone)
-        cells[wall.weekday() * 24 + wall.hour].add(row.status, row.average_wait_seconds, wall.date())
+        day: date | None = wall.date()
+        if observed is not None:
+            top = utc(wall.replace(minute=0, second=0, microsecond=0))
+            if top < observed[0] or top + HOUR > observed[1]:
+                day = None
+        cells[wall.weekday() * 24 + wall.hour].add(row.status, row.average_wait_seconds, day)
     return cells
 
 
@@ -162,10 +172,17 @@ class Profile:
         """The profile of `rows` (snapshots of one workstream captured in [start, end])."""
         rows = list(rows)
         answered = [row for row in rows if row.status in STATUSES]
-        times = [row.captured_at for row in answered]
-        return cls(workstream_id, zone_name, zone, utc(start), utc(end), tuple(hours_of_week(rows, zone)),
-                   min(times, default=None), max(times, default=None),
-                   frozenset(row.queue_id for row in answered if row.queue_id))
+        times = sorted(row.captured_at for row in rows)
+        observed = None
+        if times:
+            # A snapshot stands for its slot: the history was watched from one usual interval before the first.
+            gaps = [later - earlier for earlier, later in pairwise(times) if later > earlier]
+            gap = median(gaps) if gaps else timedelta(0)
+            observed = (times[0] - gap, times[-1] + gap)
+        first = min((row.captured_at for row in answered), default=None)
+        last = max((row.captured_at for row in answered), default=None)
+        return cls(workstream_id, zone_name, zone, utc(start), utc(end), tuple(hours_of_week(rows, zone, observed)),
+                   first, last, frozenset(row.queue_id for row in answered if row.queue_id))
 
     def hour(self, moment: datetime) -> HourStats:
         """The hour of the week `moment` falls in, in the profile's zone."""

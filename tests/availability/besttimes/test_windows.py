@@ -168,6 +168,21 @@ def test_one_week_of_history_says_so_and_suggests_nothing():
     assert body["message"] == "There is not enough history yet to suggest a good time to reach us."
 
 
+def test_one_week_is_not_enough_even_for_the_hour_it_began_and_ended_in():
+    # Snapshots every 30 minutes for a week up to 10:07 on a Monday: the 10:00 hour was seen last week (its 10:30
+    # snapshot, standing for the half hour before too) and today (at 10:00, the hour still under way), so one week;
+    # two weeks ahead reaches that hour of the week again.
+    now = MONDAY + timedelta(hours=10, minutes=7)
+    rows = [Snapshot(workstream_id=CHAT, captured_at=now - timedelta(minutes=7 + 30 * i), queue_id=Q_OPEN,
+                     status="available", within_operating_hours=True, representatives_available=True)
+            for i in range(7 * 48)]
+    profile = Profile.from_rows(CHAT, rows, zone_name="UTC", zone=UTC, start=now - timedelta(weeks=8), end=now)
+    assert profile.hour(now).samples == 2 and profile.hour(now).weeks == 1
+    assert profile.hour(now + timedelta(hours=1)).weeks == 1
+    outlook = suggest(profile, now, count=3, within=timedelta(hours=336))
+    assert outlook.reason == "not_enough_history" and outlook.weeks == 1
+
+
 def test_no_history_at_all_is_the_same_explicit_answer():
     profile = history(MONDAY, 0, office)
     body = outlook_json(suggest(profile, MONDAY), MONDAY, None, "fr")
