@@ -6,7 +6,8 @@
     python3 dev.py test [--fast] [pytest args]          set up, then the test suite; --fast: only the tests that
                                                         start no process (no Node)
     python3 dev.py lint                                 set up, then ruff and mypy alone
-    python3 dev.py bench [args]                         set up, then run the benchmarks
+    python3 dev.py bench [--only GROUPS] [args]         set up, then run the benchmarks (--only best-times: those
+                                                        alone, merged into the last results)
 
 Set-up (first use, and again whenever a requirements file changes): a `.venv` with
 requirements-dev.txt, and Azurite from npm under `.tools/azurite`.
@@ -152,8 +153,9 @@ def main(argv: list[str]) -> int:
         return run_in_venv(python, ["-m", "devtools.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
     if command == "lint":
         return lint(python)
+    if command == "bench":
+        return run_in_venv(python, ["-m", "bench", *rest])
     return run_in_venv(python, ["-m", "pytest", *rest, *([] if has_paths(rest) else ["tests"])])
-    return run_in_venv(python, ["-m", "bench", *rest])
 
 
 if __name__ == "__main__":

@@ -89,7 +89,8 @@ def _config(tmp_path) -> str:
         '"body.workstreamId" = { dictionary = "workstreams", probability = 0.5 }\n'
         '"body.conversationId" = { dictionary = "conversations", probability = 0.5 }\n'
         '"query.workstreamId" = { dictionary = "workstreams", probability = 0.5 }\n'
-        '"path.alias" = { dictionary = "aliases", probability = 0.5 }\n',
+        '"path.alias" = { dictionary = "aliases", probability = 0.5 }\n'
+        '"path.id" = { dictionary = "workstreams", probability = 0.5 }\n',
         encoding="utf-8")
     return str(path)
 
