@@ -4,7 +4,9 @@ A profile is the last `HISTORY_WEEKS` weeks of one workstream's snapshots by hou
 one partition (about 17 page requests for 8 weeks at 5-minute slots, only the fields it needs), never a call to
 the org. It can only change when the snapshot timer writes a new row, so it is kept until the next slot of
 `SNAPSHOT_SCHEDULE` begins (on the org's clock, as the slots are): however many requests ask for a workstream
-meanwhile, they share one build, and requests arriving while it is built wait for that one.
+meanwhile, they share one build, and requests arriving while it is built wait for that one. A build runs on a
+thread of its own with its own time budget, so a caller that can wait only briefly (a web page's answer) gives up
+waiting without cutting the read short for the callers after it.
 
 Per instance: each instance builds its own, so N instances read a workstream's history N times per slot at most
 (reads of one partition, far below its limits), which spares the shared state a profile of several kilobytes per
@@ -34,6 +36,7 @@ HISTORY_WEEKS = 8  # long enough for a sure bound, short enough to follow a chan
 MAX_PROFILES = 256  # workstreams kept, the least recently asked for dropped first
 FIELDS = ("status", "averageWaitSeconds", "queueId")  # the slot comes from the RowKey
 RETRY_AFTER_FAILURE = timedelta(seconds=30)  # a profile that could not be rebuilt is served that long before a retry
+BUILD_BUDGET = 20.0  # seconds a build's reads may take, whoever is waiting for it
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ class ProfileCache:
     def profile(self, workstream_id: str, *, deadline: float | None = None) -> Profile:
         """The workstream's profile as of the current slot, built now if due.
 
-        :keyword deadline: `monotonic()` time by which it must be had (`UpstreamTimeout` after).
+        :keyword deadline: `monotonic()` time until which to wait for it (`UpstreamTimeout` after; the build goes on
+            for the callers after).
         :raises AvailabilityError: the snapshot table could not be read and no profile was built before.
         """
         now = self.now()
@@ -91,21 +95,21 @@ class ProfileCache:
                 self._entries.move_to_end(workstream_id)
                 return entry.profile
             pending = self._building.get(workstream_id)
-            builder = pending is None
             if pending is None:
                 pending = self._building[workstream_id] = Future()
                 self._builds += 1
-        if builder:
-            self._build(workstream_id, now, pending, entry, deadline)
+                threading.Thread(target=self._build, name="profile-build", daemon=True,
+                                 args=(workstream_id, now, pending, entry)).start()
         left = None if deadline is None else deadline - self._monotonic()
         try:
             return pending.result(timeout=None if left is None else max(0.0, left))
         except FutureTimeout:
             raise UpstreamTimeout(message="Table storage did not return the history in time.") from None
 
-    def _build(self, workstream_id: str, now: datetime, pending: Future[Profile], before: _Entry | None,
-               deadline: float | None) -> None:
+    def _build(self, workstream_id: str, now: datetime, pending: Future[Profile], before: _Entry | None) -> None:
+        """Read the history and settle `pending` with the profile, the one before, or the error (never raises)."""
         started = self._monotonic()
+        deadline = started + BUILD_BUDGET
         try:
             slot = schedule_slot(self._schedule, now, self._schedule_zone)
             start = now - timedelta(weeks=self.weeks)
@@ -127,11 +131,12 @@ class ProfileCache:
                 self._entries[workstream_id] = _Entry(before.profile, before.slot, now + RETRY_AFTER_FAILURE)
             pending.set_result(before.profile)
             return
-        except BaseException as error:  # a bug: the waiters get it too, and the next request tries again
+        except Exception as error:  # a bug: the waiters get it (an internal error), the next request tries again
+            log.exception("Building the profile of workstream %s failed unexpectedly", workstream_id)
             with self._lock:
                 del self._building[workstream_id]
             pending.set_exception(error)
-            raise
+            return
         telemetry.count_profile_build("ok")
         with self._lock:
             self._entries[workstream_id] = _Entry(profile, slot, next_slot(self._schedule, slot, self._schedule_zone))
