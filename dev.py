@@ -6,7 +6,8 @@
     python3 dev.py test [--fast] [pytest args]          set up, then the test suite; --fast: only the tests that
                                                         start no process (no Node)
     python3 dev.py lint                                 set up, then ruff and mypy alone
-    python3 dev.py bench [args]                         set up, then run the benchmarks
+    python3 dev.py bench [--only GROUPS] [args]         set up, then run the benchmarks (--only best-times: those
+                                                        alone, merged into the last results)
 
 Set-up (first use, and again whenever a requirements file changes): a `.venv` with
 requirements-dev.txt, and Azurite from npm under `.tools/azurite`.

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 if TYPE_CHECKING:  # the heavy modules load on first use only (settings too: it is read with the first request)
     import requests
 
+    from .besttimes.cache import ProfileCache
     from .dashboard.directory import OrgDirectory
     from .public.config import PublicChecks
     from .dataverse import DataverseClient, DataverseCredential
@@ -213,6 +214,22 @@ class App:
                                   time_zone=config.schedule_time_zone, org_clock=self.org_clock)
 
         return self._part("snapshot_runner", build)
+
+    @property
+    def profiles(self) -> ProfileCache:
+        """Each workstream's history by hour of the week, read from `SNAPSHOT_TABLE` at most once per snapshot slot
+        (on this instance), for the best times."""
+
+        def build() -> ProfileCache:
+            from .besttimes.cache import ProfileCache
+            from .snapshots import schedule_zone
+
+            config = self.settings
+            return ProfileCache(self.snapshot_store, schedule=config.snapshot_schedule,
+                                schedule_zone=schedule_zone(config.schedule_time_zone),
+                                zone_name=config.best_times_time_zone, clock=self.org_clock.now)
+
+        return self._part("profiles", build)
 
     @property
     def org_directory(self) -> OrgDirectory:

@@ -28,6 +28,7 @@ UPSTREAM_THROTTLED = "availability.upstream.throttled"
 SNAPSHOT_ROWS = "availability.snapshot.rows"
 DELIVERIES = "availability.notifications.deliveries"
 SHARED_STATE_FAILURES = "availability.state.failures"
+PROFILE_BUILDS = "availability.profile.builds"
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
@@ -62,6 +63,8 @@ def _create() -> None:
         SHARED_STATE_FAILURES: meter.create_counter(
             SHARED_STATE_FAILURES, description="Shared-state storage requests that failed: the instance answered "
                                                "with its own state meanwhile"),
+        PROFILE_BUILDS: meter.create_counter(PROFILE_BUILDS, description="Workstream profiles built from the "
+                                                                         "snapshot table for best times: ok or error"),
         "tracer": trace.get_tracer(NAME),
     })
 
@@ -89,6 +92,11 @@ def count_snapshot_rows(result: str, rows: int = 1) -> None:
 def count_shared_state_failure() -> None:
     """Table Storage failed the shared state: this instance goes on alone for a few seconds."""
     _instrument(SHARED_STATE_FAILURES).add(1)
+
+
+def count_profile_build(result: str) -> None:
+    """`result`: ok, or error (the snapshot table could not be read)."""
+    _instrument(PROFILE_BUILDS).add(1, {"result": result})
 
 
 def count_delivery(result: str) -> None:

@@ -3,9 +3,11 @@
 Starts its own sandbox (a generated org of 100 workstreams), Azurite and local hosts; puts a fixed delay on
 every upstream action call; writes bench/results/latest.json and latest.md. The first figures are one instance's
 (shared state off: the gateway against the direct path); the many-instances figures (bench/instances.py) set
-three instances with shared state against three on their own, and one host of each kind side by side. The web
-pages' figures behind a real shared cache (bench/cdn.py) need `varnishd`. `--only PART` measures some parts alone
-and keeps the other figures of the last report.
+three instances with shared state against three on their own, and one host of each kind side by side. The best
+times (bench/besttimes.py) run on a sandbox of their own, playing the calibration scenario.
+
+`--only best-times` (or any comma-separated groups of `GROUPS`) measures those alone and merges them into the
+last results: the other figures stay as they were measured, each group with when (`measured_at`).
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
 from bench import cdn, instances, public
+from bench.besttimes import measure_best_times
 from bench.direct import DirectPath
 from devtools.sandbox_client import SandboxControl, sandbox_app
 from devtools.stack import ROOT, Stack
@@ -51,8 +55,14 @@ TARGETS = {  # figure: (comparison, bound) from quality.md
     "public_upstream_calls_per_alias": ("==", 1),
     "public_hit_ratio": ("<=", 1.1),
     "cdn_app_requests_per_alias_window": ("<=", cdn.TARGET),
+    "best_times_calibration_mae": ("<=", 0.08),
+    "best_times_calibration_coverage": (">=", 85),
+    "best_times_profile_builds": ("<=", 1),
+    "best_times_org_calls": ("==", 0),
 }
-PARTS = ("bursts", "latency", "snapshot", "cpu", "instances", "public", "cdn", "import")
+# What `--only` can pick; all of them by default. Every group but "import" and "best-times" needs the 100-workstream
+# stack.
+GROUPS = ("bursts", "latency", "snapshot", "cpu", "instances", "public", "cdn", "import", "best-times")
 
 
 def say(text: str) -> None:
@@ -139,13 +149,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=100, help="latency samples per side (default 100)")
     parser.add_argument("--workstreams", type=int, default=100, help="workstreams in the snapshot run (default 100)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json and latest.md")
-    parser.add_argument("--only", action="append", choices=PARTS, metavar="PART",
-                        help=f"measure this part only (repeatable; {', '.join(PARTS)}); the report keeps the other "
-                             "figures of the last one")
+    parser.add_argument("--only", default=",".join(GROUPS),
+                        help=f"comma-separated groups to measure, merged into the last results: {', '.join(GROUPS)} "
+                             "(default: all)")
     args = parser.parse_args(argv)
+    selected = [group.strip() for group in args.only.split(",") if group.strip()]
+    unknown = sorted(set(selected) - set(GROUPS))
+    if unknown or not selected:
+        parser.error(f"--only takes groups among {', '.join(GROUPS)} (not {', '.join(unknown) or 'none'})")
     started = time.monotonic()
     state = ROOT / ".local" / "bench"
     state.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    if set(selected) - {"import", "best-times"}:
+        results.update(measure_on_the_bench_stack(args, selected, state))
+    if "import" in selected:
+        say("import time (fresh interpreters) ...")
+        times = import_times(("azure.functions", "function_app"), 15)
+        plain, app = times["azure.functions"], times["function_app"]
+        results.update(import_azure_functions_ms=median_ms(plain), import_function_app_ms=median_ms(app),
+                       import_ratio=round(statistics.median(app) / statistics.median(plain), 3))
+    if "best-times" in selected:
+        results.update(measure_best_times(state / "best-times", say))
+    finished = datetime.now(UTC).isoformat()
+    results.update(cpu_count=os.cpu_count(), python=platform.python_version(), finished_at=finished,
+                   duration_seconds=round(time.monotonic() - started, 1))
+    if set(selected) - {"import", "best-times"}:
+        results.update(upstream_delay_ms=args.delay_ms, requests=args.requests, concurrency=args.concurrency,
+                       samples=args.samples, workstreams=args.workstreams)
+    previous = _previous(args.out) if set(selected) != set(GROUPS) else {}
+    results = {**previous, **results,
+               "measured_at": {**previous.get("measured_at", {}), **dict.fromkeys(selected, finished)}}
+    verdicts = {name: _meets(results[name], *bound) for name, bound in TARGETS.items() if name in results}
+    results["targets_met"] = verdicts
+    write_report(args.out, results)
+    for name, ok in verdicts.items():
+        say(f"{'ok  ' if ok else 'MISS'} {name} = {results[name]} (target {TARGETS[name][0]} {TARGETS[name][1]})")
+    say(f"report: {args.out / 'latest.json'} and latest.md ({results['duration_seconds']} s)")
+    return 0 if all(verdicts.values()) else 1
+
+
+def measure_on_the_bench_stack(args: argparse.Namespace, selected: list[str], state: Path) -> dict[str, Any]:
+    """The groups that run on the generated org of `--workstreams` workstreams, with its sandbox and hosts."""
     workstreams = write_scenario(state / "bench.toml", args.workstreams)
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
     stack = Stack(scenario=state / "bench.toml", state_dir=state, log_dir=state / "logs", environ=environ,
@@ -159,43 +204,32 @@ def main(argv: list[str] | None = None) -> int:
         settings = stack.app_settings()
         direct = DirectPath(stack.sandbox["url"], stack.sandbox["url"], stack.sandbox["tenantId"],
                             stack.sandbox["clientId"], "bench-secret", settings["REQUESTS_CA_BUNDLE"])
-        parts: dict[str, Callable[[], dict[str, Any]]] = {
-            "bursts": lambda: measure_bursts(args, stack, sandbox, direct, workstreams),
-            "latency": lambda: measure_latency(args, stack, sandbox, direct, workstreams),
-            "snapshot": lambda: measure_snapshot(args, stack, sandbox, workstreams),
-            "cpu": lambda: measure_cpu_per_hit(stack, workstreams),
-            "instances": lambda: measure_instances(args, stack, sandbox, workstreams),
-            "public": lambda: measure_public(args, stack, sandbox, workstreams),
-            "cdn": lambda: measure_cdn(args, stack, sandbox, workstreams),
-            "import": measure_import,
-        }
-        for name, measure in parts.items():
-            if not args.only or name in args.only:
-                results.update(measure())
+        if "bursts" in selected:
+            results.update(measure_bursts(args, stack, sandbox, direct, workstreams))
+        if "latency" in selected:
+            results.update(measure_latency(args, stack, sandbox, direct, workstreams))
+        if "snapshot" in selected:
+            results.update(measure_snapshot(args, stack, sandbox, workstreams))
+        if "cpu" in selected:
+            results.update(measure_cpu_per_hit(stack, workstreams))
+        if "instances" in selected:
+            results.update(measure_instances(args, stack, sandbox, workstreams))
+        if "public" in selected:
+            results.update(measure_public(args, stack, sandbox, workstreams))
+        if "cdn" in selected:
+            results.update(measure_cdn(args, stack, sandbox, workstreams))
     finally:
         stack.stop()
-    if args.only:
-        results = {**_last_report(args.out), **results, "measured": sorted(set(args.only))}
-    results.update(upstream_delay_ms=args.delay_ms, cpu_count=os.cpu_count(), requests=args.requests,
-                   concurrency=args.concurrency, samples=args.samples, workstreams=args.workstreams,
-                   python=platform.python_version(), finished_at=datetime.now(timezone.utc).isoformat(),
-                   duration_seconds=round(time.monotonic() - started, 1))
-    verdicts = {name: _meets(results[name], *bound) for name, bound in TARGETS.items() if name in results}
-    results["targets_met"] = verdicts
-    write_report(args.out, results)
-    for name, ok in verdicts.items():
-        say(f"{'ok  ' if ok else 'MISS'} {name} = {results[name]} (target {TARGETS[name][0]} {TARGETS[name][1]})")
-    say(f"report: {args.out / 'latest.json'} and latest.md ({results['duration_seconds']} s)")
-    return 0 if all(verdicts.values()) else 1
+    return results
 
 
-def _last_report(folder: Path) -> dict[str, Any]:
-    """The figures of the last report (none when there is none), without what describes its run."""
+def _previous(folder: Path) -> dict[str, Any]:
+    """The last results written to `folder`, to merge a partial run into (none: an empty dict)."""
     try:
-        last = json.loads((folder / "latest.json").read_text(encoding="utf-8"))
+        found = json.loads((folder / "latest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {name: value for name, value in last.items() if name not in ("targets_met", "measured")}
+    return found if isinstance(found, dict) else {}
 
 
 def _meets(value: float, comparison: str, bound: float) -> bool:
@@ -232,7 +266,9 @@ def measure_bursts(args, stack, sandbox, direct, workstreams) -> dict[str, Any]:
 def measure_latency(args, stack, sandbox, direct, workstreams) -> dict[str, Any]:
     say(f"latency: {args.samples} samples per side, interleaved ...")
     restart_counts(sandbox, args.delay_ms)
-    cached = Client(stack.hosts[0])  # the burst host: token and secret already in memory
+    # The burst host when there is one: token and secret already in memory.
+    cached = Client(stack.hosts[0] if stack.hosts else stack.start_host(port=0, name="bench-hit",
+                                                                         extra_settings=ONE_INSTANCE))
     uncached = Client(stack.start_host(port=0, name="bench-miss",
                                        extra_settings={**ONE_INSTANCE, "AVAILABILITY_CACHE_SECONDS": "0"}))
     uncached.check(workstreams[1], {"Warm": "up"})
@@ -338,15 +374,8 @@ def measure_public(args, stack, sandbox, workstreams) -> dict[str, Any]:
     return results
 
 
-def measure_import() -> dict[str, Any]:
-    say("import time (fresh interpreters) ...")
-    times = import_times(("azure.functions", "function_app"), 15)
-    plain, app = times["azure.functions"], times["function_app"]
-    return {"import_azure_functions_ms": median_ms(plain), "import_function_app_ms": median_ms(app),
-            "import_ratio": round(statistics.median(app) / statistics.median(plain), 3)}
-
-
-def measure_cdn(args, stack, sandbox, workstreams) -> dict[str, Any]:
+def measure_cdn(args: argparse.Namespace, stack: Stack, sandbox: SandboxControl, workstreams: list[str]
+                ) -> dict[str, Any]:
     """Web pages behind Varnish: app requests per alias per cache window, fresh and during an org outage."""
     say(f"shared cache: {cdn.REQUESTS:,} page requests from {len(cdn.ORIGINS)} origins over {cdn.SECONDS} s "
         f"through Varnish, then {cdn.OUTAGE_SECONDS} s of org outage ...")
@@ -357,19 +386,87 @@ def write_report(folder: Path, results: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     r = results
-    try:
-        rows = _rows(r)
-    except KeyError:  # parts measured alone, without an earlier full report to complete the table
-        rows = [(name, r[name], "", f"{comparison} {bound}") for name, (comparison, bound) in TARGETS.items()
-                if name in r]
+    builders: list[Callable[[], tuple[Any, Any, Any, Any]]] = [
+        lambda: ("Upstream calls, 1,000 identical requests (50 concurrent, one instance)",
+                 r["identical_burst_upstream_calls"],
+                 r["direct_identical_burst_upstream_calls"], "exactly 1"),
+        lambda: ("Token requests, 1,000 requests over distinct keys", r["distinct_token_requests"],
+                 r["direct_distinct_token_requests"], "1"),
+        lambda: ("Key Vault reads, same run", r["distinct_secret_reads"], "n/a", "1"),
+        lambda: ("Median latency, cache hit (ms)", r["hit_median_ms"], r["direct_median_ms"],
+                 f"speedup {r['hit_speedup']}× (≥ 10×)"),
+        lambda: ("Median latency, cache miss (ms)", r["miss_median_ms"], r["direct_action_median_ms"],
+                 f"ratio {r['miss_overhead_ratio']} (≤ 1.1)"),
+        lambda: (f"Snapshot of {r['workstreams']} workstreams (s)", r["snapshot_timer_seconds"],
+                 r["snapshot_one_by_one_seconds"], f"speedup {r['snapshot_speedup']}× (≥ 5×)"),
+        lambda: (f"Product CPU per cache hit, handler in process, {r['hit_cpu_samples']:,} hits (µs)", r["hit_cpu_us"],
+                 "n/a", "≤ 200 µs"),
+        lambda: ("`import function_app` vs `import azure.functions` (ms)", r["import_function_app_ms"],
+                 r["import_azure_functions_ms"], f"ratio {r['import_ratio']} (≤ 1.25)"),
+        lambda: ("Three instances: upstream calls, 1,000 identical requests (shared state vs per-instance caches)",
+                 r["instances_identical_upstream_calls"], r["instances_identical_upstream_calls_off"], "exactly 1"),
+        lambda: (f"Three instances: most action calls in any 60 s, budget {r['instances_budget']} a minute, "
+                 f"{r['instances_budget_seconds']} s of load ({r['instances_budget_calls']} calls, "
+                 f"{r['instances_budget_answered']} answered, {r['instances_budget_refused']} refused)",
+                 r["instances_budget_max_calls_per_60s"], f"{3 * r['instances_budget']} (per-instance budgets)",
+                 f"≤ {r['instances_budget']}"),
+        lambda: ("Shared state: median latency, cache hit (ms), vs off", r["shared_hit_median_ms"],
+                 r["off_hit_median_ms"],
+                 f"ratio {r['shared_hit_ratio']} (≤ 1.2)"),
+        lambda: ("Shared state: median latency, cache miss (ms), vs off", r["shared_miss_median_ms"],
+                 r["off_miss_median_ms"],
+                 f"ratio {r['shared_miss_ratio']} (≤ 1.15)"),
+        lambda: ("Shared state: storage operations per upstream call (distinct keys; 300 identical over three "
+                 "instances)",
+                 r["storage_ops_per_upstream_call"],
+                 f"{r['storage_ops_identical_burst']} for {r['storage_ops_identical_burst_calls']} call", "report"),
+        lambda: (f"Web pages: upstream calls per alias, {r['public_requests']:,} anonymous requests "
+                 f"({r['public_concurrency']} "
+                 f"concurrent, three instances, {r['public_aliases']} aliases, {r['public_burst_seconds']} s)",
+                 r["public_upstream_calls_per_alias"],
+                 f"{r['public_requests'] // r['public_aliases']:,} (a call per request)",
+                 "exactly 1"),
+        lambda: ("Web pages: median latency, public cache hit vs keyed (ms)", r["public_hit_median_ms"],
+                 r["keyed_hit_median_ms"], f"ratio {r['public_hit_ratio']} (≤ 1.1)"),
+        lambda: (f"Web pages behind Varnish: app requests per alias per cache window, {r['cdn_client_requests']:,} "
+                 f"requests in {r['cdn_seconds']} s from {r['cdn_origins']} origins, cache window "
+                 f"{r['cdn_cache_seconds']} s ({r['cdn_app_requests']} app requests, {r['cdn_max_age_zero_answers']} "
+                 f"answers with max-age=0, {r['cdn_answers_past_max_age']} served past max-age)",
+                 r["cdn_app_requests_per_alias_window"],
+                 round(r["cdn_client_requests"] / r["cdn_aliases"] / (r["cdn_seconds"] / r["cdn_cache_seconds"])),
+                 f"≤ {cdn.TARGET} (a few)"),
+        lambda: (f"Web pages behind Varnish, org down: app requests per alias per stale max-age "
+                 f"({r['cdn_outage_window_seconds']} s), {r['cdn_outage_client_requests']:,} requests in "
+                 f"{r['cdn_outage_seconds']} s ({r['cdn_outage_stale_answers']:,} stale answers, "
+                 f"{r['cdn_outage_errors']} errors)", r["cdn_outage_app_requests_per_alias_window"],
+                 round(r["cdn_outage_client_requests"] / r["cdn_aliases"]
+                       / (r["cdn_outage_seconds"] / r["cdn_outage_window_seconds"])), "report"),
+        lambda: (f"Best times: calibration on {r['best_times_weeks']} weeks of a scenario with known staffing "
+                 f"probabilities ({r['best_times_calibration_hours']} open hours of the week, "
+                 f"{r['best_times_calibration_snapshots']:,} snapshots), mean absolute error of availableShare",
+                 r["best_times_calibration_mae"],
+                 f"worst hour {r['best_times_calibration_worst_error']} ({r.get('best_times_calibration_worst_hour')})",
+                 "≤ 0.08"),
+        lambda: ("Best times: the true probability at or above shareLow (% of those hours)",
+                 r["best_times_calibration_coverage"], "n/a", "≥ 85 %"),
+        lambda: (f"Best times: {r['best_times_requests']:,} requests for one workstream (profile builds; org calls)",
+                 f"{r['best_times_profile_builds']}; {r['best_times_org_calls']}",
+                 f"median {r['best_times_median_ms']} ms", "≤ 1 build; 0 org calls"),
+    ]
+    rows = []
+    for build in builders:
+        try:
+            rows.append(build())
+        except KeyError:  # not measured yet (a partial run with --only)
+            continue
+    measured = ", ".join(f"{group} {when[:16]}Z" for group, when in sorted(r.get("measured_at", {}).items()))
     lines = [
         f"# Benchmark results ({r['finished_at'][:19]}Z)",
         "",
-        f"Upstream delay {r['upstream_delay_ms']} ms on every action call; {r['cpu_count']} CPUs; "
-        f"Python {r['python']}; whole run {r['duration_seconds']} s."
-        + (f" Measured in this run: {', '.join(r['measured'])}; the other figures are from earlier runs."
-           if r.get("measured") else ""),
+        f"Upstream delay {r.get('upstream_delay_ms', 'n/a')} ms on every action call; {r['cpu_count']} CPUs; "
+        f"Python {r['python']}; last run {r['duration_seconds']} s.",
         "",
+        *([f"Measured: {measured}.", ""] if measured else []),
         "| figure | gateway | direct path / reference | result |",
         "|---|---|---|---|",
         *[f"| {name} | {ours} | {theirs} | {verdict} |" for name, ours, theirs, verdict in rows],
@@ -378,67 +475,6 @@ def write_report(folder: Path, results: dict[str, Any]) -> None:
         "",
     ]
     (folder / "latest.md").write_text("\n".join(lines), encoding="utf-8")
-
-
-def _rows(r: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
-    """The report's table: each figure beside its reference and its target."""
-    return [
-        ("Upstream calls, 1,000 identical requests (50 concurrent, one instance)", r["identical_burst_upstream_calls"],
-         r["direct_identical_burst_upstream_calls"], "exactly 1"),
-        ("Token requests, 1,000 requests over distinct keys", r["distinct_token_requests"],
-         r["direct_distinct_token_requests"], "1"),
-        ("Key Vault reads, same run", r["distinct_secret_reads"], "n/a", "1"),
-        ("Median latency, cache hit (ms)", r["hit_median_ms"], r["direct_median_ms"],
-         f"speedup {r['hit_speedup']}× (≥ 10×)"),
-        ("Median latency, cache miss (ms)", r["miss_median_ms"], r["direct_action_median_ms"],
-         f"ratio {r['miss_overhead_ratio']} (≤ 1.1)"),
-        (f"Snapshot of {r['workstreams']} workstreams (s)", r["snapshot_timer_seconds"],
-         r["snapshot_one_by_one_seconds"], f"speedup {r['snapshot_speedup']}× (≥ 5×)"),
-        (f"Product CPU per cache hit, handler in process, {r['hit_cpu_samples']:,} hits (µs)", r["hit_cpu_us"],
-         "n/a", "≤ 200 µs"),
-        ("`import function_app` vs `import azure.functions` (ms)", r["import_function_app_ms"],
-         r["import_azure_functions_ms"], f"ratio {r['import_ratio']} (≤ 1.25)"),
-        ("Three instances: upstream calls, 1,000 identical requests (shared state vs per-instance caches)",
-         r["instances_identical_upstream_calls"], r["instances_identical_upstream_calls_off"], "exactly 1"),
-        (f"Three instances: most action calls in any 60 s, budget {r['instances_budget']} a minute, "
-         f"{r['instances_budget_seconds']} s of load ({r['instances_budget_calls']} calls, "
-         f"{r['instances_budget_answered']} answered, {r['instances_budget_refused']} refused)",
-         r["instances_budget_max_calls_per_60s"], f"{3 * r['instances_budget']} (per-instance budgets)",
-         f"≤ {r['instances_budget']}"),
-        ("Shared state: median latency, cache hit (ms), vs off", r["shared_hit_median_ms"], r["off_hit_median_ms"],
-         f"ratio {r['shared_hit_ratio']} (≤ 1.2)"),
-        ("Shared state: median latency, cache miss (ms), vs off", r["shared_miss_median_ms"], r["off_miss_median_ms"],
-         f"ratio {r['shared_miss_ratio']} (≤ 1.15)"),
-        ("Shared state: storage operations per upstream call (distinct keys; 300 identical over three instances)",
-         r["storage_ops_per_upstream_call"],
-         f"{r['storage_ops_identical_burst']} for {r['storage_ops_identical_burst_calls']} call", "report"),
-        (f"Web pages: upstream calls per alias, {r['public_requests']:,} anonymous requests ({r['public_concurrency']} "
-         f"concurrent, three instances, {r['public_aliases']} aliases, {r['public_burst_seconds']} s)",
-         r["public_upstream_calls_per_alias"], f"{r['public_requests'] // r['public_aliases']:,} (a call per request)",
-         "exactly 1"),
-        ("Web pages: median latency, public cache hit vs keyed (ms)", r["public_hit_median_ms"],
-         r["keyed_hit_median_ms"], f"ratio {r['public_hit_ratio']} (≤ 1.1)"),
-        *_cdn_rows(r),
-    ]
-
-
-def _cdn_rows(r: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
-    if "cdn_app_requests_per_alias_window" not in r:
-        return []
-    return [
-        (f"Web pages behind Varnish: app requests per alias per cache window, {r['cdn_client_requests']:,} requests "
-         f"in {r['cdn_seconds']} s from {r['cdn_origins']} origins, cache window {r['cdn_cache_seconds']} s "
-         f"({r['cdn_app_requests']} app requests, {r['cdn_max_age_zero_answers']} answers with max-age=0, "
-         f"{r['cdn_answers_past_max_age']} served past max-age)", r["cdn_app_requests_per_alias_window"],
-         round(r["cdn_client_requests"] / r["cdn_aliases"] / (r["cdn_seconds"] / r["cdn_cache_seconds"])),
-         f"≤ {cdn.TARGET} (a few)"),
-        (f"Web pages behind Varnish, org down: app requests per alias per stale max-age "
-         f"({r['cdn_outage_window_seconds']} s), {r['cdn_outage_client_requests']:,} requests in "
-         f"{r['cdn_outage_seconds']} s ({r['cdn_outage_stale_answers']:,} stale answers, {r['cdn_outage_errors']} "
-         f"errors)", r["cdn_outage_app_requests_per_alias_window"],
-         round(r["cdn_outage_client_requests"] / r["cdn_aliases"]
-               / (r["cdn_outage_seconds"] / r["cdn_outage_window_seconds"])), "report"),
-    ]
 
 
 if __name__ == "__main__":

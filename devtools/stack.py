@@ -36,8 +36,10 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development account key (public, documented by Microsoft; not a secret).
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DEFAULT_TABLE_PORT = 10002
-BACKFILL_DAYS = 7  # demo history written by `dev.py start` (unless --no-backfill)
-BACKFILL_STEP_MINUTES = 15  # before the last day, which gets every slot of the schedule (the 24-hour timeline)
+# Demo history written by `dev.py start` (unless --no-backfill): two weeks, so that the best times have history
+# enough (an hour of the week seen in 2 weeks), in about the time one week at 15-minute steps took.
+BACKFILL_DAYS = 15
+BACKFILL_STEP_MINUTES = 30  # before the last day, which gets every slot of the schedule (the 24-hour timeline)
 BACKFILL_EVERY_SLOT_HOURS = 24
 MAX_INSTANCES = 4
 HOST_ID_SETTING = "AzureFunctionsWebHost__hostid"  # instances of one app share it, and the timers' lock with it
@@ -303,6 +305,8 @@ class Stack:
             settings.update(self.sandbox_settings())
             if self.scenario.resolve() == DEMO_SCENARIO.resolve():
                 settings["PUBLIC_AVAILABILITY"] = json.dumps(DEMO_PUBLIC_AVAILABILITY)
+                # The demo's website chat keeps London's hours: its best times count London's hours of the week.
+                settings["BEST_TIMES_TIME_ZONE"] = "Europe/London"
         if self.website is not None:
             settings["PUBLIC_ALLOWED_ORIGINS"] = self.website.origin
         if self.storage_connection and settings.get("AzureWebJobsStorage", "UseDevelopmentStorage=true") in (

@@ -11,12 +11,18 @@ exactly the values written in it):
 [[queues]]
   type = "messaging"              msdyn_queuetype reported by the `queues` query: messaging | voice | entity.
   load = [ { between = "12:00-14:00", days = ["mon", "tue"],
-             representatives = 1, waiting = 6, average_wait_seconds = 420 }, ... ]
+             representatives = 1, waiting = 6, average_wait_seconds = 420, free_probability = 0.5 }, ... ]
                                   shifts in the queue's local time; the first entry covering the instant
                                   replaces the base values it names (days omitted = every day).
   variation = 0.25                0..1: spreads representatives, waiting and average_wait_seconds by up to
                                   ±25 %, deterministically per queue and 5-minute slot (hash, no randomness),
                                   so a history looks alive; 0 (default) keeps the values exact.
+  free_probability = 0.9          0..1: in each 5-minute slot the representatives are free (their number as
+                                  given) with this probability, else none is (0); a load entry may set its own,
+                                  so a scenario states how likely a free representative is per hour of the week.
+                                  Drawn by a random generator seeded with `seed`, the queue id and the slot: the
+                                  same answers on every run, independent from slot to slot. 1 (default): always.
+  seed = 7                        the seed of those draws (default 0).
 [[workstreams]]
   active = true                   false: statecode 1, left out of `$filter=statecode eq 0`.
 [[conversations]]
@@ -27,6 +33,7 @@ exactly the values written in it):
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -69,6 +76,7 @@ class Shift:
     start: int
     end: int
     values: dict[str, int]
+    free_probability: float | None = None  # None: the queue's own
 
 
 @dataclass(frozen=True)
@@ -91,22 +99,42 @@ class Queue:
     has_hours: bool = False
     load: tuple[Shift, ...] = ()
     variation: float = 0.0
+    free_probability: float = 1.0
+    seed: int = 0
+
+    def _shift_at(self, t: datetime) -> Shift | None:
+        """The first load entry covering instant `t` (in the queue's local time), if any."""
+        if not self.load:
+            return None
+        local = self.hours.local_time(t)
+        minute = local.hour * 60 + local.minute
+        for shift in self.load:
+            if (shift.days is None or local.weekday() in shift.days) and shift.start <= minute < shift.end:
+                return shift
+        return None
+
+    def free_probability_at(self, t: datetime) -> float:
+        """How likely the representatives are free at instant `t`: the covering load entry's, else the queue's."""
+        shift = self._shift_at(t)
+        if shift is not None and shift.free_probability is not None:
+            return shift.free_probability
+        return self.free_probability
 
     def metrics_at(self, t: datetime) -> Metrics:
-        """Representatives, waiting customers and average wait at instant `t` (base values, shifts, variation)."""
+        """Representatives, waiting customers and average wait at instant `t` (base values, shifts, variation,
+        and whether the representatives are free in this slot at all)."""
         values = {"representatives": self.representatives, "waiting": self.waiting,
                   "average_wait_seconds": self.average_wait_seconds}
-        if self.load:
-            local = self.hours.local_time(t)
-            minute = local.hour * 60 + local.minute
-            for shift in self.load:
-                if (shift.days is None or local.weekday() in shift.days) and shift.start <= minute < shift.end:
-                    values.update(shift.values)
-                    break
+        shift = self._shift_at(t)
+        if shift is not None:
+            values.update(shift.values)
+        slot = int(t.timestamp()) // SLOT_SECONDS
         if self.variation:
-            slot = int(t.timestamp()) // SLOT_SECONDS
             for name, value in values.items():
                 values[name] = max(0, round(value * (1 + self.variation * _spread(self.id, name, slot))))
+        probability = self.free_probability_at(t)
+        if probability < 1 and _draw(self.id, self.seed, slot) >= probability:
+            values["representatives"] = 0
         return Metrics(**values)
 
 
@@ -114,6 +142,12 @@ def _spread(queue_id: str, name: str, slot: int) -> float:
     """A stable number in [-1, 1] for a queue, a metric and a time slot."""
     digest = hashlib.blake2b(f"{queue_id}:{name}:{slot}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") / 0xFFFFFFFF * 2 - 1
+
+
+def _draw(queue_id: str, seed: int, slot: int) -> float:
+    """A number in [0, 1) from a generator seeded with `seed`, the queue and the slot: the same on every run."""
+    # A string seed is hashed with SHA-512 by `random`, whatever PYTHONHASHSEED says.
+    return random.Random(f"{seed}:{queue_id}:{slot}").random()
 
 
 @dataclass(frozen=True)
@@ -315,7 +349,8 @@ class _Reader:
 
     def queue(self, raw: dict[str, Any], where: str) -> Queue:
         self.keys(raw, where, {"id", "name", "timezone", "hours", "holidays", "representatives", "waiting",
-                               "average_wait_seconds", "type", "load", "variation"}, {"id", "name"})
+                               "average_wait_seconds", "type", "load", "variation", "free_probability", "seed"},
+                  {"id", "name"})
         queue_id = self.guid(raw, "id", where)
         tz_name = self.string(raw, "timezone", where, default="UTC")
         try:
@@ -330,9 +365,8 @@ class _Reader:
         queue_type = self.string(raw, "type", where, default="messaging")
         if queue_type not in QUEUE_TYPES:
             raise self.fail(f"{where}.type", f"'{queue_type}' is not one of {', '.join(QUEUE_TYPES)}")
-        variation = raw.get("variation", 0)
-        if isinstance(variation, bool) or not isinstance(variation, (int, float)) or not 0 <= variation <= 1:
-            raise self.fail(f"{where}.variation", "must be a number between 0 and 1")
+        variation = self.share(raw, "variation", where, default=0)
+        free_probability = self.share(raw, "free_probability", where, default=1)
         load = tuple(self.shift(value, f"{where}.load[{j}]") for j, value in enumerate(self.list_of(raw, "load", where)))
         return Queue(
             id=queue_id,
@@ -345,7 +379,9 @@ class _Reader:
             type=queue_type,
             has_hours=week is not None,
             load=load,
-            variation=float(variation),
+            variation=variation,
+            free_probability=free_probability,
+            seed=self.integer(raw, "seed", where, default=0, minimum=0),
         )
 
     def week(self, raw: Any, where: str) -> dict[int, tuple[tuple[int, int], ...]]:
@@ -378,8 +414,8 @@ class _Reader:
     def shift(self, raw: Any, where: str) -> Shift:
         if not isinstance(raw, dict):
             raise self.fail(where, "must be a table")
-        self.keys(raw, where, {"between", "days", "representatives", "waiting", "average_wait_seconds"},
-                  {"between"})
+        self.keys(raw, where, {"between", "days", "representatives", "waiting", "average_wait_seconds",
+                               "free_probability"}, {"between"})
         try:
             start, end = parse_span(self.string(raw, "between", where))
         except ValueError as exc:
@@ -392,7 +428,8 @@ class _Reader:
             days = frozenset(DAYS.index(n) for n in names)
         values = {name: self.integer(raw, name, where, minimum=0)
                   for name in ("representatives", "waiting", "average_wait_seconds") if name in raw}
-        return Shift(days, start, end, values)
+        free_probability = self.share(raw, "free_probability", where) if "free_probability" in raw else None
+        return Shift(days, start, end, values, free_probability)
 
     def workstream(self, raw: dict[str, Any], where: str, queues: dict[str, Queue]) -> Workstream:
         self.keys(raw, where, {"id", "name", "channel", "default_queue", "rules", "active"},
@@ -504,6 +541,12 @@ class _Reader:
         if not is_integer(value) or value < minimum:
             raise self.fail(f"{where}.{key}", f"must be an integer ≥ {minimum}")
         return value
+
+    def share(self, raw: dict[str, Any], key: str, where: str, default: float = 0) -> float:
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise self.fail(f"{where}.{key}", "must be a number between 0 and 1")
+        return float(value)
 
     def guid(self, raw: dict[str, Any], key: str, where: str) -> str:
         value = self.string(raw, key, where)

@@ -16,8 +16,10 @@ def test_function_app_imports_and_lists_its_functions(app_functions):
                               "dashboard", "snapshot_availability", "public_availability", "public_widget",
                               "create_subscription", "list_subscriptions", "get_subscription", "delete_subscription",
                               "notify_subscribers", "workstreams", "decide_escalation", "check_availability",
-                              "check_conversation_availability"}
+                              "check_conversation_availability", "best_times"}
     assert functions["health"]["route"] == "health"
+    assert functions["best_times"]["route"] == "workstreams/{id}/best-times"
+    assert str(getattr(functions["best_times"]["authLevel"], "value", "")).lower() == "function"
     assert str(getattr(functions["health"]["authLevel"], "value", "")).lower() == "anonymous"
     for name in ("public_availability", "public_widget"):  # web pages hold no key
         assert str(getattr(functions[name]["authLevel"], "value", "")).lower() == "anonymous"

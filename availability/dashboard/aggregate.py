@@ -1,5 +1,5 @@
-"""The dashboard's arithmetic over snapshots: the 24-hour timeline and its bands, the hour-of-week heatmap, the
-split by status and the open hours short of representatives.
+"""The dashboard's arithmetic over snapshots: the 24-hour timeline and its bands, the split by status and the open
+hours short of representatives (the hour-of-week cells themselves are `snapshots.profile`'s).
 
 Pure functions of the rows they are given (anything with `captured_at`, `status`, `available_representatives`
 and `average_wait_seconds`, such as a `Snapshot`), so each is tested without storage or a page.
@@ -10,15 +10,15 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from statistics import median
 from typing import Any, Iterable, Sequence
 
-from ..localtime import UTC, local, utc
+from ..localtime import UTC, utc
+from ..snapshots.profile import STATUSES, HourStats
 
 TIMELINE_WINDOW = timedelta(hours=24)
 BUCKET = timedelta(minutes=15)
-STATUSES = ("available", "busy", "closed")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -121,50 +121,6 @@ def bands(buckets: Sequence[Bucket]) -> list[Band]:
     return result
 
 
-@dataclass
-class HourOfWeek:
-    """Snapshots that fell in one local hour of the week (weekday 0 = Monday)."""
-
-    weekday: int
-    hour: int
-    available: int = 0
-    busy: int = 0
-    closed: int = 0
-    failed: int = 0  # rows carrying an error code: in no share
-
-    @property
-    def samples(self) -> int:
-        return self.available + self.busy + self.closed
-
-    @property
-    def share(self) -> float | None:
-        """Share of the snapshots in which a customer could be escalated (status available)."""
-        return self.available / self.samples if self.samples else None
-
-    @property
-    def open_share(self) -> float | None:
-        return (self.available + self.busy) / self.samples if self.samples else None
-
-    def add(self, status: str | None) -> None:
-        if status in STATUSES:
-            setattr(self, status, getattr(self, status) + 1)
-        else:
-            self.failed += 1
-
-
-def heatmap(snapshots: Iterable[Any], zone: tzinfo) -> list[HourOfWeek]:
-    """168 cells, Monday 00:00 first: each snapshot counted in the local hour (in `zone`) it was captured in.
-
-    Each instant is converted on its own, so daylight saving changes are handled: a repeated autumn hour
-    counts twice in one cell, a skipped spring hour gets nothing that day.
-    """
-    cells = [HourOfWeek(weekday, hour) for weekday in range(7) for hour in range(24)]
-    for row in snapshots:
-        wall = local(row.captured_at, zone)
-        cells[wall.weekday() * 24 + wall.hour].add(row.status)
-    return cells
-
-
 @dataclass(frozen=True)
 class Shares:
     """How a set of snapshots splits by status (rows carrying an error code are in `failed` only)."""
@@ -202,20 +158,18 @@ class Understaffed:
         return f"{_weekday_ranges(self.weekdays)} {self.start_hour:02d}:00–{self.end_hour % 24:02d}:00"
 
 
-def understaffed(cells: Sequence[HourOfWeek], *, limit: int = 4, below: float = 0.5) -> list[Understaffed]:
-    """Open hours (open in at least half their snapshots) where escalation was possible less than `below`.
+def understaffed(cells: Sequence[HourStats], *, limit: int = 4, below: float = 0.5) -> list[Understaffed]:
+    """Operating hours (open in at least half their snapshots) where escalation was possible less than `below`.
 
     Consecutive hours of a day form one range; equal ranges on several days are merged ("Mon–Fri
     12:00–14:00"); the worst (lowest share, then most snapshots) come first.
     """
     runs: list[tuple[int, int, int, int, int]] = []  # weekday, start, end, available, samples
     for weekday in range(7):
-        current: list[HourOfWeek] = []
+        current: list[HourStats] = []
         for hour in range(25):
             cell = cells[weekday * 24 + hour] if hour < 24 else None
-            flagged = (cell is not None and cell.samples and (cell.open_share or 0) >= 0.5
-                       and (cell.share or 0) < below)
-            if flagged:
+            if cell is not None and cell.operating and (cell.share or 0) < below:
                 current.append(cell)
                 continue
             if current:

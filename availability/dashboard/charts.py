@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Sequence
 
 from ..localtime import UTC, local
-from .aggregate import Band, Bucket, HourOfWeek, bands
+from ..snapshots.profile import HourStats
+from .aggregate import Band, Bucket, bands
 
 TICK_HOURS = 3  # the timeline's gridlines: every third local hour
 MIN_BAND_WIDTH = 0.1  # narrower status bands are not drawn
@@ -167,13 +168,13 @@ def timeline_chart(buckets: Sequence[Bucket], start: datetime, end: datetime, zo
 class HeatCell:
     """One hour of the week as drawn; `share` is what it shows (None: no snapshots, or mostly closed)."""
 
-    cell: HourOfWeek
+    cell: HourStats
     x: float
     y: float
 
     @property
     def closed(self) -> bool:
-        return bool(self.cell.samples) and (self.cell.open_share or 0) < 0.5
+        return bool(self.cell.samples) and not self.cell.operating
 
     @property
     def share(self) -> float | None:
@@ -200,8 +201,8 @@ class HeatmapChart:
         return self.cell_height - self.gap
 
 
-def heatmap_chart(cells: Sequence[HourOfWeek]) -> HeatmapChart:
-    """The 7 × 24 grid of `cells` (Monday 00:00 first, as `heatmap` gives them)."""
+def heatmap_chart(cells: Sequence[HourStats]) -> HeatmapChart:
+    """The 7 × 24 grid of `cells` (Monday 00:00 first, as `hours_of_week` gives them)."""
     left, top, cell_width, cell_height, gap = 46, 24, 36, 26, 2
     rows = [[HeatCell(cells[weekday * 24 + hour], left + hour * cell_width, top + weekday * cell_height)
              for hour in range(24)] for weekday in range(7)]

@@ -22,8 +22,9 @@ from ..answer import Availability
 from ..checks import BeforeConversationCheck
 from ..errors import AvailabilityError, UpstreamTimeout
 from ..localtime import utc
-from ..snapshots import HistoryQuery
-from .aggregate import STATUSES, TIMELINE_WINDOW
+from ..snapshots import HistoryQuery, Profile
+from ..snapshots.profile import STATUSES
+from .aggregate import TIMELINE_WINDOW
 from .directory import OrgDirectory
 from .query import DashboardQuery
 
@@ -78,6 +79,8 @@ class WorkstreamView:
     now: Now
     history: list[Any]  # snapshots of the last `days`, oldest first
     history_problem: str | None = None
+    profile: Profile | None = None  # its history by hour of the week, for the best times
+    profile_problem: str | None = None
 
 
 @dataclass
@@ -99,7 +102,8 @@ def _limit(days: int) -> int:
 
 def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service: Any,
                    directory: OrgDirectory | None, configured: Sequence[str] | None,
-                   deadline: float | None = None, monotonic: Callable[[], float] = time.monotonic) -> Dashboard:
+                   deadline: float | None = None, monotonic: Callable[[], float] = time.monotonic,
+                   profiles: Any = None) -> Dashboard:
     """Everything the page shows: the workstreams, their history (one range query each) and their state now.
 
     Every step is bounded by the request's `deadline` (less `RENDER_RESERVE` to draw the page), whatever the org
@@ -111,6 +115,8 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
         normal path answers (cache and single flight included), so the page spares the org's budget.
     :param configured: `SNAPSHOT_WORKSTREAMS`; None = auto (the org's active workstreams).
     :param deadline: `monotonic()` time by which the page must be answered.
+    :param profiles: a `ProfileCache` for the best times (read beside the histories, once a slot), an
+        `AvailabilityError` when storage is not usable, or None (no best times).
     """
     now = utc(now)
     cutoff = math.inf if deadline is None else deadline - RENDER_RESERVE  # everything must be in by then
@@ -155,6 +161,8 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
             return rows[::-1]
 
         histories = [] if isinstance(store, AvailabilityError) else [readers.submit(history, i) for i in ids]
+        reads_profiles = profiles is not None and not isinstance(profiles, AvailabilityError)
+        outlooks = [readers.submit(profiles.profile, i, deadline=read_until) for i in ids] if reads_profiles else []
         live_deadline = monotonic() + left(LIVE_BUDGET)
         answers: list[Any] = [service] * len(ids)
         if not isinstance(service, AvailabilityError) and ids:
@@ -176,7 +184,12 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
                 latest = next((row for row in reversed(rows) if row.status in STATUSES), None)
                 state = Now.from_snapshot(latest, reason) if latest is not None else Now(
                     None, None, None, None, None, None, None, False, None, "none", reason)
-            views.append(WorkstreamView(workstream_id, names.get(workstream_id), state, rows, problem))
+            view = WorkstreamView(workstream_id, names.get(workstream_id), state, rows, problem)
+            if isinstance(profiles, AvailabilityError):
+                view.profile_problem = profiles.message
+            elif outlooks:
+                view.profile, view.profile_problem = _profile(outlooks[index], left())
+            views.append(view)
     finally:
         # What has not ended by now is not waited for: it ends on its own deadline, the page does not.
         readers.shutdown(wait=False, cancel_futures=True)
@@ -205,6 +218,17 @@ def _answer(check: Future) -> Any:
     except Exception:  # a bug must not cost the page: the latest snapshot stands in
         log.exception("The dashboard's live check failed unexpectedly")
         return None
+
+
+def _profile(read: Future[Profile], timeout: float | None) -> tuple[Profile | None, str | None]:
+    """A profile read's profile, or the problem that left it out."""
+    try:
+        return read.result(timeout=timeout), None
+    except FutureTimeout:
+        read.cancel()
+        return None, "Table storage did not return the history in time."
+    except AvailabilityError as exc:
+        return None, exc.message
 
 
 def _rows(read: Future, timeout: float) -> tuple[list[Any], str | None]:

@@ -18,11 +18,11 @@ from .view import render_dashboard
 
 
 def dashboard_page(params: Mapping[str, str], *, now: datetime, store: Any, service: Any, configured: Any,
-                   directory: OrgDirectory, deadline: float | None = None) -> tuple[str, str]:
+                   directory: OrgDirectory, deadline: float | None = None, profiles: Any = None) -> tuple[str, str]:
     """The page for a request's query parameters; a part given as its error is shown as missing. (html, nonce)"""
     query = parse_dashboard_query(params)
     dashboard = load_dashboard(query, now=now, store=store, service=service, directory=directory,
-                               configured=configured, deadline=deadline)
+                               configured=configured, deadline=deadline, profiles=profiles)
     nonce = secrets.token_urlsafe(16)
     return render_dashboard(dashboard, nonce=nonce), nonce
 

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Sequence
 
 import jinja2
 
+from ..besttimes.windows import Outlook, suggest
 from ..localtime import UTC, day_of, local
+from ..snapshots.profile import HourStats, hours_of_week
 from .aggregate import (
     DAYS,
     TIMELINE_WINDOW,
     Band,
     Bucket,
-    HourOfWeek,
     Shares,
     bands,
-    heatmap,
     shares,
     timeline,
     understaffed,
@@ -33,6 +33,8 @@ from .charts import HeatmapChart, TimelineChart, heatmap_chart, timeline_chart
 from .load import Dashboard, WorkstreamView
 
 REFRESH_SECONDS = 300  # the page reloads itself at the snapshot timer's pace
+BEST_TIMES_SHOWN = 6  # windows in a workstream's "best times this week"
+BEST_TIMES_AHEAD = timedelta(days=7)
 
 WORDS = {"available": "Available", "busy": "Busy", "closed": "Closed", "error": "No answer", None: "No data"}
 MEANING = {
@@ -143,7 +145,7 @@ def timeline_summary(buckets: Sequence[Bucket]) -> str:
     return text + "."
 
 
-def heatmap_summary(cells: Sequence[HourOfWeek], counts: Shares, days: int) -> str:
+def heatmap_summary(cells: Sequence[HourStats], counts: Shares, days: int) -> str:
     """The heatmap in a few sentences: its text alternative, and the line above it."""
     if not counts.samples:
         return f"No snapshots in the last {counted(days, 'day')}."
@@ -175,6 +177,7 @@ class HistorySection:
     changes: Sequence[Band] = ()
     heatmap: HeatmapChart | None = None
     heatmap_text: str = ""
+    best_times: Outlook | None = None  # None: its profile could not be read (`view.profile_problem` says why)
 
     @property
     def name(self) -> str:
@@ -190,8 +193,11 @@ def history_section(view: WorkstreamView, index: int, now: datetime, zone: tzinf
         parts.update(timeline=timeline_chart(buckets, start, now, zone), timeline_text=timeline_summary(buckets),
                      changes=bands(buckets))
     if view.history:
-        cells = heatmap(view.history, zone)
+        cells = hours_of_week(view.history, zone)
         parts.update(heatmap=heatmap_chart(cells), heatmap_text=heatmap_summary(cells, shares(view.history), days))
+    if view.profile is not None:
+        parts["best_times"] = suggest(view.profile, now, count=BEST_TIMES_SHOWN, within=BEST_TIMES_AHEAD,
+                                      day_zone=zone)
     return HistorySection(view, f"w{index}", **parts)
 
 

@@ -191,8 +191,9 @@ def _dashboard_parts() -> dict[str, Any]:
     current = app.current()
     try:
         parts["store"] = current.snapshot_store
+        parts["profiles"] = current.profiles
     except AvailabilityError as exc:
-        parts["store"] = exc
+        parts["store"] = parts["profiles"] = exc
     try:
         parts["service"], parts["configured"] = current.service, current.settings.snapshot_workstreams
     except AvailabilityError as exc:

@@ -119,9 +119,9 @@ def escalation_decisions() -> dict[str, dict[str, Any]]:
     }
 
 
-def public_answer() -> dict[str, Any]:
+def public_answer(next_good_time: bool = False) -> dict[str, Any]:
     """A public answer for the alias "support", rendered by the public endpoint's own code (closed, worded in French
-    for Europe/Paris)."""
+    for Europe/Paris), with the next good time when asked."""
     from datetime import datetime, timedelta, timezone
 
     from ..answer import Availability
@@ -133,7 +133,45 @@ def public_answer() -> dict[str, Any]:
                           next_transition_time=datetime(2026, 11, 25, 7, tzinfo=timezone.utc),
                           next_opening_time=datetime(2026, 11, 25, 7, tzinfo=timezone.utc),
                           next_closing_time=datetime(2026, 11, 25, 17, tzinfo=timezone.utc), retrieved_at=retrieved)
-    return public_answer("support", closed, retrieved + timedelta(seconds=3), Wording("Europe/Paris", "fr"))
+    good = None
+    if next_good_time:
+        from ..besttimes.wording import window_message
+
+        start, end = retrieved + timedelta(hours=11, minutes=45), retrieved + timedelta(hours=14, minutes=45)
+        good = {"start": "2026-11-25T08:00:00Z", "end": "2026-11-25T11:00:00Z", "confidence": "high",
+                "message": window_message(start, end, retrieved, "Europe/Paris", "fr")}
+    return public_answer("support", closed, retrieved + timedelta(seconds=3),
+                         Wording("Europe/Paris", "fr", next_good_time), good)
+
+
+def best_times() -> dict[str, dict[str, Any]]:
+    """Best times rendered by the best-times code itself from a history of office hours (weekdays 09:00-17:00 UTC,
+    nobody free at lunch): with 8 weeks of it, worded in French for Europe/Paris; with one week, the plain answer
+    that there is not enough history."""
+    from datetime import UTC, datetime, timedelta
+
+    from ..besttimes.answer import outlook_json
+    from ..besttimes.windows import suggest
+    from ..snapshots import Profile, Snapshot
+
+    now = datetime(2026, 11, 24, 14, 20, tzinfo=UTC)  # a Tuesday
+
+    def profile(weeks: int) -> Profile:
+        rows = []
+        moment = now - timedelta(weeks=weeks)
+        while moment < now:
+            open_ = moment.weekday() < 5 and 9 <= moment.hour < 17
+            busy = moment.hour == 12 or (moment.hour == 16 and moment.minute == 5)  # lunch; a late-afternoon lapse
+            status = "closed" if not open_ else "busy" if busy else "available"
+            rows.append(Snapshot(workstream_id=WORKSTREAM, captured_at=moment, queue_id=QUEUE, status=status,
+                                 within_operating_hours=open_, representatives_available=status == "available",
+                                 average_wait_seconds=60 + 30 * (moment.hour % 3) if open_ else None))
+            moment += timedelta(minutes=5)
+        return Profile.from_rows(WORKSTREAM, rows, zone_name="UTC", zone=UTC,
+                                 start=now - timedelta(weeks=weeks), end=now)
+
+    return {"suggestions": outlook_json(suggest(profile(8), now, count=3), now, "Europe/Paris", "fr"),
+            "notEnoughHistory": outlook_json(suggest(profile(1), now, count=3), now, "Europe/Paris", "fr")}
 
 
 def snapshots() -> dict[str, Any]:

@@ -287,6 +287,7 @@ def operations() -> list[Operation]:
             ok=Ok(None, "The dashboard page.", media="text/html"),
             errors=(400, 401, 500),
         ),
+        _best_times_operation(),
         *_subscription_operations(),
         *_workstream_operations(),
         *_public_operations(),
@@ -310,7 +311,8 @@ def operations() -> list[Operation]:
 
 TAGS = [
     {"name": "Availability", "description": "Is a human representative available now?"},
-    {"name": "History", "description": "Availability recorded over time by the snapshot timer."},
+    {"name": "History", "description": "Availability recorded over time by the snapshot timer, and the best times "
+                                       "to reach a workstream it suggests."},
     {"name": "Notifications", "description": "Be told when availability changes: change subscriptions (the "
                                          "connector's trigger) and the signed changes sent to their callbacks."},
     {"name": "Web pages", "description": "Anonymous, cacheable answers for the checks published in the app setting "
@@ -339,6 +341,79 @@ CONNECTOR_DESCRIPTION = (
 TITLE = "Contact Center Availability"
 # The connector's own title names no product it does not own (certification), hence not TITLE.
 CONNECTOR_TITLE = "Representative Availability"
+
+
+# -- best times: suggestions from the snapshot history ----------------------------------------------------------------
+
+
+def _best_times_operation() -> Operation:
+    from ..besttimes.windows import (
+        DEFAULT_COUNT,
+        DEFAULT_MIN_SHARE,
+        DEFAULT_WITHIN_HOURS,
+        MAX_COUNT,
+        MAX_WITHIN_HOURS,
+        MIN_WEEKS,
+    )
+    from ..language import SUPPORTED
+
+    blank = {"type": "string", "pattern": _BLANK_PATTERN}
+    samples = examples.best_times()
+    return Operation(
+        path="/workstreams/{id}/best-times", method="get",
+        operation_id="GetBestTimes", tag="History", connector=True, visibility="advanced",
+        summary="Get the best times to reach a workstream",
+        description=(
+            "Suggests when to come back when nobody is free or the queue is closed: the coming windows of whole "
+            "hours in which, over the last weeks of recorded history, a representative was free most of the time "
+            "(at least minAvailableShare of the snapshots of each hour), earliest first, with a sentence a bot can "
+            "say, the share of the time someone was free, a lower bound of it and how sure the suggestion is. With "
+            f"too little history (an hour of the week seen in fewer than {MIN_WEEKS} weeks) the list is empty and "
+            "reason says so. Reads only the recorded history: never a call to Dynamics 365."
+        ),
+        parameters=(
+            {"name": "id", "in": "path", "required": True, "title": "Workstream ID",
+             "description": "The workstream whose history to read.",
+             "schema": {"type": "string", "format": "uuid", "pattern": GUID_PATTERN}, "example": examples.WORKSTREAM},
+            {"name": "count", "in": "query", "required": False, "title": "Number of suggestions",
+             "description": f"1 to {MAX_COUNT}; default {DEFAULT_COUNT}.",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": DEFAULT_COUNT}},
+            {"name": "within", "in": "query", "required": False, "title": "Hours ahead", "_visibility": "advanced",
+             "description": f"How far ahead a suggestion may start, in hours: 1 to {MAX_WITHIN_HOURS}; default "
+                            f"{DEFAULT_WITHIN_HOURS}.",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_WITHIN_HOURS,
+                        "default": DEFAULT_WITHIN_HOURS}},
+            {"name": "minAvailableShare", "in": "query", "required": False, "title": "Least share with someone free",
+             "_visibility": "advanced",
+             "description": "Each hour of a suggestion had a representative free in at least this share of its "
+                            f"snapshots: 0 to 1; default {DEFAULT_MIN_SHARE}.",
+             "schema": {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_MIN_SHARE}},
+            {"name": "tz", "in": "query", "required": False, "title": "Time zone",
+             "description": "IANA time zone the messages word times in (and whose days end the windows); blank or "
+                            "absent means UTC.",
+             "schema": {"anyOf": [ref("TimeZone"), blank], "_swagger": {"anyOf": None, "type": "string"}},
+             "example": "Europe/Paris"},
+            {"name": "lang", "in": "query", "required": False, "title": "Language", "_visibility": "advanced",
+             "description": f"BCP 47 tag of the language of the messages ({', '.join(SUPPORTED)}; else English); "
+                            "blank or absent: the request's Accept-Language, else English.",
+             "schema": {"anyOf": [ref("LanguageTag"), blank], "_swagger": {"anyOf": None, "type": "string"}},
+             "example": "fr"},
+        ),
+        ok=Ok("BestTimes", "The suggestions, earliest first, and what they rest on.",
+              examples={"suggestions": {"summary": "Eight weeks of history, worded in French for Europe/Paris",
+                                        "value": samples["suggestions"]},
+                        "notEnoughHistory": {"summary": "One week of history: nothing suggested, and why",
+                                             "value": samples["notEnoughHistory"]}}),
+        errors=(400, 401, 500, 503, 504),
+        error_notes={
+            400: ("invalid_request: the workstream ID is not a GUID, count, within or minAvailableShare is out of "
+                  "range, tz is not an IANA time zone name, lang is not a BCP 47 tag, or the query has another "
+                  "parameter; target names it.", ("invalid_request",)),
+            503: ("upstream_unavailable (the snapshot table cannot be reached) or configuration_error "
+                  "(AzureWebJobsStorage is missing or refused).", ("upstream_unavailable", "configuration_error")),
+            504: ("upstream_timeout: the snapshot table did not return the history in time.", ("upstream_timeout",)),
+        },
+    )
 
 
 # -- the public endpoints (web pages): anonymous, so never in the connector, which is for makers with keys --------
@@ -401,6 +476,12 @@ def _public_operations() -> list[Operation]:
                                 "English); blank or absent: the alias's own language, else English. Accept-Language "
                                 "is not read: the URL alone decides the wording, as shared caches key by it.",
                  "schema": {"anyOf": [ref("LanguageTag"), blank]}, "example": "fr"},
+                {"name": "include", "in": "query", "required": False, "title": "Optional fields",
+                 "description": "nextGoodTime: add the time the history suggests to come back (null when it "
+                                "suggests none). Blank or absent: none. Part of the URL, so each variant is cached "
+                                "on its own.",
+                 "schema": {"anyOf": [{"type": "string", "enum": ["nextGoodTime"]}, blank]},
+                 "example": "nextGoodTime"},
                 {"name": "If-None-Match", "in": "header", "required": False, "title": "If-None-Match",
                  "description": "An ETag of an earlier answer: a 304 without a body while it still holds.",
                  "schema": {"type": "string"}},
@@ -408,11 +489,14 @@ def _public_operations() -> list[Operation]:
             ),
             ok=Ok("PublicAvailability", "The published check's availability.", headers=_PUBLIC_HEADERS,
                   examples={"closed": {"summary": "Closed, worded in French for Europe/Paris",
-                                        "value": examples.public_answer()}}),
+                                        "value": examples.public_answer()},
+                            "nextGoodTime": {"summary": "Closed, with the next good time (include=nextGoodTime)",
+                                             "value": examples.public_answer(next_good_time=True)}}),
             errors=(400, 404, 500, 502, 503, 504),
             error_notes={
-                400: ("invalid_request: tz is not an IANA time zone name, lang is not a BCP 47 tag, or the query "
-                      "has another parameter; target names it.", ("invalid_request",)),
+                400: ("invalid_request: tz is not an IANA time zone name, lang is not a BCP 47 tag, include names "
+                      "something other than nextGoodTime, or the query has another parameter; target names it.",
+                      ("invalid_request",)),
                 404: ("not_found: no check is published under this alias (or none at all), or Dynamics 365 does "
                       "not know its workstream.", ("not_found",)),
                 503: ("configuration_error (PUBLIC_AVAILABILITY or PUBLIC_ALLOWED_ORIGINS is malformed, or another "

@@ -2,7 +2,7 @@
 
 It is the availability answer without the queue id, the staffing figures (representatives, position in queue)
 and the freshness fields that change with every request (`source`, `ageSeconds`). The query can change the
-wording only: the check itself is the alias's.
+wording only, and ask for the optional `nextGoodTime` (`include=nextGoodTime`): the check itself is the alias's.
 """
 
 from __future__ import annotations
@@ -18,15 +18,17 @@ from ..http.params import check_parameter_names
 from ..language import is_language_tag, negotiate
 from ..localtime import is_zone_name
 
-PARAMETERS = ("tz", "lang")
+PARAMETERS = ("tz", "lang", "include")
+OPTIONAL_FIELDS = ("nextGoodTime",)  # what `include` may ask for, comma-separated
 
 
 @dataclass(frozen=True)
 class Wording:
-    """How to word the message: a time zone (None: UTC) and a supported language."""
+    """How to word the message: a time zone (None: UTC) and a supported language; whether to add `nextGoodTime`."""
 
     time_zone: str | None
     language: str
+    next_good_time: bool = False
 
 
 def parse_wording(params: Mapping[str, str], check: BeforeConversationCheck) -> Wording:
@@ -40,12 +42,16 @@ def parse_wording(params: Mapping[str, str], check: BeforeConversationCheck) -> 
         raise InvalidRequest("'tz' must be an IANA time zone name such as Europe/Paris.", target="tz")
     if tag is not None and not is_language_tag(tag):
         raise InvalidRequest("'lang' must be a BCP 47 language tag such as fr or pt-BR.", target="lang")
-    return Wording(time_zone or check.time_zone, negotiate(tag or check.language))
+    included = {name.strip() for name in (_given(params, "include") or "").split(",") if name.strip()}
+    if not included <= set(OPTIONAL_FIELDS):
+        raise InvalidRequest(f"'include' may name only {', '.join(OPTIONAL_FIELDS)}.", target="include")
+    return Wording(time_zone or check.time_zone, negotiate(tag or check.language), "nextGoodTime" in included)
 
 
-def public_answer(alias: str, answer: Availability, now: datetime, wording: Wording) -> dict[str, Any]:
-    """The contract's public answer (`PublicAvailability`) for `alias`."""
-    return {
+def public_answer(alias: str, answer: Availability, now: datetime, wording: Wording,
+                  next_good_time: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The contract's public answer (`PublicAvailability`) for `alias`, with `nextGoodTime` when the wording asks."""
+    body = {
         "alias": alias,
         "status": answer.status,
         "canEscalate": answer.can_escalate,
@@ -56,6 +62,9 @@ def public_answer(alias: str, answer: Availability, now: datetime, wording: Word
         "nextClosingTime": format_time(answer.next_closing_time),
         "retrievedAt": format_time(answer.retrieved_at, milliseconds=True),
     }
+    if wording.next_good_time:
+        body["nextGoodTime"] = next_good_time
+    return body
 
 
 def _given(params: Mapping[str, str], name: str) -> str | None:

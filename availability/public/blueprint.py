@@ -11,6 +11,8 @@ functions: importing the app is the cold start.
 
 from __future__ import annotations
 
+import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,13 +24,18 @@ from ..errors import AvailabilityError
 from ..http.respond import answers, handle, json_response, utcnow
 
 if TYPE_CHECKING:
+    from .answer import Wording
     from .config import PublicChecks
 
 bp = func.Blueprint()
 
+log = logging.getLogger(__name__)
+
 WIDGET = Path(__file__).with_name("widget.js")
 # A new version of the script reaches pages within the hour; the ETag makes the check after that cheap.
 WIDGET_MAX_AGE = 3600
+# Seconds the next good time may add to a public answer when its profile must be read first (once a slot).
+NEXT_GOOD_TIME_BUDGET = 5.0
 
 
 @bp.route(route="public/availability/{alias}", auth_level=func.AuthLevel.ANONYMOUS)
@@ -48,8 +55,10 @@ def public_availability(req: func.HttpRequest) -> func.HttpResponse:
         wording = parse_wording(req.params, check)
         service = current.service
         answer = service.check(check, deadline=deadline)
+        good = _next_good_time(check.workstream_id, answer.queue_id, wording, deadline) if wording.next_good_time \
+            else None
         now = utcnow()
-        body = public_answer(alias, answer, now, wording)
+        body = public_answer(alias, answer, now, wording, good)
         caching = cache_control(answer, now, service.cache_seconds, service.stale_seconds)
         return (body, entity_tag(body), caching), answer.source
 
@@ -84,6 +93,19 @@ def public_widget(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse(payload, mimetype="text/javascript", charset="utf-8", headers=headers)
 
     return handle("public-widget", req, lambda deadline: (_widget(), "script"), render)
+
+
+def _next_good_time(workstream_id: str, queue_id: str, wording: Wording, deadline: float) -> dict[str, Any] | None:
+    """The published check's next good time, or None when the history cannot say (never an error of the answer)."""
+    from ..besttimes.answer import next_good_time
+
+    try:
+        return next_good_time(app.current().profiles, workstream_id, queue_id=queue_id,
+                              time_zone=wording.time_zone, language=wording.language,
+                              deadline=min(deadline, time.monotonic() + NEXT_GOOD_TIME_BUDGET))
+    except AvailabilityError as error:
+        log.info("No next good time for a public answer: %s (%s)", error.message, error.code)
+        return None
 
 
 def _preflight(req: func.HttpRequest) -> func.HttpResponse:

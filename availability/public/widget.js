@@ -2,10 +2,10 @@
    check, e.g. a "Chat with us" button only while a representative is available.
      <script src="https://<app>/api/public/widget.js" data-alias="support" data-lang="fr" data-tz="Europe/Paris" async></script>
    data-availability-show="available busy closed unknown": hidden unless the status is listed (unknown: no answer
-   yet, or an error). data-availability-text="message": the answer's field as text. data-availability-alias on an
-   element or an ancestor keeps it for that alias's script. It asks again when the answer's max-age runs out (less
-   the Age a shared cache gives its copy; at least once a minute), not while the page is hidden, only of the app it
-   came from; it sets no style. */
+   yet, or an error). data-availability-text="message": the answer's field as text ("nextGoodTime": its sentence,
+   asked for only when shown). data-availability-alias on an element or an ancestor keeps it for that alias's
+   script. It asks again when the answer's max-age runs out (less the Age a shared cache gives its copy; at least
+   once a minute), not while the page is hidden, only of the app it came from; it sets no style. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -24,13 +24,17 @@
     return !scope || scope.getAttribute("data-availability-alias") === alias;
   }
 
+  function texts() {
+    return Array.prototype.filter.call(document.querySelectorAll("[data-availability-text]"), mine);
+  }
+
   function show(status, answer) {
     document.querySelectorAll("[data-availability-show]").forEach(function (element) {
       if (mine(element)) element.hidden = element.getAttribute("data-availability-show").split(/\s+/).indexOf(status) < 0;
     });
-    document.querySelectorAll("[data-availability-text]").forEach(function (element) {
-      if (!mine(element)) return;
+    texts().forEach(function (element) {
       var value = answer ? answer[element.getAttribute("data-availability-text")] : null;
+      if (value && typeof value === "object") value = value.message;
       element.textContent = value === null || value === undefined ? "" : String(value);
     });
     document.dispatchEvent(new CustomEvent("availabilitychange", {detail: {alias: alias, status: status, answer: answer}}));
@@ -69,6 +73,9 @@
   });
 
   function start() {
+    if (texts().some(function (element) { return element.getAttribute("data-availability-text") === "nextGoodTime"; })) {
+      url.searchParams.set("include", "nextGoodTime");
+    }
     show("unknown", null);
     ask();
   }

@@ -9,9 +9,9 @@ and `_messages` word the 400 a value gets there (see `checks.py`), `_visibility`
 dropdown filled from the org's workstreams, and `_swagger` holds keys that replace the node's own in Swagger 2.0
 (None drops a key), where JSON Schema says more than Swagger can (`oneOf`, `propertyNames`, `if`/`then`).
 
-One module per family of endpoints (`availability`, `escalation`, `history`, `web`, `subscriptions`, `health`,
-`workstreams`), the fields of a check (`fields`), the error body (`error`) and what they all share (`core`).
-Nothing is built at import; `components()` builds the shapes once, on first use.
+One module per family of endpoints (`availability`, `escalation`, `history`, `web`, `subscriptions`,
+`besttimes`, `health`, `workstreams`), the fields of a check (`fields`), the error body (`error`) and what they all
+share (`core`). Nothing is built at import; `components()` builds the shapes once, on first use.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from .availability import availability_shapes
+from .besttimes import best_times_shapes
 from .core import (
     ALIAS_PATTERN,
     CALLBACK_PATTERN,
@@ -87,6 +88,7 @@ def components() -> dict[str, dict[str, Any]]:
         **error_shapes(),
         **web_shapes(),
         **subscription_shapes(),
+        **best_times_shapes(),
         **health_shapes(),
         **workstream_shapes(),
     }

@@ -37,7 +37,8 @@ def web_shapes() -> dict[str, dict[str, Any]]:
             "type": "object",
             "title": "Public availability",
             "description": "What a web page may know about a published check: whether to offer a chat now and what "
-                           "to say. No queue ID and no staffing figures.",
+                           "to say, and when asked (include=nextGoodTime) when to come back. No queue ID and no "
+                           "staffing figures.",
             "required": ["alias", "status", "canEscalate", "message", "language", "averageWaitSeconds",
                          "nextOpeningTime", "nextClosingTime", "retrievedAt"],
             "additionalProperties": False,
@@ -54,6 +55,7 @@ def web_shapes() -> dict[str, dict[str, Any]]:
                                             "(en when none was asked for or none matched)."},
                 **{name: answer[name]
                    for name in ("averageWaitSeconds", "nextOpeningTime", "nextClosingTime", "retrievedAt")},
+                "nextGoodTime": ref("NextGoodTime"),
             },
         },
     }

@@ -218,6 +218,10 @@ class Settings:
         "WEBSITE_TIME_ZONE", values.text, "IANA zone the timers' schedules are evaluated in; Azure ignores it on "
         "Linux Consumption and Flex Consumption ([History](history.md#time-zone-of-the-schedule))",
         shown="unset (UTC)")
+    best_times_time_zone: str = setting(
+        "BEST_TIMES_TIME_ZONE", values.zone_name, "IANA zone whose hours of the week the best times are counted in: "
+        "the zone the queues' operating hours and shifts follow, so that their hours stay put across daylight saving "
+        "changes ([Best times](best-times.md#the-time-zone-of-the-hours))", default="UTC")
     # PUBLIC_AVAILABILITY: alias -> its check's body, validated as a check by the public endpoints
     public_checks: dict[str, dict[str, Any]] = setting(
         "PUBLIC_AVAILABILITY", values.public_checks, "JSON object, alias → check (`{\"support\": {\"workstreamId\": "

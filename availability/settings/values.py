@@ -163,6 +163,19 @@ def table(value: str | None, name: str, default: str) -> str:
     return value
 
 
+def zone_name(value: str | None, name: str, default: str) -> str:
+    """An IANA time zone name (Europe/Paris) of the tz database the app ships, or UTC."""
+    if value is None:
+        return default
+    from ..localtime import is_zone_name
+
+    if value.upper() in ("UTC", "ETC/UTC"):
+        return "UTC"
+    if not is_zone_name(value):
+        raise bad(name, "must be an IANA time zone name such as Europe/Paris")
+    return value
+
+
 def choice(*choices: str) -> Reader[str | None]:
     """One of `choices` (any case), lowercase."""
 

@@ -88,13 +88,38 @@ def test_every_catalog_is_complete_with_the_same_placeholders():
 
 
 def test_the_template_holds_every_sentence_the_code_says():
-    source = (LOCALES.parent / "answer.py").read_text(encoding="utf-8")
-    said = set(re.findall(r'"((?:A representative|The queue)[^"]*)"', source))
+    source = "".join((LOCALES.parent / path).read_text(encoding="utf-8")
+                     for path in ("answer.py", "besttimes/wording.py"))
+    said = set(re.findall(r'"((?:A representative|The queue|A good time|None of the|There is not)[^"]*)"', source))
+    assert len(said) >= 20
     ids = set()
     for message in template():
         if message.id:
             ids.update(message.id if isinstance(message.id, tuple) else (message.id,))
     assert said <= ids, f"run pybabel extract (README, Languages): missing {sorted(said - ids)}"
+
+
+@pytest.mark.parametrize("language", SUPPORTED)
+def test_each_language_says_when_to_come_back_in_two_time_zones(language):
+    from availability.besttimes.wording import empty_message, window_message
+
+    words = translations(language)
+    for zone, hours in (("Europe/Paris", (15, 18)), ("Asia/Tokyo", (23, 2))):
+        # 14:00-17:00 UTC, from Tuesday 09:00 UTC: Paris says today, Tokyo (already 18:00 there) says today too.
+        said = [window_message(NOW + timedelta(days=days, hours=5), NOW + timedelta(days=days, hours=8), NOW, zone,
+                               language) for days in (0, 1, 3, 10)]
+        assert len(set(said)) == 4, said
+        for text in said:
+            start, end = hours
+            shown = (lambda hour: hour % 12 or 12) if language == "en" else (lambda hour: hour)
+            assert re.search(rf"(?<!\d)0?{shown(start)}[:.]00", text), (language, zone, text)
+            assert re.search(rf"(?<!\d)0?{shown(end)}[:.]00", text), (language, zone, text)
+            assert "UTC" not in text
+        today = words.gettext("A good time to reach us is today between {start} and {end}.").split("{start}")[0]
+        tomorrow = words.gettext("A good time to reach us is tomorrow between {start} and {end}.").split("{start}")[0]
+        assert said[0].startswith(today) and said[1].startswith(tomorrow)
+    assert "UTC" in window_message(NOW + timedelta(hours=5), NOW + timedelta(hours=8), NOW, None, language)
+    assert empty_message("not_enough_history", language) != empty_message("no_good_time", language)
 
 
 def test_every_language_loads():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -129,6 +132,10 @@ def test_the_line_named_follows_sub_tables_and_inline_tables(tmp_path):
     ("representative = 3", "unknown field 'representative'"),
     ('type = "fax"', "queues[0].type"),
     ("variation = 2", "queues[0].variation"),
+    ("free_probability = 1.5", "queues[0].free_probability"),
+    ('free_probability = "often"', "queues[0].free_probability"),
+    ("seed = -1", "queues[0].seed"),
+    ('load = [ { between = "09:00-10:00", free_probability = -0.1 } ]', "queues[0].load[0].free_probability"),
     ('load = [ { between = "09:00-10:00", agents = 1 } ]', "unknown field 'agents'"),
 ])
 def test_bad_queue_fields_are_named(tmp_path, extra, words):
@@ -255,3 +262,58 @@ def test_every_channel_a_scenario_may_name_has_its_orgs_code():
 
     assert set(STREAM_SOURCES) == set(CHANNELS)
     assert len(set(STREAM_SOURCES.values())) == len(STREAM_SOURCES)
+
+
+# -- free representatives with a known probability -------------------------------------------------------------
+
+CALIBRATION = ROOT / "sandbox" / "scenarios" / "calibration.toml"
+CALIBRATED_QUEUE = "c0ffee01-0000-4000-8000-000000000001"
+CALIBRATED = "c0ffee02-0000-4000-8000-000000000001"
+
+
+def test_representatives_are_free_with_the_probability_of_the_hour():
+    queue = load_scenario(CALIBRATION).queues[CALIBRATED_QUEUE]
+    paris = ZoneInfo("Europe/Paris")
+    # Mondays in Paris, across both daylight saving changes: 11:00, 12:30 (lunch) and 06:00 (closed: the base).
+    for hour, minute, expected in ((11, 0, 0.95), (12, 30, 0.1), (6, 0, 0.6)):
+        slots = [datetime.combine(date(2026, 3, 2) + timedelta(days=7 * week), time(hour, minute), paris)
+                 + timedelta(minutes=5 * i) for week in range(100) for i in range(6)]
+        assert {queue.free_probability_at(t) for t in slots} == {expected}
+        free = sum(queue.metrics_at(t).representatives > 0 for t in slots) / len(slots)
+        assert abs(free - expected) < 4 * math.sqrt(expected * (1 - expected) / len(slots)), (hour, free)
+    # The same slot draws the same, and the waits and waiting customers of the load entries still apply.
+    lunch = datetime(2026, 3, 2, 11, 30, tzinfo=UTC)
+    assert queue.metrics_at(lunch) == queue.metrics_at(lunch + timedelta(minutes=4))
+    assert 420 <= queue.metrics_at(lunch).average_wait_seconds <= 780
+
+
+def test_without_a_probability_representatives_are_always_free(tmp_path):
+    queue = next(iter(load_text(tmp_path, ORG + QUEUE + "representatives = 2\n" + WORKSTREAM).queues.values()))
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    assert queue.free_probability == 1 and queue.seed == 0
+    assert {queue.metrics_at(start + timedelta(minutes=5 * i)).representatives for i in range(500)} == {2}
+
+
+def test_another_seed_draws_another_history(tmp_path):
+    base = ORG + QUEUE + "representatives = 2\nfree_probability = 0.5\n"
+    one = next(iter(load_text(tmp_path, base + WORKSTREAM).queues.values()))
+    other = next(iter(load_text(tmp_path, base + "seed = 1\n" + WORKSTREAM).queues.values()))
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    draws = [(one.metrics_at(t).representatives, other.metrics_at(t).representatives)
+             for t in (start + timedelta(minutes=5 * i) for i in range(200))]
+    assert sum(a != b for a, b in draws) > 50
+
+
+def test_the_sandbox_answers_as_the_draws_say(own_sandbox):
+    sandbox = own_sandbox(CALIBRATION)
+    queue = load_scenario(CALIBRATION).queues[CALIBRATED_QUEUE]
+    monday = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # Monday 12:00-13:00 in Paris: free one time in ten
+    seen = []
+    for i in range(12):
+        moment = monday + timedelta(minutes=5 * i)
+        sandbox.at(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        answer = sandbox.before(CALIBRATED).json()
+        assert answer["IsQueueAvailable"] is True
+        seen.append(answer["IsAgentAvailable"])
+        assert answer["IsAgentAvailable"] is (queue.metrics_at(moment).representatives > 0)
+    assert seen.count(False) >= 6  # mostly nobody free at lunch

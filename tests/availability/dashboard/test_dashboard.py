@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from availability.dashboard.aggregate import Bucket, HourOfWeek, bands, heatmap, shares, timeline, understaffed
+from availability.dashboard.aggregate import Bucket, bands, shares, timeline, understaffed
 from availability.dashboard.directory import OrgDirectory
 from availability.dashboard.load import RENDER_RESERVE, Dashboard, Now, WorkstreamView, load_dashboard
 from availability.dashboard.query import DashboardQuery, parse_dashboard_query
 from availability.dashboard.view import render_dashboard, timeline_summary
 from availability.errors import ConfigurationError, InvalidRequest, UpstreamUnavailable
-from availability.snapshots import Snapshot, SnapshotStore
+from availability.snapshots import HourStats, Snapshot, SnapshotStore
+from availability.snapshots import hours_of_week as heatmap
 from availability.workstreams import WorkstreamDirectory
 from tests.availability.conftest import unique_table
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, UTC, at
@@ -203,7 +204,7 @@ def test_the_timeline_speaks_of_whole_people_or_says_it_averages():
 
 
 def test_weekday_ranges_in_labels():
-    cells = [HourOfWeek(d, h) for d in range(7) for h in range(24)]
+    cells = [HourStats(d, h) for d in range(7) for h in range(24)]
     for weekday in (0, 1, 3, 5, 6):
         cells[weekday * 24 + 9].busy = 1
     assert [w.label() for w in understaffed(cells)] == ["Mon, Tue, Thu, Sat, Sun 09:00–10:00"]
@@ -416,6 +417,35 @@ def test_names_from_the_org_are_text_in_the_page_never_markup():
     assert f"Queue {queue}" in parsed.values
     options = [attrs for tag, attrs in parsed.elements if tag == "option" and attrs.get("value") == CHAT]
     assert options == [{"value": CHAT}]
+
+
+def test_best_times_this_week_beside_the_heatmap():
+    from availability.snapshots import Profile
+
+    now = at("2026-11-23T08:30:00Z")  # a Monday
+
+    def profile(weeks: int) -> Profile:
+        # Every half hour, up to an hour before now: a week of it sees each hour of the week once.
+        rows = [row(now - timedelta(minutes=30 * i), "available" if 9 <= (now - timedelta(minutes=30 * i)).hour < 12
+                    else "closed", wait=60) for i in range(2, weeks * 7 * 48 - 1)]
+        return Profile.from_rows(CHAT, rows, zone_name="UTC", zone=UTC, start=now - timedelta(weeks=weeks), end=now)
+
+    def page(**view) -> str:
+        state = Now("closed", Q_OPEN, 0, None, 1, now + timedelta(minutes=30), None, False, now, "live")
+        shown = WorkstreamView(CHAT, "Chat", state, [row(now - timedelta(minutes=5), "closed")], **view)
+        return render_dashboard(Dashboard(DashboardQuery(tz="Europe/Paris"), now, [shown]), nonce="n0nce")
+
+    eight = page(profile=profile(8))
+    assert "Best times this week" in eight and "over the last 8 weeks" in eight
+    # 09:00-12:00 UTC each day, shown in Paris: today 10:00-13:00, then tomorrow.
+    assert "<strong>10:00–13:00</strong>" in eight and "<strong>tomorrow 10:00–13:00</strong>" in eight
+    assert eight.count('<span class="confidence high">high confidence</span>') == 6  # BEST_TIMES_SHOWN
+    assert "wait about 1 min" in eight
+    one = page(profile=profile(1))
+    assert "Not enough history yet: the hours ahead were seen in 1 week of snapshots; an hour needs 2" in one
+    hostile = '<img src=x onerror="alert(1)">'
+    broken = page(profile_problem=hostile)
+    assert "The history could not be read:" in broken and "<img" not in broken
 
 
 # ------------------------------------------------------------------------------------ reads (Azurite)

@@ -63,11 +63,14 @@ CONTRACT_SNAPSHOT_FIELDS = {
 # Change subscriptions (contract §3): the connector has the trigger (POST) and its internal DELETE.
 SUBSCRIPTION_OPERATIONS = {("/api/subscriptions", "post"), ("/api/subscriptions", "get"),
                            ("/api/subscriptions/{id}", "get"), ("/api/subscriptions/{id}", "delete")}
-# The org's workstreams (contract §3, third wave): in the connector as the internal source of its dropdowns.
+# The org's workstreams and their best times (third wave): in the connector too, the first as the internal source
+# of its dropdowns.
 WORKSTREAM_OPERATIONS = {("/api/workstreams", "get")}
+BEST_TIMES_OPERATIONS = {("/api/workstreams/{id}/best-times", "get")}
 CONNECTOR_OPERATIONS = {
     "CheckAvailabilityBeforeConversation", "CheckAvailabilityForConversation", "CheckAvailabilityBatch",
     "GetAvailabilityHistory", "WhenAvailabilityChanges", "DeleteSubscription", "ListWorkstreams", "DecideEscalation",
+    "GetBestTimes",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -271,7 +274,7 @@ def test_import_is_cheap_and_builds_nothing():
     assert run.returncode == 0, run.stderr
     loaded, built = run.stdout.strip().splitlines()
     families = ("core", "fields", "availability", "escalation", "history", "error", "web", "subscriptions",
-                "health", "workstreams")
+                "besttimes", "health", "workstreams")
     assert {name for name in eval(loaded) if not name.startswith("availability.openapi")} == {
         "availability", "availability.errors", "availability.schemas",
         *(f"availability.schemas.{family}" for family in families)}
@@ -336,7 +339,7 @@ def test_the_correlation_header_is_never_refused(oas):
 def test_openapi_has_every_endpoint_of_the_contract(oas):
     assert {(path, method) for path, method, _ in operations(oas)} == (CONTRACT_OPERATIONS | ADDED_OPERATIONS
                                                                        | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS
-                                                                       | WORKSTREAM_OPERATIONS)
+                                                                       | WORKSTREAM_OPERATIONS | BEST_TIMES_OPERATIONS)
 
 
 def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
@@ -620,8 +623,7 @@ def test_the_languages_named_are_those_the_language_module_supports(oas, swagger
         return [found for _, node in walk(document) if isinstance(node.get("description"), str)
                 for found in re.findall(r"\((en(?:, [a-z]{2,3})+)[;)]", node["description"])]
 
-    # The language fields of the four requests, the LanguageTag shape and the public endpoint's lang.
-    assert named(oas) == [", ".join(SUPPORTED)] * 6
+    assert named(oas) == [", ".join(SUPPORTED)] * 7
     assert set(named(swagger)) == {", ".join(SUPPORTED)}
 
 
@@ -714,13 +716,14 @@ def test_swagger_operations_are_described_for_makers(swagger):
             if parameter["in"] == "body":
                 assert set(parameter) >= {"name", "schema", "required"}
             else:
-                assert parameter["type"] in ("string", "integer")
+                assert parameter["type"] in ("string", "integer", "number")
         assert {"200", "201", "204"} & set(operation["responses"])
         for status, response in operation["responses"].items():
             assert response["description"] and (status == "401" or "x-correlation-id" in response["headers"])
     assert set(found) == CONNECTOR_OPERATIONS
     assert set(found.values()) == CONTRACT_OPERATIONS - {("/api/health", "get"), ("/api/openapi.json", "get")} | {
-        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")} | WORKSTREAM_OPERATIONS
+        ("/api/subscriptions", "post"), ("/api/subscriptions/{id}", "delete")} | WORKSTREAM_OPERATIONS \
+        | BEST_TIMES_OPERATIONS
     assert not (ADDED_OPERATIONS | PUBLIC_OPERATIONS) & set(found.values())
     description = swagger["paths"]["/availability/before-conversation"]["post"]["description"]
     assert "escalat" in description and "canEscalate" in description

@@ -483,7 +483,7 @@ def test_the_document_describes_the_public_endpoints_without_security_and_the_co
     assert {"200", "304", "400", "404", "503"} <= set(path["get"]["responses"])
     assert set(path["options"]["responses"]) >= {"204"}
     answer = document["components"]["schemas"]["PublicAvailability"]
-    assert set(answer["properties"]) == set(answer["required"]) == FIELDS
+    assert set(answer["required"]) == FIELDS and set(answer["properties"]) == FIELDS | {"nextGoodTime"}
     assert not [name for name in swagger_document()["paths"] if "public" in name]
 
 
@@ -553,6 +553,29 @@ def test_cache_control_states_no_grace_and_what_is_left_of_the_stale_limit():
     assert cache_control(closing, AT + timedelta(seconds=10), 15, 300) == (
         "public, max-age=5, stale-while-revalidate=0, stale-if-error=25")
     assert cache_control(_answer(), AT, 0, 300) == "public, max-age=0, stale-while-revalidate=0, stale-if-error=0"
+
+
+def test_the_next_good_time_is_there_only_when_asked_for_and_in_the_etag():
+    from availability.checks import BeforeConversationCheck
+    from availability.errors import InvalidRequest
+    from availability.public.answer import parse_wording
+
+    check = BeforeConversationCheck(workstream_id=CHAT)
+    assert parse_wording({}, check) == Wording(None, "en", False)
+    assert parse_wording({"include": "nextGoodTime", "lang": "fr"}, check) == Wording(None, "fr", True)
+    assert parse_wording({"include": " "}, check).next_good_time is False  # blank is absent
+    for bad in ("queueId", "nextGoodTime,queueId", "nextgoodtime"):
+        with pytest.raises(InvalidRequest) as raised:
+            parse_wording({"include": bad}, check)
+        assert raised.value.target == "include"
+    good = {"start": "2026-11-25T08:00:00Z", "end": "2026-11-25T11:00:00Z", "confidence": "high",
+            "message": "A good time to reach us is tomorrow between 8:00\u202fAM and 11:00\u202fAM UTC."}
+    plain = public_answer("support", _answer(), AT, Wording(None, "en"), good)
+    assert "nextGoodTime" not in plain  # not asked for: not there, whatever is known
+    asked = public_answer("support", _answer(), AT, Wording(None, "en", True), good)
+    none = public_answer("support", _answer(), AT, Wording(None, "en", True), None)
+    assert asked["nextGoodTime"] == good and none["nextGoodTime"] is None
+    assert len({entity_tag(plain), entity_tag(asked), entity_tag(none)}) == 3
 
 
 def test_the_etag_ignores_only_when_the_answer_was_fetched():
