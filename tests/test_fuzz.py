@@ -90,7 +90,7 @@ def _config(tmp_path) -> str:
         '"body.conversationId" = { dictionary = "conversations", probability = 0.5 }\n'
         '"query.workstreamId" = { dictionary = "workstreams", probability = 0.5 }\n'
         '"path.alias" = { dictionary = "aliases", probability = 0.5 }\n'
-        '"path.id" = { dictionary = "workstreams", probability = 0.5 }\n',
+        '"path.id" = { dictionary = "workstreams", probability = 0.5 }\n'
         # /api/subscriptions is served by a function per operation, so none is declared without methods: a method
         # no Python function can declare (TRACE, QUERY) gets Azure's host's empty 404 there, not the app's 405.
         "[[operations]]\n"
