@@ -55,17 +55,35 @@ def reasons() -> list[str]:
 
 
 @dataclass(frozen=True)
+class Suggestion:
+    """A coming window (UTC) in which the history suggests a representative is likeliest to be free."""
+
+    start: datetime
+    end: datetime
+    confidence: str  # high / medium / low
+
+    def to_json(self, now: datetime, time_zone: str | None, language: str) -> dict[str, Any]:
+        return {"start": format_time(self.start), "end": format_time(self.end), "confidence": self.confidence,
+                "message": self.message(now, time_zone, language)}
+
+    def message(self, now: datetime, time_zone: str | None, language: str) -> str:
+        from .besttimes.wording import window_message
+
+        return window_message(self.start, self.end, now, time_zone, language)
+
+
+@dataclass(frozen=True)
 class HourHistory:
     """What the snapshot history recorded for one check at this hour of the week.
 
-    :param wait_low_seconds: the shortest average wait recorded then.
-    :param wait_high_seconds: the longest.
-    :param best_time: the next time a customer could most likely be escalated (UTC), if the history suggests one.
+    :param wait_low_seconds: the short end of the waits recorded then (None: none recorded).
+    :param wait_high_seconds: the long end.
+    :param best: the first coming window the history suggests, if any.
     """
 
-    wait_low_seconds: int
-    wait_high_seconds: int
-    best_time: datetime | None = None
+    wait_low_seconds: int | None = None
+    wait_high_seconds: int | None = None
+    best: Suggestion | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +102,7 @@ def wait_range(average: int | None, history: HourHistory | None = None) -> WaitR
     if average is None:
         return None
     low, high = average * (1 - SPREAD), average * (1 + SPREAD)
-    if history is not None:
+    if history is not None and history.wait_low_seconds is not None and history.wait_high_seconds is not None:
         low, high = min(low, history.wait_low_seconds), max(high, history.wait_high_seconds)
     step = next((step for limit, step in _STEPS if high <= limit), HOUR)
     return WaitRange(int(low // step * step), max(step, math.ceil(high / step) * step))
@@ -152,10 +170,17 @@ class EscalationDecision:
     next_opening_time: datetime | None
     max_wait: int
     answer: Availability
-    best_time: datetime | None = None
+    best: Suggestion | None = None
 
     def message(self, now: datetime, time_zone: str | None = None, language: str = SOURCE) -> str:
-        """The sentence the agent can say, in `language`, times in `time_zone` (UTC when None)."""
+        """What the agent can say, in `language`, times in `time_zone` (UTC when None): the decision's sentence,
+        and the history's suggestion when there is one."""
+        said = self._sentence(now, time_zone, language)
+        if self.best is None:
+            return said
+        return f"{said} {self.best.message(self.answer.org_now(now), time_zone, language)}"
+
+    def _sentence(self, now: datetime, time_zone: str | None, language: str) -> str:
         if self.reason == "outside_hours":
             return availability_message(self.answer, now, time_zone, language)
         words: _Words = translations(language)
@@ -189,8 +214,8 @@ class EscalationDecision:
             "maxWaitSeconds": self.max_wait,
             "availability": self.answer.to_json(now, time_zone, language),
         }
-        if self.best_time is not None:
-            body["bestTime"] = format_time(self.best_time)
+        if self.best is not None:
+            body["bestTime"] = self.best.to_json(self.answer.org_now(now), time_zone, language)
         return body
 
 
@@ -205,11 +230,11 @@ def decide(answer: Availability, *, max_wait: int, now: datetime, history: HourH
     closed = rule.decision == "closed"
     # Outside hours the upstream's next transition is the next opening too: used when the window is missing.
     opening = (answer.next_opening_time or answer.next_transition_time) if closed else None
-    suggested = history.best_time if history is not None and rule.decision != "escalate" else None
+    suggested = history.best if history is not None and rule.decision != "escalate" else None
     return EscalationDecision(
         decision=rule.decision, reason=rule.reason,
         wait_range=None if closed else wait_range(answer.average_wait_seconds, history),
-        next_opening_time=opening, max_wait=max_wait, answer=answer, best_time=suggested)
+        next_opening_time=opening, max_wait=max_wait, answer=answer, best=suggested)
 
 
 def _range_words(words: _Words, said: WaitRange) -> str:

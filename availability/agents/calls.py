@@ -119,12 +119,12 @@ def _run(name: str, arguments: dict[str, Any], accept_language: str | None, dead
     else:
         raise InternalError(message="No such tool.")
     current = app.current()
+    language = negotiate(check.language, accept_language)
+    if request is not None:
+        from ..decision import decision_for
+
+        decision, now = decision_for(current, request, deadline=deadline)
+        return decision.to_json(now, check.time_zone, language), decision.reason
     answer = current.service.check(check, deadline=deadline)
     now = datetime.now(UTC)
-    language = negotiate(check.language, accept_language)
-    if request is None:
-        return answer.to_json(now, check.time_zone, language), answer.source
-    from ..escalation import decide
-
-    decision = decide(answer, max_wait=request.max_wait(current.settings.escalation_max_wait_seconds), now=now)
-    return decision.to_json(now, check.time_zone, language), decision.reason
+    return answer.to_json(now, check.time_zone, language), answer.source

@@ -3,17 +3,26 @@ page's `nextGoodTime` shows."""
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..answer import format_time
+from ..answer import Availability, format_time
+from ..errors import AvailabilityError
 from ..localtime import zone
 from .cache import ProfileCache
 from .query import BestTimesQuery
-from .windows import DEFAULT_MIN_SHARE, Outlook, Window, suggest
+from .windows import DEFAULT_MIN_SHARE, MIN_WEEKS, Outlook, Window, suggest
 from .wording import empty_message, window_message
 
-PUBLIC_WITHIN = timedelta(days=7)  # a web page offers the next good time this week
+if TYPE_CHECKING:
+    from ..escalation import HourHistory
+
+log = logging.getLogger(__name__)
+
+PUBLIC_WITHIN = timedelta(days=7)  # a web page, or an agent, offers the next good time this week
+HISTORY_BUDGET = 5.0  # seconds a decision waits for the history before it goes on without
 
 
 def _share(value: float) -> float:
@@ -84,3 +93,34 @@ def next_good_time(profiles: ProfileCache, workstream_id: str, *, queue_id: str 
     window = outlook.windows[0]
     return {"start": format_time(window.start), "end": format_time(window.end), "confidence": window.confidence,
             "message": window_message(window.start, window.end, now, time_zone, language)}
+
+
+def hour_history(profiles: ProfileCache, workstream_id: str, answer: Availability, now: datetime, *,
+                 deadline: float) -> HourHistory | None:
+    """What the workstream's history says for a decision about `answer` now (the gateway's clock): the spread of the
+    waits recorded in this hour of the week, around the org's average, and the first good time of the coming week.
+
+    None when the history cannot say in time, or says nothing of the queue the check is routed to now; a decision
+    never fails for it.
+    """
+    from ..escalation import HourHistory, Suggestion
+
+    try:
+        profile = profiles.profile(workstream_id, deadline=min(deadline, time.monotonic() + HISTORY_BUDGET))
+    except AvailabilityError as error:
+        log.info("No history for a decision: %s (%s)", error.message, error.code)
+        return None
+    if profile.queues and answer.queue_id.lower() not in {queue.lower() for queue in profile.queues}:
+        return None
+    org_now = answer.org_now(now)
+    cell = profile.hour(org_now)
+    low = high = None
+    spread, average = cell.wait_spread, answer.average_wait_seconds
+    if spread is not None and average is not None and cell.weeks >= MIN_WEEKS:
+        low, high = max(0, average - spread), average + spread
+    outlook = suggest(profile, org_now, count=1, within=PUBLIC_WITHIN, min_share=DEFAULT_MIN_SHARE)
+    best = None
+    if outlook.windows:
+        window = outlook.windows[0]
+        best = Suggestion(window.start, window.end, window.confidence)
+    return HourHistory(low, high, best)

@@ -86,13 +86,10 @@ def escalation_decision(req: func.HttpRequest) -> func.HttpResponse:
 
     def work(deadline: float) -> tuple[Any, str]:
         from ..checks import parse_escalation
-        from ..escalation import decide
+        from ..decision import decision_for
 
         request = parse_escalation(json_body(req))
-        current = app.current()
-        answer = current.service.check(request.check, deadline=deadline)
-        now = utcnow()
-        decision = decide(answer, max_wait=request.max_wait(current.settings.escalation_max_wait_seconds), now=now)
+        decision, now = decision_for(app.current(), request, deadline=deadline)
         check = request.check
         return decision.to_json(now, check.time_zone, _language(check, req)), decision.reason
 

@@ -137,12 +137,8 @@ def escalation_shapes() -> dict[str, dict[str, Any]]:
                     "description": "The longest wait the decision accepted: the request's maxWaitSeconds, else the "
                                    "app's default.",
                 },
-                "bestTime": {
-                    **WHEN, "title": "Best time to come back", "_visibility": "advanced",
-                    "description": "When decision is not escalate and the snapshot history of this hour of the week "
-                                   "suggests one: the UTC time a representative is likeliest to be free. Absent "
-                                   "otherwise.",
-                },
+                # When decision is not escalate and the history suggests one: its first coming window.
+                "bestTime": ref("NextGoodTime"),
                 "availability": ref("Availability"),  # the answer the decision was made on
             },
         },

@@ -13,7 +13,16 @@ import pytest
 from availability.answer import Availability
 from availability.checks import BeforeConversationCheck, ForConversationCheck, parse_escalation
 from availability.errors import InvalidRequest
-from availability.escalation import RULES, HourHistory, WaitRange, decide, decisions, reasons, wait_range
+from availability.escalation import (
+    RULES,
+    HourHistory,
+    Suggestion,
+    WaitRange,
+    decide,
+    decisions,
+    reasons,
+    wait_range,
+)
 from availability.language import LOCALES, SUPPORTED
 from tests.days import WEEKDAYS, at, sandbox_day
 
@@ -112,17 +121,22 @@ def test_no_average_no_range():
 
 
 def test_the_history_widens_the_range_and_suggests_a_time_when_not_escalating():
-    later = NOW + timedelta(hours=2)
-    history = HourHistory(wait_low_seconds=60, wait_high_seconds=2400, best_time=later)
+    later = Suggestion(NOW + timedelta(hours=2), NOW + timedelta(hours=4), "high")
+    history = HourHistory(wait_low_seconds=60, wait_high_seconds=2400, best=later)
     assert wait_range(600, history) == WaitRange(0, 2400)  # 60 s, rounded down to the 5 minutes of its size
     assert wait_range(600, HourHistory(400, 700)) == WaitRange(300, 900)  # never narrower than the average's
+    assert wait_range(600, HourHistory(best=later)) == WaitRange(300, 900)  # no waits recorded: no widening
     busy = decide(answer(free=False, wait=900), max_wait=600, now=NOW, history=history)
-    assert (busy.reason, busy.best_time, busy.wait_range) == ("long_wait", later, WaitRange(0, 2400))
-    assert busy.to_json(NOW)["bestTime"] == later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (busy.reason, busy.best, busy.wait_range) == ("long_wait", later, WaitRange(0, 2400))
+    said = busy.to_json(NOW)
+    assert said["bestTime"]["start"] == later.start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert said["bestTime"]["confidence"] == "high"
+    assert said["message"].endswith(said["bestTime"]["message"])  # the suggestion is said too
+    assert said["message"].startswith("All representatives are busy right now")
     escalating = decide(answer(), max_wait=600, now=NOW, history=history)
-    assert escalating.best_time is None and "bestTime" not in escalating.to_json(NOW)
+    assert escalating.best is None and "bestTime" not in escalating.to_json(NOW)
     without = decide(answer(free=False, wait=900), max_wait=600, now=NOW)
-    assert without.best_time is None and "bestTime" not in without.to_json(NOW)
+    assert without.best is None and "bestTime" not in without.to_json(NOW)
 
 
 # ----------------------------------------------------------------------------------------------- the words
@@ -210,7 +224,7 @@ def test_the_answer_is_what_the_published_schema_says():
 
     document = {"$schema": schemas.DIALECT, "components": {"schemas": schemas.public(schemas.components())}}
     validator = jsonschema_rs.validator_map_for(document)[schemas.SCHEMA_PREFIX + "EscalationDecision"]
-    history = HourHistory(60, 2400, NOW + timedelta(hours=2))
+    history = HourHistory(60, 2400, Suggestion(NOW + timedelta(hours=2), NOW + timedelta(hours=3), "low"))
     for given, max_wait, _, _ in CASES:
         for with_history in (None, history):
             body = decide(given, max_wait=max_wait, now=NOW, history=with_history).to_json(NOW, "Europe/Paris", "de")

@@ -20,7 +20,7 @@ from devtools.sandbox_client import SandboxControl
 from devtools.stack import ROOT, Stack
 from sandbox import load_scenario
 from tests.conftest import Gateway
-from tests.days import at, sandbox_day
+from tests.days import SUNDAY, at, sandbox_day
 
 pytestmark = pytest.mark.subprocess
 
@@ -184,3 +184,23 @@ def test_one_week_of_history_is_the_explicit_not_enough_answer(calibration, cont
         assert org_calls(control.stats()) == 0
     finally:
         control.reset_clock()
+
+
+def test_a_decision_not_to_escalate_says_when_to_come_back(gateway, control):
+    # A Sunday ahead: the queue is closed; the decision says so, then the history's first good time after it.
+    control.set_clock(at(sandbox_day(2, on=[SUNDAY]), "10:00:00", "Europe/Paris"))
+    try:
+        # A context item no rule reads: a check of its own, not an answer another test left in the cache.
+        answer = gateway.post("escalation/decision", {"workstreamId": CALIBRATED, "language": "en",
+                                                      "timeZone": "Europe/Paris",
+                                                      "contextItems": {"Case": uuid.uuid4().hex}})
+    finally:
+        control.reset()
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["decision"], body["reason"]) == ("closed", "outside_hours")
+    best = body["bestTime"]
+    assert set(best) == {"start", "end", "confidence", "message"}
+    assert body["message"].startswith("The queue is closed") and body["message"].endswith(best["message"])
+    queue = load_scenario(SCENARIO).queues[QUEUE]
+    assert all(queue.free_probability_at(hour) >= 0.6 for hour in hours_of(best))
