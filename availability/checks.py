@@ -204,7 +204,7 @@ def _validators() -> dict[str, Any]:
     import jsonschema_rs
 
     shapes = ("BeforeConversationRequest", "ForConversationRequest", "BatchRequest", "SubscriptionRequest",
-              "EscalationRequest")
+              "EscalationRequest", "WorkstreamsRequest")
     document = {"$schema": schemas.DIALECT, "components": {"schemas": schemas.public(schemas.components())}}
     compiled = jsonschema_rs.validator_map_for(document)
     return {shape: compiled[schemas.SCHEMA_PREFIX + shape] for shape in shapes}

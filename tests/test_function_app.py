@@ -16,7 +16,7 @@ def test_function_app_imports_and_lists_its_functions(app_functions):
                               "dashboard", "snapshot_availability", "public_availability", "public_widget",
                               "create_subscription", "list_subscriptions", "get_subscription", "delete_subscription",
                               "notify_subscribers", "workstreams", "decide_escalation", "check_availability",
-                              "check_conversation_availability", "best_times"}
+                              "check_conversation_availability", "list_workstreams", "best_times"}
     assert functions["health"]["route"] == "health"
     assert functions["best_times"]["route"] == "workstreams/{id}/best-times"
     assert str(getattr(functions["best_times"]["authLevel"], "value", "")).lower() == "function"

@@ -38,3 +38,11 @@ def check_conversation_availability(context: str) -> str:
     from .calls import call_tool
 
     return call_tool("check_conversation_availability", context)
+
+
+@bp.mcp_tool_trigger(arg_name="context", **TOOLS["list_workstreams"].trigger())
+def list_workstreams(context: str) -> str:
+    """The org's workstreams, to pick a workstreamId from."""
+    from .calls import call_tool
+
+    return call_tool("list_workstreams", context)

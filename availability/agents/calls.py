@@ -104,7 +104,7 @@ def _invocation(context: Any) -> tuple[dict[str, Any], str | None]:
 def _run(name: str, arguments: dict[str, Any], accept_language: str | None, deadline: float
          ) -> tuple[dict[str, Any], str]:
     """The tool's answer and its outcome for the log, as its HTTP twin answers."""
-    from ..checks import Check, parse_before_conversation, parse_escalation, parse_for_conversation
+    from ..checks import Check, parse_before_conversation, parse_escalation, parse_for_conversation, validated
     from ..language import negotiate
 
     request = None
@@ -116,6 +116,10 @@ def _run(name: str, arguments: dict[str, Any], accept_language: str | None, dead
         check = parse_before_conversation(arguments)
     elif name == "check_conversation_availability":
         check = parse_for_conversation(arguments)
+    elif name == "list_workstreams":
+        channel = validated("WorkstreamsRequest", arguments).get("channel")
+        listing = app.current().workstreams.listing(deadline=deadline)
+        return listing.to_json(channel), listing.source
     else:
         raise InternalError(message="No such tool.")
     current = app.current()

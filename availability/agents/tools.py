@@ -123,5 +123,21 @@ CHECK_CONVERSATION_AVAILABILITY = Tool(
     ),
 )
 
+LIST_WORKSTREAMS = Tool(
+    name="list_workstreams",
+    request="WorkstreamsRequest",
+    description=(
+        "List the contact center's workstreams (the ways customers reach it: website chat, voice, SMS, ...) with "
+        "their IDs, names and channels, sorted by name. Call it to find the workstreamId that decide_escalation and "
+        "check_availability take, e.g. the website chat's, instead of guessing one. Optional channel keeps one "
+        "channel (chat, voice, sms, whatsapp, ...)."
+    ),
+    properties=(
+        ToolProperty("channel", "string", "Optional: only the workstreams of this channel (chat, voice, sms, "
+                                          "whatsapp, facebook, teams, ...; other for channels the gateway does not "
+                                          "know)."),
+    ),
+)
+
 TOOLS: dict[str, Tool] = {tool.name: tool for tool in (DECIDE_ESCALATION, CHECK_AVAILABILITY,
-                                                      CHECK_CONVERSATION_AVAILABILITY)}
+                                                      CHECK_CONVERSATION_AVAILABILITY, LIST_WORKSTREAMS)}

@@ -18,8 +18,17 @@ def channel_field(**annotations: Any) -> dict[str, Any]:
 
 
 def workstream_shapes() -> dict[str, dict[str, Any]]:
-    """`Workstream` and the `WorkstreamList` answer."""
+    """`Workstream`, the `WorkstreamList` answer, and `WorkstreamsRequest` (the query, as the MCP tool takes it)."""
     return {
+        "WorkstreamsRequest": {
+            "type": "object",
+            "title": "Workstreams request",
+            "description": "What GET /api/workstreams takes as its query, as a JSON object (the MCP tool's arguments).",
+            "additionalProperties": False,
+            "properties": {
+                "channel": channel_field(description="Only the workstreams of this channel."),
+            },
+        },
         "Workstream": {
             "type": "object",
             "title": "Workstream",

@@ -79,9 +79,11 @@ def test_each_tool_answers_with_structured_content(gateway, sandbox):
                 await session.call_tool("check_conversation_availability",
                                         {"conversationId": CONVERSATION, "language": "fr", "contextItems": items}),
                 await session.call_tool("decide_escalation", {"workstreamId": BUSY_LINE, "maxWaitSeconds": 300,
-                                                              "contextItems": items, "language": "de"}))
+                                                              "contextItems": items, "language": "de"}),
+                await session.call_tool("list_workstreams", {"channel": "chat"}),
+                await session.call_tool("list_workstreams", {"channel": "fax"}))
 
-    before, conversation, decided = with_session(gateway, work)
+    before, conversation, decided, listed, refused = with_session(gateway, work)
     assert not before.isError and before.structuredContent["queueId"] == Q_OPEN
     assert before.structuredContent["status"] == "available"
     assert conversation.structuredContent["queueId"] == Q_FRENCH  # the conversation's own context routes it
@@ -91,7 +93,10 @@ def test_each_tool_answers_with_structured_content(gateway, sandbox):
     assert decided.structuredContent["message"].startswith("Alle Mitarbeiter sind gerade im Gespräch")
     assert decided.structuredContent["waitRange"] == {"low": 300, "high": 900}  # the org's 600 s, as a range
     assert '"decision":"offer_alternative"' in decided.content[0].text  # the same answer as text
-    assert org_calls(sandbox) == 3
+    chats = listed.structuredContent["workstreams"]
+    assert chats and {w["channel"] for w in chats} == {"chat"} and CHAT in {w["id"] for w in chats}
+    assert refused.isError and refused.structuredContent["error"]["target"] == "channel"
+    assert org_calls(sandbox) == 3  # the checks; the workstreams are a query, not an action call
 
 
 def test_the_tool_and_the_http_action_give_one_decision_for_one_org_call(gateway, sandbox):

@@ -47,7 +47,7 @@ def test_the_app_registers_each_tool_as_the_extension_reads_it(app_functions):
     triggers = {f.get_function_name(): f.get_trigger().get_dict_repr() for f in app_functions
                 if f.get_trigger().get_dict_repr()["type"] == "mcpToolTrigger"}
     assert set(triggers) == set(TOOLS) == {"decide_escalation", "check_availability",
-                                           "check_conversation_availability"}
+                                           "check_conversation_availability", "list_workstreams"}
     for function, trigger in triggers.items():
         tool = TOOLS[function]
         assert (trigger["toolName"], trigger["name"], trigger["description"]) == (tool.name, "context",
