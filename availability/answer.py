@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from .language import SOURCE, translations
-from .localtime import UTC, local, utc, zone
+from .localtime import local, utc, zone
 
 if TYPE_CHECKING:
     from gettext import NullTranslations
 
-__all__ = ["Availability", "Status", "Source", "availability_message", "format_time", "spoken_time"]
+__all__ = ["Availability", "Source", "Status", "availability_message", "format_time", "spoken_time"]
 
 Status = Literal["available", "busy", "closed"]
 Source = Literal["live", "cache", "stale"]

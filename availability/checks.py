@@ -9,32 +9,33 @@ a compiled JSON Schema validator; a valid body then only needs reading. A refuse
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from . import schemas
 from .errors import InvalidRequest
 from .schemas import GUID_PATTERN, INT_MAX, INT_MIN, MAX_BATCH, MAX_CONTEXT_ITEMS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH
 
 __all__ = [
-    "ContextItem",
-    "BeforeConversationCheck",
-    "ForConversationCheck",
-    "Check",
-    "parse_before_conversation",
-    "parse_for_conversation",
-    "parse_batch",
-    "EscalationRequest",
-    "parse_escalation",
-    "validated",
-    "is_guid",
+    "INT_MAX",
+    "INT_MIN",
     "MAX_BATCH",
     "MAX_CONTEXT_ITEMS",
     "MAX_NAME_LENGTH",
     "MAX_VALUE_LENGTH",
-    "INT_MIN",
-    "INT_MAX",
+    "BeforeConversationCheck",
+    "Check",
+    "ContextItem",
+    "EscalationRequest",
+    "ForConversationCheck",
+    "is_guid",
+    "parse_batch",
+    "parse_before_conversation",
+    "parse_escalation",
+    "parse_for_conversation",
+    "validated",
 ]
 
 ItemType = Literal["text", "integer"]
@@ -286,7 +287,7 @@ class _Explanation:
         for index, step in enumerate(steps):
             if step == "$ref":
                 node = self._resolve(node)
-            elif isinstance(node, dict) and step in node or isinstance(node, list) and isinstance(step, int):
+            elif (isinstance(node, dict) and step in node) or (isinstance(node, list) and isinstance(step, int)):
                 node = node[step]
                 # Only these steps move into a part of the instance (a property, a map entry, an array item).
                 if (index and steps[index - 1] == "properties") or step in ("additionalProperties", "items"):
@@ -304,7 +305,7 @@ class _Explanation:
         return node
 
     def _subject(self, path: list[Any], nodes: list[dict[str, Any]], depths: list[int]) -> str:
-        for node, depth in zip(reversed(nodes), reversed(depths)):
+        for node, depth in zip(reversed(nodes), reversed(depths), strict=True):
             if "_subject" in node and 0 < depth <= len(path):
                 rest = ".".join(_shown(str(part)) for part in path[depth:])
                 named = node["_subject"].format(name=_shown(str(path[depth - 1])))
@@ -325,7 +326,7 @@ def _admits(schema: dict[str, Any], value: Any) -> bool:
     kinds = {declared} if isinstance(declared, str) else set(declared)
     if isinstance(value, bool):
         return "boolean" in kinds
-    if isinstance(value, int) or isinstance(value, float) and value.is_integer():
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
         return bool(kinds & {"integer", "number"})
     actual = {str: "string", float: "number", dict: "object", list: "array", type(None): "null"}.get(type(value))
     return actual in kinds

@@ -28,20 +28,20 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AvailabilityError",
-    "InvalidRequest",
-    "Unauthorized",
-    "NotFound",
-    "MethodNotAllowed",
-    "UpstreamError",
-    "UpstreamAuthFailed",
-    "UpstreamThrottled",
-    "UpstreamUnavailable",
-    "UpstreamTimeout",
-    "StorageError",
-    "StorageUnavailable",
-    "StorageTimeout",
     "ConfigurationError",
     "InternalError",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "NotFound",
+    "StorageError",
+    "StorageTimeout",
+    "StorageUnavailable",
+    "Unauthorized",
+    "UpstreamAuthFailed",
+    "UpstreamError",
+    "UpstreamThrottled",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
 ]
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 from gettext import NullTranslations  # what Babel's catalogs are (typed here, loaded on first use)
+from pathlib import Path
 
 SOURCE = "en"  # the catalogs' msgids are the English sentences
 SUPPORTED = ("en", "fr", "de", "es", "it", "pt", "nl", "ja")

@@ -7,12 +7,11 @@ zones; they are validated here, shape first, so odd input never reaches the file
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-UTC = timezone.utc
 MAX_ZONE_NAME = 64
 # IANA names are ASCII path segments.
 ZONE_NAME_PATTERN = r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*"

@@ -7,7 +7,7 @@ part of a call's CPU when the upstream is fast. The values come from `Settings`,
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests

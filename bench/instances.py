@@ -14,9 +14,10 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 BUDGET = 30  # AVAILABILITY_MAX_CALLS_PER_MINUTE of the budget run
 BUDGET_LOAD_SECONDS = 65  # longer than a minute: the windows slide
@@ -50,7 +51,8 @@ def identical_over_three(args: Any, stack: Any, sandbox: Any, workstream: str, c
         clients = [client_of(host) for host in hosts]
         restart_counts(sandbox, args.delay_ms)
         context = {"Burst": uuid.uuid4().hex}
-        spread(args.requests, args.concurrency, clients, lambda client, _: client.check(workstream, context))
+        spread(args.requests, args.concurrency, clients,
+               lambda client, _, context=context: client.check(workstream, context))
         results[mode] = sum(sandbox.stats()["actions"].values())
         stop(hosts)
     return {"instances_identical_upstream_calls": results["table"],
@@ -105,9 +107,9 @@ def latency_shared_vs_off(args: Any, stack: Any, sandbox: Any, workstream: str, 
     for index in range(args.samples):
         order = ("table", "off") if index % 2 else ("off", "table")
         for mode in order:
-            hits[mode].append(timed(lambda: sides[mode].check(workstream, {"Hit": "key"})))
+            hits[mode].append(timed(lambda mode=mode: sides[mode].check(workstream, {"Hit": "key"})))
         for mode in order:
-            misses[mode].append(timed(lambda: sides[mode].check(workstream, {"Miss": uuid.uuid4().hex})))
+            misses[mode].append(timed(lambda mode=mode: sides[mode].check(workstream, {"Miss": uuid.uuid4().hex})))
     stop(shared + alone)
     return {
         "shared_hit_median_ms": median_ms(hits["table"]), "off_hit_median_ms": median_ms(hits["off"]),

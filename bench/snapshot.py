@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 from availability.snapshots import run_snapshot, schedule_slot
 from availability.snapshots.runner import DEFAULT_CONCURRENCY
@@ -22,7 +22,7 @@ class SnapshotSide:
         self.store.ensure_table()
         self.workstreams = workstreams
         self.concurrency = concurrency
-        self.slot = schedule_slot(self.settings.snapshot_schedule, datetime.now(timezone.utc))
+        self.slot = schedule_slot(self.settings.snapshot_schedule, datetime.now(UTC))
 
     def run(self) -> tuple[float, int]:
         """Seconds one run takes, and the rows it wrote (a new slot each run, as the timer's runs have)."""

@@ -17,10 +17,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from availability.answer import format_time
 from availability.errors import AvailabilityError, StorageUnavailable
@@ -196,7 +197,8 @@ def backfill_sandbox(
     """The last `days` of snapshots for the sandbox org the settings point at, written where the timer writes.
 
     Every slot of `SNAPSHOT_SCHEDULE`, or only slots at least `step_minutes` apart (fewer rows, as fast as
-    the table takes them) except in the last `every_slot_hours`, where every slot is. The app's own pieces, built from `app_settings` as the host would (cache off): `DataverseClient`, the
+    the table takes them) except in the last `every_slot_hours`, where every slot is. The app's own pieces, built
+    from `app_settings` as the host would (cache off): `DataverseClient`, the
     target workstreams (`SNAPSHOT_WORKSTREAMS`), the `SnapshotStore` (`AzureWebJobsStorage`, `SNAPSHOT_TABLE`).
     The sandbox clock is reset afterwards, whatever happens.
     """
@@ -207,7 +209,7 @@ def backfill_sandbox(
 
     app = sandbox_app(app_settings)
     settings = app.settings
-    end = schedule_slot(settings.snapshot_schedule, now or datetime.now(timezone.utc))
+    end = schedule_slot(settings.snapshot_schedule, now or datetime.now(UTC))
     slots = past_slots(settings.snapshot_schedule, end - timedelta(days=days) + timedelta(seconds=1), end)
     if step_minutes:
         recent = end - timedelta(hours=every_slot_hours)

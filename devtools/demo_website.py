@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import html
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 PAGES = Path(__file__).with_name("website")
 FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/site.css": ("site.css", "text/css; charset=utf-8"),
@@ -75,10 +76,10 @@ class DemoWebsite:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "DemoWebsite"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         status, headers, body = self.server.website.page(self.path.split("?", 1)[0])  # type: ignore[attr-defined]
         self.send_response(status)
         for name, value in headers.items():

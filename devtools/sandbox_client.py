@@ -7,7 +7,8 @@ Tests, the benchmarks and the demo backfill use it; the product never does.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["Schedule", "ScheduleError", "parse_schedule"]
 
@@ -57,7 +57,7 @@ class Schedule:
         start."""
         if self.interval is None:
             return due
-        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
         return epoch + self.interval * ((due - epoch) // self.interval)
 
 

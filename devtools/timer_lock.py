@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("host")
@@ -58,7 +58,7 @@ class TimerLock:
         from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
-        due = occurrence.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        due = occurrence.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         entity = {"PartitionKey": self.host_id, "RowKey": timer.lower(), "Occurrence": due, "Owner": self.instance}
         try:
             self._ensure_table()

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
     own_cert_dir = args.cert_dir is None
     cert_dir = Path(tempfile.mkdtemp(prefix="sandbox-")) if own_cert_dir else args.cert_dir
-    server = SandboxServer(scenario, port=args.port, cert_dir=cert_dir, identity_header=args.identity_header or os.environ.get("SANDBOX_IDENTITY_HEADER"))
+    server = SandboxServer(scenario, port=args.port, cert_dir=cert_dir,
+                           identity_header=args.identity_header or os.environ.get("SANDBOX_IDENTITY_HEADER"))
     try:
         server.start()
     except OSError as exc:

@@ -7,7 +7,7 @@ They move the shared state (sandbox.state) and the credentials the services hand
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.credentials import TokenStore
@@ -17,7 +17,6 @@ from sandbox.telemetry import Telemetry
 from sandbox.vault import KeyVault
 from sandbox.wire import Reply, Request
 
-UTC = timezone.utc
 MAX_DELAY_MS = 300_000
 
 

@@ -1,4 +1,5 @@
-"""Entra ID (v2 and v1 client-credential token endpoints, OIDC discovery) and the App Service managed identity endpoint."""
+"""Entra ID (v2 and v1 client-credential token endpoints, OIDC discovery) and the App Service managed identity
+endpoint."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import base64
 import secrets
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote
 
 from sandbox.credentials import STORAGE_RESOURCE, VAULT_RESOURCE, ClientSecret, TokenStore, normalize_resource
@@ -152,7 +153,8 @@ class EntraId:
         if not secrets.compare_digest(secret.encode(), self.secret.current().value.encode()):
             return self.error(request, 401, "invalid_client", 7000215,
                               "Invalid client secret provided. Ensure the secret being sent in the request is the "
-                              f"client secret value, not the client secret ID, for a secret added to app '{client_id}'.")
+                              "client secret value, not the client secret ID, for a secret added to app "
+                              f"'{client_id}'.")
         return None
 
     def _resource_from_scope(self, request: Request, scope: str | None) -> tuple[str, Reply | None]:
@@ -200,7 +202,7 @@ class EntraId:
         all_headers.update(headers or {})
         trace = all_headers["x-ms-request-id"]
         correlation = all_headers.get("client-request-id") or new_id()
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         body = {
             "error": error,
             "error_description": f"AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {correlation} "

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-UTC = timezone.utc
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # How far ahead the next window is searched before answering with the sentinels.
 HORIZON_DAYS = 400

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 def watch_parent(on_orphaned: Callable[[], None], interval: float = 1.0) -> None:

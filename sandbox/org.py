@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.credentials import TokenStore, normalize_resource
-from sandbox.scenario import (GUID, INTEGER, QUEUE_TYPES, TEXT, Conversation, Queue, Scenario, Workstream,
-                              is_integer)
+from sandbox.scenario import GUID, INTEGER, QUEUE_TYPES, TEXT, Conversation, Queue, Scenario, Workstream, is_integer
 from sandbox.state import Clock, Failure, Faults, Stats
 from sandbox.wire import Reply, Request, iso, new_id, reason
 

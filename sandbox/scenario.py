@@ -367,7 +367,8 @@ class _Reader:
             raise self.fail(f"{where}.type", f"'{queue_type}' is not one of {', '.join(QUEUE_TYPES)}")
         variation = self.share(raw, "variation", where, default=0)
         free_probability = self.share(raw, "free_probability", where, default=1)
-        load = tuple(self.shift(value, f"{where}.load[{j}]") for j, value in enumerate(self.list_of(raw, "load", where)))
+        load = tuple(self.shift(value, f"{where}.load[{j}]")
+                     for j, value in enumerate(self.list_of(raw, "load", where)))
         return Queue(
             id=queue_id,
             name=self.string(raw, "name", where),
@@ -388,11 +389,10 @@ class _Reader:
         if not isinstance(raw, dict):
             raise self.fail(where, 'must be a table like { mon = ["08:00-18:00"] }')
         week = {}
-        for day, spans in raw.items():
+        for day, given in raw.items():
             if day not in DAYS:
                 raise self.fail(f"{where}.{day}", f"'{day}' is not a day ({', '.join(DAYS)})")
-            if isinstance(spans, str):
-                spans = [spans]
+            spans = [given] if isinstance(given, str) else given
             if not isinstance(spans, list) or not all(isinstance(s, str) for s in spans):
                 raise self.fail(f"{where}.{day}", 'must be a list of windows like ["08:00-12:00"]')
             try:

@@ -5,6 +5,7 @@ This is the one place that builds the shared state and hands each service the pa
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import secrets
@@ -12,7 +13,7 @@ import socket
 import ssl
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -97,7 +98,7 @@ class Sandbox:
 
     def date(self, path: str) -> datetime:
         """The instant an answer on `path` is dated: the org's own clock (the sandbox clock), elsewhere the real one."""
-        return self.clock.now() if path.startswith(API_ROOT) else datetime.now(timezone.utc)
+        return self.clock.now() if path.startswith(API_ROOT) else datetime.now(UTC)
 
 
 class SandboxServer:
@@ -205,20 +206,16 @@ class _HTTPServer(ThreadingHTTPServer):
         finally:
             with self._connections_lock:
                 self._connections.discard(connection)
-            try:
+            with contextlib.suppress(OSError):
                 connection.close()
-            except OSError:
-                pass
 
     def close_connections(self) -> None:
         """Wake the threads still holding keep-alive connections so a stop is a real stop."""
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception("sandbox: connection from %s failed", client_address[0])
@@ -296,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.info("%s %s %d %.1fms", self.command, path, status, elapsed)
         if not path.startswith("/_sandbox/") and self.server.sandbox is not None:
             self.server.sandbox.requests.add({
-                "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "method": self.command, "path": path, "status": status, "ms": round(elapsed, 1),
                 "clientRequestId": headers.get("x-ms-client-request-id") or headers.get("client-request-id"),
                 "serviceRequestId": sent.get("x-ms-service-request-id"),
@@ -307,7 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
         # `command` is reset before each request line is parsed, so a set one means `path` is this request's.
         if timestamp is None and self.command and self.server.sandbox is not None:
             date = self.server.sandbox.date(unquote(self.path.partition("?")[0]))
-            return format_datetime(date.astimezone(timezone.utc), usegmt=True)
+            return format_datetime(date.astimezone(UTC), usegmt=True)
         return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:

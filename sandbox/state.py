@@ -8,11 +8,11 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-UTC = timezone.utc
 # `actions`: the two availability actions; `token`: v1/v2 token endpoints; `keyVault`: authorized secret reads;
 # `identity`: the managed identity endpoint; `queries`: the workstream and queue queries; `whoAmI`: WhoAmI (what the
 # gateway reads the org's clock with, kept apart so that a test faulting discovery does not fault that read).

@@ -54,7 +54,8 @@ class KeyVault:
             return self.error(400, "BadParameter", "The request URI contains an invalid or missing api-version "
                                                    "query parameter.")
         if request.method != "GET":
-            return self.error(405, "BadParameter", f"The {request.method} method is not supported by this sandbox vault.")
+            return self.error(405, "BadParameter",
+                              f"The {request.method} method is not supported by this sandbox vault.")
         parts = rest.split("/") if rest else []
         if not parts:
             return Reply(200, {"value": [{"id": f"{self.url}/secrets/{self.name}",

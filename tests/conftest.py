@@ -103,6 +103,14 @@ def _fast_layer_starts_no_process(request, monkeypatch):
     yield
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Selenium), one per module."""
+    from tests.browser import chromium
+
+    yield from chromium()
+
+
 @pytest.fixture(params=SIDES, ids=SIDE_NAMES)
 def side(request) -> int:
     """Days from today for the sandbox clock: a clock-sensitive test runs once well before today, once well after."""

@@ -7,8 +7,8 @@ neither direction of a mix-up can hide: "the org's times are in the past" and "i
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 SIDES = (-400, 400)  # days from today
@@ -24,7 +24,7 @@ def sandbox_day(offset_days: int, *, on: Iterable[int] = range(7), today: date |
     """A day about `offset_days` from today, moved further away from today until it falls `on` one of the given
     weekdays (0 = Monday) and outside 24 December–1 January (the scenarios' holidays)."""
     allowed = set(on)
-    day = (today or datetime.now(timezone.utc).date()) + timedelta(days=offset_days)
+    day = (today or datetime.now(UTC).date()) + timedelta(days=offset_days)
     step = timedelta(days=1 if offset_days >= 0 else -1)
     while day.weekday() not in allowed or (day.month, day.day) >= (12, 24) or (day.month, day.day) == (1, 1):
         day += step
@@ -34,7 +34,7 @@ def sandbox_day(offset_days: int, *, on: Iterable[int] = range(7), today: date |
 def at(day: date, clock: str, zone: str = "UTC") -> str:
     """`clock` ("07:59:55") on `day` in the IANA `zone`, as the sandbox clock's UTC ISO string."""
     local = datetime.combine(day, time.fromisoformat(clock), ZoneInfo(zone))
-    return local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 PAST, FUTURE = (sandbox_day(offset) for offset in SIDES)

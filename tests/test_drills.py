@@ -11,8 +11,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.availability.scenario import CHAT, CONVERSATION
 from tests.availability.http.test_api import before
+from tests.availability.scenario import CHAT, CONVERSATION
 from tests.conftest import unique
 
 pytestmark = pytest.mark.usefixtures("clean_sandbox")

@@ -18,7 +18,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def from_not_after_to(context: Any, query: dict[str, Any] | None) -> dict[str, A
     start, end = _moment(query.get("from")), _moment(query.get("to"))
     if start and end and start > end:
         query["from"], query["to"] = query["to"], query["from"]
-    elif start and "to" not in query and start > datetime.now(timezone.utc):
+    elif start and "to" not in query and start > datetime.now(UTC):
         query["to"] = query["from"]
     return query
 

@@ -21,7 +21,8 @@ def test_no_import_cycle(package):
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_private_name_is_imported_across_modules(package):
     crossing = [f"{item.importer}:{item.line} takes {name} from {item.module}"
-                for item in imports(ROOT / package, package) for name in item.names if name.startswith("_") and not name.endswith("__")]
+                for item in imports(ROOT / package, package) for name in item.names
+                if name.startswith("_") and not name.endswith("__")]
     assert not crossing, "\n".join(crossing)
 
 

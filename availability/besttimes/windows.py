@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
-from ..localtime import UTC, local, utc
+from ..localtime import local, utc
 from ..snapshots.profile import HourStats, Profile, quantile
 
 Confidence = Literal["high", "medium", "low"]

@@ -7,11 +7,11 @@ there.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from ..language import SOURCE, translations
-from ..localtime import UTC, day_of, local, zone
+from ..localtime import day_of, local, zone
 from .windows import Reason
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from statistics import median
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from ..localtime import UTC, utc
+from ..localtime import utc
 from ..snapshots.profile import STATUSES, HourStats
 
 TIMELINE_WINDOW = timedelta(hours=24)
@@ -61,7 +63,7 @@ def _mean(values: Iterable[float | int | None]) -> float | None:
 
 
 def _typical_gap(times: Sequence[datetime]) -> timedelta | None:
-    gaps = [later - earlier for earlier, later in zip(times, times[1:]) if later > earlier]
+    gaps = [later - earlier for earlier, later in pairwise(times) if later > earlier]
     return median(gaps) if gaps else None
 
 

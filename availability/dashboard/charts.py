@@ -2,17 +2,18 @@
 average wait, hour ticks in local time) and the hour-of-week heatmap grid.
 
 Numbers only, in each chart's own viewBox units, rounded to a tenth of a unit (finer is invisible and only
-weighs on the page; status bands, which meet edge to edge, to a hundredth); the templates (`templates/charts.html`) draw them and word their labels.
+weighs on the page; status bands, which meet edge to edge, to a hundredth); the templates
+(`templates/charts.html`) draw them and word their labels.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
-from typing import Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 
-from ..localtime import UTC, local
+from ..localtime import local
 from ..snapshots.profile import HourStats
 from .aggregate import Band, Bucket, bands
 
@@ -132,7 +133,7 @@ def timeline_chart(buckets: Sequence[Bucket], start: datetime, end: datetime, zo
     def lane(values: Sequence[float | None], top: float, height: float, maximum: float) -> Lane:
         runs: list[list[Step]] = []
         run: list[Step] = []
-        for item, value in zip(buckets, values):
+        for item, value in zip(buckets, values, strict=True):
             if value is None:
                 if run:
                     runs.append(run)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_for
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..answer import Availability
 from ..checks import BeforeConversationCheck
@@ -145,10 +147,8 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
             # The org cannot say which workstreams there are: take those the snapshots of the last day know.
             recent = readers.submit(store.history, HistoryQuery(start=now - TIMELINE_WINDOW, end=now, limit=5000),
                                     deadline=read_until)
-            try:
+            with suppress(AvailabilityError, FutureTimeout):
                 ids = sorted({row.workstream_id for row in recent.result(timeout=left())})
-            except (AvailabilityError, FutureTimeout):
-                pass
         choices = {i: names.get(i) or i for i in ids}
         if query.workstream_id is not None:
             ids = [query.workstream_id]
@@ -172,7 +172,7 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
             wait_for(checks, timeout=max(0.0, min(live_deadline + 0.5, cutoff) - monotonic()))
             answers = [_answer(check) for check in checks]
         views = []
-        for index, (workstream_id, answer) in enumerate(zip(ids, answers)):
+        for index, (workstream_id, answer) in enumerate(zip(ids, answers, strict=True)):
             if isinstance(store, AvailabilityError):
                 rows, problem = [], store.message
             else:

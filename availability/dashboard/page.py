@@ -8,8 +8,9 @@ its templates (`view`); the blueprint adds the headers.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from .directory import OrgDirectory
 from .load import load_dashboard

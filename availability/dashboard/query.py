@@ -6,9 +6,9 @@ naming its parameter, so the API's usual 400 answers it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Mapping
 
 from .. import localtime
 from ..errors import InvalidRequest

@@ -9,14 +9,14 @@ computed here) and the wording filters below (`clock`, `when`, `duration`, `age`
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
-from typing import Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import jinja2
 
 from ..besttimes.windows import Outlook, suggest
-from ..localtime import UTC, day_of, local
+from ..localtime import day_of, local
 from ..snapshots.profile import HourStats, hours_of_week
 from .aggregate import (
     DAYS,

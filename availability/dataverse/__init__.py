@@ -5,4 +5,4 @@ from .client import DataverseClient
 from .credential import DataverseCredential
 from .wire import ACTIONS, BEFORE_CONVERSATION, FOR_CONVERSATION
 
-__all__ = ["DataverseClient", "DataverseCredential", "ACTIONS", "BEFORE_CONVERSATION", "FOR_CONVERSATION"]
+__all__ = ["ACTIONS", "BEFORE_CONVERSATION", "FOR_CONVERSATION", "DataverseClient", "DataverseCredential"]

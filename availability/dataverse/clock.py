@@ -17,8 +17,8 @@ import logging
 import math
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class OrgClock:
 
     def now(self) -> datetime:
         """The org's clock now (UTC)."""
-        return datetime.fromtimestamp(self._wall() + self._offset, timezone.utc)
+        return datetime.fromtimestamp(self._wall() + self._offset, UTC)
 
     def read(self, max_age: float = READ_MAX_AGE) -> datetime:
         """The org's clock now, its offset learnt at most `max_age` ago when the org can say (see `refresh`)."""
@@ -66,7 +66,7 @@ class OrgClock:
 
     def to_org(self, moment: float) -> datetime:
         """A moment of this machine's clock (epoch seconds) on the org's clock."""
-        return datetime.fromtimestamp(moment + self._offset, timezone.utc)
+        return datetime.fromtimestamp(moment + self._offset, UTC)
 
     def to_local(self, moment: datetime) -> float:
         """A moment of the org's clock on this machine's clock (epoch seconds)."""

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import AvailabilityError, ConfigurationError, UpstreamAuthFailed, UpstreamTimeout, UpstreamUnavailable
@@ -160,9 +161,7 @@ class DataverseCredential:
 
     def _client_credential(self) -> TokenCredential:
         if self._credential is None:
-            from azure.identity import ClientSecretCredential
-
-            from azure.identity import AzureAuthorityHosts
+            from azure.identity import AzureAuthorityHosts, ClientSecretCredential
 
             options: dict[str, Any] = dict(self._client_options)
             authority = self._settings.authority_host

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from ..checks import is_guid
@@ -103,7 +103,7 @@ def _time_parameter(params: Mapping[str, str], name: str, *, end_of_day: bool) -
             day = date.fromisoformat(text)
         except ValueError:
             raise InvalidRequest(problem, target=name) from None
-        moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
         # A day given as `to` means the whole of it.
         return moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
     # An unencoded '+' of an offset arrives as a space.
@@ -115,6 +115,6 @@ def _time_parameter(params: Mapping[str, str], name: str, *, end_of_day: bool) -
     if moment.tzinfo is None:
         raise InvalidRequest(problem, target=name)
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except OverflowError:
         raise InvalidRequest(problem, target=name) from None

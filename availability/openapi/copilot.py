@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from .connection import DEFINITION_HOST, properties
 from .operations import TITLE
 from .publisher import Publisher
-from .connection import DEFINITION_HOST, properties
 
 __all__ = ["MCP_PROPERTIES_FILE", "MCP_SWAGGER_FILE", "TOPIC_FILE", "escalate_topic", "mcp_api_properties",
            "mcp_swagger_document"]

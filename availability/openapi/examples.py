@@ -3,6 +3,7 @@ checks), and every error body as the error tree words it."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from .. import errors
@@ -28,8 +29,9 @@ def answers() -> dict[str, dict[str, Any]]:
     def rendered(answer: Availability, age: float) -> dict[str, Any]:
         return answer.to_json(answer.retrieved_at + timedelta(seconds=age), "Europe/Paris")
 
-    open_ = dict(within_operating_hours=True, next_transition_time=at("2026-11-24T17:00:00Z"), next_opening_time=None,
-                 next_closing_time=None, retrieved_at=at("2026-11-24T14:02:11.250Z"))
+    open_: dict[str, Any] = {"within_operating_hours": True, "next_transition_time": at("2026-11-24T17:00:00Z"),
+                             "next_opening_time": None, "next_closing_time": None,
+                             "retrieved_at": at("2026-11-24T14:02:11.250Z")}
     available = Availability(queue_id=QUEUE, representatives_available=True, available_representatives=3,
                              position_in_queue=3, average_wait_seconds=90, **open_)
     busy = Availability(queue_id=QUEUE, representatives_available=False, available_representatives=0,
@@ -122,17 +124,17 @@ def escalation_decisions() -> dict[str, dict[str, Any]]:
 def public_answer(next_good_time: bool = False) -> dict[str, Any]:
     """A public answer for the alias "support", rendered by the public endpoint's own code (closed, worded in French
     for Europe/Paris), with the next good time when asked."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from ..answer import Availability
     from ..public.answer import Wording, public_answer
 
-    retrieved = datetime(2026, 11, 24, 20, 15, tzinfo=timezone.utc)
+    retrieved = datetime(2026, 11, 24, 20, 15, tzinfo=UTC)
     closed = Availability(queue_id=QUEUE_FR, within_operating_hours=False, representatives_available=False,
                           available_representatives=None, position_in_queue=1, average_wait_seconds=None,
-                          next_transition_time=datetime(2026, 11, 25, 7, tzinfo=timezone.utc),
-                          next_opening_time=datetime(2026, 11, 25, 7, tzinfo=timezone.utc),
-                          next_closing_time=datetime(2026, 11, 25, 17, tzinfo=timezone.utc), retrieved_at=retrieved)
+                          next_transition_time=datetime(2026, 11, 25, 7, tzinfo=UTC),
+                          next_opening_time=datetime(2026, 11, 25, 7, tzinfo=UTC),
+                          next_closing_time=datetime(2026, 11, 25, 17, tzinfo=UTC), retrieved_at=retrieved)
     good = None
     if next_good_time:
         from ..besttimes.wording import window_message
@@ -217,17 +219,18 @@ def subscription_requests() -> dict[str, dict[str, Any]]:
 
 def _subscription() -> Any:
     """A subscription as the store holds it, to render the examples with the model's own code."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from ..notifications.store import Subscription
 
     return Subscription(
         id=SUBSCRIPTION, workstream_id=WORKSTREAM, check_body={}, check_key="0" * 32, notify_on="status",
-        language="en", time_zone="Europe/Paris", created_at=datetime(2026, 11, 24, 20, 15, 3, tzinfo=timezone.utc),
-        callback_url=_CALLBACK, secret="example-secret", callback_host="prod-27.westeurope.logic.azure.com",
+        language="en", time_zone="Europe/Paris", created_at=datetime(2026, 11, 24, 20, 15, 3, tzinfo=UTC),
+        callback_url=_CALLBACK, secret="example-secret",  # noqa: S106 - a documentation example
+        callback_host="prod-27.westeurope.logic.azure.com",
         seen_status="closed", seen_can_escalate=False,
-        seen_at=datetime(2026, 11, 24, 20, 15, 3, tzinfo=timezone.utc), last_delivery_status="delivered",
-        last_delivery_at=datetime(2026, 11, 25, 7, 0, 2, tzinfo=timezone.utc), last_response_status=202)
+        seen_at=datetime(2026, 11, 24, 20, 15, 3, tzinfo=UTC), last_delivery_status="delivered",
+        last_delivery_at=datetime(2026, 11, 25, 7, 0, 2, tzinfo=UTC), last_response_status=202)
 
 
 def subscription_created() -> dict[str, Any]:
@@ -236,7 +239,7 @@ def subscription_created() -> dict[str, Any]:
     from ..answer import Availability
     from ..notifications.subscriptions import created_json
 
-    made = replace(_subscription(), secret="hV2sJ0q8Zb4mN7cT1xW9yR3kL6pA5dF2gE8uI0oQ4sY")
+    made = replace(_subscription(), secret="hV2sJ0q8Zb4mN7cT1xW9yR3kL6pA5dF2gE8uI0oQ4sY")  # noqa: S106 - an example
     baseline = Availability(queue_id=QUEUE, within_operating_hours=False, representatives_available=False,
                             available_representatives=None, position_in_queue=1, average_wait_seconds=None,
                             next_transition_time=None, next_opening_time=None, next_closing_time=None,
@@ -250,15 +253,15 @@ def subscription() -> dict[str, Any]:
 
 def availability_change() -> dict[str, Any]:
     """What the callback receives when the queue opens, built by the code that builds deliveries."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from ..answer import Availability
     from ..notifications.watch import change_body
 
-    opened = datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc)
+    opened = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
     answer = Availability(queue_id=QUEUE, within_operating_hours=True, representatives_available=True,
                           available_representatives=2, position_in_queue=1, average_wait_seconds=30,
-                          next_transition_time=datetime(2026, 11, 25, 17, 0, tzinfo=timezone.utc),
+                          next_transition_time=datetime(2026, 11, 25, 17, 0, tzinfo=UTC),
                           next_opening_time=None, next_closing_time=None, retrieved_at=opened + timedelta(seconds=2))
     return change_body(_subscription(), answer, opened, answer.retrieved_at + timedelta(milliseconds=40))
 

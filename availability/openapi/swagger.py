@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import __version__
 from ..schemas import SCHEMA_PREFIX, components
+from .connection import DEFINITION_HOST, properties
 from .operations import (
     CONNECTOR_DESCRIPTION,
     CONNECTOR_TITLE,
@@ -30,7 +31,6 @@ from .operations import (
     LIST_WORKSTREAMS,
     operations,
 )
-from .connection import DEFINITION_HOST, HOST_PARAMETER, properties
 from .publisher import Publisher
 
 # The definition's `host`: never called, since the policy replaces scheme, host and base path with the

@@ -7,9 +7,10 @@ wording only, and ask for the optional `nextGoodTime` (`include=nextGoodTime`): 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from ..answer import Availability, format_time
 from ..checks import BeforeConversationCheck

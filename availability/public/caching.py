@@ -76,8 +76,8 @@ def not_modified(if_none_match: str | None, tag: str) -> bool:
     if not if_none_match:
         return False
     wanted = _opaque(tag)
-    for candidate in if_none_match.split(","):
-        candidate = candidate.strip()
+    for given in if_none_match.split(","):
+        candidate = given.strip()
         if candidate == "*" or _opaque(candidate) == wanted:
             return True
     return False

@@ -9,8 +9,8 @@ its fault: the public endpoints answer `configuration_error` naming it, the keye
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from ..checks import BeforeConversationCheck, parse_before_conversation
 from ..errors import ConfigurationError, InvalidRequest, NotFound

@@ -19,7 +19,7 @@ from .core import (
 )
 from .fields import context_items, engagement_context, language_field, time_zone_field
 
-__all__ = ["availability_shapes", "answer_fields"]
+__all__ = ["answer_fields", "availability_shapes"]
 
 
 def _sources() -> list[str]:

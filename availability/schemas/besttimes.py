@@ -112,7 +112,8 @@ def best_times_shapes() -> dict[str, dict[str, Any]]:
                                 "description": "Earliest first; empty when the history is too short or no hour "
                                                "ahead was staffed often enough."},
                 "reason": {"type": ["string", "null"], "enum": _reasons(), "title": "Reason",
-                           "_enum_names": {value: value.replace("_", " ").capitalize() for value in _reasons() if value},
+                           "_enum_names": {value: value.replace("_", " ").capitalize()
+                                           for value in _reasons() if value},
                            "description": "Why there is no suggestion: not_enough_history or no_good_time; null "
                                           "when there are suggestions."},
                 "message": {"type": "string", "title": "Message",

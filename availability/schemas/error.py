@@ -10,12 +10,15 @@ __all__ = ["error_codes", "error_names", "error_shapes"]
 
 
 def error_codes() -> list[str]:
-    """The codes of the error tree's leaves, in its order (a base such as UpstreamError is never raised)."""
+    """The codes of the error tree's leaves, in the order the tree defines them (a base such as UpstreamError is
+    never raised)."""
     from .. import errors
 
-    classes = [getattr(errors, name) for name in errors.__all__]
-    leaves = [cls for cls in classes if not any(other is not cls and issubclass(other, cls) for other in classes)]
-    return list(dict.fromkeys(cls.code for cls in leaves))
+    def leaves(cls: type[errors.AvailabilityError]) -> list[type[errors.AvailabilityError]]:
+        below = [sub for sub in cls.__subclasses__() if sub.__module__ == errors.__name__]
+        return [leaf for sub in below for leaf in leaves(sub)] if below else [cls]
+
+    return list(dict.fromkeys(cls.code for cls in leaves(errors.AvailabilityError)))
 
 
 def error_names() -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import EXAMPLE_CONVERSATION, EXAMPLE_WORKSTREAM, GUID, NULLABLE_WHEN, WHEN, ref
+from .core import EXAMPLE_CONVERSATION, EXAMPLE_WORKSTREAM, GUID, NULLABLE_WHEN, ref
 from .fields import context_items, engagement_context, language_field, time_zone_field
 
 __all__ = ["MAX_WAIT_SECONDS", "WHICH_CHECK", "escalation_shapes"]

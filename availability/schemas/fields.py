@@ -17,8 +17,14 @@ from .core import (
     ref,
 )
 
-__all__ = ["field_shapes", "context_items", "engagement_context", "time_zone_field", "language_field",
-           "language_match"]
+__all__ = [
+    "context_items",
+    "engagement_context",
+    "field_shapes",
+    "language_field",
+    "language_match",
+    "time_zone_field",
+]
 
 _NAMES = (f"Names are 1 to {MAX_NAME_LENGTH} characters and not blank; at most {MAX_CONTEXT_ITEMS} entries. "
           "null is the same as leaving it out.")

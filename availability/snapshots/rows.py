@@ -7,19 +7,19 @@ entity (Table Storage has no null) and read back as null.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..answer import Availability, format_time
 from ..localtime import utc
-
 
 FIELDS = ("workstreamId", "queueId", "capturedAt", "retrievedAt", "status", "withinOperatingHours",
            "representativesAvailable", "availableRepresentatives", "positionInQueue", "averageWaitSeconds",
            "error")
 _MAX_KEY = 999_999_999_999  # 12 digits: epoch seconds up to the year 33658
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the oldest time a RowKey holds
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the oldest time a RowKey holds
 DEFAULT_LIMIT, MAX_LIMIT = 500, 5000
 DEFAULT_WINDOW = timedelta(hours=24)
 
@@ -30,7 +30,7 @@ def row_key(slot: datetime) -> str:
 
 
 def _slot_of(key: str) -> datetime:
-    return datetime.fromtimestamp(_MAX_KEY - int(key), timezone.utc)
+    return datetime.fromtimestamp(_MAX_KEY - int(key), UTC)
 
 
 @dataclass(frozen=True)

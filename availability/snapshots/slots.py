@@ -10,7 +10,7 @@ plans; Azure ignores it on the Consumption plans, where it must stay unset). A n
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -39,15 +39,15 @@ def schedule_zone(name: str | None) -> tzinfo:
     """
     name = (name or "").strip()
     if not name or name.upper() in ("UTC", "ETC/UTC"):
-        return timezone.utc
+        return UTC
     if is_zone_name(name):
         return zone(name)
     log.warning("WEBSITE_TIME_ZONE '%s' is not an IANA time zone name: snapshot slots are computed in UTC",
                 name[:100])
-    return timezone.utc
+    return UTC
 
 
-def schedule_slot(schedule: str, moment: datetime, zone: tzinfo = timezone.utc) -> datetime:
+def schedule_slot(schedule: str, moment: datetime, zone: tzinfo = UTC) -> datetime:
     """The latest occurrence of the NCRONTAB `schedule` (evaluated in `zone`) at or before `moment`.
 
     Whole seconds, returned in UTC. Strict: 12:04:59.998 is in the 12:00 slot of `0 */5 * * * *`; a timer run
@@ -59,7 +59,7 @@ def schedule_slot(schedule: str, moment: datetime, zone: tzinfo = timezone.utc) 
     return utc(_cron(schedule, start.astimezone(zone)).get_prev(datetime))
 
 
-def timer_slot(schedule: str, started: datetime, zone: tzinfo = timezone.utc) -> datetime:
+def timer_slot(schedule: str, started: datetime, zone: tzinfo = UTC) -> datetime:
     """The slot of a timer run that started at `started`: its `schedule_slot`, or the next occurrence when the
     start is at most `EARLY_FIRE` (5 s) before it and nearer to it (a timer firing a few milliseconds early)."""
     slot = schedule_slot(schedule, started, zone)
@@ -70,12 +70,12 @@ def timer_slot(schedule: str, started: datetime, zone: tzinfo = timezone.utc) ->
     return slot
 
 
-def next_slot(schedule: str, slot: datetime, zone: tzinfo = timezone.utc) -> datetime:
+def next_slot(schedule: str, slot: datetime, zone: tzinfo = UTC) -> datetime:
     """The first occurrence of `schedule` (evaluated in `zone`) strictly after `slot`, in UTC."""
     return utc(_cron(schedule, utc(slot).replace(microsecond=0).astimezone(zone)).get_next(datetime))
 
 
-def is_first_slot_of_day(schedule: str, slot: datetime, zone: tzinfo = timezone.utc) -> bool:
+def is_first_slot_of_day(schedule: str, slot: datetime, zone: tzinfo = UTC) -> bool:
     """True when the occurrence before `slot` falls on an earlier UTC day."""
     slot = utc(slot).replace(microsecond=0)
     previous = utc(_cron(schedule, slot.astimezone(zone)).get_prev(datetime))

@@ -89,7 +89,8 @@ class SnapshotStore:
                     raise StorageUnavailable(message="Table storage lost the snapshot table.") from None
 
     def write_many(self, snapshots: Iterable[Snapshot]) -> int:
-        """Upsert (replace) many rows, one transaction per workstream and 100 rows (a backfill's path); returns the count."""
+        """Upsert (replace) many rows, one transaction per workstream and 100 rows (a backfill's path); returns the
+        count."""
         from azure.data.tables import UpdateMode
 
         by_partition: dict[str, dict[str, dict]] = {}

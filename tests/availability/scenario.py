@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 CHAT = "22222222-0000-4000-8000-000000000001"
 BUSY_LINE = "22222222-0000-4000-8000-000000000002"
@@ -13,7 +13,6 @@ Q_FRENCH = "11111111-0000-4000-8000-000000000004"
 Q_PREMIUM = "11111111-0000-4000-8000-000000000005"
 CONVERSATION = "33333333-0000-4000-8000-000000000001"
 UNKNOWN = "99999999-0000-4000-8000-000000000009"  # a workstream the org does not know
-UTC = timezone.utc
 
 
 def at(text: str) -> datetime:

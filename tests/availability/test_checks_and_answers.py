@@ -2,13 +2,12 @@
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from availability.errors import InvalidRequest, UpstreamUnavailable
 from availability.answer import availability_message, format_time
 from availability.checks import (
     BeforeConversationCheck,
@@ -19,17 +18,18 @@ from availability.checks import (
     parse_for_conversation,
 )
 from availability.dataverse.wire import action_of, parse_availability, request_body
+from availability.errors import InvalidRequest, UpstreamUnavailable
 
 WS = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 CONV = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"
 QUEUE = "85e55877-f27a-e911-a81a-000d3a1ca610"
 # Tuesday 24 November 2026, 10:00 UTC (11:00 in Paris, CET).
-NOW = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
-RETRIEVED = datetime(2026, 11, 24, 9, 59, 58, 500_000, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+RETRIEVED = datetime(2026, 11, 24, 9, 59, 58, 500_000, tzinfo=UTC)
 
 
 def utc(*args):
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def invalid(parse, body, **kwargs):
@@ -890,7 +890,7 @@ UPSTREAM_NAMES = st.sampled_from([k for k in OPEN if not k.startswith("@")] + ["
 
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(UPSTREAM_NAMES, JSON | st.just(QUEUE) | st.just("0001-01-01T00:00:00Z")
-                       | st.datetimes(timezones=st.just(timezone.utc)).map(datetime.isoformat)))
+                       | st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat)))
 def test_any_upstream_payload_normalizes_or_is_upstream_unavailable(payload):
     try:
         answer = parse_availability({**OPEN, **payload}, RETRIEVED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from babel.messages.pofile import read_po
@@ -14,7 +14,7 @@ from availability.language import LOCALES, SOURCE, SUPPORTED, is_language_tag, n
 
 TRANSLATED = [language for language in SUPPORTED if language != SOURCE]
 # Tuesday 1 December 2026, 09:00 UTC: 10:00 in Paris, 04:00 in New York, 18:00 in Tokyo.
-NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def catalog(language: str):
@@ -139,10 +139,10 @@ def answer(status: str, *, wait: int | None = 300, opening: datetime | None = No
 
 
 # The next opening in each case, and what each language says of it in Paris and in Tokyo.
-TODAY = datetime(2026, 12, 1, 16, 0, tzinfo=timezone.utc)  # 17:00 Paris; Tokyo: Wednesday 01:00 (tomorrow there)
-TOMORROW = datetime(2026, 12, 2, 7, 0, tzinfo=timezone.utc)  # Wednesday 08:00 Paris, 16:00 Tokyo
-LATER = datetime(2026, 12, 4, 7, 0, tzinfo=timezone.utc)  # Friday
-HOLIDAY = datetime(2026, 12, 28, 7, 0, tzinfo=timezone.utc)  # after Christmas week: a date, not a weekday
+TODAY = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)  # 17:00 Paris; Tokyo: Wednesday 01:00 (tomorrow there)
+TOMORROW = datetime(2026, 12, 2, 7, 0, tzinfo=UTC)  # Wednesday 08:00 Paris, 16:00 Tokyo
+LATER = datetime(2026, 12, 4, 7, 0, tzinfo=UTC)  # Friday
+HOLIDAY = datetime(2026, 12, 28, 7, 0, tzinfo=UTC)  # after Christmas week: a date, not a weekday
 
 EXPECTED = {
     "en": ("A representative is available now; the estimated wait is about 5 minutes.",

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from availability.errors import UpstreamTimeout
 from availability.checks import BeforeConversationCheck, ContextItem
+from availability.errors import UpstreamTimeout
 from tests.availability.conftest import sandbox_org
 from tests.availability.scenario import CHAT
 

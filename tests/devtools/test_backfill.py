@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from availability.answer import format_time
-from devtools.backfill import backfill, past_slots, thin
+from availability.answer import Availability, format_time
 from availability.errors import StorageUnavailable
-from availability.answer import Availability
 from availability.snapshots import HistoryQuery, Snapshot, SnapshotStore
+from devtools.backfill import backfill, past_slots, thin
 from tests.availability.conftest import sandbox_org
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, at
 
@@ -166,7 +165,7 @@ def test_stack_backfills_the_sandbox_where_the_app_writes_and_only_there(stack, 
     stack.backfill_history(0.25, extra_settings={"SNAPSHOT_TABLE": table}, step_minutes=30, every_slot_hours=1)
     store = SnapshotStore.from_connection_string(stack.storage_connection, table)
     try:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rows = store.history(HistoryQuery(start=now - timedelta(hours=7), end=now, limit=5000))
     finally:
         store.close()

@@ -3,8 +3,8 @@
 import json
 import os
 import signal
-import stat
 import socket
+import stat
 import subprocess
 import sys
 import time

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
 
-from tests.sandbox.conftest import (BEFORE, CLIENT, FOR, C_FR, SECRET, SECRET_NAME, TENANT, VAULT, W_CHAT, W_PHONE)
+from tests.sandbox.conftest import BEFORE, C_FR, CLIENT, FOR, SECRET, SECRET_NAME, TENANT, VAULT, W_CHAT, W_PHONE
 
 
 def test_stats_count_every_call_exactly(sandbox):
@@ -186,9 +186,9 @@ def test_clock_set_frozen_advance_and_reset(sandbox):
     running = sandbox.control("POST", "clock", {"now": "2026-06-01T12:00:00Z"})
     assert running["frozen"] is False
     moved = datetime.fromisoformat(sandbox.control("GET", "clock")["now"])
-    assert abs((moved - datetime(2026, 6, 1, 12, tzinfo=timezone.utc)).total_seconds()) < 5
+    assert abs((moved - datetime(2026, 6, 1, 12, tzinfo=UTC)).total_seconds()) < 5
     reset = datetime.fromisoformat(sandbox.control("POST", "clock", {"reset": True})["now"])
-    assert abs((reset - datetime.now(timezone.utc)).total_seconds()) < 5
+    assert abs((reset - datetime.now(UTC)).total_seconds()) < 5
 
 
 def test_the_clock_drives_the_answers(sandbox):

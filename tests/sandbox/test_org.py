@@ -1,18 +1,37 @@
-"""The org's two availability actions, WhoAmI and the queries, over HTTPS, against tests/sandbox/scenarios/basic.toml."""
+"""The org's two availability actions, WhoAmI and the queries, over HTTPS, against
+tests/sandbox/scenarios/basic.toml."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 
 import pytest
 
-from tests.sandbox.conftest import (BEFORE, C_EDGE, C_FR, C_PLAIN, FOR, MAX_DATE, MIN_DATE, Q_EDGE, Q_EN, Q_FR,
-                                    Q_NIGHT, Q_PREMIUM, Q_VOICE, TENANT, VAULT, W_CHAT, W_MESSAGING, W_PHONE,
-                                    W_RETIRED)
+from tests.sandbox.conftest import (
+    BEFORE,
+    C_EDGE,
+    C_FR,
+    C_PLAIN,
+    FOR,
+    MAX_DATE,
+    MIN_DATE,
+    Q_EDGE,
+    Q_EN,
+    Q_FR,
+    Q_NIGHT,
+    Q_PREMIUM,
+    Q_VOICE,
+    TENANT,
+    VAULT,
+    W_CHAT,
+    W_MESSAGING,
+    W_PHONE,
+    W_RETIRED,
+)
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -79,7 +98,8 @@ def test_for_conversation_request_items_override_the_conversation_context(sandbo
 
 def test_for_conversation_routes_by_the_conversation_engagement_context(sandbox):
     sandbox.at("2026-03-02T10:00:00Z")
-    assert_answer(sandbox.for_conversation(C_EDGE), Q_EDGE, {"PositionInQueue": 2, "NumberOfExpertsAvailableInQueue": 4})
+    assert_answer(sandbox.for_conversation(C_EDGE), Q_EDGE,
+                  {"PositionInQueue": 2, "NumberOfExpertsAvailableInQueue": 4})
 
 
 # -- operating hours at chosen instants -------------------------------------------------------------------
@@ -310,7 +330,8 @@ def test_a_managed_identity_token_is_not_the_application_user(sandbox):
     token = sandbox.identity_token(sandbox.url)
     response = sandbox.action(BEFORE, {"ApiVersion": "1.0", "LiveWorkStreamId": W_CHAT}, token=token)
     assert response.status_code == 403
-    assert response.json()["error"] == {"code": "0x80072560", "message": "The user is not a member of the organization."}
+    assert response.json()["error"] == {"code": "0x80072560",
+                                        "message": "The user is not a member of the organization."}
 
 
 def test_an_org_without_the_application_user_refuses_everything(own_sandbox):
@@ -431,7 +452,7 @@ def date_of(response) -> datetime:
 
 def far_from_now() -> datetime:
     """An instant, to the second, far enough from the real time that the two clocks cannot be mistaken."""
-    return (datetime.now(timezone.utc) - timedelta(days=40, hours=5, minutes=17)).replace(microsecond=0)
+    return (datetime.now(UTC) - timedelta(days=40, hours=5, minutes=17)).replace(microsecond=0)
 
 
 def test_the_org_dates_every_answer_by_the_sandbox_clock(sandbox):
@@ -454,7 +475,7 @@ def test_the_org_dates_every_answer_by_the_sandbox_clock(sandbox):
 
 def test_a_running_sandbox_clock_dates_the_org_and_nothing_else(sandbox):
     at = far_from_now()
-    set_at = datetime.now(timezone.utc)
+    set_at = datetime.now(UTC)
     sandbox.control("POST", "clock", {"now": at.isoformat()})  # runs on from `at`
     org = sandbox.query("WhoAmI")
     elsewhere = {
@@ -464,7 +485,7 @@ def test_a_running_sandbox_clock_dates_the_org_and_nothing_else(sandbox):
         "identity": sandbox.get("/msi/token"),
         "unknown path": sandbox.get("/nowhere/at/all"),
     }
-    done = datetime.now(timezone.utc)
+    done = datetime.now(UTC)
     assert org.status_code == 200
     assert at <= date_of(org) <= at + (done - set_at)
     for name, response in elsewhere.items():

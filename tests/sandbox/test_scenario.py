@@ -71,7 +71,8 @@ def test_bad_toml_names_the_line(tmp_path):
 
 
 def test_unknown_queue_id_is_named_with_where_and_line(tmp_path):
-    text = ORG + QUEUE + WORKSTREAM + 'rules = [ { queue = "00000009-0000-0000-0000-00000000000a", when = { A = "b" } } ]\n'
+    text = (ORG + QUEUE + WORKSTREAM
+            + 'rules = [ { queue = "00000009-0000-0000-0000-00000000000a", when = { A = "b" } } ]\n')
     message = refusal(tmp_path, text)
     assert "unknown queue id '00000009-0000-0000-0000-00000000000a'" in message
     assert "workstreams[0].rules[0].queue" in message
@@ -81,7 +82,8 @@ def test_unknown_queue_id_is_named_with_where_and_line(tmp_path):
 def test_unknown_default_queue_and_conversation_workstream(tmp_path):
     message = refusal(tmp_path, ORG + QUEUE + WORKSTREAM.replace("00000001-0000", "00000007-0000"))
     assert "workstreams[0].default_queue" in message and "00000007-0000" in message
-    conversation = '\n[[conversations]]\nid = "000000a1-0000-0000-0000-00000000000c"\nworkstream = "0000000f-0000-0000-0000-00000000000b"\n'
+    conversation = ('\n[[conversations]]\nid = "000000a1-0000-0000-0000-00000000000c"\n'
+                    'workstream = "0000000f-0000-0000-0000-00000000000b"\n')
     message = refusal(tmp_path, ORG + QUEUE + WORKSTREAM + conversation)
     assert "conversations[0].workstream" in message and "unknown workstream id" in message and "line 17" in message
 

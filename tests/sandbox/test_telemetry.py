@@ -53,9 +53,8 @@ def test_spans_are_counted_and_json_exports_are_taken_too(sandbox, sdk_environme
     provider.add_span_processor(SimpleSpanProcessor(
         OTLPSpanExporter(endpoint=f"{sandbox.url}/v1/traces", certificate_file=sandbox.ca)))
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("request"):
-        with tracer.start_as_current_span("upstream"):
-            pass
+    with tracer.start_as_current_span("request"), tracer.start_as_current_span("upstream"):
+        pass
     provider.shutdown()
     body = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "hello"}}]}]}]}
     answer = sandbox.post("/v1/logs", data=json.dumps(body), headers={"Content-Type": "application/json"})

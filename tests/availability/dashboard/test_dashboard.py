@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from availability.snapshots import HourStats, Snapshot, SnapshotStore
 from availability.snapshots import hours_of_week as heatmap
 from availability.workstreams import WorkstreamDirectory
 from tests.availability.conftest import unique_table
-from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, UTC, at
+from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, at
 
 
 def row(captured: datetime | str, status: str | None = "available", representatives: int | None = None,

@@ -3,7 +3,7 @@ process, with fake clocks."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,6 @@ from availability.dataverse import wire
 from availability.dataverse.clock import JUMP_SECONDS, OrgClock, jumped
 from availability.notifications.watch import status_since
 
-UTC = timezone.utc
 NOW = datetime(2030, 5, 6, 7, 59, 50, tzinfo=UTC)  # any moment: nothing here reads the real calendar
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,7 +17,7 @@ from tests.availability.scenario import CHAT
 
 
 def subscription() -> Subscription:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return Subscription(id=uuid.uuid4().hex, workstream_id=CHAT, check_body={}, check_key=uuid.uuid4().hex,
                         notify_on="status", language="en", time_zone=None, created_at=now,
                         callback_url="https://receiver.example/hook", secret="s" * 32,

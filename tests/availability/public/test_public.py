@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -37,7 +37,7 @@ ORIGINS = f"{SITE}, http://127.0.0.1:8080"
 FIELDS = {"alias", "status", "canEscalate", "message", "language", "averageWaitSeconds", "nextOpeningTime",
           "nextClosingTime", "retrievedAt"}
 # What the keyed answer has and a public page must not learn.
-AT = datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc)  # for the in-process tests
+AT = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)  # for the in-process tests
 WITHHELD = ("queueId", "representativesAvailable", "availableRepresentatives", "positionInQueue",
             "withinOperatingHours", "nextTransitionTime", "source", "ageSeconds")
 

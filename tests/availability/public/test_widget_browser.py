@@ -15,19 +15,20 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from devtools.sandbox_client import SandboxControl
-from devtools.stack import DEMO_SCENARIO, ROOT, Stack
+from devtools.stack import DEMO_SCENARIO, Stack
+from tests.browser import SCREENSHOTS
 from tests.conftest import QUIET_TIMER, TEST_LOGS
 from tests.days import FUTURE_SIDE, PAST_SIDE, SUNDAY, WEDNESDAY, at, sandbox_day
-from tests.availability.dashboard.test_browser import SCREENSHOTS, browser  # noqa: F401 - the module's Chromium fixture
 
 # A Sunday night before today (the demo's London chat is closed), a Wednesday afternoon after it (London and Paris
 # chats open and staffed): the widget follows the org's clock both ways.

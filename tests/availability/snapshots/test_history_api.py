@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -52,7 +52,7 @@ def test_admin_trigger_writes_a_row_per_workstream_and_a_rerun_keeps_one(fresh_g
     assert response.status_code == 200, response.text
     assert response.headers["x-correlation-id"]
     rows = response.json()["snapshots"]
-    slot = schedule_slot(DAILY, datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    slot = schedule_slot(DAILY, datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert [(r["workstreamId"], r["capturedAt"]) for r in rows] == [(CHAT, slot), (UNKNOWN, slot)]
     chat, unknown = rows
     assert set(chat) == FIELDS
@@ -131,7 +131,7 @@ def history(stack):
     """A host over a table holding three hours of rows for two workstreams (newest first, 5 minutes apart)."""
     table = unique_table()
     store = SnapshotStore.from_connection_string(stack.storage_connection, table)
-    newest = schedule_slot("0 */5 * * * *", datetime.now(timezone.utc)) - timedelta(minutes=5)
+    newest = schedule_slot("0 */5 * * * *", datetime.now(UTC)) - timedelta(minutes=5)
     seed(store, CHAT, newest, 36, queue=Q_OPEN)
     seed(store, BUSY_LINE, newest, 36, queue=Q_BUSY)
     seed(store, CHAT, newest - timedelta(days=2), 10, queue=Q_OPEN)  # outside the default 24 h

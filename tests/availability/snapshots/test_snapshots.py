@@ -8,11 +8,12 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from availability.answer import Availability
 from availability.checks import BeforeConversationCheck
 from availability.errors import (
     ConfigurationError,
@@ -21,7 +22,6 @@ from availability.errors import (
     StorageUnavailable,
     UpstreamThrottled,
 )
-from availability.answer import Availability
 from availability.http.params import parse_history_query
 from availability.settings import load_settings
 from availability.snapshots import (
@@ -40,7 +40,7 @@ from availability.snapshots import (
 )
 from availability.workstreams import WorkstreamDirectory
 from tests.availability.conftest import connect, sandbox_org, unique_table
-from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN, UTC, at
+from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_BUSY, Q_OPEN, UNKNOWN, at
 
 EVERY_5_MINUTES = "0 */5 * * * *"
 BEFORE_ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"

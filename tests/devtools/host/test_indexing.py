@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -147,8 +147,8 @@ def test_a_schedule_azure_would_not_take_is_refused(tmp_path, schedule, why):
     ("1:00:00:00", "2026-03-03T10:02:00"),
 ])
 def test_schedules_in_the_forms_azure_accepts(expression, first):
-    moment = datetime(2026, 3, 2, 10, 2, tzinfo=timezone.utc)  # a Monday; schedules are evaluated in UTC
-    assert parse_schedule(expression).next_after(moment) == datetime.fromisoformat(first).replace(tzinfo=timezone.utc)
+    moment = datetime(2026, 3, 2, 10, 2, tzinfo=UTC)  # a Monday; schedules are evaluated in UTC
+    assert parse_schedule(expression).next_after(moment) == datetime.fromisoformat(first).replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize("expression", ["24:00:00", "00:60:00", "0 0 0 1 13 *", "0 0 25 * * *", "*/0 * * * * *",
@@ -160,7 +160,7 @@ def test_what_neither_ncrontab_nor_a_timespan_reads_is_refused(expression):
 
 def test_instances_agree_on_an_interval_s_occurrence_whatever_their_start():
     schedule = parse_schedule("00:05:00")
-    first = schedule.occurrence_key(datetime(2026, 3, 2, 10, 2, 3, tzinfo=timezone.utc))
-    second = schedule.occurrence_key(datetime(2026, 3, 2, 10, 4, 59, tzinfo=timezone.utc))
-    assert first == second == datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+    first = schedule.occurrence_key(datetime(2026, 3, 2, 10, 2, 3, tzinfo=UTC))
+    second = schedule.occurrence_key(datetime(2026, 3, 2, 10, 4, 59, tzinfo=UTC))
+    assert first == second == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     assert schedule.occurrence_key(first + timedelta(minutes=5)) != first
