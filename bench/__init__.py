@@ -1,1 +1,1 @@
-"""Benchmarks (not tests): quality.md figures side by side with the direct path."""
+"""Benchmarks (not tests): the product's figures side by side with the direct path."""

@@ -1,4 +1,4 @@
-"""The best-times figures (quality.md, third wave), measured on a sandbox of their own.
+"""The best-times figures, measured on a sandbox of their own.
 
 - Calibration: the calibration scenario states, per hour of the week, how likely a representative is free
   (sandbox/scenarios/calibration.toml, drawn by a seeded generator every 5-minute slot). Eight weeks of its

@@ -1,4 +1,4 @@
-"""Web pages behind a real shared cache (quality.md, third wave): Varnish from Debian in front of a local host.
+"""Web pages behind a real shared cache: Varnish from Debian in front of a local host.
 
 Pages of three origins ask for the published aliases through Varnish (its builtin VCL, only a backend: what it
 keeps is decided by the answers' own headers), while another caller asks the app directly about once a second (a

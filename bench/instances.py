@@ -1,4 +1,4 @@
-"""The many-instances figures (quality.md, second wave): three hosts of one app against one org, with shared state
+"""The many-instances figures: three hosts of one app against one org, with shared state
 and, side by side, with each instance on its own (`AVAILABILITY_SHARED_STATE=off`).
 
 - upstream calls for identical requests spread over three instances;

@@ -1,4 +1,4 @@
-"""The public endpoint's figures (quality.md, second wave): web pages asking anonymously.
+"""The public endpoint's figures: web pages asking anonymously.
 
 - upstream calls for 10,000 anonymous requests, 200 concurrent, spread over three instances of one app (shared
   state) and over the published aliases, within one cache window: the target is one call per alias (a page

@@ -1,4 +1,4 @@
-"""The one client of the sandbox: its control endpoints (contract §5), its managed-identity endpoint as a token
+"""The one client of the sandbox: its control endpoints (docs/sandbox.md), its managed-identity endpoint as a token
 credential, and the app built against it with the transports a local stand-in needs.
 
 Tests, the benchmarks and the demo backfill use it; the product never does.

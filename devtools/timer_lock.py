@@ -1,5 +1,5 @@
 """The local host's singleton lock for timers: with several instances of one app, each occurrence of a timer runs
-on one instance only, as in Azure (upstream.md §3).
+on one instance only, as in Azure.
 
 Azure's host takes a blob lease in `AzureWebJobsStorage`; the local stack's Azurite runs only its Table service,
 so the lock is a row per timer in a table of the same account (`LocalHostTimerLocks`, partition = the host id that

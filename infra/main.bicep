@@ -44,7 +44,7 @@ param notifySchedule string = '0 * * * * *'
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('More app settings (contract §2, e.g. PUBLIC_AVAILABILITY), merged under the ones the template sets. Settings added by hand in the portal are replaced on the next provision: put them here instead.')
+@description('More app settings (docs/settings.md, e.g. PUBLIC_AVAILABILITY), merged under the ones the template sets. Settings added by hand in the portal are replaced on the next provision: put them here instead.')
 param additionalAppSettings object = {}
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))

@@ -177,7 +177,7 @@ class Org:
         return Reply(200, self.answer(name, queue, now, position), self._headers(), ODATA_CONTENT_TYPE)
 
     def answer(self, name: str, queue: Queue, now: datetime, position: int | None) -> dict[str, Any]:
-        """The action's response for `queue` at the sandbox instant `now` (contract §5).
+        """The action's response for `queue` at the sandbox instant `now`.
 
         `position` is the conversation's place in line; None (before a conversation) means behind everyone waiting.
         """

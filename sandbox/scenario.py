@@ -1,6 +1,6 @@
 """Sandbox scenarios: a TOML description of an org's queues, workstreams and conversations.
 
-The format is contract.md §5. Fields added by the sandbox (all optional; a scenario without them gets
+The format is the one docs/sandbox.md describes. Fields added by the sandbox (all optional; a scenario without them gets
 exactly the values written in it):
 
 [org]

@@ -1,7 +1,7 @@
 """The OTLP/HTTP receiver: what the local hosts' OpenTelemetry SDK exports (metrics, spans, logs), summed up.
 
 `POST /v1/metrics`, `/v1/traces` and `/v1/logs` take protobuf (what the Python exporter sends) or JSON.
-`summary()` is what `GET /_sandbox/telemetry` shows (contract §5): per metric name, a counter's latest
+`summary()` is what `GET /_sandbox/telemetry` shows (docs/sandbox.md): per metric name, a counter's latest
 cumulative value summed over its attribute sets and exporters (a delta counter's sum), a histogram's count;
 and the numbers of spans and log records received, all since the last reset. With `?attributes=true` it adds
 every attribute value seen on data points and spans, by attribute name, so a test can prove what telemetry never

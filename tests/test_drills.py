@@ -1,4 +1,4 @@
-"""Fault drills (quality.md, reliability) and a fuzz of every endpoint, against the sandbox over the wire."""
+"""Fault drills (reliability) and a fuzz of every endpoint, against the sandbox over the wire."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Many instances, one org (contract §1 `--instances`, §2 `AVAILABILITY_SHARED_STATE`): three hosts of one app
+"""Many instances, one org (`dev.py start --instances`, `AVAILABILITY_SHARED_STATE`): three hosts of one app
 share answers, calls in flight, the org's Retry-After and the calls budget through Azurite, run each timer
 occurrence once, and keep answering when storage fails. Counts come from the sandbox (its stats and request log).
 """

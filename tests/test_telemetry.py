@@ -1,5 +1,5 @@
 """The app's telemetry on the local stack: the local host exports it over OTLP to the sandbox, and the
-contract's counters move by exactly what happened (contract §5, §6)."""
+contract's counters move by exactly what happened."""
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ class Snapshot:
             average_wait_seconds=entity.get("averageWaitSeconds"), error=entity.get("error"))
 
     def to_json(self) -> dict[str, Any]:
-        """The history API's row (contract §3)."""
+        """The history API's row."""
         return {
             "workstreamId": self.workstream_id, "queueId": self.queue_id,
             "capturedAt": format_time(self.captured_at), "status": self.status,

@@ -69,7 +69,7 @@ param instanceMemoryMB int = 2048
 @description('Python version of the Functions runtime.')
 param pythonVersion string = '3.11'
 
-@description('More app settings (contract §2), merged under the ones this module sets.')
+@description('More app settings (docs/settings.md), merged under the ones this module sets.')
 param additionalAppSettings object = {}
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -154,7 +154,7 @@ var appSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
-  // The org (contract §2).
+  // The org.
   DATAVERSE_URL: dataverseUrl
   DATAVERSE_TENANT_ID: dataverseTenantId
   DATAVERSE_CLIENT_ID: dataverseClientId

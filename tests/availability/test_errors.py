@@ -18,7 +18,7 @@ from availability.errors import (
     UpstreamUnavailable,
 )
 
-# The contract's error table (contract.md §3), row by row.
+# The contract's error table (docs/api.md), row by row.
 CONTRACT = [
     (InvalidRequest, 400, "invalid_request"),
     (Unauthorized, 401, "unauthorized"),

@@ -1,4 +1,4 @@
-"""Settings: contract §2 defaults, and a malformed or missing setting named in the error."""
+"""Settings: the documented defaults, and a malformed or missing setting named in the error."""
 
 import pytest
 

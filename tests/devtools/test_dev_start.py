@@ -81,7 +81,7 @@ def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
 
 def test_start_with_local_settings_runs_against_that_org_without_a_sandbox(stack, tmp_path):
     # The session's sandbox plays the "real org": its settings pasted into a local.settings.json, as
-    # contract §1 says any Functions host can be pointed at it.
+    # Any Functions host can be pointed at it.
     values = {k: v for k, v in stack.app_settings().items()}
     settings_file = tmp_path / "local.settings.json"
     settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": values}))

@@ -55,7 +55,7 @@ def assert_answer(response, queue: str, expected: dict) -> dict:
     return answer
 
 
-# -- the answer, exactly as upstream.md's sample -------------------------------------------------------------
+# -- the answer, exactly as the org's documented sample -------------------------------------------------------------
 
 def test_before_conversation_answers_like_the_upstream_sample(sandbox):
     sandbox.at("2026-03-02T09:30:00Z")  # Monday 10:30 in Paris

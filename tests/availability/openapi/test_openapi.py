@@ -36,7 +36,7 @@ from availability.localtime import is_zone_name, zone_names
 
 ROOT = Path(__file__).resolve().parents[3]
 
-# Contract §3, as written there.
+# The API's operations, as the docs list them.
 CONTRACT_OPERATIONS = {
     ("/api/availability/before-conversation", "post"),
     ("/api/availability/for-conversation", "post"),
@@ -48,7 +48,7 @@ CONTRACT_OPERATIONS = {
 }
 # Added beside the contract's: the supervisor dashboard (HTML, for browsers, not in the connector).
 ADDED_OPERATIONS = {("/api/dashboard", "get")}
-# The anonymous ones for web pages (contract §3), with the CORS preflight; not in the connector either.
+# The anonymous ones for web pages with the CORS preflight; not in the connector either.
 PUBLIC_OPERATIONS = {("/api/public/availability/{alias}", "get"), ("/api/public/availability/{alias}", "options"),
                      ("/api/public/widget.js", "get")}
 CONTRACT_ANSWER_FIELDS = {
@@ -60,7 +60,7 @@ CONTRACT_SNAPSHOT_FIELDS = {
     "workstreamId", "queueId", "capturedAt", "status", "withinOperatingHours", "representativesAvailable",
     "availableRepresentatives", "positionInQueue", "averageWaitSeconds", "error",
 }
-# Change subscriptions (contract §3): the connector has the trigger (POST) and its internal DELETE.
+# Change subscriptions: the connector has the trigger (POST) and its internal DELETE.
 SUBSCRIPTION_OPERATIONS = {("/api/subscriptions", "post"), ("/api/subscriptions", "get"),
                            ("/api/subscriptions/{id}", "get"), ("/api/subscriptions/{id}", "delete")}
 # The org's workstreams and their best times (third wave): in the connector too, the first as the internal source

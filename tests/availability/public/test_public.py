@@ -1,4 +1,4 @@
-"""Web pages (contract §3 `GET /api/public/availability/{alias}` and `GET /api/public/widget.js`): anonymous answers
+"""Web pages (`GET /api/public/availability/{alias}` and `GET /api/public/widget.js`): anonymous answers
 for the checks of PUBLIC_AVAILABILITY only, without queue or staffing figures, cached by browsers and CDNs for what
 is left of their freshness (ETag, 304), readable from the origins of PUBLIC_ALLOWED_ORIGINS only, and at most one
 upstream call per alias per cache window whatever the traffic. Over the wire, against the sandbox; counts come
