@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .language import SOURCE, translations
 from .localtime import local, utc, zone
@@ -23,6 +23,12 @@ Status = Literal["available", "busy", "closed"]
 Source = Literal["live", "cache", "stale"]
 
 
+@overload
+def format_time(moment: datetime, milliseconds: bool = False) -> str: ...
+@overload
+def format_time(moment: None, milliseconds: bool = False) -> None: ...
+@overload
+def format_time(moment: datetime | None, milliseconds: bool = False) -> str | None: ...
 def format_time(moment: datetime | None, milliseconds: bool = False) -> str | None:
     """ISO-8601 UTC ending in `Z`; seconds precision, or milliseconds when asked and non-zero."""
     if moment is None:

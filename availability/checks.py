@@ -287,7 +287,7 @@ class _Explanation:
         for index, step in enumerate(steps):
             if step == "$ref":
                 node = self._resolve(node)
-            elif (isinstance(node, dict) and step in node) or (isinstance(node, list) and isinstance(step, int)):
+            elif _leads_on(node, step):
                 node = node[step]
                 # Only these steps move into a part of the instance (a property, a map entry, an array item).
                 if (index and steps[index - 1] == "properties") or step in ("additionalProperties", "items"):
@@ -317,6 +317,11 @@ class _Explanation:
     def _error(self, message: str, path: list[Any]) -> InvalidRequest:
         target = ".".join([self.prefix] * bool(self.prefix) + [_shown(str(part)) for part in path]) or None
         return InvalidRequest(message, target=target)
+
+
+def _leads_on(node: object, step: str | int) -> bool:
+    """Whether an evaluation path's `step` goes into `node`: a key it holds, or an index into an array."""
+    return (isinstance(node, dict) and step in node) or (isinstance(node, list) and isinstance(step, int))
 
 
 def _admits(schema: dict[str, Any], value: Any) -> bool:

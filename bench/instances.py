@@ -51,8 +51,11 @@ def identical_over_three(args: Any, stack: Any, sandbox: Any, workstream: str, c
         clients = [client_of(host) for host in hosts]
         restart_counts(sandbox, args.delay_ms)
         context = {"Burst": uuid.uuid4().hex}
-        spread(args.requests, args.concurrency, clients,
-               lambda client, _, context=context: client.check(workstream, context))
+
+        def burst(client: Any, _: int, context: dict[str, str] = context) -> Any:
+            return client.check(workstream, context)
+
+        spread(args.requests, args.concurrency, clients, burst)
         results[mode] = sum(sandbox.stats()["actions"].values())
         stop(hosts)
     return {"instances_identical_upstream_calls": results["table"],

@@ -21,16 +21,22 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from availability.answer import format_time
 from availability.errors import AvailabilityError, StorageUnavailable
 from availability.localtime import utc as _utc
 
+if TYPE_CHECKING:
+    from availability.snapshots import Snapshot
+    from availability.snapshots.runner import LiveChecks, RowWriter
+
 __all__ = ["BackfillSummary", "backfill", "backfill_sandbox", "past_slots", "thin"]
 
 WRITERS = 8  # table writes at once
 BATCH = 100  # rows of one workstream per transaction, the Table service's maximum
+
+_Item = TypeVar("_Item")
 
 
 def past_slots(schedule: str, start: datetime, end: datetime) -> list[datetime]:
@@ -81,19 +87,19 @@ class _WriteBehind:
     With a store that has `write_many` (rows of one workstream, one transaction), rows are sent 100 at a time.
     """
 
-    def __init__(self, store: Any, writers: int) -> None:
+    def __init__(self, store: RowWriter, writers: int) -> None:
         self._store = store
         self._pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="backfill-write")
-        self._pending: list[Future] = []
+        self._pending: list[Future[object]] = []
         self._lock = threading.Lock()
-        self._many = getattr(store, "write_many", None)
-        self._batches: dict[str, list[Any]] = defaultdict(list)
+        self._many: Callable[[list[Snapshot]], object] | None = getattr(store, "write_many", None)
+        self._batches: dict[str, list[Snapshot]] = defaultdict(list)
         self.failure: BaseException | None = None
 
     def ensure_table(self) -> None:
         self._store.ensure_table()
 
-    def write(self, row: Any) -> None:
+    def write(self, row: Snapshot) -> None:
         if self.failure is not None:
             raise self.failure
         if self._many is None:
@@ -108,13 +114,13 @@ class _WriteBehind:
         if full:
             self._submit(self._many, batch)
 
-    def _submit(self, call: Callable[[Any], None], item: Any) -> None:
+    def _submit(self, call: Callable[[_Item], object], item: _Item) -> None:
         future = self._pool.submit(call, item)
         future.add_done_callback(self._note)
         with self._lock:
             self._pending.append(future)
 
-    def _note(self, future: Future) -> None:
+    def _note(self, future: Future[object]) -> None:
         if future.exception() is not None and self.failure is None:
             self.failure = future.exception()
 
@@ -122,8 +128,9 @@ class _WriteBehind:
         """Send what is left, wait for every queued write; raise the first failure."""
         with self._lock:
             batches, self._batches = [b for b in self._batches.values() if b], defaultdict(list)
-        for batch in batches:
-            self._submit(self._many, batch)
+        if self._many is not None:  # without it, rows are sent one by one and no batch is ever kept
+            for batch in batches:
+                self._submit(self._many, batch)
         with self._lock:
             pending, self._pending = self._pending, []
         for future in pending:
@@ -139,8 +146,8 @@ def backfill(
     slots: Sequence[datetime],
     *,
     targets: Sequence[str],
-    service: Any,
-    store: Any,
+    service: LiveChecks,
+    store: RowWriter,
     move_clock: Callable[[datetime], None],
     progress: Callable[[str], None] | None = None,
     writers: int = WRITERS,

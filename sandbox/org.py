@@ -129,6 +129,7 @@ class Org:
         problem = tokens.check(token, self.audience)
         if problem is not None:
             return self.error(401, "", TOKEN_PROBLEMS[problem], self._challenge())
+        assert token is not None  # a missing token is a problem `check` names
         if not self.scenario.org.application_user or tokens.app_id(token) != self.scenario.org.client_id:
             return self.error(403, "0x80072560", "The user is not a member of the organization.")
         return None
@@ -374,10 +375,10 @@ def _guid_parameter(body: dict[str, Any], name: str) -> str:
     return value.lower()
 
 
-def _context_items(raw: Any) -> dict[str, tuple[str, Any]]:
+def _context_items(raw: Any) -> dict[str, tuple[str, str | int]]:
     """CustomContextItems: a string holding `{"<name>": {"value", "isDisplayable", "datatype"}}`."""
     parsed = _json_object_parameter(raw, "CustomContextItems", "a JSON object of context items")
-    items = {}
+    items: dict[str, tuple[str, str | int]] = {}
     for name, item in parsed.items():
         if not name:
             raise OrgError(400, "0x80040203", "CustomContextItems has a context item without a name.")

@@ -39,7 +39,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox.hours import DAYS, OperatingHours, merge_spans, parse_span
@@ -487,7 +487,7 @@ class _Reader:
         context = raw.get("context", {})
         if not isinstance(context, dict):
             raise self.fail(f"{where}.context", "must be a table of context items")
-        items = {}
+        items: dict[str, tuple[str, str | int]] = {}
         for name, value in context.items():
             if isinstance(value, str):
                 items[name] = (TEXT, value)
@@ -561,7 +561,7 @@ class _Reader:
         return value
 
 
-def is_integer(value: Any) -> bool:
+def is_integer(value: object) -> TypeGuard[int]:
     """An integer as read from TOML or JSON (a bool is not one, though Python says it is)."""
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -188,7 +188,8 @@ class _HTTPServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def finish_request(self, request: socket.socket, client_address: Any) -> None:
+    def finish_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        assert isinstance(request, socket.socket)  # a TCP server's request is its connection (a datagram's a tuple)
         # The TLS handshake runs here, in the connection's own thread, so a slow client never stalls accept().
         request.settimeout(IDLE_SECONDS)
         # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms per answer.
@@ -200,7 +201,7 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.add(connection)
         try:
-            self.RequestHandlerClass(connection, client_address, self)
+            super().finish_request(connection, client_address)  # the handler, on the TLS connection
         except (OSError, ssl.SSLError):
             pass
         finally:
@@ -266,7 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         request = Request(self.command, path, query, headers, body, self.client_address[0])
         try:
-            reply = self.server.sandbox.handle(request)
+            sandbox = self.server.sandbox
+            assert sandbox is not None, "the server answers only once its sandbox is attached"
+            reply = sandbox.handle(request)
         except Exception:  # a sandbox bug: answer like a broken service would, and say so in the log
             log.exception("sandbox: %s %s failed", self.command, path)
             reply = Reply(500, {"error": {"code": "SandboxError", "message": "The sandbox failed on this request."}})

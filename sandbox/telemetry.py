@@ -122,16 +122,16 @@ def _number(value: float) -> float | int:
 def _messages(kind: str) -> tuple[type, type]:
     # opentelemetry-proto is a development dependency: imported when a host first exports.
     if kind == "metrics":
-        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as service
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
-        return service.ExportMetricsServiceRequest, service.ExportMetricsServiceResponse
+        return metrics_service_pb2.ExportMetricsServiceRequest, metrics_service_pb2.ExportMetricsServiceResponse
     if kind == "traces":
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as service
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-        return service.ExportTraceServiceRequest, service.ExportTraceServiceResponse
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as service
+        return trace_service_pb2.ExportTraceServiceRequest, trace_service_pb2.ExportTraceServiceResponse
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-    return service.ExportLogsServiceRequest, service.ExportLogsServiceResponse
+    return logs_service_pb2.ExportLogsServiceRequest, logs_service_pb2.ExportLogsServiceResponse
 
 
 def _decode(kind: str, body: bytes, protobuf: bool) -> Any:

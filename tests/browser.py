@@ -49,6 +49,7 @@ def chromium() -> Iterator[Any]:
             pytest.fail(f"{reason}: CI must run the browser test (.ci/run installs chromium and chromium-driver).",
                         pytrace=False)
         pytest.skip(f"{reason}; on Debian: apt-get install chromium chromium-driver")
+    assert binary is not None and driver_path is not None  # both found when there is no reason
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -36,6 +36,7 @@ def imports(root: Path, package: str) -> list[Import]:
         is_package = path.stem == "__init__"
         here = importer if is_package else importer.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            targets: list[tuple[str, tuple[str, ...]]]
             if isinstance(node, ast.Import):
                 targets = [(alias.name, ()) for alias in node.names]
             elif isinstance(node, ast.ImportFrom):

@@ -268,6 +268,7 @@ def test_start_with_instances_runs_that_many_hosts_of_one_app(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "devtools.stack", "start", "--port", str(port), "--instances",
                                 "2", "--no-backfill", "--state-dir", str(tmp_path), "--sandbox"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None  # piped
     stack_file = tmp_path / "stack.json"
     try:
         deadline = time.monotonic() + 90

@@ -35,7 +35,7 @@ def test_the_graph_sees_subpackages_lazy_and_type_only_imports():
 
 
 def top_level_names(path) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)

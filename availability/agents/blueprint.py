@@ -13,7 +13,7 @@ import azure.functions as func
 
 from .tools import TOOLS
 
-bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves its constructor unannotated
+bp = func.Blueprint()
 
 
 @bp.mcp_tool_trigger(arg_name="context", **TOOLS["decide_escalation"].trigger())

@@ -19,16 +19,17 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
 
 from .. import telemetry
 from ..errors import AvailabilityError, UpstreamTimeout
 from ..localtime import utc, zone
-from ..snapshots import HistoryQuery, Profile, SnapshotStore, next_slot, schedule_slot
+from ..snapshots import HistoryQuery, Profile, Snapshot, next_slot, schedule_slot
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,13 @@ MAX_PROFILES = 256  # workstreams kept, the least recently asked for dropped fir
 FIELDS = ("status", "averageWaitSeconds", "queueId")  # the slot comes from the RowKey
 RETRY_AFTER_FAILURE = timedelta(seconds=30)  # a profile that could not be rebuilt is served that long before a retry
 BUILD_BUDGET = 20.0  # seconds a build's reads may take, whoever is waiting for it
+
+
+class HistoryReader(Protocol):
+    """Where the profiles' rows come from: a `SnapshotStore`."""
+
+    def history(self, query: HistoryQuery, *, deadline: float | None = None,
+                fields: Sequence[str] = ...) -> list[Snapshot]: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ class ProfileCache:
     :keyword clock: the org's clock (`OrgClock.now`): the slots and the history are on it.
     """
 
-    def __init__(self, store: SnapshotStore, *, schedule: str, schedule_zone: tzinfo, zone_name: str,
+    def __init__(self, store: HistoryReader, *, schedule: str, schedule_zone: tzinfo, zone_name: str,
                  clock: Callable[[], datetime], weeks: int = HISTORY_WEEKS, size: int = MAX_PROFILES,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._store = store

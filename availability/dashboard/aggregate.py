@@ -64,7 +64,7 @@ def _mean(values: Iterable[float | int | None]) -> float | None:
 
 def _typical_gap(times: Sequence[datetime]) -> timedelta | None:
     gaps = [later - earlier for earlier, later in pairwise(times) if later > earlier]
-    return median(gaps) if gaps else None
+    return timedelta(seconds=median(gap.total_seconds() for gap in gaps)) if gaps else None
 
 
 def timeline(snapshots: Iterable[Any], start: datetime, end: datetime, *, bucket: timedelta = BUCKET,

@@ -100,7 +100,7 @@ def _nice_max(value: float) -> float:
     """The smallest 1, 2, 2.5 or 5 times a power of ten at or above `value`: a scale a reader takes in at once."""
     if value <= 0:
         return 1
-    magnitude = 10 ** math.floor(math.log10(value))
+    magnitude: float = 10 ** math.floor(math.log10(value))  # an int from 1 up: the scale reads "100", not "100.0"
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * magnitude:
             return step * magnitude

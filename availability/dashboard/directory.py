@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..checks import is_guid
 from ..errors import AvailabilityError
@@ -34,6 +34,12 @@ class Names:
     late: bool = False  # a refresh was under way and not waited for to its end
 
 
+class QueueLister(Protocol):
+    """Where the queues' names come from: the org's `DataverseClient`."""
+
+    def list_queues(self) -> list[dict[str, Any]]: ...
+
+
 class OrgDirectory:
     """Names of the org's workstreams and queues, and which workstreams are active; refreshed every `ttl`.
 
@@ -46,7 +52,7 @@ class OrgDirectory:
 
     RETRY_AFTER_FAILURE = 30.0  # seconds: a failed refresh is tried again soon rather than after a whole `ttl`
 
-    def __init__(self, client: Callable[[], Any], *, workstreams: Callable[[], WorkstreamDirectory],
+    def __init__(self, client: Callable[[], QueueLister], *, workstreams: Callable[[], WorkstreamDirectory],
                  ttl: float = DIRECTORY_TTL, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._directory = workstreams
@@ -56,7 +62,7 @@ class OrgDirectory:
         self._workstreams: dict[str, str] | None = None
         self._queues: dict[str, str] = {}
         self._loaded_at = -math.inf
-        self._refreshing: Future | None = None
+        self._refreshing: Future[None] | None = None
         self.error: AvailabilityError | None = None
 
     def lookup(self, timeout: float | None = None) -> Names:
@@ -80,7 +86,7 @@ class OrgDirectory:
         """Queues, id → name (empty when never discovered)."""
         return self.lookup(timeout).queues
 
-    def _start_refresh(self) -> Future | None:
+    def _start_refresh(self) -> Future[None] | None:
         """The refresh under way, or a new one when the lists are due; None when they are fresh."""
         with self._lock:
             if self._refreshing is None:
@@ -91,7 +97,7 @@ class OrgDirectory:
                                  daemon=True).start()
             return self._refreshing
 
-    def _refresh(self, done: Future) -> None:
+    def _refresh(self, done: Future[None]) -> None:
         workstreams = queues = None
         error: AvailabilityError | None = None
         stale = False

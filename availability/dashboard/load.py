@@ -18,23 +18,33 @@ from concurrent.futures import wait as wait_for
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, overload
 
 from ..answer import Availability
 from ..checks import BeforeConversationCheck
 from ..errors import AvailabilityError, UpstreamTimeout
 from ..localtime import utc
-from ..snapshots import HistoryQuery, Profile
+from ..snapshots import HistoryQuery, Profile, Snapshot
 from ..snapshots.profile import STATUSES
 from .aggregate import TIMELINE_WINDOW
 from .directory import OrgDirectory
 from .query import DashboardQuery
+
+if TYPE_CHECKING:
+    from ..besttimes.cache import ProfileCache
+    from ..service import AvailabilityService
 
 log = logging.getLogger(__name__)
 
 LIVE_BUDGET = 8.0  # seconds the live checks get before the page falls back to the latest snapshots
 NAMES_WAIT = 3.0  # seconds the page waits for the org's workstream and queue names before it goes on without
 RENDER_RESERVE = 3.0  # seconds of the request's budget kept for drawing the page (50 workstreams × 31 days: ~1.6 s)
+
+
+class HistoryReader(Protocol):
+    """Where the page reads each workstream's snapshots: a `SnapshotStore`."""
+
+    def history(self, query: HistoryQuery, *, deadline: float | None = None) -> list[Snapshot]: ...
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,7 @@ class Now:
                    answer.org_retrieved_at, answer.source)
 
     @classmethod
-    def from_snapshot(cls, row: Any, problem: str) -> Now:
+    def from_snapshot(cls, row: Snapshot, problem: str) -> Now:
         """The latest snapshot standing in for a live answer that is missing for `problem`."""
         return cls(row.status, row.queue_id, row.available_representatives, row.average_wait_seconds,
                    row.position_in_queue, None, None, False, row.captured_at, "snapshot", problem)
@@ -79,7 +89,7 @@ class WorkstreamView:
     id: str
     name: str | None
     now: Now
-    history: list[Any]  # snapshots of the last `days`, oldest first
+    history: list[Snapshot]  # snapshots of the last `days`, oldest first
     history_problem: str | None = None
     profile: Profile | None = None  # its history by hour of the week, for the best times
     profile_problem: str | None = None
@@ -102,10 +112,11 @@ def _limit(days: int) -> int:
     return min(days * 1440 + 10, 50_000)
 
 
-def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service: Any,
-                   directory: OrgDirectory | None, configured: Sequence[str] | None,
-                   deadline: float | None = None, monotonic: Callable[[], float] = time.monotonic,
-                   profiles: Any = None) -> Dashboard:
+def load_dashboard(query: DashboardQuery, *, now: datetime, store: HistoryReader | AvailabilityError,
+                   service: AvailabilityService | AvailabilityError, directory: OrgDirectory | None,
+                   configured: Sequence[str] | None, deadline: float | None = None,
+                   monotonic: Callable[[], float] = time.monotonic,
+                   profiles: ProfileCache | AvailabilityError | None = None) -> Dashboard:
     """Everything the page shows: the workstreams, their history (one range query each) and their state now.
 
     Every step is bounded by the request's `deadline` (less `RENDER_RESERVE` to draw the page), whatever the org
@@ -123,6 +134,10 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
     now = utc(now)
     cutoff = math.inf if deadline is None else deadline - RENDER_RESERVE  # everything must be in by then
 
+    @overload
+    def left(limit: float) -> float: ...
+    @overload
+    def left(limit: None = None) -> float | None: ...
     def left(limit: float | None = None) -> float | None:
         """Seconds to wait: at most `limit`, never past the cutoff (None: no limit at all)."""
         if deadline is None:
@@ -154,24 +169,28 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
             ids = [query.workstream_id]
         ids.sort(key=lambda i: ((names.get(i) or "~").lower(), i))
 
-        def history(workstream_id: str) -> list[Any]:
-            rows = store.history(HistoryQuery(start=now - timedelta(days=query.days), end=now,
+        def history(reader: HistoryReader, workstream_id: str) -> list[Snapshot]:
+            rows = reader.history(HistoryQuery(start=now - timedelta(days=query.days), end=now,
                                               limit=_limit(query.days), workstream_id=workstream_id),
                                  deadline=read_until)
             return rows[::-1]
 
-        histories = [] if isinstance(store, AvailabilityError) else [readers.submit(history, i) for i in ids]
-        reads_profiles = profiles is not None and not isinstance(profiles, AvailabilityError)
-        outlooks = [readers.submit(profiles.profile, i, deadline=read_until) for i in ids] if reads_profiles else []
+        histories = [] if isinstance(store, AvailabilityError) else [readers.submit(history, store, i) for i in ids]
+        outlooks = [] if profiles is None or isinstance(profiles, AvailabilityError) else [
+            readers.submit(profiles.profile, i, deadline=read_until) for i in ids]
         live_deadline = monotonic() + left(LIVE_BUDGET)
-        answers: list[Any] = [service] * len(ids)
-        if not isinstance(service, AvailabilityError) and ids:
+        answers: list[Availability | AvailabilityError | None] = []
+        if isinstance(service, AvailabilityError):
+            answers = [service] * len(ids)
+        elif ids:
             checks = [checkers.submit(service.check, BeforeConversationCheck(workstream_id=i), deadline=live_deadline)
                       for i in ids]
             # The client gives up at `live_deadline`; a moment more lets a stale answer or its error come back.
             wait_for(checks, timeout=max(0.0, min(live_deadline + 0.5, cutoff) - monotonic()))
             answers = [_answer(check) for check in checks]
         views = []
+        rows: list[Snapshot]
+        problem: str | None
         for index, (workstream_id, answer) in enumerate(zip(ids, answers, strict=True)):
             if isinstance(store, AvailabilityError):
                 rows, problem = [], store.message
@@ -206,7 +225,7 @@ def load_dashboard(query: DashboardQuery, *, now: datetime, store: Any, service:
     return Dashboard(query, now, views, queues, choices, notice)
 
 
-def _answer(check: Future) -> Any:
+def _answer(check: Future[Availability]) -> Availability | AvailabilityError | None:
     """A live check's answer or error; one not back in time is an `UpstreamTimeout`."""
     if not check.done():
         check.cancel()
@@ -231,7 +250,7 @@ def _profile(read: Future[Profile], timeout: float | None) -> tuple[Profile | No
         return None, exc.message
 
 
-def _rows(read: Future, timeout: float) -> tuple[list[Any], str | None]:
+def _rows(read: Future[list[Snapshot]], timeout: float | None) -> tuple[list[Snapshot], str | None]:
     """A history read's rows (oldest first) and problem; one not back within `timeout` seconds is a problem."""
     try:
         return read.result(timeout=timeout), None

@@ -8,18 +8,25 @@ its templates (`view`); the blueprint adds the headers.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..errors import AvailabilityError
 from .directory import OrgDirectory
-from .load import load_dashboard
+from .load import HistoryReader, load_dashboard
 from .query import parse_dashboard_query
 from .view import render_dashboard
 
+if TYPE_CHECKING:
+    from ..besttimes.cache import ProfileCache
+    from ..service import AvailabilityService
 
-def dashboard_page(params: Mapping[str, str], *, now: datetime, store: Any, service: Any, configured: Any,
-                   directory: OrgDirectory, deadline: float | None = None, profiles: Any = None) -> tuple[str, str]:
+
+def dashboard_page(params: Mapping[str, str], *, now: datetime, store: HistoryReader | AvailabilityError,
+                   service: AvailabilityService | AvailabilityError, configured: Sequence[str] | None,
+                   directory: OrgDirectory, deadline: float | None = None,
+                   profiles: ProfileCache | AvailabilityError | None = None) -> tuple[str, str]:
     """The page for a request's query parameters; a part given as its error is shown as missing. (html, nonce)"""
     query = parse_dashboard_query(params)
     dashboard = load_dashboard(query, now=now, store=store, service=service, directory=directory,

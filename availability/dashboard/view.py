@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
 import jinja2
@@ -187,18 +187,19 @@ class HistorySection:
 def history_section(view: WorkstreamView, index: int, now: datetime, zone: tzinfo, days: int) -> HistorySection:
     """The aggregates and charts of one workstream's section."""
     start = now - TIMELINE_WINDOW
-    parts: dict[str, object] = {}
+    section = HistorySection(view, f"w{index}")
     if any(row.captured_at >= start for row in view.history):
         buckets = timeline(view.history, start, now)  # older rows too: the first slice may carry one over
-        parts.update(timeline=timeline_chart(buckets, start, now, zone), timeline_text=timeline_summary(buckets),
-                     changes=bands(buckets))
+        section = replace(section, timeline=timeline_chart(buckets, start, now, zone),
+                          timeline_text=timeline_summary(buckets), changes=bands(buckets))
     if view.history:
         cells = hours_of_week(view.history, zone)
-        parts.update(heatmap=heatmap_chart(cells), heatmap_text=heatmap_summary(cells, shares(view.history), days))
+        section = replace(section, heatmap=heatmap_chart(cells),
+                          heatmap_text=heatmap_summary(cells, shares(view.history), days))
     if view.profile is not None:
-        parts["best_times"] = suggest(view.profile, now, count=BEST_TIMES_SHOWN, within=BEST_TIMES_AHEAD,
-                                      day_zone=zone)
-    return HistorySection(view, f"w{index}", **parts)
+        section = replace(section, best_times=suggest(view.profile, now, count=BEST_TIMES_SHOWN,
+                                                      within=BEST_TIMES_AHEAD, day_zone=zone))
+    return section
 
 
 @functools.cache

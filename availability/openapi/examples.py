@@ -4,13 +4,22 @@ checks), and every error body as the error tree words it."""
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..schemas import EXAMPLE_CONVERSATION as CONVERSATION
 from ..schemas import EXAMPLE_QUEUE as QUEUE
 from ..schemas import EXAMPLE_SUBSCRIPTION as SUBSCRIPTION
 from ..schemas import EXAMPLE_WORKSTREAM as WORKSTREAM
+
+if TYPE_CHECKING:
+    from ..notifications.store import Subscription
+
+# The sample ids (the schemas' own) are part of the module's face: the operations' parameters show them too.
+__all__ = ["CONVERSATION", "QUEUE", "QUEUE_FR", "SUBSCRIPTION", "WORKSTREAM", "WORKSTREAM_2", "answers",
+           "availability_change", "batch_request", "batch_response", "before_conversation", "best_times",
+           "error_bodies", "escalation_decisions", "escalation_requests", "for_conversation", "public_answer",
+           "snapshots", "subscription", "subscription_created", "subscription_requests", "workstreams"]
 
 WORKSTREAM_2 = "8e4f2b1a-3c5d-4a6e-8f7b-9c0d1e2f3a4b"
 QUEUE_FR = "1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
@@ -217,7 +226,7 @@ def subscription_requests() -> dict[str, dict[str, Any]]:
     }
 
 
-def _subscription() -> Any:
+def _subscription() -> Subscription:
     """A subscription as the store holds it, to render the examples with the model's own code."""
     from datetime import datetime
 

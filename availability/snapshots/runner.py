@@ -19,16 +19,15 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import telemetry
-from ..answer import format_time
+from ..answer import Availability, format_time
 from ..checks import BeforeConversationCheck
 from ..errors import AvailabilityError, UpstreamUnavailable
 from ..localtime import utc
 from .rows import Snapshot
 from .slots import is_first_slot_of_day, next_slot, schedule_zone, timer_slot
-from .store import SnapshotStore
 from .targets import WorkstreamTargets
 
 if TYPE_CHECKING:
@@ -41,6 +40,29 @@ DEFAULT_CONCURRENCY = 8  # upstream calls at once: far below Dataverse's 52 conc
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class LiveChecks(Protocol):
+    """What a run checks the workstreams through: an `AvailabilityService`."""
+
+    def check(self, check: BeforeConversationCheck, *, deadline: float | None = None,
+              live: bool = False) -> Availability: ...
+
+
+class RowWriter(Protocol):
+    """Where a run's rows go: a `SnapshotStore`, or a backfill's batching writer."""
+
+    def ensure_table(self) -> None: ...
+
+    def write(self, snapshot: Snapshot) -> None: ...
+
+
+class RowTable(RowWriter, Protocol):
+    """What the timer's runner keeps rows in, and reads back: a `SnapshotStore`."""
+
+    def purge(self, older_than: datetime) -> int: ...
+
+    def recent_workstreams(self, start: datetime, end: datetime, *, deadline: float | None = None) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -74,8 +96,8 @@ def run_snapshot(
     slot: datetime,
     *,
     targets: Iterable[str],
-    service: Any,
-    store: SnapshotStore,
+    service: LiveChecks,
+    store: RowWriter,
     concurrency: int = DEFAULT_CONCURRENCY,
     deadline: float | None = None,
     write_behind: bool = True,
@@ -170,7 +192,7 @@ class SnapshotRunner:
     MIN_BUDGET = 20.0  # seconds the checks get even when the schedule is tighter
     MARGIN = 15.0  # seconds kept before the next slot for writing and logging
 
-    def __init__(self, *, schedule: str, targets: WorkstreamTargets, service: Any, store: SnapshotStore,
+    def __init__(self, *, schedule: str, targets: WorkstreamTargets, service: LiveChecks, store: RowTable,
                  retention_days: int, concurrency: int = DEFAULT_CONCURRENCY, time_zone: str | None = None,
                  org_clock: OrgClock | None = None, now: Callable[[], datetime] = _utcnow,
                  monotonic: Callable[[], float] = time.monotonic) -> None:

@@ -23,13 +23,17 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import tables
 from ..errors import StorageUnavailable
 from ..localtime import utc
 from ..settings import Settings
 from .rows import EPOCH, FIELDS, HistoryQuery, Snapshot, row_key
+
+if TYPE_CHECKING:
+    from azure.core.paging import PageIterator
+    from azure.data.tables import TableClient, TableEntity
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ class SnapshotStore:
     :param table: an `azure.data.tables.TableClient` for the snapshot table.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: TableClient) -> None:
         self._table = table
         self._created = tables.EnsuredTable(table)
 
@@ -93,7 +97,7 @@ class SnapshotStore:
         count."""
         from azure.data.tables import UpdateMode
 
-        by_partition: dict[str, dict[str, dict]] = {}
+        by_partition: dict[str, dict[str, dict[str, Any]]] = {}
         for snapshot in snapshots:
             entity = snapshot.to_entity()
             # A transaction may not touch one entity twice: the last row for a slot wins, as with `write`.
@@ -158,7 +162,7 @@ class SnapshotStore:
         except ResourceNotFoundError:
             return found
 
-    def _filter(self, query: HistoryQuery, low: str, high: str, after: str | None = None) -> tuple[str, dict]:
+    def _filter(self, query: HistoryQuery, low: str, high: str, after: str | None = None) -> tuple[str, dict[str, str]]:
         parts, parameters = ["RowKey ge @low", "RowKey le @high"], {"low": low, "high": high}
         if query.workstream_id is not None:
             parts.insert(0, "PartitionKey eq @partition")
@@ -171,14 +175,17 @@ class SnapshotStore:
             parameters["queue"] = query.queue_id
         return " and ".join(parts), parameters
 
-    def _pages(self, text: str, parameters: dict, select: list[str], per_page: int,
-               deadline: float | None) -> Iterator[list[dict]]:
+    def _pages(self, text: str, parameters: dict[str, str], select: list[str], per_page: int,
+               deadline: float | None) -> Iterator[list[TableEntity]]:
         """The pages of one query, each requested with timeouts from the time left before `deadline`."""
         token = None
         while True:
             options = tables.options_until(deadline, message=TOO_SLOW)
-            pager = self._table.query_entities(text, parameters=parameters, select=select, results_per_page=per_page,
-                                               **options).by_page(continuation_token=token)
+            # `by_page` is declared as a plain iterator, but returns azure-core's `PageIterator`, which carries the
+            # continuation token (the SDK's documented way to resume a query).
+            pager = cast("PageIterator[TableEntity]", self._table.query_entities(
+                text, parameters=parameters, select=select, results_per_page=per_page,
+                **options).by_page(continuation_token=token))
             try:
                 page = list(next(pager))
             except StopIteration:
@@ -189,9 +196,9 @@ class SnapshotStore:
                 return
 
     def _one_partition(self, query: HistoryQuery, low: str, high: str, deadline: float | None,
-                       select: list[str]) -> list[dict]:
+                       select: list[str]) -> list[TableEntity]:
         text, parameters = self._filter(query, low, high)
-        rows: list[dict] = []
+        rows: list[TableEntity] = []
         pages = self._pages(text, parameters, select, min(PAGE_SIZE, query.limit), deadline)
         for page in pages:
             rows.extend(page)
@@ -200,8 +207,8 @@ class SnapshotStore:
         return rows[:query.limit]
 
     def _all_partitions(self, query: HistoryQuery, low: str, high: str, deadline: float | None,
-                        select: list[str]) -> list[dict]:
-        kept: list[tuple[_Newest, int, dict]] = []  # the newest `limit` rows seen, a heap rooted at the oldest
+                        select: list[str]) -> list[TableEntity]:
+        kept: list[tuple[_Newest, int, TableEntity]] = []  # the newest `limit` rows seen, a heap rooted at the oldest
         taken: Counter[str] = Counter()
         sequence = 0
         after: str | None = None
@@ -242,7 +249,7 @@ class SnapshotStore:
         oldest_kept = row_key(utc(older_than).replace(microsecond=0) + timedelta(
             seconds=1 if older_than.microsecond else 0))
         deleted = 0
-        batch: list[tuple[str, dict]] = []
+        batch: list[tuple[str, dict[str, str]]] = []
         partition: str | None = None
         try:
             with tables.errors_translated():
@@ -260,7 +267,7 @@ class SnapshotStore:
             return deleted
         return deleted
 
-    def _delete(self, batch: list[tuple[str, dict]]) -> int:
+    def _delete(self, batch: list[tuple[str, dict[str, str]]]) -> int:
         from azure.data.tables import TableTransactionError
 
         try:

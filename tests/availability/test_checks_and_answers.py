@@ -28,8 +28,9 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 RETRIEVED = datetime(2026, 11, 24, 9, 59, 58, 500_000, tzinfo=UTC)
 
 
-def utc(*args):
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+        microsecond: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
 
 
 def invalid(parse, body, **kwargs):
@@ -322,8 +323,9 @@ def test_source_and_age_follow_a_replaced_copy():
 
 def test_answer_is_immutable_and_hashable():
     answer = parse_availability(OPEN, RETRIEVED)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        answer.source = "cache"
+    for name in ("source", "queue_id"):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(answer, name, "cache")
     assert hash(answer) == hash(parse_availability(OPEN, RETRIEVED))
 
 
@@ -552,7 +554,8 @@ def test_limits_at_the_edge_are_accepted():
             "engagementContext": limits_body(50)}
     check = parse_before_conversation(body)
     assert len(check.context_items) == 50 and len(check.engagement_context) == 50
-    assert parse_before_conversation({"workstreamId": WS, "contextItems": {"Big": 2**31 - 1}})
+    assert isinstance(parse_before_conversation({"workstreamId": WS, "contextItems": {"Big": 2**31 - 1}}),
+                      BeforeConversationCheck)
 
 
 @pytest.mark.parametrize(
@@ -678,15 +681,17 @@ def test_a_language_tag_is_taken_supported_or_not(tag):
 def test_what_is_not_a_language_tag_is_refused_naming_language(tag):
     error = invalid(parse_before_conversation, {"workstreamId": WS, "language": tag})
     assert (error.target, error.message) == ("language", "language must be a BCP 47 language tag such as fr or pt-BR.")
-    assert parse_batch({"checks": [{"workstreamId": WS, "language": tag}]})[0].target == "checks[0].language"
+    refused = parse_batch({"checks": [{"workstreamId": WS, "language": tag}]})[0]
+    assert isinstance(refused, InvalidRequest) and refused.target == "checks[0].language"
 
 
 def test_batch_entries_are_checked_one_by_one():
     checks = parse_batch({"checks": [{"workstreamId": WS}, {"workstreamId": "x"}, "text", {"workstreamID": WS}]})
     assert checks[0] == BeforeConversationCheck(WS)
-    assert [(c.target, c.status) for c in checks[1:]] == [
+    refused = [c for c in checks[1:] if isinstance(c, InvalidRequest)]
+    assert [(c.target, c.status) for c in refused] == [
         ("checks[1].workstreamId", 400), ("checks[2]", 400), ("checks[3].workstreamID", 400)]
-    assert checks[2].message == "Each entry of checks must be a JSON object."
+    assert refused[1].message == "Each entry of checks must be a JSON object."
 
 
 @pytest.mark.parametrize(("body", "target"), [

@@ -50,8 +50,8 @@ def test_default_message_is_a_sentence(cls, status, code):
 def test_upstream_family():
     for cls in (UpstreamAuthFailed, UpstreamThrottled, UpstreamUnavailable, UpstreamTimeout):
         assert issubclass(cls, UpstreamError)
-    for cls in (InvalidRequest, Unauthorized, NotFound, ConfigurationError):
-        assert not issubclass(cls, UpstreamError)
+    for other in (InvalidRequest, Unauthorized, NotFound, ConfigurationError):
+        assert not issubclass(other, UpstreamError)
 
 
 @pytest.mark.parametrize(("cls", "status", "code"), [(StorageUnavailable, 503, "upstream_unavailable"),

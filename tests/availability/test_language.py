@@ -92,7 +92,7 @@ def test_the_template_holds_every_sentence_the_code_says():
                      for path in ("answer.py", "besttimes/wording.py"))
     said = set(re.findall(r'"((?:A representative|The queue|A good time|None of the|There is not)[^"]*)"', source))
     assert len(said) >= 20
-    ids = set()
+    ids: set[str] = set()
     for message in template():
         if message.id:
             ids.update(message.id if isinstance(message.id, tuple) else (message.id,))

@@ -79,6 +79,7 @@ def test_a_deadline_bounds_the_request_and_one_passed_sends_none() -> None:
 
 def test_a_table_is_made_once_and_again_once_it_was_found_gone(stack: Stack) -> None:
     counter = RequestCounter()
+    assert stack.storage_connection is not None  # Azurite runs
     client = service_from_connection_string(stack.storage_connection, raw_response_hook=counter).get_table_client(
         unique_table())
     try:
@@ -100,6 +101,7 @@ def test_a_conditional_write_that_lost_reaches_its_caller_as_such(stack: Stack) 
     from azure.core.exceptions import ResourceModifiedError
     from azure.data.tables import UpdateMode
 
+    assert stack.storage_connection is not None  # Azurite runs
     client = service_from_connection_string(stack.storage_connection).get_table_client(unique_table())
     client.create_table()
     try:

@@ -63,7 +63,7 @@ class ClockedService:
         self._lock = threading.Lock()
 
     def check(self, check, *, deadline=None, live=False):
-        assert live
+        assert live and self.now is not None  # the backfill moves the clock before it checks
         with self._lock:
             self.seen.append((check.workstream_id, self.now))
         return Availability(Q_OPEN, self.now.hour >= 8, True, 1, 1, 30, None, None, None, self.now)
@@ -72,7 +72,8 @@ class ClockedService:
 @pytest.mark.parametrize("many", [False, True])
 def test_backfill_runs_each_slot_at_its_time_and_writes_every_row(many):
     slots = past_slots("0 */5 * * * *", at("2026-11-23T20:00:00Z"), at("2026-11-24T09:00:00Z"))
-    service, store, lines = ClockedService(), ListStore(many), []
+    service, store = ClockedService(), ListStore(many)
+    lines: list[str] = []
 
     def move(slot):
         service.now = slot

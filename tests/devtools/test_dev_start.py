@@ -30,6 +30,7 @@ def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AVAILABILITY_", "SNAPSHOT_", "DATAVERSE_"))}
     process = subprocess.Popen([sys.executable, "dev.py", "start", "--port", str(port), "--state-dir", str(tmp_path)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None  # piped
     stack_file = tmp_path / "stack.json"
     try:
         deadline = time.monotonic() + 90
@@ -58,7 +59,7 @@ def test_start_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
                               timeout=30)
         assert public.status_code == 200 and public.headers["Access-Control-Allow-Origin"] == page_url
         # the demo's week of history was backfilled before the host started
-        history = requests.get(f"{info['hostUrl']}/api/snapshots", params={"from": "2020-01-01", "limit": 5000},
+        history = requests.get(f"{info['hostUrl']}/api/snapshots", params={"from": "2020-01-01", "limit": "5000"},
                                headers={"x-functions-key": info["functionKey"]}, timeout=30).json()["snapshots"]
         assert len({row["workstreamId"] for row in history}) >= 3
         oldest = min(row["capturedAt"] for row in history)
@@ -92,6 +93,7 @@ def test_start_with_local_settings_runs_against_that_org_without_a_sandbox(stack
     process = subprocess.Popen([sys.executable, "-m", "devtools.stack", "start", "--port", str(port), "--state-dir",
                                 str(tmp_path / "state"), "--local-settings", str(settings_file)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None  # piped
     stack_file = tmp_path / "state" / "stack.json"
     try:
         deadline = time.monotonic() + 60

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,7 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def sandbox(server) -> Client:
+def sandbox(server) -> Iterator[Client]:
     """A client of the shared sandbox, with stats, faults and clock reset before and after the test."""
     client = Client(server)
     client.control("POST", "reset")

@@ -10,6 +10,7 @@ import json
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -17,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 
-def exporting_meter(sandbox, instance: str) -> tuple[MeterProvider, object]:
+def exporting_meter(sandbox, instance: str) -> tuple[MeterProvider, Meter]:
     exporter = OTLPMetricExporter(endpoint=f"{sandbox.url}/v1/metrics", certificate_file=sandbox.ca)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
     provider = MeterProvider(metric_readers=[reader],

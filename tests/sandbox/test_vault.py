@@ -22,7 +22,7 @@ def test_secret_client_with_managed_identity(sandbox, identity_environment, cred
     client = SecretClient(sandbox.url, credential_type(), verify_challenge_resource=False)
     secret = client.get_secret(SECRET_NAME)
     assert secret.value == SECRET
-    assert secret.id.startswith(f"{sandbox.url}/secrets/{SECRET_NAME}/")
+    assert secret.id is not None and secret.id.startswith(f"{sandbox.url}/secrets/{SECRET_NAME}/")
     assert secret.properties.enabled is True
     stats = sandbox.stats()
     assert (stats["secretReads"], stats["identityTokens"], stats["tokens"]) == (1, 1, 0)
@@ -38,7 +38,7 @@ def test_unknown_secret_is_secret_not_found(sandbox, identity_environment):
     client = SecretClient(sandbox.url, ManagedIdentityCredential(), verify_challenge_resource=False)
     with pytest.raises(ResourceNotFoundError) as raised:
         client.get_secret("no-such-secret")
-    assert raised.value.error.code == "SecretNotFound"
+    assert raised.value.error is not None and raised.value.error.code == "SecretNotFound"
 
 
 def test_the_challenge(sandbox):

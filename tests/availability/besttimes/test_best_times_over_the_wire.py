@@ -66,6 +66,7 @@ def backfill(stack: Stack, days: float, schedule: str, now: datetime | None = No
     table = f"BestTimes{uuid.uuid4().hex[:12]}"
     settings = stack.app_settings({"SNAPSHOT_TABLE": table, "SNAPSHOT_SCHEDULE": schedule,
                                    "SNAPSHOT_WORKSTREAMS": CALIBRATED})
+    assert stack.sandbox is not None  # the session's stack runs the sandbox
     summary = backfill_sandbox(settings, sandbox_url=stack.sandbox["url"], ca_bundle=stack.sandbox["caBundle"],
                                days=days, now=now)
     assert summary.failed == 0 and summary.rows == summary.slots

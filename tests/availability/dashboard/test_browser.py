@@ -93,7 +93,7 @@ def test_a_week_of_demo_history_renders(browser, demo):
         texts = [p.text for p in section.find_elements(By.CSS_SELECTOR, "p.summary")]
         assert len(texts) == 2, texts
         summaries[section.find_element(By.TAG_NAME, "h2").text] = texts[1]
-    counts = [int(re.search(r"of ([\d,]+) snapshots", text).group(1).replace(",", "")) for text in summaries.values()]
+    counts = [int(re.findall(r"of ([\d,]+) snapshots", text)[0].replace(",", "")) for text in summaries.values()]
     assert all(n >= 7 * 24 for n in counts), summaries  # a week, hourly at least
     # The demo's London chat is open but unstaffed at lunch on weekdays: the heatmap's summary says so.
     assert "Open but rarely staffed: Mon–Fri 12:00–14:00" in summaries["Website chat"]

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,9 @@ from availability.snapshots import hours_of_week as heatmap
 from availability.workstreams import WorkstreamDirectory
 from tests.availability.conftest import unique_table
 from tests.availability.scenario import BUSY_LINE, CHAT, OFFICE, Q_OPEN, at
+
+if TYPE_CHECKING:
+    from availability.dataverse import DataverseClient
 
 
 def row(captured: datetime | str, status: str | None = "available", representatives: int | None = None,
@@ -316,7 +320,8 @@ def test_the_page_data_is_in_by_the_deadline_whatever_the_org_does():
     from availability.service import AvailabilityService
 
     org, client = HangingOrg(), HangingClient()
-    service = AvailabilityService(client)  # the normal path: cache and single flight spare the org
+    # The normal path: cache and single flight spare the org. The service calls only `get_availability`.
+    service = AvailabilityService(cast("DataverseClient", client))
     try:
         started = time.monotonic()
         deadline = started + 8.0  # the names get 3 s, the live checks the 2 s left before the render reserve
@@ -331,7 +336,7 @@ def test_the_page_data_is_in_by_the_deadline_whatever_the_org_does():
     view = dashboard.workstreams[0]
     assert view.name is None and len(view.history) == 12
     assert (view.now.source, view.now.status) == ("snapshot", "busy")
-    assert "did not answer in time" in view.now.problem
+    assert "did not answer in time" in (view.now.problem or "")
     assert client.deadlines and all(d is not None and d <= deadline for d in client.deadlines)
 
 
@@ -346,8 +351,8 @@ def test_a_history_read_that_hangs_does_not_hold_the_page():
     finally:
         store.release.set()
     view = dashboard.workstreams[0]
-    assert view.history == [] and "in time" in view.history_problem
-    assert view.now.source == "none" and "DATAVERSE_URL" in view.now.problem
+    assert view.history == [] and "in time" in (view.history_problem or "")
+    assert view.now.source == "none" and "DATAVERSE_URL" in (view.now.problem or "")
 
 
 def test_directory_without_an_org_configured_is_empty():
@@ -360,7 +365,7 @@ def test_directory_without_an_org_configured_is_empty():
     names = WorkstreamDirectory(no_query, ttl=600, stale_seconds=300)
     directory = OrgDirectory(no_org, workstreams=lambda: names)
     assert directory.workstreams() is None and directory.queues() == {}
-    assert directory.error.code == "configuration_error"
+    assert directory.error is not None and directory.error.code == "configuration_error"
 
 
 class ParsedPage(HTMLParser):
@@ -478,7 +483,7 @@ def test_a_week_of_history_is_one_range_query_per_workstream(store, counter):
     # The org cannot be asked: "now" is the latest snapshot, with why.
     states = {view.id: view.now for view in dashboard.workstreams}
     assert states[BUSY_LINE].status == "busy" and states[BUSY_LINE].source == "snapshot"
-    assert states[BUSY_LINE].retrieved_at == newest and "DATAVERSE_URL" in states[BUSY_LINE].problem
+    assert states[BUSY_LINE].retrieved_at == newest and "DATAVERSE_URL" in (states[BUSY_LINE].problem or "")
 
 
 # ------------------------------------------------------------------------------------------ over the wire
@@ -511,7 +516,9 @@ def test_the_page_needs_the_function_key_and_takes_it_in_the_url(gateway, clean_
     assert page.text.startswith("<!DOCTYPE html>")
     policy = page.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src 'nonce-" in policy
-    nonce = re.search(r"script-src 'nonce-([^']+)'", policy).group(1)
+    found = re.search(r"script-src 'nonce-([^']+)'", policy)
+    assert found is not None
+    nonce = found.group(1)
     assert f'<script nonce="{nonce}">' in page.text  # a fresh nonce per page, matching the header
     assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
     assert gateway.function_key not in page.text  # the key stays in the address bar, not in the page
@@ -568,7 +575,9 @@ def test_a_slow_org_leaves_the_page_inside_the_request_budget(stack, fresh_gatew
     started = time.monotonic()
     response = dashboard(fixed)
     assert response.status_code == 200 and time.monotonic() - started < 25
-    tile = re.search(r'<div class="tile closed".*?</div></div>', response.text, re.S).group(0)
+    found = re.search(r'<div class="tile closed".*?</div></div>', response.text, re.S)
+    assert found is not None
+    tile = found.group(0)
     assert "Latest snapshot · 3 min ago" in tile and "did not answer" in tile
 
 
@@ -581,6 +590,8 @@ def test_upstream_down_shows_the_latest_snapshot_with_its_age(stack, fresh_gatew
     clean_sandbox.fault("actions", status=503)
     response = dashboard(gateway, workstreamId=BUSY_LINE)
     assert response.status_code == 200
-    tile = re.search(r'<div class="tile busy".*?</div></div>', response.text, re.S).group(0)
+    found = re.search(r'<div class="tile busy".*?</div></div>', response.text, re.S)
+    assert found is not None
+    tile = found.group(0)
     assert "Latest snapshot · 10 min ago" in tile and "live check failed" in tile
     assert "Dynamics 365 answered with HTTP 503" in tile

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("clean_sandbox")
 class Credential:
     """Real tokens from the sandbox's token endpoint; the calls numbered in `failing` fail like Entra ID down."""
 
-    def __init__(self, stack, failing: set[int] = frozenset()) -> None:
+    def __init__(self, stack, failing: Iterable[int] = ()) -> None:
         self.url = stack.sandbox["url"]
         self.tenant = stack.sandbox["tenantId"]
         self.client_id = stack.sandbox["clientId"]
@@ -33,7 +34,7 @@ class Credential:
         self.secret_name = stack.sandbox["secretName"]
         self.failing = set(failing)
         self.calls = 0
-        self._token = None
+        self._token: str | None = None
 
     def token(self, deadline=None) -> str:
         self.calls += 1
@@ -62,10 +63,13 @@ class Credential:
 
 
 @pytest.fixture
-def client(stack):
-    credential = Credential(stack)
+def credential(stack) -> Credential:
+    return Credential(stack)
+
+
+@pytest.fixture
+def client(stack, credential):
     made = DataverseClient(stack.sandbox["url"], credential, timeout=3, session=org_session(stack))
-    made.test_credential = credential
     yield made
     made.close()
 
@@ -79,9 +83,9 @@ def check() -> BeforeConversationCheck:
     return BeforeConversationCheck(workstream_id=CHAT)
 
 
-def test_a_probe_that_fails_before_sending_does_not_shut_the_gate(client, sandbox):
+def test_a_probe_that_fails_before_sending_does_not_shut_the_gate(client, credential, sandbox):
     sandbox.fault("actions", status=429, retryAfter=1, count=1)
-    client.test_credential.failing = {2}  # call 1 meets the 429; call 2, the probe after it, gets no token
+    credential.failing = {2}  # call 1 meets the 429; call 2, the probe after it, gets no token
     with pytest.raises(UpstreamUnavailable):
         client.get_availability(check())
     started = time.monotonic()
@@ -101,7 +105,7 @@ def test_throttle_longer_than_the_budget_is_reported_with_its_retry_after(client
     sandbox.fault("actions", status=429, retryAfter=30)
     with pytest.raises(UpstreamThrottled) as raised:
         client.get_availability(check())
-    assert 25 <= raised.value.retry_after <= 30
+    assert raised.value.retry_after is not None and 25 <= raised.value.retry_after <= 30
     with pytest.raises(UpstreamThrottled):
         client.get_availability(check())  # fails fast: the org is not asked again inside Retry-After
     assert sandbox.stats()["actions"][ACTION] == 1
@@ -178,19 +182,21 @@ class ManualClock:
 
 
 @pytest.fixture
-def budgeted(stack, monkeypatch):
-    """A client allowed 3 action calls a minute, on a clock the test moves."""
-    clock = ManualClock()
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def budgeted(stack, clock):
+    """A client allowed 3 action calls a minute, on `clock`, which the test moves."""
     made = DataverseClient(stack.sandbox["url"], Credential(stack), timeout=120, max_calls_per_minute=3,
                            session=org_session(stack),
                            clock=clock, sleep=clock.sleep)
-    made.test_clock = clock
     yield made
     made.close()
 
 
-def test_the_calls_per_minute_budget_refuses_what_does_not_fit(budgeted, sandbox):
-    clock = budgeted.test_clock
+def test_the_calls_per_minute_budget_refuses_what_does_not_fit(budgeted, clock, sandbox):
     for _ in range(3):
         budgeted.get_availability(check())
         clock.now += 10  # calls at 0, 10 and 20 s
@@ -203,8 +209,7 @@ def test_the_calls_per_minute_budget_refuses_what_does_not_fit(budgeted, sandbox
     assert clock.slept == []
 
 
-def test_the_calls_per_minute_budget_waits_when_the_wait_fits(budgeted, sandbox):
-    clock = budgeted.test_clock
+def test_the_calls_per_minute_budget_waits_when_the_wait_fits(budgeted, clock, sandbox):
     for _ in range(3):
         budgeted.get_availability(check())
     clock.now += 45
@@ -213,9 +218,8 @@ def test_the_calls_per_minute_budget_waits_when_the_wait_fits(budgeted, sandbox)
     assert sandbox.stats()["actions"][ACTION] == 4
 
 
-def test_only_a_caller_that_may_queue_waits_past_the_call_timeout(budgeted, sandbox):
+def test_only_a_caller_that_may_queue_waits_past_the_call_timeout(budgeted, clock, sandbox):
     # The timer's checks may take until the next slot; a request's wait counts against its own time budget.
-    clock = budgeted.test_clock
     budgeted.timeout = 20
     for _ in range(3):
         budgeted.get_availability(check())
@@ -226,8 +230,7 @@ def test_only_a_caller_that_may_queue_waits_past_the_call_timeout(budgeted, sand
     assert sandbox.stats()["actions"][ACTION] == 4
 
 
-def test_a_retry_after_that_comes_while_a_call_waits_for_the_budget_holds_it(budgeted, sandbox):
-    clock = budgeted.test_clock
+def test_a_retry_after_that_comes_while_a_call_waits_for_the_budget_holds_it(budgeted, clock, sandbox):
     for _ in range(3):
         budgeted.get_availability(check())
 
@@ -242,8 +245,7 @@ def test_a_retry_after_that_comes_while_a_call_waits_for_the_budget_holds_it(bud
     assert sandbox.stats()["actions"][ACTION] == 3  # the queued call did not go out
 
 
-def test_a_call_that_never_goes_out_costs_no_budget(budgeted, sandbox):
-    clock = budgeted.test_clock
+def test_a_call_that_never_goes_out_costs_no_budget(budgeted, clock, sandbox):
     budgeted._credential.failing = {1}  # Entra ID down for the first call
     with pytest.raises(UpstreamUnavailable):
         budgeted.get_availability(check())

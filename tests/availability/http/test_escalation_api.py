@@ -48,7 +48,7 @@ def test_each_decision_and_reason_over_the_wire(fresh_gateway, clean_sandbox, si
     gateway = fresh_gateway(AVAILABILITY_CACHE_SECONDS=60, ESCALATION_MAX_WAIT_SECONDS=900)
     day = sandbox_day(side, on=range(MONDAY, THURSDAY + 1))  # the next day is a working day too
     clean_sandbox.set_clock(clock_at(day, "17:59:45", "Europe/Paris"), frozen=True)
-    scenarios = [
+    scenarios: list[tuple[dict[str, object], str, str]] = [
         ({"workstreamId": CHAT}, "escalate", "representatives_available"),
         ({"workstreamId": BUSY_LINE, "maxWaitSeconds": 300}, "offer_alternative", "long_wait"),
         ({"workstreamId": BUSY_LINE}, "escalate", "short_wait"),  # the same check; the app's default, 900 s

@@ -25,6 +25,7 @@ def subscription() -> Subscription:
 
 
 def test_a_subscription_changed_since_it_was_read_is_a_conflict_and_a_deleted_one_is_gone(stack: Stack) -> None:
+    assert stack.storage_connection is not None  # Azurite runs
     table = service_from_connection_string(stack.storage_connection).get_table_client(unique_table())
     store = SubscriptionStore(table)
     try:

@@ -12,6 +12,7 @@ microsoft/PowerPlatformConnectors; visibility on every operation and a host key 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import re
@@ -216,8 +217,9 @@ def certification_problems(definition: dict, properties: dict, *, release: bool 
     for path, node in _walk(definition):
         if "x-ms-summary" in node and not path.endswith("/parameters"):
             found += _display_name_problems(path, node["x-ms-summary"])
-        if isinstance(node.get("description"), str) and PLATFORM_PRODUCTS.search(node["description"]):
-            found.append(f"{path}: the description names {PLATFORM_PRODUCTS.search(node['description'])[0]}")
+        product = PLATFORM_PRODUCTS.search(node["description"]) if isinstance(node.get("description"), str) else None
+        if product is not None:
+            found.append(f"{path}: the description names {product[0]}")
         if "enum" in node and isinstance(node["enum"], list):
             named = {entry.get("value"): entry.get("displayName") for entry in node.get("x-ms-enum-values", [])}
             if set(named) != set(node["enum"]):
@@ -234,8 +236,8 @@ def certification_problems(definition: dict, properties: dict, *, release: bool 
     parameters = props.get("connectionParameters", {})
     hosts = [p for p in props.get("policyTemplateInstances", []) if p.get("templateId") == "dynamichosturl"]
     template = hosts[0]["parameters"].get("x-ms-apimTemplateParameter.urlTemplate", "") if len(hosts) == 1 else ""
-    named = re.fullmatch(r"https://@connectionParameters\('(\w+)'\)(/.*)", template)
-    if not named or named[1] not in parameters or named[2] != definition["basePath"]:
+    host = re.fullmatch(r"https://@connectionParameters\('(\w+)'\)(/.*)", template)
+    if not host or host[1] not in parameters or host[2] != definition["basePath"]:
         found.append(f"the host must come from a connection parameter through dynamichosturl ({template!r}), "
                      "ending in the base path")
     key = definition["securityDefinitions"].get("api_key", {})
@@ -386,8 +388,10 @@ def icon_problems(png: bytes, brand: str) -> list[str]:
     if image.format != "PNG" or image.size != (230, 230):
         return [f"the icon must be a 230x230 PNG, not {image.format} {image.size}"]
     found = []
-    if "A" in image.getbands() and image.getchannel("A").getextrema()[0] < 255:
-        found.append("the icon must not be transparent")
+    if "A" in image.getbands():
+        lowest, _ = image.getchannel("A").getextrema()  # one band: its (lowest, highest)
+        if lowest != 255:
+            found.append("the icon must not be transparent")
     rgb = image.convert("RGB")
     colour = tuple(int(brand[i:i + 2], 16) for i in (1, 3, 5))
     edge = [rgb.getpixel((x, y)) for x in range(230) for y in range(230) if min(x, y, 229 - x, 229 - y) < 20]
@@ -460,10 +464,16 @@ def test_the_readme_follows_the_certified_template(checked_in):
     assert len(readme_problems(broken, checked_in[0])) == 2
 
 
+def release_options(publisher: Publisher) -> list[str]:
+    """The release build's options that give `publisher`'s facts (those it has)."""
+    given = {"--publisher": publisher.name, "--website": publisher.website,
+             "--privacy-policy": publisher.privacy_policy, "--support-email": publisher.support_email}
+    return [item for option, value in given.items() if value is not None for item in (option, value)]
+
+
 def test_a_release_is_written_with_the_publishers_facts(tmp_path, capsys):
     target = tmp_path / "submission"
-    assert openapi.main(["--release", str(target), "--publisher", FACTS.name, "--website", FACTS.website,
-                         "--privacy-policy", FACTS.privacy_policy, "--support-email", FACTS.support_email]) == 0
+    assert openapi.main(["--release", str(target), *release_options(FACTS)]) == 0
     assert sorted(path.name for path in target.iterdir()) == ["README.md", "apiDefinition.swagger.json",
                                                               "apiProperties.json", "icon.png"]
     definition = json.loads((target / "apiDefinition.swagger.json").read_text(encoding="utf-8"))
@@ -487,11 +497,7 @@ def test_a_release_is_written_with_the_publishers_facts(tmp_path, capsys):
     (["--categories", "Bots"], "--categories must be one or more of"),
 ])
 def test_a_release_refuses_missing_or_placeholder_facts(tmp_path, capsys, options, refused):
-    given = {"--publisher": FACTS.name, "--website": FACTS.website, "--privacy-policy": FACTS.privacy_policy,
-             "--support-email": FACTS.support_email}
-    if not options:
-        del given["--publisher"]
-    args = [item for pair in given.items() for item in pair] + options
+    args = release_options(FACTS if options else dataclasses.replace(FACTS, name=None)) + options
     assert openapi.main(["--release", str(tmp_path / "out"), *args]) == 2
     assert refused in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -46,13 +46,13 @@ def demo_site(stack, tmp_path_factory):
     demo = Stack(scenario=DEMO_SCENARIO, state_dir=tmp_path_factory.mktemp("widget"),
                  log_dir=TEST_LOGS / "widget", environ=environ, quiet=True)
     try:
-        demo.start_sandbox()
+        sandbox = demo.start_sandbox()
         demo.storage_connection, demo.table_endpoint = stack.storage_connection, stack.table_endpoint
         demo.start_website()  # as `dev.py start` does: before the host, which is told its origin
         host = demo.start_host(port=0, name="widget-host", extra_settings={
             **QUIET_TIMER, "AVAILABILITY_CACHE_SECONDS": str(CACHE_SECONDS),
             "AVAILABILITY_STATE_TABLE": f"State{uuid.uuid4().hex[:16]}"})
-        yield demo, host, SandboxControl(demo.sandbox["url"], demo.sandbox["caBundle"])
+        yield demo, host, SandboxControl(sandbox["url"], sandbox["caBundle"])
     finally:
         demo.stop()
 

@@ -740,6 +740,10 @@ class MemoryStore:
     def purge(self, older_than: datetime) -> int:
         return 0
 
+    def recent_workstreams(self, start: datetime, end: datetime, *, deadline: float | None = None) -> list[str]:
+        with self._lock:
+            return sorted({row.workstream_id for row in self.rows if start <= row.captured_at <= end})
+
 
 @pytest.mark.parametrize("started, slot", [
     ("2026-11-24T12:04:59.998Z", "2026-11-24T12:05:00Z"),
