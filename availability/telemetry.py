@@ -8,7 +8,7 @@ Attributes never hold a secret, a token or anything a caller sent: endpoint name
 results and the correlation id only. The distro the worker configures in Azure also turns on the requests and
 urllib3 instrumentations, which record the full URL of every outgoing request: the app's own requests carry no
 secret in theirs (the org, Key Vault, storage), but a delivery's URL is the receiver's secret (a flow's callback
-signs itself in its query string), so deliveries are sent `untraced()`.
+signs itself in its query string), so deliveries are written over plain sockets, which nothing instruments.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Iterator, cast
+from typing import Any, Iterator
 
 NAME = "availability"
 
@@ -94,13 +94,6 @@ def count_shared_state_failure() -> None:
 def count_delivery(result: str) -> None:
     """`result`: delivered, retried or failed."""
     _instrument(DELIVERIES).add(1, {"result": result})
-
-
-def untraced() -> AbstractContextManager[None]:
-    """A block whose outgoing HTTP requests no instrumentation records (OpenTelemetry's own switch)."""
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
-
-    return cast("AbstractContextManager[None]", suppress_instrumentation())
 
 
 def request_span(endpoint: str, correlation_id: str) -> AbstractContextManager[Any]:

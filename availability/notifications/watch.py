@@ -20,11 +20,13 @@ and watch, then for each watch:
   minute.
 
 Each subscription whose watched field (status, or canEscalate) differs from the one last told gets a **pending
-change**, written to its row before anything is sent (store.py), then delivered (delivery.py) by a bounded pool:
-a slow receiver holds one worker for at most one attempt's timeout, never the others. 5xx, 429 and timeouts are
-retried with back-off (2 s and 10 s within the run, then from later runs), 410 deletes the subscription, and the
-10th failed attempt in a row disables it. The run ends a few seconds before the timer's next occurrence; what is
-left (a retry due later) is taken up by a later run, from the rows.
+change**, written to its row (held by the run, in the same write) before anything is sent (store.py), then
+delivered (delivery.py) by a pool of senders of its own: a slow receiver holds one sender for at most one
+attempt's deadline, never the storage work nor, while fewer than `POST_CONCURRENCY` are slow at once, the others'
+deliveries. Each delivered change costs its subscription two writes: the change, and how its attempt went. 5xx,
+429 and timeouts are retried with back-off (2 s and 10 s within the run, then from later runs), 410 deletes the
+subscription, and the 10th failed attempt in a row disables it. The run ends a few seconds before the timer's next
+occurrence; what is left (a retry due later) is taken up by a later run, from the rows.
 """
 
 from __future__ import annotations
@@ -59,10 +61,13 @@ GAP_SECONDS = 60.0  # between two asks of one watch: the org's cost cap per dist
 MARGIN_SECONDS = 2.0  # after a known transition before asking: clock skew, the Date header's whole seconds
 SNAPSHOT_WAIT_SECONDS, SNAPSHOT_POLL_SECONDS = 45.0, 3.0  # a slot's rows are awaited that long, read that often
 STAFFING_MARGIN_SECONDS = 75.0  # a staffing refresh is due this long before one snapshot interval has passed
-LEASE_SECONDS = 30.0  # a run sending a change holds it that long (one attempt lasts at most ~13 s)
+LEASE_SECONDS = 30.0  # a run sending a change holds it that long (an attempt lasts at most ~10 s, DNS included)
 ASK_SECONDS = 20.0  # the time budget of one ask
 MIN_RUN_SECONDS, MAX_RUN_SECONDS, END_MARGIN_SECONDS = 20.0, 120.0, 3.0
 DEFAULT_INTERVAL = 300.0  # seconds between snapshots when the schedule cannot say
+# Deliveries sent at once: a receiver that answers slowly (or not at all) holds one sender for one attempt's
+# deadline; this many of them together still leave the others' deliveries going.
+POST_CONCURRENCY = 128
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,8 @@ class Notifier:
                  snapshots: SnapshotStore | None = None, schedule: str = "0 * * * * *",
                  snapshot_schedule: str = "0 */5 * * * *", snapshot_workstreams: Iterable[str] | None = None,
                  time_zone: str | None = None, ask_concurrency: int = 8, delivery_concurrency: int = 16,
-                 org_clock: OrgClock | None = None, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 post_concurrency: int = POST_CONCURRENCY, org_clock: OrgClock | None = None,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.service = service
         self.sender = sender
@@ -112,6 +117,7 @@ class Notifier:
         self.zone = schedule_zone(time_zone)
         self.ask_concurrency = ask_concurrency
         self.delivery_concurrency = delivery_concurrency
+        self.post_concurrency = post_concurrency
         self.clock = clock
         self.monotonic = monotonic
         self.org_clock = org_clock if org_clock is not None else OrgClock(wall=clock, monotonic=monotonic)
@@ -199,6 +205,12 @@ class _Scheduler:
             self._condition.notify()
         return True
 
+    def soon(self, pool: str, task: Callable[..., None], *args: Any) -> None:
+        """Run `task(*args)` on `pool` now, even past the deadline: what was sent must be recorded."""
+        with self._condition:
+            self._active += 1
+        self._pools[pool].submit(self._call, task, args)
+
     def run(self) -> None:
         while True:
             with self._condition:
@@ -262,8 +274,10 @@ class _Run:
             except AvailabilityError as exc:
                 log.warning("Unused watches not deleted: %s", exc.message)
         with ThreadPoolExecutor(self.n.ask_concurrency, thread_name_prefix="notify-watch") as watch_pool, \
-                ThreadPoolExecutor(self.n.delivery_concurrency, thread_name_prefix="notify-deliver") as deliveries:
-            self.scheduler = _Scheduler(self.deadline, self.n.clock, {"watch": watch_pool, "deliver": deliveries})
+                ThreadPoolExecutor(self.n.delivery_concurrency, thread_name_prefix="notify-deliver") as deliveries, \
+                ThreadPoolExecutor(self.n.post_concurrency, thread_name_prefix="notify-post") as posts:
+            self.scheduler = _Scheduler(self.deadline, self.n.clock, {"watch": watch_pool, "deliver": deliveries,
+                                                                      "post": posts})
             for key in self.groups:
                 self.compare(key)
                 self.plan(key)
@@ -411,10 +425,12 @@ class _Run:
                 self.save(key, replace(subscription, seen_status=answer.status, seen_at=answer.retrieved_at))
             return
         assert answer is not None
-        change = self.save(key, replace(subscription, pending=self.new_pending(subscription, watch)))
+        # Written already held by this run (one write for the change and its lease), and posted at once.
+        pending = replace(self.new_pending(subscription, watch), lease_until=now + LEASE_SECONDS)
+        change = self.save(key, replace(subscription, pending=pending))
         if change is not None:
             self.tally("changes")
-            self.scheduler.at(now, "deliver", self.deliver, key, subscription.id)
+            self.scheduler.at(now, "post", self.post, key, change)
 
     def new_pending(self, subscription: Subscription, watch: Watch) -> Pending:
         answer = watch.answer
@@ -442,11 +458,23 @@ class _Run:
                     and fresh.pending.id == subscription.pending.id and fresh.pending.lease_until <= now:
                 self.deliver(key, subscription_id, again=False)
             return
+        self.scheduler.soon("post", self.post, key, claimed)
+
+    def post(self, key: str, claimed: Subscription) -> None:
+        """Send the change this run holds, on the pool of senders (a slow receiver holds one sender, never the
+        storage work), then record the attempt."""
         pending = claimed.pending
         assert pending is not None
+        if pending.lease_until - self.n.clock() < self.n.sender.attempt_seconds + 1.0:  # waited for a sender
+            renewed = self.save(key, replace(claimed, pending=replace(pending, lease_until=self.n.clock()
+                                                                      + LEASE_SECONDS)))
+            if renewed is None:
+                return  # taken, changed or deleted meanwhile
+            claimed, pending = renewed, renewed.pending
+            assert pending is not None
         attempt = self.n.sender.post(claimed.callback_url, pending.body.encode("utf-8"), secret=claimed.secret,
                                      delivery_id=pending.id)
-        self.record(key, claimed, attempt)
+        self.scheduler.soon("deliver", self.record, key, claimed, attempt)
 
     def record(self, key: str, subscription: Subscription, attempt: Attempt) -> None:
         """What the attempt means for the subscription's row, and the next attempt when one is due this run."""

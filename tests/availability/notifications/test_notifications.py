@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -55,8 +56,14 @@ class Delivery:
         return self.headers["x-availability-delivery"]
 
     def signed_with(self, secret: str) -> bool:
+        """Both signatures hold: the body's, and the one over the time it was sent, its id and the body."""
         expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(self.headers["x-availability-signature"], expected)
+        match = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", self.headers["x-availability-signature-timed"])
+        assert match, self.headers["x-availability-signature-timed"]
+        signed = f"{match[1]}.{self.id}.".encode() + self.body
+        timed = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        return (hmac.compare_digest(self.headers["x-availability-signature"], expected)
+                and hmac.compare_digest(match[2], timed) and abs(int(match[1]) - self.at) <= 5)
 
 
 class Receiver:
@@ -117,6 +124,65 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class HostileReceiver:
+    """A receiver on loopback that takes the request, then answers as hostile ones do: `trickle` sends a status
+    line and headers a byte a second, without end; `stream` sends a 200 and a chunked body without end."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.requests: dict[str, float] = {}  # path -> when its request arrived
+        self.closed: dict[str, tuple[float, int]] = {}  # path -> when the app closed, bytes sent until then
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, mode: str) -> tuple[str, str]:
+        name = f"{mode}-{uuid.uuid4().hex}"
+        return name, f"http://127.0.0.1:{self.port}/{name}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            name = request.split(b" ", 2)[1].decode().strip("/")
+            with self.lock:
+                self.requests[name] = time.time()
+            sent = 0
+            try:
+                if name.startswith("trickle"):
+                    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000:
+                        connection.sendall(bytes([byte]))
+                        sent += 1
+                        time.sleep(1)
+                else:
+                    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    connection.sendall(head)
+                    sent += len(head)
+                    chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
+                    while True:
+                        connection.sendall(chunk)
+                        sent += len(chunk)
+                        time.sleep(0.001)
+            except OSError:  # the app closed the connection
+                with self.lock:
+                    self.closed[name] = (time.time(), sent)
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 # -------------------------------------------------------------------------------------------- fixtures
@@ -571,6 +637,65 @@ def test_after_the_org_clock_moved_days_a_new_subscription_hears_of_an_opening_a
     assert delivery.at - opens_at <= 15
 
 
+def stored(store, url: str, check_body: dict, *, failures: int = 0, workstream: str = WEB_CHAT):
+    """A subscription written straight to the store, its baseline `closed` an hour ago (WEB_CHAT never closes, so
+    a first run tells it a change at once)."""
+    from availability.checks import parse_before_conversation
+    from availability.notifications.store import Subscription, check_key
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    return store.insert(Subscription(
+        id=str(uuid.uuid4()), workstream_id=workstream, check_body=check_body,
+        check_key=check_key(parse_before_conversation({"workstreamId": workstream, **check_body})), notify_on="status",
+        language="en", time_zone=None, created_at=now, callback_url=url, secret=uuid.uuid4().hex,
+        callback_host="127.0.0.1", seen_status="closed", seen_can_escalate=False, seen_at=now - timedelta(hours=1),
+        consecutive_failures=failures))
+
+
+@pytest.fixture
+def hostile():
+    started = HostileReceiver()
+    yield started
+    started.close()
+
+
+def test_hostile_receivers_delay_neither_the_others_deliveries_nor_the_end_of_the_run(notify_stack, receiver,
+                                                                                       hostile):
+    """More receivers trickling a byte a second than the old pool of senders, and two streaming a body without end:
+    the others are told at once, each hostile attempt is cut at its deadline, and the run ends then."""
+    from availability.notifications.delivery import ATTEMPT_SECONDS, MAX_FAILURES, CallbackSender
+    from availability.notifications.watch import Notifier
+    from devtools.sandbox_client import sandbox_app
+
+    app = sandbox_app(notify_stack.app_settings({"SUBSCRIPTIONS_TABLE": f"Subscriptions{uuid.uuid4().hex[:12]}",
+                                                 "AVAILABILITY_SHARED_STATE": "off"}))
+    try:
+        check = {"contextItems": {"TestCase": uuid.uuid4().hex}}
+        normal = [receiver.endpoint()[0] for _ in range(10)]
+        for name in normal:
+            stored(app.subscriptions, f"{receiver.base}/{name}", check)
+        slow = [hostile.url("trickle") for _ in range(20)]
+        streams = [hostile.url("stream") for _ in range(2)]
+        for _, url in slow + streams:  # one more failure disables them: no retry to wait for
+            stored(app.subscriptions, url, check, failures=MAX_FAILURES - 1)
+        notifier = Notifier(store=app.subscriptions, service=app.service, sender=CallbackSender(allow_private=True),
+                            org_clock=app.org_clock)
+        started = time.time()
+        summary = notifier.run()
+        ended = time.time()
+    finally:
+        app.close()
+    arrivals = [receiver.wait_for(name, 1, timeout=1)[0].at for name in normal]
+    assert max(arrivals) - started < ATTEMPT_SECONDS, "the others waited for the hostile receivers"
+    assert ended - started < ATTEMPT_SECONDS + 4, f"the run took {ended - started:.1f} s"
+    assert (summary.counts["delivered"], summary.counts["failed"]) == (12, 20), summary.line()
+    for name, _ in streams:  # the status line, then closed: never drained
+        closed_at, sent = hostile.closed[name]
+        assert closed_at - hostile.requests[name] < 2 and sent < 4 * 1024 * 1024
+    for name, _ in slow:
+        assert name in hostile.requests
+
+
 # ------------------------------------------------------------------------------- the local stack's demo
 
 
@@ -673,6 +798,42 @@ def test_a_delivery_goes_nowhere_when_the_name_now_resolves_privately(receiver):
     assert attempt.outcome == "refused" and attempt.status is None
     time.sleep(0.2)
     assert receiver.deliveries(name) == []
+
+
+def test_an_attempt_ends_by_its_deadline_and_reads_no_more_than_the_status_line(hostile, receiver):
+    from availability.notifications.delivery import REPLY_BYTES, CallbackSender
+
+    sender = CallbackSender(allow_private=True, attempt_seconds=2.0)
+    name, url = hostile.url("trickle")
+    started = time.monotonic()
+    attempt = sender.post(url, b"{}", secret="s", delivery_id="d")
+    assert (attempt.outcome, attempt.status) == ("retry", None)
+    assert time.monotonic() - started < 2.5 and name in hostile.requests
+    name, url = hostile.url("stream")
+    started = time.monotonic()
+    attempt = sender.post(url, b"{}", secret="s", delivery_id="d")
+    assert (attempt.outcome, attempt.status) == ("delivered", 200) and time.monotonic() - started < 1
+    deadline = time.monotonic() + 3
+    while name not in hostile.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hostile.closed[name][1] < 4 * 1024 * 1024
+    # An interim answer is passed over; what is not HTTP is no answer.
+    for reply, outcome in ((b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+                            ("delivered", 204)),
+                           (b"HTTP/1.0 503 Busy\r\n\r\n", ("retry", 503)),
+                           (b"SSH-2.0-OpenSSH_9.6\r\n", ("retry", None)),
+                           (b"HTTP/1.1 200 " + b"x" * REPLY_BYTES, ("retry", None))):
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            def answer(server=server, reply=reply):
+                connection, _ = server.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(reply)
+                    time.sleep(0.5)
+
+            threading.Thread(target=answer, daemon=True).start()
+            got = sender.post(f"http://127.0.0.1:{server.getsockname()[1]}/x", b"{}", secret="s", delivery_id="d")
+            assert (got.outcome, got.status) == outcome, reply
 
 
 def test_the_signature_is_the_hmac_sha256_of_the_raw_body():
