@@ -21,7 +21,7 @@ from ..dataverse.clock import jumped
 from ..errors import AvailabilityError, InvalidRequest, NotFound
 from ..language import negotiate
 from ..schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
-from .guard import Callback, CallbackRefused, CallbackUnresolved, resolve
+from .guard import NOT_PUBLIC, Callback, CallbackRefused, CallbackUnresolved, resolve
 from .store import Subscription, SubscriptionStore, Watch, check_key
 
 __all__ = ["create_subscription", "created_json", "find_subscription", "delete_subscription", "list_subscriptions",
@@ -113,8 +113,9 @@ def _allowed_callback(url: str, allow_private: bool) -> Callback:
             resolve(callback)
     except CallbackRefused as exc:
         raise InvalidRequest(f"callbackUrl is not allowed: {exc.reason}.", target="callbackUrl") from None
-    except CallbackUnresolved as exc:
-        raise InvalidRequest(f"callbackUrl cannot be used: {exc.reason}.", target="callbackUrl") from None
+    except CallbackUnresolved:
+        # Said as an address not allowed is: two answers would tell a caller which internal names exist.
+        raise InvalidRequest(f"callbackUrl is not allowed: {NOT_PUBLIC}.", target="callbackUrl") from None
     return callback
 
 
