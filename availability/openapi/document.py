@@ -102,6 +102,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         operation["callbacks"] = _callbacks(op.notification)
     if op.public:
         operation["security"] = []
+    elif op.admin:
+        operation["security"] = [{"masterKeyHeader": []}, {"masterKeyQuery": []}]
     return operation
 
 
@@ -149,6 +151,10 @@ def _document_json() -> str:
                                                      "its own function)."},
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
                                      "description": "A host key of the function app, as a query parameter."},
+                "masterKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                                    "description": "The master key of the function app (operators only)."},
+                "masterKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
+                                   "description": "The master key of the function app, as a query parameter."},
             },
         },
     }

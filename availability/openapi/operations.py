@@ -105,6 +105,7 @@ class Operation:
     visibility: str | None = None
     public: bool = False
     not_modified: bool = False  # answers 304 to a matching If-None-Match, with the 200's headers
+    admin: bool = False  # needs the master key: the host refuses any other key with its empty 401
     trigger: str | None = None  # the connector's x-ms-trigger: "single" for a webhook trigger
     notification: Notification | None = None  # what the webhook this operation subscribes to is sent
 
@@ -497,22 +498,25 @@ def _subscription_operations() -> list[Operation]:
         ),
         Operation(
             path="/subscriptions", method="get",
-            operation_id="ListSubscriptions", tag="Notifications",
+            operation_id="ListSubscriptions", tag="Notifications", admin=True,
             summary="List change subscriptions",
             description="Every change subscription of this app, oldest first, with how its last delivery went; never "
-                        "a callback URL (only its host) nor a secret.",
+                        "a callback URL (only its host) nor a secret. Needs the master key: it lists everyone's "
+                        "subscriptions, with the ids that open them.",
             ok=Ok("SubscriptionList", "The subscriptions.",
                   examples={"one": {"summary": "One subscription", "value": {"subscriptions": [
                       examples.subscription()]}}}),
             errors=(401, 500, 503),
-            error_notes=_STORAGE_FAULT,
+            error_notes={401: ("The master key is missing or wrong: any other key (a function or host key) is refused "
+                               "by the Functions host, with an empty body.", ()), **_STORAGE_FAULT},
         ),
         Operation(
             path="/subscriptions/{id}", method="get",
             operation_id="GetSubscription", tag="Notifications",
             summary="Get a change subscription",
             description="One change subscription and how its last delivery went; never its callback URL (only its "
-                        "host) nor its secret.",
+                        "host) nor its secret. Its ID, unguessable and shown only to whoever made it, is what opens it, "
+                        "with any key of the app.",
             parameters=(_SUBSCRIPTION_ID,),
             ok=Ok("Subscription", "The subscription.",
                   examples={"delivered": {"summary": "Last delivery taken", "value": examples.subscription()}}),

@@ -326,14 +326,19 @@ def test_openapi_has_every_endpoint_of_the_contract(oas):
                                                                        | PUBLIC_OPERATIONS | SUBSCRIPTION_OPERATIONS)
 
 
-def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
+def test_openapi_security_is_the_function_key_except_health_openapi_and_the_subscription_list(oas):
     schemes = oas["components"]["securitySchemes"]
     assert {(s["type"], s["in"], s["name"]) for s in schemes.values()} == {
         ("apiKey", "header", "x-functions-key"), ("apiKey", "query", "code")}
-    assert {name for requirement in oas["security"] for name in requirement} == set(schemes)
+    function_keys = {name for requirement in oas["security"] for name in requirement}
+    assert function_keys == {"functionKeyHeader", "functionKeyQuery"}
     for path, method, operation in operations(oas):
         if path in ("/api/health", "/api/openapi.json") or path.startswith("/api/public/"):
             assert operation["security"] == []
+        elif (path, method) == ("/api/subscriptions", "get"):  # everyone's subscriptions: operators only
+            assert {name for requirement in operation["security"] for name in requirement} == set(schemes) - \
+                function_keys == {"masterKeyHeader", "masterKeyQuery"}
+            assert "master key" in operation["responses"]["401"]["description"]
         else:
             assert "security" not in operation
             assert "401" in operation["responses"]
