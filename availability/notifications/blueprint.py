@@ -40,7 +40,7 @@ def create_subscription(req: func.HttpRequest) -> func.HttpResponse:
         current = app.current()
         made, answer = create(json_body(req), accept_language=req.headers.get("accept-language"),
                               store=current.subscriptions, service=current.service,
-                              allow_private=current.settings.allow_private_callbacks, deadline=deadline)
+                              allow_private=current.settings.private_callbacks(), deadline=deadline)
         return created_json(made, answer), "created"
 
     def created(body: Any, correlation: str) -> func.HttpResponse:

@@ -280,6 +280,11 @@ def run_timer(gateway: Gateway, name: str = "notify_subscribers", timeout: float
     raise AssertionError(f"{name} did not finish")
 
 
+def master(gateway: Gateway) -> dict[str, str]:
+    """The headers of a request with the master key (listing every subscription needs it)."""
+    return {"x-functions-key": gateway.master_key}
+
+
 def subscribe(gateway: Gateway, url: str, workstream: str = OFFICE, **body) -> dict:
     response = gateway.post("subscriptions", {"callbackUrl": url, "workstreamId": workstream, **body})
     assert response.status_code == 201, response.text
@@ -367,7 +372,8 @@ def test_a_deleted_subscription_is_told_nothing(host, control, receiver):
     run_timer(gateway)
     receiver.wait_for(kept_name, 1)
     assert receiver.deliveries(gone_name) == []
-    assert [s["id"] for s in gateway.get("subscriptions").json()["subscriptions"]] == [kept["id"]]
+    listed = gateway.get("subscriptions", headers=master(gateway)).json()["subscriptions"]
+    assert [s["id"] for s in listed] == [kept["id"]]
 
 
 def test_the_location_is_absolute_on_the_host_asked_and_a_delete_there_with_the_key_ends_it(host, receiver):
@@ -416,7 +422,7 @@ def test_a_410_deletes_the_subscription(host, control, receiver):
     run_timer(gateway)
     assert len(receiver.wait_for(name, 1)) == 1
     assert gateway.get(f"subscriptions/{made['id']}").status_code == 404
-    assert gateway.get("subscriptions").json() == {"subscriptions": []}
+    assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
 
 
 def test_a_delivery_cut_off_by_sigkill_is_sent_again_with_its_id_by_the_next_run(host, control, receiver):
@@ -474,7 +480,13 @@ def test_callbacks_must_be_https_to_public_addresses_without_the_setting(host, r
         assert response.status_code == 400, (url, response.text)
         error = response.json()["error"]
         assert error["target"] == "callbackUrl" and url not in error["message"], url
-    assert gateway.get("subscriptions").json() == {"subscriptions": []}
+    # A name that does not resolve and one that resolves to loopback get one answer: no oracle of internal names.
+    unknown, internal = (gateway.post("subscriptions", {"callbackUrl": url, "workstreamId": OFFICE}).json()["error"]
+                         for url in ("https://no-such-host.invalid/hook", "https://localhost/hook"))
+    assert unknown == internal
+    port = gateway.post("subscriptions", {"callbackUrl": "https://hooks.contoso.com:8443/x", "workstreamId": OFFICE})
+    assert port.status_code == 400 and "port 443" in port.json()["error"]["message"]
+    assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
 
 
 def test_the_guard_holds_at_delivery_time_too(host, control, receiver):
@@ -498,7 +510,7 @@ def test_subscriptions_list_and_get_never_show_the_callback_url_or_the_secret(ho
     made = subscribe(gateway, url, WEB_CHAT, notifyOn="canEscalate", contextItems={"Language": "fr"})
     assert set(made) == {"id", "workstreamId", "notifyOn", "createdAt", "status", "secret"}
     assert made["notifyOn"] == "canEscalate" and made["workstreamId"] == WEB_CHAT
-    listed = gateway.get("subscriptions")
+    listed = gateway.get("subscriptions", headers=master(gateway))
     one = gateway.get(f"subscriptions/{made['id']}")
     for response in (listed, one):
         assert response.status_code == 200
@@ -511,6 +523,69 @@ def test_subscriptions_list_and_get_never_show_the_callback_url_or_the_secret(ho
     for missing in (str(uuid.uuid4()), "not-a-guid"):
         response = gateway.get(f"subscriptions/{missing}")
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_listing_every_subscription_needs_the_master_key_while_its_id_opens_one_with_any_key(host, receiver):
+    """Keys cannot be told apart, so the id (unguessable, shown only to whoever made it) is what opens one
+    subscription; listing them all, ids included, is for the master key only."""
+    gateway = host()
+    _, url = receiver.endpoint()
+    made = subscribe(gateway, url)
+    refused = gateway.get("subscriptions")  # the function key
+    assert refused.status_code == 401 and refused.content == b""  # the host's own answer, before the app
+    assert "x-correlation-id" not in refused.headers
+    assert requests.get(f"{gateway.url}/api/subscriptions?code={gateway.function_key}", timeout=10).status_code == 401
+    listed = gateway.get("subscriptions", headers=master(gateway))
+    assert [s["id"] for s in listed.json()["subscriptions"]] == [made["id"]]
+    assert gateway.get(f"subscriptions/{made['id']}").json()["id"] == made["id"]
+    assert gateway.get(f"subscriptions/{uuid.uuid4()}").status_code == 404
+    assert gateway.session.delete(f"{gateway.url}/api/subscriptions/{made['id']}", timeout=10).status_code == 204
+    assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
+
+
+def test_private_callbacks_are_refused_in_azure_by_the_subscriptions_and_the_timer_alone(host, receiver):
+    """One app setting must not open callbacks to the metadata endpoint and the private network in Azure."""
+    gateway = host(WEBSITE_INSTANCE_ID="a1b2c3d4e5f6", NOTIFY_ALLOW_PRIVATE_CALLBACKS="true")  # checks answer 200
+    _, url = receiver.endpoint()
+    for response in (gateway.post("subscriptions", {"callbackUrl": url, "workstreamId": OFFICE}),
+                     gateway.get(f"subscriptions/{uuid.uuid4()}"),
+                     gateway.get("subscriptions", headers=master(gateway))):
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "configuration_error"
+        assert "NOTIFY_ALLOW_PRIVATE_CALLBACKS" in response.json()["error"]["message"]
+    admin = {"x-functions-key": gateway.master_key}
+    status_url = f"{gateway.url}/admin/functions/notify_subscribers/status"
+    assert requests.post(f"{gateway.url}/admin/functions/notify_subscribers", json={"input": ""}, headers=admin,
+                         timeout=10).status_code == 202
+    deadline, status = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        status = requests.get(status_url, headers=admin, timeout=10).json()
+        if status["invocations"] and not status["running"]:
+            break
+        time.sleep(0.1)
+    assert status["lastResult"] != "Succeeded" and "NOTIFY_ALLOW_PRIVATE_CALLBACKS" in gateway.log()
+    assert gateway.post("availability/before-conversation", {"workstreamId": WEB_CHAT}).status_code == 200
+    # In Azure without the setting, subscriptions work (and loopback callbacks are refused as ever).
+    strict = host(WEBSITE_INSTANCE_ID="a1b2c3d4e5f6", NOTIFY_ALLOW_PRIVATE_CALLBACKS="false")
+    refused = strict.post("subscriptions", {"callbackUrl": url, "workstreamId": OFFICE})
+    assert refused.status_code == 400 and refused.json()["error"]["target"] == "callbackUrl"
+
+
+def test_the_private_callbacks_setting_is_refused_where_the_app_runs_in_azure():
+    from availability.app import App
+    from availability.errors import ConfigurationError
+    from availability.settings import load_settings
+
+    local = load_settings({"NOTIFY_ALLOW_PRIVATE_CALLBACKS": "true"})
+    assert local.private_callbacks() is True
+    assert load_settings({"WEBSITE_INSTANCE_ID": "a1b2", "NOTIFY_ALLOW_PRIVATE_CALLBACKS": "false"}
+                         ).private_callbacks() is False
+    in_azure = load_settings({"WEBSITE_INSTANCE_ID": "a1b2", "NOTIFY_ALLOW_PRIVATE_CALLBACKS": "true"})
+    for part in ("subscriptions", "notifier"):
+        with pytest.raises(ConfigurationError) as refused:
+            getattr(App(in_azure), part)
+        assert refused.value.setting == "NOTIFY_ALLOW_PRIVATE_CALLBACKS"
+        assert "NOTIFY_ALLOW_PRIVATE_CALLBACKS" in refused.value.message
 
 
 @pytest.mark.parametrize("body, target", [
@@ -535,7 +610,7 @@ def test_an_unknown_workstream_is_a_404_and_makes_no_subscription(host):
     response = gateway.post("subscriptions", {"callbackUrl": "http://127.0.0.1:9/x",
                                               "workstreamId": str(uuid.uuid4())})
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
-    assert gateway.get("subscriptions").json() == {"subscriptions": []}
+    assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
 
 
 def test_a_workstream_takes_at_most_the_documented_number_of_subscriptions(host):
@@ -551,7 +626,8 @@ def test_a_workstream_takes_at_most_the_documented_number_of_subscriptions(host)
     assert refused.status_code == 400 and refused.json()["error"]["target"] == "workstreamId"
     assert str(MAX_SUBSCRIPTIONS_PER_WORKSTREAM) in refused.json()["error"]["message"]
     assert gateway.post("subscriptions", {**body, "workstreamId": OFFICE}).status_code == 201  # per workstream
-    assert len(gateway.get("subscriptions").json()["subscriptions"]) == MAX_SUBSCRIPTIONS_PER_WORKSTREAM + 1
+    listed = gateway.get("subscriptions", headers=master(gateway)).json()["subscriptions"]
+    assert len(listed) == MAX_SUBSCRIPTIONS_PER_WORKSTREAM + 1
 
 
 def test_deliveries_are_counted_in_the_contract_metric(host, control, receiver):
@@ -747,10 +823,34 @@ def test_the_guard_refuses_every_address_that_is_not_public():
                "192.0.2.10", "198.18.0.1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "240.0.0.1", "not an address"]
     for address in refused:
         assert not is_allowed_address(address), address
+    # IPv6 forms carrying an IPv4 address a translator or a tunnel may deliver to: judged by that address.
+    embedded = ["64:ff9b::a9fe:a9fe", "64:ff9b::10.0.0.1", "2002:7f00:1::", "2002:a9fe:a9fe::1", "::127.0.0.1",
+                "::10.1.2.3", "::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "::ffff:7f00:1", "64:ff9b:1::1432:201",
+                "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:a9fe:a9fe::1"]
+    for address in refused + embedded:
+        assert not is_allowed_address(address), address
     assert {str(a) for a in METADATA_ADDRESSES} == {"169.254.169.254", "fd00:ec2::254"}
-    for address in ("20.50.2.1", "52.239.152.10", "2603:1000::1", "::ffff:20.50.2.1"):
+    for address in ("20.50.2.1", "52.239.152.10", "2603:1000::1", "::ffff:20.50.2.1", "64:ff9b::20.50.2.1",
+                    "2002:1432:201::1"):
         assert is_allowed_address(address), address
-    assert all(is_allowed_address(address, allow_private=True) for address in refused[:-1])
+    assert all(is_allowed_address(address, allow_private=True) for address in refused[:-1] + embedded)
+
+
+def test_the_ipv4_an_ipv6_address_carries_is_read_in_every_form():
+    import ipaddress
+
+    from availability.notifications.guard import embedded_ipv4
+
+    def carried(address):
+        return [str(v4) for v4 in embedded_ipv4(ipaddress.IPv6Address(address))]
+
+    assert carried("64:ff9b::a9fe:a9fe") == ["169.254.169.254"]  # NAT64
+    assert carried("2002:7f00:1::") == ["127.0.0.1"]  # 6to4
+    assert carried("::127.0.0.1") == ["127.0.0.1"]  # compatible
+    assert carried("::ffff:0:7f00:1") == ["127.0.0.1"]  # translated
+    assert carried("::ffff:10.0.0.1") == ["10.0.0.1"]  # mapped
+    assert carried("2001:0:4136:e378:8000:63bf:3fff:fdd2") == ["65.54.227.120", "192.0.2.45"]  # Teredo
+    assert carried("2603:1000::1") == []
 
 
 def test_a_name_resolving_to_a_private_address_is_refused_even_beside_a_public_one():
@@ -781,23 +881,26 @@ def test_a_name_resolving_to_a_private_address_is_refused_even_beside_a_public_o
         resolve(callback, resolver=slow, timeout=0.1)
     with pytest.raises(CallbackRefused):
         resolve(Callback.parse("http://hooks.contoso.com/x"), resolver=resolver("20.50.2.1"))
+    with pytest.raises(CallbackRefused, match="port 443"):  # no other port, so no scan of a host's services
+        resolve(Callback.parse("https://hooks.contoso.com:8443/x"), resolver=resolver("20.50.2.1"))
+    assert resolve(Callback.parse("https://hooks.contoso.com:443/x"), resolver=resolver("20.50.2.1"))
+    assert resolve(Callback.parse("http://hooks.contoso.com:8080/x"), resolver=resolver("10.1.2.3"),
+                   allow_private=True) == ["10.1.2.3"]
 
 
-def test_a_delivery_goes_nowhere_when_the_name_now_resolves_privately(receiver):
-    """DNS rebinding: public when subscribed, the receiver's loopback address at delivery: nothing is sent."""
+def test_a_delivery_goes_nowhere_when_the_name_now_resolves_privately():
+    """DNS rebinding: public when subscribed, a loopback address at delivery: nothing is sent."""
     from availability.notifications.delivery import CallbackSender
 
-    name, _ = receiver.endpoint()
-    port = receiver.server.server_address[1]
+    from availability.notifications.guard import NOT_PUBLIC
 
-    def rebound(host, port_, family, kind):
-        return [(socket.AF_INET, kind, 6, "", ("127.0.0.1", port_))]
+    for address in ("127.0.0.1", "64:ff9b::7f00:1"):  # loopback, and loopback through NAT64
+        def rebound(host, port_, family, kind, address=address):
+            return [(socket.AF_INET6 if ":" in address else socket.AF_INET, kind, 6, "", (address, port_))]
 
-    attempt = CallbackSender(resolver=rebound).post(f"https://hooks.contoso.com:{port}/{name}", b"{}",
-                                                    secret="s", delivery_id="d")
-    assert attempt.outcome == "refused" and attempt.status is None
-    time.sleep(0.2)
-    assert receiver.deliveries(name) == []
+        attempt = CallbackSender(resolver=rebound).post("https://hooks.contoso.com/availability", b"{}",
+                                                        secret="s", delivery_id="d")
+        assert (attempt.outcome, attempt.status) == ("refused", None) and NOT_PUBLIC in attempt.reason
 
 
 def test_an_attempt_ends_by_its_deadline_and_reads_no_more_than_the_status_line(hostile, receiver):
