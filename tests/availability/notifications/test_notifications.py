@@ -613,21 +613,40 @@ def test_an_unknown_workstream_is_a_404_and_makes_no_subscription(host):
     assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
 
 
-def test_a_workstream_takes_at_most_the_documented_number_of_subscriptions(host):
-    from availability.schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
+def test_a_workstream_takes_exactly_the_documented_number_of_subscriptions_however_many_are_made_at_once(
+        host, notify_stack):
+    from concurrent.futures import ThreadPoolExecutor
 
-    gateway = host()
+    from availability.schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM as MOST
+    from devtools.sandbox_client import sandbox_app
+
+    table = f"Subscriptions{uuid.uuid4().hex[:12]}"
+    gateway = host(SUBSCRIPTIONS_TABLE=table)
     body = {"callbackUrl": "http://127.0.0.1:9/x", "workstreamId": WEB_CHAT}
-    statuses = []
-    for _ in range(MAX_SUBSCRIPTIONS_PER_WORKSTREAM):
-        statuses.append(gateway.post("subscriptions", body).status_code)
-    assert statuses == [201] * MAX_SUBSCRIPTIONS_PER_WORKSTREAM
-    refused = gateway.post("subscriptions", body)
-    assert refused.status_code == 400 and refused.json()["error"]["target"] == "workstreamId"
-    assert str(MAX_SUBSCRIPTIONS_PER_WORKSTREAM) in refused.json()["error"]["message"]
-    assert gateway.post("subscriptions", {**body, "workstreamId": OFFICE}).status_code == 201  # per workstream
+    headers = {"x-functions-key": gateway.function_key}
+
+    def create(_):
+        return requests.post(f"{gateway.url}/api/subscriptions", json=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(create, range(MOST + 30)))
+    assert sorted(a.status_code for a in answers) == [201] * MOST + [400] * 30, [a.text for a in answers][-3:]
+    refused = next(a.json()["error"] for a in answers if a.status_code == 400)
+    assert refused["target"] == "workstreamId" and str(MOST) in refused["message"]
+    made = {a.json()["id"] for a in answers if a.status_code == 201}
     listed = gateway.get("subscriptions", headers=master(gateway)).json()["subscriptions"]
-    assert len(listed) == MAX_SUBSCRIPTIONS_PER_WORKSTREAM + 1
+    assert {s["id"] for s in listed} == made  # every one accepted is kept, nothing of a refused one is left
+    app = sandbox_app(notify_stack.app_settings({"SUBSCRIPTIONS_TABLE": table}))
+    try:
+        assert app.subscriptions.count(WEB_CHAT) == MOST
+        one = next(iter(made))
+        assert gateway.session.delete(f"{gateway.url}/api/subscriptions/{one}", timeout=10).status_code == 204
+        assert app.subscriptions.count(WEB_CHAT) == MOST - 1
+        assert create(0).status_code == 201 and create(0).status_code == 400  # room for one again, no more
+        assert gateway.post("subscriptions", {**body, "workstreamId": OFFICE}).status_code == 201  # per workstream
+        assert app.subscriptions.count(WEB_CHAT) == MOST and app.subscriptions.count(OFFICE) == 1
+    finally:
+        app.close()
 
 
 def test_deliveries_are_counted_in_the_contract_metric(host, control, receiver):
@@ -718,6 +737,7 @@ def stored(store, url: str, check_body: dict, *, failures: int = 0, workstream: 
     a first run tells it a change at once)."""
     from availability.checks import parse_before_conversation
     from availability.notifications.store import Subscription, check_key
+    from availability.schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
     return store.insert(Subscription(
@@ -725,7 +745,7 @@ def stored(store, url: str, check_body: dict, *, failures: int = 0, workstream: 
         check_key=check_key(parse_before_conversation({"workstreamId": workstream, **check_body})), notify_on="status",
         language="en", time_zone=None, created_at=now, callback_url=url, secret=uuid.uuid4().hex,
         callback_host="127.0.0.1", seen_status="closed", seen_can_escalate=False, seen_at=now - timedelta(hours=1),
-        consecutive_failures=failures))
+        consecutive_failures=failures), limit=MAX_SUBSCRIPTIONS_PER_WORKSTREAM)
 
 
 @pytest.fixture
