@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .. import __version__
+from ..schemas import DELIVERY_HEADER as DELIVERY
+from ..schemas import SIGNATURE_HEADER as SIGNATURE
+from ..schemas import TIMED_SIGNATURE_HEADER as TIMED_SIGNATURE
 from .guard import Callback, CallbackRefused, CallbackUnresolved, Resolver, resolve
 
-__all__ = ["ATTEMPT_SECONDS", "DELIVERY", "MAX_FAILURES", "SIGNATURE", "TIMED_SIGNATURE", "Attempt", "CallbackSender",
-           "backoff", "sign", "sign_timed"]
+__all__ = ["ATTEMPT_SECONDS", "MAX_FAILURES", "Attempt", "CallbackSender", "backoff", "sign", "sign_timed"]
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,6 @@ MAX_FAILURES = 10  # attempts failed in a row before a subscription is disabled
 # Seconds from the n-th failed attempt of a change to the next: two soon (in the same run), then the next runs.
 RETRY_AFTER = (2, 10, 60, 120, 300, 600, 1200, 1800, 3600)
 USER_AGENT = f"ContactCenterAvailability/{__version__} (change notification)"
-SIGNATURE, TIMED_SIGNATURE, DELIVERY = ("x-availability-signature", "x-availability-signature-timed",
-                                        "x-availability-delivery")
 
 Outcome = Literal["delivered", "gone", "retry", "refused"]
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?\r?\n")

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from ..schemas import DELIVERY_HEADER as DELIVERY
 from ..schemas import GUID_PATTERN, MAX_BATCH, MAX_BODY_BYTES, ref
+from ..schemas import SIGNATURE_HEADER as SIGNATURE
+from ..schemas import TIMED_SIGNATURE_HEADER as TIMED_SIGNATURE
 from . import examples
 
 # Query parameters may be left blank where the page's own form sends them empty: whitespace, as Python's
@@ -474,7 +477,7 @@ def _subscription_operations() -> list[Operation]:
             errors=CHECK_ERRORS,
             error_notes={
                 400: ("invalid_request: a missing or invalid field (target names it): a callbackUrl that is not "
-                      "https or resolves to a loopback, private or link-local address, a workstreamId that is not a "
+                      "https on port 443 or does not resolve to public addresses only, a workstreamId that is not a "
                       "GUID, context items the checks would refuse; or the workstream already has the most "
                       "subscriptions it may have.", ("invalid_request",)),
                 404: ("not_found: Dynamics 365 does not know the workstream.", ("not_found",)),
@@ -482,15 +485,22 @@ def _subscription_operations() -> list[Operation]:
             notification=Notification(
                 "AvailabilityChange", "A change of availability",
                 "Sent to the subscription's callbackUrl (POST, JSON) when the watched field changes. Headers: "
-                "x-availability-signature is sha256= and the hex HMAC-SHA256 of the raw body keyed with the "
-                "subscription's secret; x-availability-delivery is the delivery's ID, the same on every retry. Answer "
-                "2xx to take it; 5xx, 429 or no answer within 5 seconds is retried with back-off; 410 deletes the "
-                "subscription; after 10 failures in a row it is disabled.",
+                f"{TIMED_SIGNATURE} is t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<delivery ID>.<raw body>\" "
+                "keyed with the subscription's secret>: check it and refuse a t more than 5 minutes from your clock, "
+                f"so that a copy sent again later or under another ID fails; {SIGNATURE} is sha256= and the hex "
+                f"HMAC-SHA256 of the raw body alone; {DELIVERY} is the delivery's ID, the same on every retry. "
+                "Answer 2xx to take it, with the status line within 5 seconds of the connection (nothing after it is "
+                "read); 5xx, 429 or no status line in time is retried with back-off; 410 deletes the subscription; "
+                "after 10 failures in a row it is disabled.",
                 headers=(
-                    {"name": "x-availability-signature", "in": "header", "required": True,
+                    {"name": TIMED_SIGNATURE, "in": "header", "required": True,
+                     "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<delivery ID>.<raw body>\", keyed "
+                                    "with the subscription's secret>. Refuse a t more than 5 minutes from your clock.",
+                     "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"}},
+                    {"name": SIGNATURE, "in": "header", "required": True,
                      "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with the subscription's secret>.",
                      "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"}},
-                    {"name": "x-availability-delivery", "in": "header", "required": True,
+                    {"name": DELIVERY, "in": "header", "required": True,
                      "description": "The delivery's ID: the same on every retry of one change.",
                      "schema": {"type": "string", "format": "uuid"}},
                 ),
@@ -515,8 +525,8 @@ def _subscription_operations() -> list[Operation]:
             operation_id="GetSubscription", tag="Notifications",
             summary="Get a change subscription",
             description="One change subscription and how its last delivery went; never its callback URL (only its "
-                        "host) nor its secret. Its ID, unguessable and shown only to whoever made it, is what opens it, "
-                        "with any key of the app.",
+                        "host) nor its secret. Its ID, unguessable and shown only to whoever made it, is what opens "
+                        "it, with any key of the app.",
             parameters=(_SUBSCRIPTION_ID,),
             ok=Ok("Subscription", "The subscription.",
                   examples={"delivered": {"summary": "Last delivery taken", "value": examples.subscription()}}),

@@ -15,6 +15,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -959,11 +961,75 @@ def test_an_attempt_ends_by_its_deadline_and_reads_no_more_than_the_status_line(
             assert (got.outcome, got.status) == outcome, reply
 
 
+def raw_post(port: int, headers: dict[str, str] | list[bytes], body: bytes) -> int:
+    """POST to loopback `port` with exactly these header lines; the status of the answer."""
+    lines = headers if isinstance(headers, list) else [f"{k}: {v}".encode("latin-1") for k, v in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"POST /hook HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(line + b"\r\n" for line in lines)
+                           + b"\r\n" + body)
+        return int(connection.recv(1024).split(b" ", 2)[1])
+
+
+@pytest.mark.subprocess
+def test_the_docs_receiver_takes_each_change_once_and_refuses_replays_and_malformed_requests(tmp_path):
+    from availability.notifications.delivery import CallbackSender, sign, sign_timed
+
+    text = (ROOT / "docs" / "notifications.md").read_text(encoding="utf-8")
+    code = text.split("## A receiver that checks the signature", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "8080" in code and "SEEN_MAX = 10_000" in code
+    port, secret = free_port(), "the-subscription-secret"
+    (tmp_path / "hook.py").write_text(code.replace("8080", str(port)).replace("SEEN_MAX = 10_000", "SEEN_MAX = 2"))
+    (tmp_path / "hook-secret.txt").write_text(secret + "\n")
+    process = subprocess.Popen([sys.executable, "hook.py"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while socket.socket().connect_ex(("127.0.0.1", port)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def change(status: str) -> bytes:
+            return json.dumps({"previousStatus": "closed", "status": status,
+                               "availability": {"message": f"now {status}"}}).encode()
+
+        def signed(body: bytes, delivery: str, at: int, key: str = secret) -> dict[str, str]:
+            return {"Content-Length": str(len(body)), "x-availability-delivery": delivery,
+                    "x-availability-signature": sign(key, body),
+                    "x-availability-signature-timed": sign_timed(key, body, delivery, at)}
+
+        sender = CallbackSender(allow_private=True)
+        first, body, now = str(uuid.uuid4()), change("available"), int(time.time())
+        attempt = sender.post(f"http://127.0.0.1:{port}/hook", body, secret=secret, delivery_id=first)
+        assert (attempt.outcome, attempt.status) == ("delivered", 204)
+        assert raw_post(port, signed(body, first, now), body) == 204  # a retry: taken, not told twice
+        assert raw_post(port, signed(body, first, now - 600), body) == 401  # a copy sent again later
+        assert raw_post(port, {**signed(body, first, now), "x-availability-delivery": str(uuid.uuid4())}, body) == 401
+        assert raw_post(port, {k: v for k, v in signed(body, first, now).items()
+                               if k != "x-availability-signature-timed"}, body) == 401  # the body's signature alone
+        assert raw_post(port, signed(body, first, now, key="another"), body) == 401
+        assert raw_post(port, [f"Content-Length: {len(body)}".encode(), b"x-availability-delivery: " + first.encode(),
+                               "x-availability-signature-timed: t=\u00e9,v1=\u00e9\u00e8".encode()], body) == 401
+        assert raw_post(port, [b"Transfer-Encoding: chunked"], b"2\r\n{}\r\n0\r\n\r\n") == 411  # no length
+        assert raw_post(port, [b"Content-Length: \xb2"], b"") == 400
+        for status in ("busy", "closed"):  # two more ids: the first is forgotten (SEEN_MAX = 2) ...
+            other = change(status)
+            assert raw_post(port, signed(other, str(uuid.uuid4()), now), other) == 204
+        assert raw_post(port, signed(body, first, now), body) == 204  # ... and so told again
+        assert raw_post(port, [], b"") == 411  # answered once the one before has printed (one request at a time)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    assert out.splitlines() == ["closed -> available | now available", "closed -> busy | now busy",
+                                "closed -> closed | now closed", "closed -> available | now available"], err
+
+
 def test_the_signature_is_the_hmac_sha256_of_the_raw_body():
-    from availability.notifications.delivery import MAX_FAILURES, backoff, sign
+    from availability.notifications.delivery import MAX_FAILURES, backoff, sign, sign_timed
 
     body = b'{"status":"available"}'
     assert sign("secret", body) == "sha256=" + hmac.new(b"secret", body, hashlib.sha256).hexdigest()
+    signed = b"1796198402.6b0d5f0e-2c1a-4f4e-9a51-0d2f3c4b5a69." + body
+    assert sign_timed("secret", body, "6b0d5f0e-2c1a-4f4e-9a51-0d2f3c4b5a69", 1796198402) == (
+        "t=1796198402,v1=" + hmac.new(b"secret", signed, hashlib.sha256).hexdigest())
     assert [backoff(n) for n in range(1, 10)] == [2, 10, 60, 120, 300, 600, 1200, 1800, 3600]
     assert MAX_FAILURES == 10
 

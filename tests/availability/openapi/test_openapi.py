@@ -815,7 +815,15 @@ def test_the_change_the_callback_receives_is_described_and_its_example_fits(oas,
 
     callbacks = oas["paths"]["/api/subscriptions"]["post"]["callbacks"]["availabilityChange"]
     delivery = callbacks["{$request.body#/callbackUrl}"]["post"]
-    assert {p["name"] for p in delivery["parameters"]} == {"x-availability-signature", "x-availability-delivery"}
+    headers = {p["name"]: p for p in delivery["parameters"]}
+    assert set(headers) == {"x-availability-signature", "x-availability-signature-timed", "x-availability-delivery"}
+    from availability.notifications.delivery import sign, sign_timed
+
+    body = b'{"status":"available"}'
+    sent = {"x-availability-signature": sign("s", body),
+            "x-availability-signature-timed": sign_timed("s", body, GUID, 1796198402)}
+    for name, value in sent.items():  # what is sent fits what is described
+        assert re.fullmatch(headers[name]["schema"]["pattern"].strip("^$"), value), name
     media = delivery["requestBody"]["content"]["application/json"]
     assert media["schema"] == {"$ref": "#/components/schemas/AvailabilityChange"}
     for example in media["examples"].values():
