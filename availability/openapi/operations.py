@@ -24,9 +24,10 @@ CORRELATION_PARAMETER: dict[str, Any] = {
     "required": False,
     "title": "Correlation ID",
     "_visibility": "advanced",
-    "description": "Your own ID for this request, echoed in the x-correlation-id response header and the gateway's "
-                   "logs: 1 to 64 letters, digits and . _ : - are kept; anything else (or none) is replaced by a new "
-                   "one, never refused.",
+    "description": "Your own ID for this request, echoed in the x-correlation-id response header: 1 to 64 letters, "
+                   "digits and . _ : - are kept; anything else (or none) is replaced by a new one, never refused. "
+                   "The gateway's logs and telemetry never record yours: the answer's x-request-id is its own ID "
+                   "for the request; quote that when reporting a problem.",
     # Any value is accepted (a bad one is replaced), so the schema must not forbid any.
     "schema": {"type": "string"},
 }
