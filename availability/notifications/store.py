@@ -37,13 +37,15 @@ from ..errors import UpstreamTimeout, UpstreamUnavailable
 from ..localtime import utc
 from ..state.rows import decode, encode
 
-__all__ = ["Conflict", "Gone", "LimitReached", "Pending", "Subscription", "SubscriptionStore", "Watch", "check_key"]
+__all__ = ["BATCH", "Conflict", "Gone", "LimitReached", "Pending", "Subscription", "SubscriptionStore", "Watch",
+           "check_key"]
 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS, WATCHES = "s", "w"
 COUNT = "~count~"  # a workstream's count: its RowKey is this and the workstream id ("~" sorts after every id)
 CONTENDED_ATTEMPTS = 200  # of a count's transaction, when others change it meanwhile (without a deadline)
+BATCH = 100  # rows one transaction may change (Table Storage's limit)
 _CONNECT_TIMEOUT, _READ_TIMEOUT = tables.CONNECT_TIMEOUT, tables.READ_TIMEOUT
 
 
@@ -246,8 +248,14 @@ class SubscriptionStore:
             count, etag = self._count(subscription.workstream_id, deadline)
             if count >= limit:
                 raise LimitReached()
-            written = self._transaction([self._counted(subscription.workstream_id, count + 1, etag),
-                                         ("create", subscription.to_entity())], deadline)
+            try:
+                written = self._transaction([self._counted(subscription.workstream_id, count + 1, etag),
+                                             ("create", subscription.to_entity())], deadline)
+            except UpstreamUnavailable:  # the answer was lost, maybe not the transaction: the row says which
+                found = self.get(subscription.id, deadline=deadline)
+                if found is None:
+                    raise
+                return found
             if written is not None:
                 return replace(subscription, etag=written[1].get("etag"))
         raise AssertionError("unreachable")  # _contended raises when it gives up
@@ -355,6 +363,22 @@ class SubscriptionStore:
             except ResourceModifiedError:
                 raise Conflict() from None
         return replace(subscription, etag=_etag(metadata))
+
+    def save_all(self, subscriptions: list[Subscription]) -> list[Subscription] | None:
+        """Replace the rows of up to `BATCH` distinct subscriptions in one transaction, each on its ETag: all, or
+        none (None) when one of them changed or went meanwhile (then save them one by one)."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        if not subscriptions:
+            return []
+        written = self._transaction([("update", subscription.to_entity(), {
+            "mode": UpdateMode.REPLACE, "etag": subscription.etag, "match_condition": MatchConditions.IfNotModified})
+            for subscription in subscriptions], None)
+        if written is None:
+            return None
+        return [replace(subscription, etag=metadata.get("etag"))
+                for subscription, metadata in zip(subscriptions, written, strict=True)]
 
     # -- watches --
     def watches(self) -> dict[str, Watch]:

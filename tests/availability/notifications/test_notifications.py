@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -792,6 +792,47 @@ def test_hostile_receivers_delay_neither_the_others_deliveries_nor_the_end_of_th
         assert closed_at - hostile.requests[name] < 2 and sent < 4 * 1024 * 1024
     for name, _ in slow:
         assert name in hostile.requests
+
+
+def test_a_run_writes_the_changes_and_the_attempts_of_many_subscriptions_in_a_few_transactions(notify_stack, receiver):
+    """Subscriptions of one watch: their changes are written in one transaction (with the run's hold on them), and
+    the attempts' outcomes together, so storage requests do not grow one or two per subscription."""
+    from availability.notifications.delivery import CallbackSender
+    from availability.notifications.watch import Notifier
+    from availability.tables import service_from_connection_string
+    from devtools.sandbox_client import sandbox_app
+
+    requests_made = []
+    settings = notify_stack.app_settings({"SUBSCRIPTIONS_TABLE": f"Subscriptions{uuid.uuid4().hex[:12]}",
+                                          "AVAILABILITY_SHARED_STATE": "off"})
+    app = sandbox_app(settings, table_service=service_from_connection_string(
+        settings["AzureWebJobsStorage"], raw_response_hook=lambda response: requests_made.append(
+            (response.http_request.method, response.http_response.status_code))))
+    try:
+        check = {"contextItems": {"TestCase": uuid.uuid4().hex}}
+        names = [receiver.endpoint()[0] for _ in range(40)]
+        made = [stored(app.subscriptions, f"{receiver.base}/{name}", check) for name in names]
+        notifier = Notifier(store=app.subscriptions, service=app.service, sender=CallbackSender(allow_private=True),
+                            org_clock=app.org_clock)
+        requests_made.clear()
+        summary = notifier.run()
+        assert summary.counts["delivered"] == 40, summary.line()
+        # Reads of the subscriptions and the watches, the watch's row, one transaction for the 40 changes, and
+        # the outcomes in one or a few more (written together within a fraction of a second).
+        writes = [made for made in requests_made if made[0] != "GET"]
+        assert len(requests_made) <= 8 and len(writes) <= 5, requests_made
+        for subscription, name in zip(made, names, strict=True):
+            [delivery] = receiver.wait_for(name, 1, timeout=1)
+            assert delivery.signed_with(subscription.secret)
+            shown = app.subscriptions.get(subscription.id)
+            assert (shown.seen_status, shown.pending, shown.last_delivery_status) == ("available", None, "delivered")
+        # A row changed meanwhile: the transaction writes nothing, and the rows are then written one by one.
+        first, second = (app.subscriptions.get(made[0].id), app.subscriptions.get(made[1].id))
+        app.subscriptions.save(replace(first, language="fr"))
+        assert app.subscriptions.save_all([replace(first, language="de"), replace(second, language="de")]) is None
+        assert (app.subscriptions.get(first.id).language, app.subscriptions.get(second.id).language) == ("fr", "en")
+    finally:
+        app.close()
 
 
 # ------------------------------------------------------------------------------- the local stack's demo
