@@ -46,6 +46,9 @@ SUBSCRIPTIONS, WATCHES = "s", "w"
 COUNT = "~count~"  # a workstream's count: its RowKey is this and the workstream id ("~" sorts after every id)
 CONTENDED_ATTEMPTS = 200  # of a count's transaction, when others change it meanwhile (without a deadline)
 BATCH = 100  # rows one transaction may change (Table Storage's limit)
+# Transactions (POST, which the SDK does not send again once sent) whose answer may be lost, on a pooled connection
+# the service closed meanwhile say, before giving up: the rows tell whether one was written.
+LOST_ANSWERS = 3
 _CONNECT_TIMEOUT, _READ_TIMEOUT = tables.CONNECT_TIMEOUT, tables.READ_TIMEOUT
 
 
@@ -244,6 +247,7 @@ class SubscriptionStore:
         :raises LimitReached: the workstream has `limit` subscriptions already (nothing is written).
         """
         self.ensure_table(deadline)
+        lost = 0
         for _ in self._contended(deadline):
             count, etag = self._count(subscription.workstream_id, deadline)
             if count >= limit:
@@ -253,9 +257,12 @@ class SubscriptionStore:
                                              ("create", subscription.to_entity())], deadline)
             except UpstreamUnavailable:  # the answer was lost, maybe not the transaction: the row says which
                 found = self.get(subscription.id, deadline=deadline)
-                if found is None:
+                if found is not None:
+                    return found
+                lost += 1
+                if lost >= LOST_ANSWERS:
                     raise
-                return found
+                continue
             if written is not None:
                 return replace(subscription, etag=written[1].get("etag"))
         raise AssertionError("unreachable")  # _contended raises when it gives up
@@ -332,6 +339,7 @@ class SubscriptionStore:
 
     def delete(self, subscription_id: str, *, deadline: float | None = None) -> None:
         """Delete the subscription and uncount it, in one transaction (nothing happens when there is none)."""
+        lost = 0
         for _ in self._contended(deadline):
             found = self.get(subscription_id, deadline=deadline)
             if found is None:
@@ -340,8 +348,13 @@ class SubscriptionStore:
             operations: list[tuple[Any, ...]] = [("delete", {"PartitionKey": SUBSCRIPTIONS, "RowKey": found.id})]
             if etag is not None:  # else counted afresh from the rows when next asked
                 operations.append(self._counted(found.workstream_id, max(count - 1, 0), etag))
-            if self._transaction(operations, deadline) is not None:
-                return
+            try:
+                if self._transaction(operations, deadline) is not None:
+                    return
+            except UpstreamUnavailable:  # the answer was lost, maybe not the transaction: read the row again
+                lost += 1
+                if lost >= LOST_ANSWERS:
+                    raise
 
     def save(self, subscription: Subscription) -> Subscription:
         """Replace the row as `subscription` says, if it is still the row it was read as (its ETag).

@@ -23,7 +23,8 @@ Each subscription whose watched field (status, or canEscalate) differs from the 
 change**, written to its row (held by the run, in the same write) before anything is sent (store.py), then
 delivered (delivery.py) by a pool of senders of its own: a slow receiver holds one sender for at most one
 attempt's deadline, never the storage work nor, while fewer than `POST_CONCURRENCY` are slow at once, the others'
-deliveries. Each delivered change costs its subscription two writes: the change, and how its attempt went. 5xx,
+deliveries. A change's row is written twice, the change and then how its attempt went, each time in a transaction
+with up to 99 others (a watch's changes together; the attempts' outcomes as they come, within 0.2 s). 5xx,
 429 and timeouts are retried with back-off (2 s and 10 s within the run, then from later runs), 410 deletes the
 subscription, and the 10th failed attempt in a row disables it. The run ends a few seconds before the timer's next
 occurrence; what is left (a retry due later) is taken up by a later run, from the rows.
