@@ -52,7 +52,10 @@ TARGETS = {  # figure: (comparison, bound) from quality.md
     "notify_org_calls_per_watched_check": ("<=", 1),
     "notify_run_seconds": ("<=", notifications.INTERVAL_SECONDS),
     "notify_run_seconds_slow": ("<=", notifications.INTERVAL_SECONDS),
-    "notify_slow_added_seconds": ("<=", ATTEMPT_SECONDS),
+    # One attempt's deadline (a slow receiver posted last is cut that long after the others are done), and a second
+    # for the scheduling of two runs on a shared machine.
+    "notify_slow_added_seconds": ("<=", ATTEMPT_SECONDS + 1),
+    "notify_others_delayed_seconds": ("<=", ATTEMPT_SECONDS),
 }
 # Figures measured together, each group runnable alone with --only (the others are kept from the last report).
 GROUPS = ("bursts", "latency", "snapshot", "cpu", "instances", "public", "notifications", "import")
@@ -424,10 +427,12 @@ def _notification_rows(r: dict[str, Any]) -> list[tuple[Any, ...]]:
         (f"Notify run: from the transition to the last of {r['notify_delivered']:,} deliveries (s), every receiver "
          "prompt", r["notify_deliveries_seconds"], "n/a", "report"),
         (f"Notify run at a closing with {r['notify_slow_receivers']} receivers (1 %) sending a byte a second: until "
-         f"every delivery is done or cut (s); {r['notify_delivered_slow']:,} delivered, the slow ones cut after "
+         f"every delivery is done or cut (s); {r['notify_delivered_slow']:,} delivered (the last "
+         f"{r['notify_others_delivered_seconds_slow']} s after the transition), the slow ones cut after "
          f"{r['notify_slow_attempt_seconds']} s", r["notify_deliveries_seconds_slow"],
-         r["notify_deliveries_seconds"], f"+{r['notify_slow_added_seconds']} s (≤ {ATTEMPT_SECONDS:.0f} s: one "
-         "attempt's deadline)"),
+         r["notify_deliveries_seconds"], f"+{r['notify_slow_added_seconds']} s (≤ {ATTEMPT_SECONDS:.0f} s, one "
+         f"attempt's deadline, + 1 s); the others' last delivery +{r['notify_others_delayed_seconds']} s "
+         f"(≤ {ATTEMPT_SECONDS:.0f} s)"),
         ("Notify run at that closing: duration (s), its retries of the slow ones included",
          r["notify_run_seconds_slow"], f"{r['notify_org_calls_slow']} org calls", interval),
     ]

@@ -8,10 +8,12 @@ first check gives it, and the app's own notifier (in this process, against the s
 senders, guard and signatures) runs once, started on a minute as the timer is: it waits for the opening, asks
 each watched check once, and tells every subscription. The receivers answer in a process of their own.
 
-The run is measured twice: at an opening with every receiver answering at once, then at the closing with 1 % of
-them (one per workstream) sending their status line a byte a second. Figures: the run's duration, the org calls
-in it (at most one per watched check), the storage requests per subscription, and the time from the transition
-until every delivery is done (the slow ones: until their first attempt was cut at its deadline), both ways.
+The run is measured at an opening with every receiver answering at once, then at the closing with 1 % of them (one
+per workstream) sending their status line a byte a second, twice each, alternating (the best of two: the machine
+is shared); the subscriptions of those receivers are made anew before each run, so that no run inherits the
+retries of another. Figures: the run's duration (the longer of two), the org calls in it (at most one per watched
+check), the storage requests per subscription, and the time from the transition until every delivery is done (the
+slow ones: until their first attempt was cut at its deadline), both ways.
 """
 
 from __future__ import annotations
@@ -91,15 +93,19 @@ def measure(stack: Any, sandbox: Any, restart_counts: Callable[[Any, int], None]
             "written through the store ...")
         started = time.monotonic()
         setup = app()
-        write_subscriptions(setup, url)
+        slow_ones = write_subscriptions(setup, url)
         setup.close()
         written = time.monotonic() - started
-        say(f"  written in {written:.1f} s; a run at the opening, every receiver answering at once ...")
-        calm = one_run(app, sandbox, counted, restart_counts=restart_counts, delay_ms=delay_ms, url=url,
-                       transition="08:00:00", slow=False)
-        say(f"  {calm['run_seconds']} s; a run at the closing, 1 % of the receivers answering a byte a second ...")
-        slow = one_run(app, sandbox, counted, restart_counts=restart_counts, delay_ms=delay_ms, url=url,
-                       transition="18:00:00", slow=True)
+        say(f"  written in {written:.1f} s")
+        runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+        for _ in range(2):  # an opening then a closing, so that each run has a change to tell everyone
+            for transition, slow in (("08:00:00", False), ("18:00:00", True)):
+                say("  a run at the " + ("closing, 1 % of the receivers sending a byte a second" if slow else
+                                         "opening, every receiver answering at once") + " ...")
+                runs[slow].append(one_run(app, sandbox, counted, restart_counts=restart_counts, delay_ms=delay_ms,
+                                          url=url, transition=transition, slow=slow, slow_ones=slow_ones))
+                say(f"    {runs[slow][-1]}")
+        calm, slow = best(runs[False]), best(runs[True])
     finally:
         receiver.kill()
         receiver.wait(10)
@@ -121,38 +127,56 @@ def measure(stack: Any, sandbox: Any, restart_counts: Callable[[Any, int], None]
         "notify_slow_receivers": slow["slow"],
         "notify_slow_attempt_seconds": slow["slow_attempt_seconds"],
         "notify_deliveries_seconds_slow": slow["deliveries_seconds"],
+        "notify_others_delivered_seconds_slow": slow["others_seconds"],
         "notify_slow_added_seconds": round(slow["deliveries_seconds"] - calm["deliveries_seconds"], 2),
+        "notify_others_delayed_seconds": round(slow["others_seconds"] - calm["deliveries_seconds"], 2),
         "notify_interval_seconds": INTERVAL_SECONDS,
     }
 
 
-def write_subscriptions(app: Any, url: str) -> None:
-    """Every subscription, its baseline `closed` (the queue opens next): one of each workstream's to a receiver that
-    may be made slow."""
+def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of runs of one kind: the quickest deliveries, the longest run and the most org calls (bounds are on these)."""
+    return {**min(runs, key=lambda run: run["deliveries_seconds"]),
+            "run_seconds": max(run["run_seconds"] for run in runs), "org_calls": max(run["org_calls"] for run in runs),
+            "slow_attempt_seconds": max(run["slow_attempt_seconds"] for run in runs)}
+
+
+def write_subscriptions(app: Any, url: str) -> dict[str, str]:
+    """Every subscription, its baseline `closed` (the queue opens next); of each workstream's, one to a receiver that
+    may be made slow (its id, by workstream, is returned)."""
+    store = app.subscriptions
+    store.ensure_table()
+    slow_ones: dict[str, str] = {}
+
+    def workstream(workstream_id: str) -> None:
+        for index in range(PER_WORKSTREAM):
+            made = subscribe(store, url, workstream_id, slow=index == 0, seen="closed")
+            if index == 0:
+                slow_ones[workstream_id] = made.id
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(workstream, notify_workstreams()))
+    return slow_ones
+
+
+def subscribe(store: Any, url: str, workstream_id: str, *, slow: bool, seen: str) -> Any:
+    """A subscription to the workstream's changes, told `seen` an hour ago, written through the store."""
     from availability.checks import parse_before_conversation
     from availability.notifications.store import Subscription, check_key
     from availability.schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
 
-    store = app.subscriptions
-    store.ensure_table()
-    seen = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-    def workstream(workstream_id: str) -> None:
-        key = check_key(parse_before_conversation({"workstreamId": workstream_id}))
-        for index in range(PER_WORKSTREAM):
-            path = f"{SLOW_PREFIX if index == 0 else '/'}{uuid.uuid4().hex}"
-            store.insert(Subscription(
-                id=str(uuid.uuid4()), workstream_id=workstream_id, check_body={}, check_key=key, notify_on="status",
-                language="en", time_zone=None, created_at=seen, callback_url=url + path, secret=uuid.uuid4().hex,
-                callback_host="127.0.0.1", seen_status="closed", seen_can_escalate=False, seen_at=seen),
-                limit=MAX_SUBSCRIPTIONS_PER_WORKSTREAM)
-
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(workstream, notify_workstreams()))
+    key = check_key(parse_before_conversation({"workstreamId": workstream_id}))
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    path = f"{SLOW_PREFIX if slow else '/'}{uuid.uuid4().hex}"
+    return store.insert(Subscription(
+        id=str(uuid.uuid4()), workstream_id=workstream_id, check_body={}, check_key=key, notify_on="status",
+        language="en", time_zone=None, created_at=at, callback_url=url + path, secret=uuid.uuid4().hex,
+        callback_host="127.0.0.1", seen_status=seen, seen_can_escalate=seen == "available", seen_at=at),
+        limit=MAX_SUBSCRIPTIONS_PER_WORKSTREAM)
 
 
 def one_run(app: Callable[[], Any], sandbox: Any, counted: Counted, *, restart_counts: Callable[[Any, int], None],
-            delay_ms: int, url: str, transition: str, slow: bool) -> dict[str, Any]:
+            delay_ms: int, url: str, transition: str, slow: bool, slow_ones: dict[str, str]) -> dict[str, Any]:
     """Seed every watch just before `transition` (the org's time of day), run the notifier from the next minute,
     and say what it took."""
     from availability.checks import parse_before_conversation
@@ -160,6 +184,14 @@ def one_run(app: Callable[[], Any], sandbox: Any, counted: Counted, *, restart_c
 
     requests.post(f"{url}/mode", json={"slow": slow}, timeout=10).raise_for_status()
     current = app()
+    before = "closed" if transition < "12" else "available"
+
+    def renew(workstream_id: str) -> None:  # without what an earlier run left them (retries, failures)
+        current.subscriptions.delete(slow_ones[workstream_id])
+        slow_ones[workstream_id] = subscribe(current.subscriptions, url, workstream_id, slow=True, seen=before).id
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(renew, notify_workstreams()))
     current.credential.token()
     restart_counts(sandbox, delay_ms)
     # The run starts on the next minute (as the timer does) and the transition comes 2 s later on the org's clock.
@@ -193,6 +225,7 @@ def one_run(app: Callable[[], Any], sandbox: Any, counted: Counted, *, restart_c
     cuts = [attempts[0][1] for attempts in seen["slow"].values() if attempts and attempts[0][1]]
     done = max(arrivals + cuts)
     return {"run_seconds": round(run_seconds, 2), "org_calls": org_calls, "storage": storage,
+            "others_seconds": round(max(arrivals) - transition_at, 2),
             "delivered": summary.counts.get("delivered", 0), "slow": len(seen["slow"]),
             "slow_attempt_seconds": round(max((a[0][1] - a[0][0] for a in seen["slow"].values() if a), default=0), 2),
             "deliveries_seconds": round(done - transition_at, 2)}
