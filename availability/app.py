@@ -257,11 +257,13 @@ class App:
 
     @property
     def subscriptions(self) -> SubscriptionStore:
-        """Change subscriptions and their watches in `SUBSCRIPTIONS_TABLE`."""
+        """Change subscriptions and their watches in `SUBSCRIPTIONS_TABLE` (none while the callbacks' setting is
+        refused: every subscription endpoint and the notify timer answer with that `ConfigurationError`)."""
 
         def build() -> SubscriptionStore:
             from .notifications.store import SubscriptionStore
 
+            self.settings.private_callbacks()
             return SubscriptionStore(self.table_service.get_table_client(self.settings.subscriptions_table))
 
         return self._part("subscriptions", build)
@@ -275,8 +277,9 @@ class App:
             from .notifications.watch import Notifier
 
             config = self.settings
-            sender = CallbackSender(allow_private=config.allow_private_callbacks, ca_bundle=config.ca_bundle)
-            return Notifier(store=self.subscriptions, service=self.service, sender=sender,
+            store = self.subscriptions
+            sender = CallbackSender(allow_private=config.private_callbacks(), ca_bundle=config.ca_bundle)
+            return Notifier(store=store, service=self.service, sender=sender,
                             snapshots=self.snapshot_store, schedule=config.notify_schedule,
                             snapshot_schedule=config.snapshot_schedule,
                             snapshot_workstreams=config.snapshot_workstreams, time_zone=config.schedule_time_zone,

@@ -5,10 +5,11 @@ Which SDK and exporter receive them is the host's business: in Azure the Python 
 Monitor distro; locally the local host configures the SDK towards the sandbox; with neither, the API's no-op
 implementation makes every call here nearly free. The API itself is imported on first use, not at app import.
 Attributes never hold a secret, a token or anything a caller sent: endpoint names, status codes, action names,
-results and the correlation id only. The distro the worker configures in Azure also turns on the requests and
-urllib3 instrumentations, which record the full URL of every outgoing request: the app's own requests carry no
-secret in theirs (the org, Key Vault, storage), but a delivery's URL is the receiver's secret (a flow's callback
-signs itself in its query string), so deliveries are sent `untraced()`.
+results and the gateway's own id of a request only (a caller's own `x-correlation-id` is echoed, never recorded).
+The distro the worker configures in Azure also turns on the requests and urllib3 instrumentations, which record the
+full URL of every outgoing request: the app's own requests carry no secret in theirs (the org, Key Vault, storage),
+but a delivery's URL is the receiver's secret (a flow's callback signs itself in its query string), so deliveries
+are written over plain sockets, which nothing instruments.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Iterator, cast
+from typing import Any, Iterator
 
 NAME = "availability"
 
@@ -104,15 +105,9 @@ def count_delivery(result: str) -> None:
     _instrument(DELIVERIES).add(1, {"result": result})
 
 
-def untraced() -> AbstractContextManager[None]:
-    """A block whose outgoing HTTP requests no instrumentation records (OpenTelemetry's own switch)."""
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
-
-    return cast("AbstractContextManager[None]", suppress_instrumentation())
-
-
 def request_span(endpoint: str, correlation_id: str) -> AbstractContextManager[Any]:
-    """The span of one HTTP request, carrying its correlation id (a context manager that gives the span)."""
+    """The span of one HTTP request, carrying the gateway's own id for it, `correlation_id`, never one a caller
+    chose (a context manager that gives the span)."""
     return _instrument("tracer").start_as_current_span(
         f"availability {endpoint}", attributes={"availability.endpoint": endpoint,
                                                 "availability.correlation_id": correlation_id})

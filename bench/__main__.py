@@ -30,7 +30,8 @@ from typing import Any
 
 import requests
 
-from bench import cdn, instances, public
+from availability.notifications.delivery import ATTEMPT_SECONDS
+from bench import cdn, instances, notifications, public
 from bench.besttimes import measure_best_times
 from bench.direct import DirectPath
 from devtools.sandbox_client import SandboxControl, sandbox_app
@@ -59,10 +60,18 @@ TARGETS = {  # figure: (comparison, bound) from quality.md
     "best_times_calibration_coverage": (">=", 85),
     "best_times_profile_builds": ("<=", 1),
     "best_times_org_calls": ("==", 0),
+    "notify_org_calls_per_watched_check": ("<=", 1),
+    "notify_run_seconds": ("<=", notifications.INTERVAL_SECONDS),
+    "notify_run_seconds_slow": ("<=", notifications.INTERVAL_SECONDS),
+    # One attempt's deadline (a slow receiver posted last is cut that long after the others are done), and a second
+    # for the scheduling of two runs on a shared machine.
+    "notify_slow_added_seconds": ("<=", ATTEMPT_SECONDS + 1),
+    "notify_others_delayed_seconds": ("<=", ATTEMPT_SECONDS),
 }
 # What `--only` can pick; all of them by default. Every group but "import" and "best-times" needs the 100-workstream
 # stack.
-GROUPS = ("bursts", "latency", "snapshot", "cpu", "instances", "public", "cdn", "import", "best-times")
+GROUPS = ("bursts", "latency", "snapshot", "cpu", "instances", "public", "cdn", "notifications", "import",
+          "best-times")
 
 
 def say(text: str) -> None:
@@ -218,6 +227,8 @@ def measure_on_the_bench_stack(args: argparse.Namespace, selected: list[str], st
             results.update(measure_public(args, stack, sandbox, workstreams))
         if "cdn" in selected:
             results.update(measure_cdn(args, stack, sandbox, workstreams))
+        if "notifications" in selected:
+            results.update(notifications.measure(stack, sandbox, restart_counts, args.delay_ms, say))
     finally:
         stack.stop()
     return results
@@ -459,6 +470,7 @@ def write_report(folder: Path, results: dict[str, Any]) -> None:
             rows.append(build())
         except KeyError:  # not measured yet (a partial run with --only)
             continue
+    rows += _notification_rows(r)
     measured = ", ".join(f"{group} {when[:16]}Z" for group, when in sorted(r.get("measured_at", {}).items()))
     lines = [
         f"# Benchmark results ({r['finished_at'][:19]}Z)",
@@ -475,6 +487,35 @@ def write_report(folder: Path, results: dict[str, Any]) -> None:
         "",
     ]
     (folder / "latest.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+
+def _notification_rows(r: dict[str, Any]) -> list[tuple[Any, Any, Any, Any]]:
+    """The notify runs' rows (none before the group is measured)."""
+    if "notify_run_seconds" not in r:
+        return []
+    scale = (f"{r['notify_subscriptions']:,} subscriptions over {r['notify_watched_checks']} watched checks, written "
+             f"through the store in bulk ({r['notify_write_seconds']} s), not by POST")
+    interval = f"≤ {r['notify_interval_seconds']:.0f} s (one schedule interval)"
+    return [
+        (f"Notify run at an opening: duration (s), from the minute it starts; {scale}", r["notify_run_seconds"],
+         "n/a", interval),
+        ("Notify run: org calls (per watched check)", r["notify_org_calls"],
+         f"{r['notify_org_calls_per_watched_check']} per check", "≤ 1 per watched check"),
+        ("Notify run: storage requests per subscription (every read and write of the run)",
+         r["notify_storage_ops_per_subscription"], "n/a", "report"),
+        (f"Notify run: from the transition to the last of {r['notify_delivered']:,} deliveries (s), every receiver "
+         "prompt", r["notify_deliveries_seconds"], "n/a", "report"),
+        (f"Notify run at a closing with {r['notify_slow_receivers']} receivers (1 %) sending a byte a second: until "
+         f"every delivery is done or cut (s); {r['notify_delivered_slow']:,} delivered (the last "
+         f"{r['notify_others_delivered_seconds_slow']} s after the transition), the slow ones cut after "
+         f"{r['notify_slow_attempt_seconds']} s", r["notify_deliveries_seconds_slow"],
+         r["notify_deliveries_seconds"], f"+{r['notify_slow_added_seconds']} s (≤ {ATTEMPT_SECONDS:.0f} s, one "
+         f"attempt's deadline, + 1 s); the others' last delivery +{r['notify_others_delayed_seconds']} s "
+         f"(≤ {ATTEMPT_SECONDS:.0f} s)"),
+        ("Notify run at that closing: duration (s), its retries of the slow ones included",
+         r["notify_run_seconds_slow"], f"{r['notify_org_calls_slow']} org calls", interval),
+    ]
 
 
 if __name__ == "__main__":

@@ -314,10 +314,11 @@ class _Handler(BaseHTTPRequestHandler):
             status, headers, payload = 500, [], b""
         if origin is not None and function_name not in ("(preflight)", "(bad request)"):
             headers = host.cors.response(origin, headers)
-        # Logged before the answer leaves: a caller that reads the log once answered finds the line there.
+        # Logged before the answer leaves: a caller that reads the log once answered finds the line there. The id is
+        # the app's own (x-request-id when the caller sent a correlation id of its own, which is never recorded).
         log.info("%s %s %d %.1fms function=%s correlation=%s", self.command, _printable(path), status,
                  (time.perf_counter() - started) * 1000, function_name,
-                 _printable(_header(headers, "x-correlation-id") or "-"))
+                 _printable(_header(headers, "x-request-id") or _header(headers, "x-correlation-id") or "-"))
         self._send(status, headers, payload)
 
     def _read_body(self) -> bytes | None:

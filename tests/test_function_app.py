@@ -23,6 +23,10 @@ def test_function_app_imports_and_lists_its_functions(app_functions):
     assert str(getattr(functions["health"]["authLevel"], "value", "")).lower() == "anonymous"
     for name in ("public_availability", "public_widget"):  # web pages hold no key
         assert str(getattr(functions[name]["authLevel"], "value", "")).lower() == "anonymous"
+    # Listing every subscription is an operator's act; a subscription's id opens it with any key.
+    assert str(getattr(functions["list_subscriptions"]["authLevel"], "value", "")).lower() == "admin"
+    for name in ("create_subscription", "get_subscription", "delete_subscription"):
+        assert str(getattr(functions[name]["authLevel"], "value", "")).lower() == "function"
     assert functions["snapshot_availability"]["type"] == "timerTrigger"
     assert functions["snapshot_availability"]["schedule"] == "%SNAPSHOT_SCHEDULE%"
     assert functions["notify_subscribers"]["type"] == "timerTrigger"

@@ -85,18 +85,21 @@ def test_a_shared_state_failure_is_counted_once_per_try_of_storage(fresh_gateway
 def test_no_secret_or_caller_context_in_what_is_exported(fresh_gateway, stack, sandbox):
     quiet(sandbox)
     gateway = fresh_gateway(AVAILABILITY_SHARED_STATE="off")
-    marker = f"private-{uuid.uuid4().hex}"
-    assert gateway.post("availability/before-conversation",
-                        {"workstreamId": CHAT, "contextItems": {"Customer": marker}}).status_code == 200
+    marker, chosen = f"private-{uuid.uuid4().hex}", f"caller-{uuid.uuid4().hex}"
+    answer = gateway.post("availability/before-conversation", {"workstreamId": CHAT, "contextItems": {"Customer": marker}},
+                          headers={"x-correlation-id": chosen})
+    assert answer.status_code == 200 and answer.headers["x-correlation-id"] == chosen
     settled(sandbox, {"availability.requests": 1})
     time.sleep(1.5)  # spans go out every second too
     seen = sandbox.session.get(f"{sandbox.url}/_sandbox/telemetry", params={"attributes": "true"},
                                verify=sandbox.ca_bundle, timeout=10).json()["attributes"]
     assert "before-conversation" in seen["availability.endpoint"]
     assert "CCaaS_GetRepresentativeAvailabilityBeforeConversation" in seen["availability.action"]
-    assert len(seen["availability.correlation_id"]) == 1
+    # The span holds the gateway's own id, given back as x-request-id, never the one the caller chose.
+    assert seen["availability.correlation_id"] == [answer.headers["x-request-id"]]
     values = repr(seen)
     assert marker not in values and "Customer" not in values and gateway.function_key not in values
+    assert chosen not in values
     assert "Bearer" not in values and CHAT not in values
 
 

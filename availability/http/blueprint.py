@@ -14,7 +14,7 @@ import azure.functions as func
 
 from .. import __version__, app
 from ..errors import AvailabilityError
-from .respond import answers, correlation_id, handle, json_body, json_response, utcnow
+from .respond import REQUEST_ID, answers, correlation_id, handle, json_body, json_response, utcnow
 
 bp = func.Blueprint()
 
@@ -169,10 +169,10 @@ def dashboard(req: func.HttpRequest) -> func.HttpResponse:
         return response
     from ..dashboard import content_security_policy
 
+    ids = {name: response.headers[name] for name in ("x-correlation-id", REQUEST_ID) if name in response.headers}
     return func.HttpResponse(page["html"], status_code=200, mimetype="text/html", charset="utf-8", headers={
-        "x-correlation-id": response.headers["x-correlation-id"], "Cache-Control": "no-store",
-        "Content-Security-Policy": content_security_policy(page["nonce"]), "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer"})
+        **ids, "Cache-Control": "no-store", "Content-Security-Policy": content_security_policy(page["nonce"]),
+        "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 
 
 def _language(check: Any, req: func.HttpRequest) -> str:

@@ -21,6 +21,7 @@ from ..errors import AvailabilityError, InternalError, InvalidRequest, MethodNot
 log = logging.getLogger(__name__)
 
 REQUEST_BUDGET = 24.0  # seconds; Copilot Studio's HTTP node gives up at 30 s
+REQUEST_ID = "x-request-id"  # the gateway's own id of a request that came with a correlation id of the caller's
 _CORRELATION = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -51,13 +52,15 @@ def error_response(error: AvailabilityError, correlation_id: str) -> func.HttpRe
 
 def correlation_id(req: func.HttpRequest) -> str:
     """The caller's `x-correlation-id` when it is a sane token, else a new one."""
+    return _given(req) or _new_id()
+
+
+def _given(req: func.HttpRequest) -> str | None:
     given = req.headers.get("x-correlation-id") or ""
-    if _CORRELATION.fullmatch(given):
-        return given
-    return _new_correlation_id()
+    return given if _CORRELATION.fullmatch(given) else None
 
 
-def _new_correlation_id() -> str:
+def _new_id() -> str:
     import uuid  # imported on first use: it pulls in `platform`, which costs cold starts
 
     return str(uuid.uuid4())
@@ -73,26 +76,29 @@ def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, 
     """Run `work(deadline)` → (body, outcome); render it (`render(body, correlation id)`, default a JSON 200) or
     its error; log one line either way."""
     started = time.monotonic()
-    correlation = correlation_id(req)
-    with telemetry.request_span(name, correlation) as span:
+    # The log line and the span hold the gateway's own id for the request, never a value the caller chose: a
+    # caller's own x-correlation-id is echoed to it, and the gateway's id given beside it (x-request-id).
+    own, given = _new_id(), _given(req)
+    correlation = given or own
+    with telemetry.request_span(name, own) as span:
         try:
             body, outcome = work(started + REQUEST_BUDGET)
             response = render(body, correlation) if render else json_response(body, 200, correlation)
         except AvailabilityError as error:
             response, outcome = error_response(error, correlation), error.code
         except Exception:  # a bug must still answer in the contract's shape, without a trace
-            log.exception("%s failed unexpectedly (correlation %s)", name, correlation)
+            log.exception("%s failed unexpectedly (correlation %s)", name, own)
             error = InternalError()
             response, outcome = error_response(error, correlation), error.code
-        if _shared(response) and correlation == req.headers.get("x-correlation-id"):
-            # A cache would repeat the caller's id to everyone it serves this copy to: the gateway's own id instead.
-            correlation = _new_correlation_id()
-            response.headers["x-correlation-id"] = correlation
-            span.set_attribute("availability.correlation_id", correlation)
         span.set_attribute("http.response.status_code", response.status_code)
+    if given is not None and _shared(response):
+        # A cache would repeat the caller's id to everyone it serves this copy to: the gateway's own id instead.
+        response.headers["x-correlation-id"] = own
+    elif given is not None:
+        response.headers[REQUEST_ID] = own
     telemetry.count_request(name, response.status_code)
     log.info("%s %d %s %.0fms correlation=%s", name, response.status_code, outcome,
-             (time.monotonic() - started) * 1000, correlation)
+             (time.monotonic() - started) * 1000, own)
     return response
 
 

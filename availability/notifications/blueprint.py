@@ -3,7 +3,8 @@
 The work is in subscriptions.py (the API) and watch.py (a run); everything past `azure.functions` and the
 composition root is imported inside the functions, as importing the app is the cold start.
 
-Each of the two routes is served by a function per operation (so that each may need a key of its own level), so
+Each of the two routes is served by a function per operation (so that each may need a key of its own level: the
+list needs the master key), so
 none can be declared without methods: the one refusing declares every other method a Python function may declare
 and answers them 405 with `Allow`. Methods no Python function can declare (TRACE, ...) get the host's empty 404
 there.
@@ -39,7 +40,7 @@ def create_subscription(req: func.HttpRequest) -> func.HttpResponse:
         current = app.current()
         made, answer = create(json_body(req), accept_language=req.headers.get("accept-language"),
                               store=current.subscriptions, service=current.service,
-                              allow_private=current.settings.allow_private_callbacks, deadline=deadline)
+                              allow_private=current.settings.private_callbacks(), deadline=deadline)
         return created_json(made, answer), "created"
 
     def created(body: Any, correlation: str) -> func.HttpResponse:
@@ -50,10 +51,12 @@ def create_subscription(req: func.HttpRequest) -> func.HttpResponse:
     return handle("subscriptions.create", req, work, render=created)
 
 
-@bp.route(route="subscriptions", methods=["GET"])
+# Listing everyone's subscriptions is an operator's act: the master key only (the host refuses any other key with
+# its empty 401). A subscription's own id, unguessable and shown only to whoever made it, opens it with any key.
+@bp.route(route="subscriptions", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
 @answers("GET", allow=COLLECTION_METHODS, endpoint="subscriptions.list")
 def list_subscriptions(req: func.HttpRequest) -> func.HttpResponse:
-    """Every change subscription, without callback URLs or secrets."""
+    """Every change subscription, without callback URLs or secrets (master key)."""
 
     def work(deadline: float) -> tuple[Any, str]:
         from .subscriptions import list_subscriptions as listed

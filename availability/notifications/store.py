@@ -8,6 +8,10 @@
   the baseline, then each delivered change) and **the change being delivered** (`Pending*`: its delivery id, the
   exact body, its failed attempts, when the next is due, and the lease of the run sending it). A change is written
   here before it is sent and cleared once the callback took it, so a restart neither loses nor repeats it.
+- **Partition `s`, RowKey = `~count~` and a workstream id**: how many subscriptions the workstream has (after every
+  id in the partition's order, so never read as a subscription). A subscription is made and counted in one
+  transaction on the count's ETag, and deleted and uncounted likewise, so the limit per workstream holds exactly
+  however many are made at once, and a refused one leaves nothing behind.
 - **Partition `w`, RowKey = the watched check's key** (a digest, never the caller's text): its last answer, when
   its status began, when the watch last asked the org, and the snapshot slot whose row it last used.
 
@@ -19,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -26,14 +32,22 @@ from typing import Any, Iterable
 from .. import tables
 from ..answer import Availability, format_time
 from ..checks import BeforeConversationCheck, parse_before_conversation
+from ..errors import StorageTimeout, StorageUnavailable
 from ..localtime import utc
 from ..state.rows import decode, encode
 
-__all__ = ["Pending", "Subscription", "Watch", "SubscriptionStore", "Conflict", "Gone", "check_key"]
+__all__ = ["BATCH", "Conflict", "Gone", "LimitReached", "Pending", "Subscription", "SubscriptionStore", "Watch",
+           "check_key"]
 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS, WATCHES = "s", "w"
+COUNT = "~count~"  # a workstream's count: its RowKey is this and the workstream id ("~" sorts after every id)
+CONTENDED_ATTEMPTS = 200  # of a count's transaction, when others change it meanwhile (without a deadline)
+BATCH = 100  # rows one transaction may change (Table Storage's limit)
+# Transactions (POST, which the SDK does not send again once sent) whose answer may be lost, on a pooled connection
+# the service closed meanwhile say, before giving up: the rows tell whether one was written.
+LOST_ANSWERS = 3
 
 
 class Conflict(Exception):
@@ -42,6 +56,10 @@ class Conflict(Exception):
 
 class Gone(Exception):
     """The row is not there any more (the subscription was deleted)."""
+
+
+class LimitReached(Exception):  # noqa: N818 - a refusal, not an error of the store
+    """The workstream already has as many subscriptions as it may have."""
 
 
 def check_key(check: BeforeConversationCheck) -> str:
@@ -209,12 +227,85 @@ class SubscriptionStore:
         self._created.ensure(deadline)
 
     # -- subscriptions --
-    def insert(self, subscription: Subscription, *, deadline: float | None = None) -> Subscription:
-        """Add a new subscription (its id is new: an existing row is an error)."""
+    def insert(self, subscription: Subscription, *, limit: int, deadline: float | None = None) -> Subscription:
+        """Add a new subscription and count it in its workstream, in one transaction on the count's ETag.
+
+        :raises LimitReached: the workstream has `limit` subscriptions already (nothing is written).
+        """
         self.ensure_table(deadline)
-        with tables.errors_translated():
-            metadata = self._table.create_entity(subscription.to_entity(), **tables.options_until(deadline))
-        return replace(subscription, etag=_etag(metadata))
+        lost = 0
+        for _ in self._contended(deadline):
+            count, etag = self._count(subscription.workstream_id, deadline)
+            if count >= limit:
+                raise LimitReached()
+            try:
+                written = self._transaction([self._counted(subscription.workstream_id, count + 1, etag),
+                                             ("create", subscription.to_entity())], deadline)
+            except StorageUnavailable:  # the answer was lost, maybe not the transaction: the row says which
+                found = self.get(subscription.id, deadline=deadline)
+                if found is not None:
+                    return found
+                lost += 1
+                if lost >= LOST_ANSWERS:
+                    raise
+                continue
+            if written is not None:
+                return replace(subscription, etag=written[1].get("etag"))
+        raise AssertionError("unreachable")  # _contended raises when it gives up
+
+    def count(self, workstream_id: str, *, deadline: float | None = None) -> int:
+        """How many subscriptions the workstream has."""
+        return self._count(workstream_id, deadline)[0]
+
+    def _count(self, workstream_id: str, deadline: float | None) -> tuple[int, str | None]:
+        """(count, ETag of its row); a table written before counts were kept is counted now (ETag None: the row is
+        to be made)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            with tables.errors_translated():
+                row = self._table.get_entity(SUBSCRIPTIONS, COUNT + workstream_id.lower(), **tables.options_until(deadline))
+        except ResourceNotFoundError:
+            rows = self._query(SUBSCRIPTIONS, ("WorkstreamId eq @w", {"w": workstream_id}), deadline,
+                               select=["RowKey"])
+            return len(rows), None
+        return int(row.get("Count") or 0), _etag(row)
+
+    def _counted(self, workstream_id: str, count: int, etag: str | None) -> tuple[Any, ...]:
+        """The transaction's operation writing `count` for the workstream, on `etag` (None: the row is new)."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        row = {"PartitionKey": SUBSCRIPTIONS, "RowKey": COUNT + workstream_id.lower(), "Count": count}
+        if etag is None:
+            return ("create", row)
+        return ("update", row, {"mode": UpdateMode.REPLACE, "etag": etag,
+                                "match_condition": MatchConditions.IfNotModified})
+
+    def _transaction(self, operations: list[tuple[Any, ...]], deadline: float | None) -> list[Any] | None:
+        """Submit `operations` (one partition) all or none; None when a row changed, appeared or went meanwhile."""
+        from azure.data.tables import TableTransactionError
+
+        written: list[Any] | None = None
+        with tables.errors_translated():  # which would make a refused transaction an outage: caught inside
+            try:
+                written = list(self._table.submit_transaction(operations, **tables.options_until(deadline)))
+            except TableTransactionError as exc:
+                if exc.status_code not in (404, 409, 412):
+                    raise
+        return written
+
+    @staticmethod
+    def _contended(deadline: float | None) -> Iterable[int]:
+        """Attempts of a transaction that others may beat, a jittered pause between two, until the deadline."""
+        for attempt in range(CONTENDED_ATTEMPTS):
+            if attempt:
+                pause = random.uniform(0.005, min(0.2, 0.01 * 2 ** min(attempt, 5)))  # noqa: S311 - jitter
+                if deadline is not None and time.monotonic() + pause >= deadline - 0.1:
+                    raise StorageTimeout(message="Table storage was too busy to count the subscription in time.")
+                time.sleep(pause)
+            yield attempt
+        raise StorageUnavailable(message="Table storage kept refusing the subscription count's changes.")
 
     def get(self, subscription_id: str, *, deadline: float | None = None) -> Subscription | None:
         """The subscription, or None when there is none with this id."""
@@ -222,32 +313,34 @@ class SubscriptionStore:
 
         try:
             with tables.errors_translated():
-                entity = self._table.get_entity(SUBSCRIPTIONS, subscription_id.lower(),
-                                                **tables.options_until(deadline))
+                entity = self._table.get_entity(SUBSCRIPTIONS, subscription_id.lower(), **tables.options_until(deadline))
         except ResourceNotFoundError:  # no such row, or no table yet
             return None
         return Subscription.from_entity(entity)
 
     def subscriptions(self, *, deadline: float | None = None) -> list[Subscription]:
         """Every subscription, oldest first."""
-        found = [Subscription.from_entity(entity) for entity in self._query(SUBSCRIPTIONS, None, deadline)]
-        return sorted(found, key=lambda s: (s.created_at, s.id))
-
-    def of_workstream(self, workstream_id: str, *, deadline: float | None = None) -> list[tuple[datetime, str]]:
-        """(createdAt, id) of the workstream's subscriptions, oldest first (the limit's count)."""
-        rows = self._query(SUBSCRIPTIONS, ("WorkstreamId eq @w", {"w": workstream_id}), deadline,
-                           select=["RowKey", "CreatedAt"])
-        return sorted((_when(row["CreatedAt"]), row["RowKey"]) for row in rows)
+        rows = self._query(SUBSCRIPTIONS, ("RowKey lt @count", {"count": COUNT}), deadline)
+        return sorted((Subscription.from_entity(entity) for entity in rows), key=lambda s: (s.created_at, s.id))
 
     def delete(self, subscription_id: str, *, deadline: float | None = None) -> None:
-        """Delete the subscription (nothing happens when there is none)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            with tables.errors_translated():
-                self._table.delete_entity(SUBSCRIPTIONS, subscription_id.lower(), **tables.options_until(deadline))
-        except ResourceNotFoundError:
-            pass
+        """Delete the subscription and uncount it, in one transaction (nothing happens when there is none)."""
+        lost = 0
+        for _ in self._contended(deadline):
+            found = self.get(subscription_id, deadline=deadline)
+            if found is None:
+                return
+            count, etag = self._count(found.workstream_id, deadline)
+            operations: list[tuple[Any, ...]] = [("delete", {"PartitionKey": SUBSCRIPTIONS, "RowKey": found.id})]
+            if etag is not None:  # else counted afresh from the rows when next asked
+                operations.append(self._counted(found.workstream_id, max(count - 1, 0), etag))
+            try:
+                if self._transaction(operations, deadline) is not None:
+                    return
+            except StorageUnavailable:  # the answer was lost, maybe not the transaction: read the row again
+                lost += 1
+                if lost >= LOST_ANSWERS:
+                    raise
 
     def save(self, subscription: Subscription) -> Subscription:
         """Replace the row as `subscription` says, if it is still the row it was read as (its ETag).
@@ -258,16 +351,33 @@ class SubscriptionStore:
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
-        try:
-            with tables.errors_translated():
+        # Caught inside errors_translated, which would make any other answer of storage an outage.
+        with tables.errors_translated():
+            try:
                 metadata = self._table.update_entity(subscription.to_entity(), mode=UpdateMode.REPLACE,
                                                      etag=subscription.etag,
                                                      match_condition=MatchConditions.IfNotModified)
-        except ResourceNotFoundError:
-            raise Gone() from None
-        except ResourceModifiedError:
-            raise Conflict() from None
+            except ResourceNotFoundError:
+                raise Gone() from None
+            except ResourceModifiedError:
+                raise Conflict() from None
         return replace(subscription, etag=_etag(metadata))
+
+    def save_all(self, subscriptions: list[Subscription]) -> list[Subscription] | None:
+        """Replace the rows of up to `BATCH` distinct subscriptions in one transaction, each on its ETag: all, or
+        none (None) when one of them changed or went meanwhile (then save them one by one)."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        if not subscriptions:
+            return []
+        written = self._transaction([("update", subscription.to_entity(), {
+            "mode": UpdateMode.REPLACE, "etag": subscription.etag, "match_condition": MatchConditions.IfNotModified})
+            for subscription in subscriptions], None)
+        if written is None:
+            return None
+        return [replace(subscription, etag=metadata.get("etag"))
+                for subscription, metadata in zip(subscriptions, written, strict=True)]
 
     # -- watches --
     def watches(self) -> dict[str, Watch]:

@@ -21,8 +21,8 @@ from ..dataverse.clock import jumped
 from ..errors import AvailabilityError, InvalidRequest, NotFound
 from ..language import negotiate
 from ..schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
-from .guard import Callback, CallbackRefused, CallbackUnresolved, resolve
-from .store import Subscription, SubscriptionStore, Watch, check_key
+from .guard import NOT_PUBLIC, Callback, CallbackRefused, CallbackUnresolved, resolve
+from .store import LimitReached, Subscription, SubscriptionStore, Watch, check_key
 
 __all__ = ["create_subscription", "created_json", "find_subscription", "delete_subscription", "list_subscriptions",
            "location_of"]
@@ -54,8 +54,8 @@ def create_subscription(body: Any, *, accept_language: str | None, store: Subscr
     check = parse_before_conversation({name: data[name] for name in CHECK_FIELDS if name in data})
     callback = _allowed_callback(data["callbackUrl"], allow_private)
     store.ensure_table(deadline)
-    if len(store.of_workstream(check.workstream_id, deadline=deadline)) >= MAX_SUBSCRIPTIONS_PER_WORKSTREAM:
-        raise _too_many()
+    if store.count(check.workstream_id, deadline=deadline) >= MAX_SUBSCRIPTIONS_PER_WORKSTREAM:
+        raise _too_many()  # before asking the org; the count made with the row decides
     answer = service.check(check, deadline=deadline)
     subscription = Subscription(
         id=str(uuid.uuid4()), workstream_id=check.workstream_id,
@@ -65,14 +65,10 @@ def create_subscription(body: Any, *, accept_language: str | None, store: Subscr
         created_at=now().replace(microsecond=0), callback_url=data["callbackUrl"], secret=secrets.token_urlsafe(32),
         callback_host=callback.host, seen_status=answer.status, seen_can_escalate=answer.can_escalate,
         seen_at=answer.retrieved_at)
-    subscription = store.insert(subscription, deadline=deadline)
-    # Counted again once written: of two made at once past the limit, the later one goes (the count never
-    # stays above it, without a lock).
-    taken = store.of_workstream(check.workstream_id, deadline=deadline)
-    if len(taken) > MAX_SUBSCRIPTIONS_PER_WORKSTREAM and (subscription.created_at, subscription.id) not in \
-            taken[:MAX_SUBSCRIPTIONS_PER_WORKSTREAM]:
-        store.delete(subscription.id)
-        raise _too_many()
+    try:
+        subscription = store.insert(subscription, limit=MAX_SUBSCRIPTIONS_PER_WORKSTREAM, deadline=deadline)
+    except LimitReached:
+        raise _too_many() from None
     _seed_watch(store, subscription.check_key, answer, deadline)
     log.info("Subscription %s made for workstream %s, calling back %s", subscription.id, subscription.workstream_id,
              subscription.callback_host)
@@ -113,8 +109,9 @@ def _allowed_callback(url: str, allow_private: bool) -> Callback:
             resolve(callback)
     except CallbackRefused as exc:
         raise InvalidRequest(f"callbackUrl is not allowed: {exc.reason}.", target="callbackUrl") from None
-    except CallbackUnresolved as exc:
-        raise InvalidRequest(f"callbackUrl cannot be used: {exc.reason}.", target="callbackUrl") from None
+    except CallbackUnresolved:
+        # Said as an address not allowed is: two answers would tell a caller which internal names exist.
+        raise InvalidRequest(f"callbackUrl is not allowed: {NOT_PUBLIC}.", target="callbackUrl") from None
     return callback
 
 

@@ -20,11 +20,14 @@ and watch, then for each watch:
   minute.
 
 Each subscription whose watched field (status, or canEscalate) differs from the one last told gets a **pending
-change**, written to its row before anything is sent (store.py), then delivered (delivery.py) by a bounded pool:
-a slow receiver holds one worker for at most one attempt's timeout, never the others. 5xx, 429 and timeouts are
-retried with back-off (2 s and 10 s within the run, then from later runs), 410 deletes the subscription, and the
-10th failed attempt in a row disables it. The run ends a few seconds before the timer's next occurrence; what is
-left (a retry due later) is taken up by a later run, from the rows.
+change**, written to its row (held by the run, in the same write) before anything is sent (store.py), then
+delivered (delivery.py) by a pool of senders of its own: a slow receiver holds one sender for at most one
+attempt's deadline, never the storage work nor, while fewer than `POST_CONCURRENCY` are slow at once, the others'
+deliveries. A change's row is written twice, the change and then how its attempt went, each time in a transaction
+with up to 99 others (a watch's changes together; the attempts' outcomes as they come, within 0.2 s). 5xx,
+429 and timeouts are retried with back-off (2 s and 10 s within the run, then from later runs), 410 deletes the
+subscription, and the 10th failed attempt in a row disables it. The run ends a few seconds before the timer's next
+occurrence; what is left (a retry due later) is taken up by a later run, from the rows.
 """
 
 from __future__ import annotations
@@ -49,9 +52,10 @@ from ..dataverse.clock import OrgClock, jumped
 from ..errors import AvailabilityError, ConfigurationError
 from ..snapshots import HistoryQuery, Snapshot, SnapshotStore, next_slot, schedule_slot, schedule_zone, timer_slot
 from .delivery import MAX_FAILURES, Attempt, CallbackSender, backoff
-from .store import Conflict, Gone, Pending, Subscription, SubscriptionStore, Watch
+from .store import BATCH, Conflict, Gone, Pending, Subscription, SubscriptionStore, Watch
 
-__all__ = ["Notifier", "NotifySummary", "change_body", "merge_snapshot", "status_since", "GAP_SECONDS", "MARGIN_SECONDS"]
+__all__ = ["GAP_SECONDS", "MARGIN_SECONDS", "Notifier", "NotifySummary", "change_body", "merge_snapshot",
+           "status_since"]
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +63,14 @@ GAP_SECONDS = 60.0  # between two asks of one watch: the org's cost cap per dist
 MARGIN_SECONDS = 2.0  # after a known transition before asking: clock skew, the Date header's whole seconds
 SNAPSHOT_WAIT_SECONDS, SNAPSHOT_POLL_SECONDS = 45.0, 3.0  # a slot's rows are awaited that long, read that often
 STAFFING_MARGIN_SECONDS = 75.0  # a staffing refresh is due this long before one snapshot interval has passed
-LEASE_SECONDS = 30.0  # a run sending a change holds it that long (one attempt lasts at most ~13 s)
+LEASE_SECONDS = 30.0  # a run sending a change holds it that long (an attempt lasts at most ~10 s, DNS included)
+RECORD_SECONDS = 0.2  # how long an attempt's row waits for others to be written with (unless BATCH are waiting)
 ASK_SECONDS = 20.0  # the time budget of one ask
 MIN_RUN_SECONDS, MAX_RUN_SECONDS, END_MARGIN_SECONDS = 20.0, 120.0, 3.0
 DEFAULT_INTERVAL = 300.0  # seconds between snapshots when the schedule cannot say
+# Deliveries sent at once: a receiver that answers slowly (or not at all) holds one sender for one attempt's
+# deadline; this many of them together still leave the others' deliveries going.
+POST_CONCURRENCY = 128
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,8 @@ class Notifier:
                  snapshots: SnapshotStore | None = None, schedule: str = "0 * * * * *",
                  snapshot_schedule: str = "0 */5 * * * *", snapshot_workstreams: Iterable[str] | None = None,
                  time_zone: str | None = None, ask_concurrency: int = 8, delivery_concurrency: int = 16,
-                 org_clock: OrgClock | None = None, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 post_concurrency: int = POST_CONCURRENCY, org_clock: OrgClock | None = None,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.service = service
         self.sender = sender
@@ -112,6 +120,7 @@ class Notifier:
         self.zone = schedule_zone(time_zone)
         self.ask_concurrency = ask_concurrency
         self.delivery_concurrency = delivery_concurrency
+        self.post_concurrency = post_concurrency
         self.clock = clock
         self.monotonic = monotonic
         self.org_clock = org_clock if org_clock is not None else OrgClock(wall=clock, monotonic=monotonic)
@@ -184,7 +193,8 @@ class _Scheduler:
         self.deadline = deadline
         self._clock = clock
         self._pools = pools
-        self._heap: list[tuple[float, int, str, Callable[..., None], tuple]] = []
+        self._heap: list[tuple[float, int, str, Callable[..., None], tuple[Any, ...]]] = []
+        self._kept: set[int] = set()  # the order numbers of tasks that run even past the deadline
         self._condition = threading.Condition()
         self._active = 0
         self._order = itertools.count()
@@ -199,25 +209,40 @@ class _Scheduler:
             self._condition.notify()
         return True
 
+    def soon(self, pool: str, task: Callable[..., None], *args: Any, delay: float = 0.0) -> None:
+        """Run `task(*args)` on `pool` now (or `delay` seconds from now), even past the deadline: what was sent
+        must be recorded."""
+        with self._condition:
+            order = next(self._order)
+            self._kept.add(order)
+            heapq.heappush(self._heap, (self._clock() + delay, order, pool, task, args))
+            self._condition.notify()
+
     def run(self) -> None:
         while True:
             with self._condition:
                 while True:
                     now = self._clock()
-                    if self._heap and now >= self.deadline:
-                        self.dropped += len(self._heap)
-                        self._heap.clear()
+                    if now >= self.deadline and len(self._heap) > len(self._kept):
+                        kept = [entry for entry in self._heap if entry[1] in self._kept]
+                        self.dropped += len(self._heap) - len(kept)
+                        self._heap = kept
+                        heapq.heapify(self._heap)
                     if self._heap and self._heap[0][0] <= now:
-                        _, _, pool, task, args = heapq.heappop(self._heap)
+                        _, order, pool, task, args = heapq.heappop(self._heap)
+                        self._kept.discard(order)
                         self._active += 1
                         break
                     if not self._heap and not self._active:
                         return
-                    wait = min(self._heap[0][0], self.deadline) - now if self._heap else None
+                    wait = None
+                    if self._heap:  # until the next task (or the deadline, when tasks are to be dropped then)
+                        due = self._heap[0][0]
+                        wait = (due if now >= self.deadline else min(due, self.deadline)) - now
                     self._condition.wait(wait if wait is None else max(0.01, wait))
             self._pools[pool].submit(self._call, task, args)
 
-    def _call(self, task: Callable[..., None], args: tuple) -> None:
+    def _call(self, task: Callable[..., None], args: tuple[Any, ...]) -> None:
         try:
             task(*args)
         except AvailabilityError as exc:  # storage or the org failed: the rows keep the state, a later run goes on
@@ -239,6 +264,7 @@ class _Run:
         self.started = started
         self.deadline = deadline
         self.lock = threading.RLock()
+        self.recorded: list[tuple[str, Subscription]] = []  # attempts whose rows are to be written together
         self.counts: Counter[str] = Counter()
         self.groups: dict[str, dict[str, Subscription]] = {}
         for subscription in subscriptions:
@@ -262,8 +288,10 @@ class _Run:
             except AvailabilityError as exc:
                 log.warning("Unused watches not deleted: %s", exc.message)
         with ThreadPoolExecutor(self.n.ask_concurrency, thread_name_prefix="notify-watch") as watch_pool, \
-                ThreadPoolExecutor(self.n.delivery_concurrency, thread_name_prefix="notify-deliver") as deliveries:
-            self.scheduler = _Scheduler(self.deadline, self.n.clock, {"watch": watch_pool, "deliver": deliveries})
+                ThreadPoolExecutor(self.n.delivery_concurrency, thread_name_prefix="notify-deliver") as deliveries, \
+                ThreadPoolExecutor(self.n.post_concurrency, thread_name_prefix="notify-post") as posts:
+            self.scheduler = _Scheduler(self.deadline, self.n.clock, {"watch": watch_pool, "deliver": deliveries,
+                                                                      "post": posts})
             for key in self.groups:
                 self.compare(key)
                 self.plan(key)
@@ -382,39 +410,49 @@ class _Run:
 
     # -- telling the subscribers --
     def compare(self, key: str) -> None:
-        """Give each subscription of the watch whose watched field changed a pending change, and send those due."""
+        """Give each subscription of the watch whose watched field changed a pending change, written already held by
+        this run in transactions of up to `BATCH` rows, and send those at once."""
         with self.lock:
             watch, members = self.watches[key], list(self.groups.get(key, {}).values())
+        writes: list[tuple[Subscription, bool]] = []
         for subscription in members:
+            write = self.consider(key, subscription, watch)
+            if write is not None:
+                writes.append(write)
+        for start in range(0, len(writes), BATCH):
+            chunk = writes[start:start + BATCH]
             try:
-                self.consider(key, subscription, watch)
+                saved = self.save_all([(key, subscription) for subscription, _ in chunk])
             except AvailabilityError as exc:
-                log.warning("Subscription %s: not compared (%s)", subscription.id, exc.code)
+                log.warning("Watch %s: %d subscriptions not compared (%s)", key, len(chunk), exc.code)
+                continue
+            for (_, send), written in zip(chunk, saved, strict=True):
+                if send and written is not None:
+                    self.tally("changes")
+                    self.scheduler.at(self.n.clock(), "post", self.post, key, written)
 
-    def consider(self, key: str, subscription: Subscription, watch: Watch) -> None:
+    def consider(self, key: str, subscription: Subscription, watch: Watch) -> tuple[Subscription, bool] | None:
+        """What the watch's answer means for the subscription: the row to write and whether to send its pending
+        change then, or None (nothing to write: no change, another run sending it, or a retry scheduled)."""
         answer, now, pending = watch.answer, self.n.clock(), subscription.pending
         if pending is not None:
             if pending.lease_until > now:
-                return  # another run is sending it
-            outdated = (answer is not None and answer.retrieved_at > pending.answered_at
-                        and subscription.watched(answer) != pending.value(subscription.notify_on))
-            if not outdated:
+                return None  # another run is sending it
+            if answer is None or answer.retrieved_at <= pending.answered_at \
+                    or subscription.watched(answer) == pending.value(subscription.notify_on):
                 self.scheduler.at(max(now, pending.next_at), "deliver", self.deliver, key, subscription.id)
-                return
+                return None  # not outdated: sent again when due
             if subscription.watched(answer) == subscription.seen:  # it went back to what the receiver knows
-                self.save(key, replace(subscription, pending=None))
-                return
+                return replace(subscription, pending=None), False
         elif answer is None or answer.retrieved_at <= subscription.seen_at:
-            return
+            return None
         elif subscription.watched(answer) == subscription.seen:
             if answer.status != subscription.seen_status:  # canEscalate unchanged: keep previousStatus true
-                self.save(key, replace(subscription, seen_status=answer.status, seen_at=answer.retrieved_at))
-            return
-        assert answer is not None
-        change = self.save(key, replace(subscription, pending=self.new_pending(subscription, watch)))
-        if change is not None:
-            self.tally("changes")
-            self.scheduler.at(now, "deliver", self.deliver, key, subscription.id)
+                return replace(subscription, seen_status=answer.status, seen_at=answer.retrieved_at), False
+            return None
+        # Written already held by this run (one write for the change and its lease), and posted at once.
+        pending = replace(self.new_pending(subscription, watch), lease_until=now + LEASE_SECONDS)
+        return replace(subscription, pending=pending), True
 
     def new_pending(self, subscription: Subscription, watch: Watch) -> Pending:
         answer = watch.answer
@@ -442,11 +480,23 @@ class _Run:
                     and fresh.pending.id == subscription.pending.id and fresh.pending.lease_until <= now:
                 self.deliver(key, subscription_id, again=False)
             return
+        self.scheduler.soon("post", self.post, key, claimed)
+
+    def post(self, key: str, claimed: Subscription) -> None:
+        """Send the change this run holds, on the pool of senders (a slow receiver holds one sender, never the
+        storage work), then record the attempt."""
         pending = claimed.pending
         assert pending is not None
+        if pending.lease_until - self.n.clock() < self.n.sender.attempt_seconds + 1.0:  # waited for a sender
+            renewed = self.save(key, replace(claimed, pending=replace(pending, lease_until=self.n.clock()
+                                                                      + LEASE_SECONDS)))
+            if renewed is None:
+                return  # taken, changed or deleted meanwhile
+            claimed, pending = renewed, renewed.pending
+            assert pending is not None
         attempt = self.n.sender.post(claimed.callback_url, pending.body.encode("utf-8"), secret=claimed.secret,
                                      delivery_id=pending.id)
-        self.record(key, claimed, attempt)
+        self.scheduler.soon("deliver", self.record, key, claimed, attempt)
 
     def record(self, key: str, subscription: Subscription, attempt: Attempt) -> None:
         """What the attempt means for the subscription's row, and the next attempt when one is due this run."""
@@ -455,8 +505,8 @@ class _Run:
         now = self.n.clock()
         base = replace(subscription, last_delivery_at=datetime.fromtimestamp(now, timezone.utc),
                        last_response_status=attempt.status)
-        told = dict(pending=None, seen_status=pending.status, seen_can_escalate=pending.can_escalate,
-                    seen_at=pending.answered_at)
+        told: dict[str, Any] = {"pending": None, "seen_status": pending.status,
+                                "seen_can_escalate": pending.can_escalate, "seen_at": pending.answered_at}
         if attempt.outcome == "delivered":
             result, updated = "delivered", replace(base, **told, consecutive_failures=0,
                                                    last_delivery_status="delivered")
@@ -484,9 +534,24 @@ class _Run:
                 result, updated = "failed", replace(base, **told, consecutive_failures=failures,
                                                     last_delivery_status="failed")
         self.count(result)
-        saved = self.save(key, updated)
-        if saved is not None and saved.pending is not None:
-            self.scheduler.at(saved.pending.next_at, "deliver", self.deliver, key, saved.id)
+        with self.lock:  # written with others, in a transaction, soon (and its retry scheduled then)
+            self.recorded.append((key, updated))
+            full, first = len(self.recorded) >= BATCH, len(self.recorded) == 1
+        if full:
+            self.write_recorded()
+        elif first:
+            self.scheduler.soon("deliver", self.write_recorded, delay=RECORD_SECONDS)
+
+    def write_recorded(self) -> None:
+        """Write the attempts recorded so far (up to `BATCH` rows in one transaction), and schedule their retries."""
+        with self.lock:
+            taken, self.recorded = self.recorded[:BATCH], self.recorded[BATCH:]
+            if self.recorded:
+                self.scheduler.soon("deliver", self.write_recorded)
+        saved = self.save_all(taken)
+        for (key, _), written in zip(taken, saved, strict=True):
+            if written is not None and written.pending is not None:
+                self.scheduler.at(written.pending.next_at, "deliver", self.deliver, key, written.id)
 
     # -- rows --
     def save(self, key: str, subscription: Subscription) -> Subscription | None:
@@ -509,6 +574,30 @@ class _Run:
             if subscription.id in self.groups.get(key, {}):
                 self.groups[key][subscription.id] = saved
         return saved
+
+    def save_all(self, rows: list[tuple[str, Subscription]]) -> list[Subscription | None]:
+        """Write the rows of distinct subscriptions (each with its watch's key) in one transaction; when one of them
+        changed meanwhile, each one by one as `save` does. What was written, None where it was not."""
+        try:
+            written = self.n.store.save_all([subscription for _, subscription in rows])
+        except AvailabilityError as exc:  # (a connection lost on the way, say): the rows' ETags settle it
+            log.warning("%d subscription rows not written together (%s): one by one", len(rows), exc.code)
+            written = None
+        if written is None:
+            return [self.save_or_none(key, subscription) for key, subscription in rows]
+        with self.lock:
+            for (key, _), subscription in zip(rows, written, strict=True):
+                if subscription.id in self.groups.get(key, {}):
+                    self.groups[key][subscription.id] = subscription
+        return list(written)
+
+    def save_or_none(self, key: str, subscription: Subscription) -> Subscription | None:
+        """`save`, and None when storage fails too (the row keeps what it had; a later run goes on from it)."""
+        try:
+            return self.save(key, subscription)
+        except AvailabilityError as exc:
+            log.warning("Subscription %s: row not written (%s)", subscription.id, exc.code)
+            return None
 
     def forget(self, key: str, subscription_id: str) -> None:
         with self.lock:

@@ -39,11 +39,16 @@ def _correlation_header() -> dict[str, str]:
     return {"$ref": "#/components/headers/CorrelationId"}
 
 
+def _id_headers() -> dict[str, Any]:
+    """The ids every answer of the app carries: the correlation id, and the gateway's own when they differ."""
+    return {"x-correlation-id": _correlation_header(), "x-request-id": {"$ref": "#/components/headers/RequestId"}}
+
+
 def _error_response(description: str, codes: tuple[str, ...]) -> dict[str, Any]:
     if not codes:  # the Functions host's own answer: an empty body, nothing of the app's
         return {"description": description}
     bodies = examples.error_bodies()
-    headers: dict[str, Any] = {"x-correlation-id": _correlation_header()}
+    headers: dict[str, Any] = _id_headers()
     if "upstream_throttled" in codes:
         headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
     return {
@@ -86,7 +91,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     media: dict[str, Any] = {"schema": schema}
     if ok.examples:
         media["examples"] = ok.examples
-    headers = {"x-correlation-id": _correlation_header(), **ok.headers}
+    headers = {**_id_headers(), **ok.headers}
     responses: dict[str, Any] = {str(ok.status): {"description": ok.description, "headers": headers}}
     if ok.media:
         responses[str(ok.status)]["content"] = {ok.media: media}
@@ -102,6 +107,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         operation["callbacks"] = _callbacks(op.notification)
     if op.public:
         operation["security"] = []
+    elif op.admin:
+        operation["security"] = [{"masterKeyHeader": []}, {"masterKeyQuery": []}]
     return operation
 
 
@@ -137,8 +144,13 @@ def _document_json() -> str:
             "parameters": {"CorrelationId": public(correlation)},
             "headers": {
                 "CorrelationId": {"description": "The request's correlation ID (yours when you sent a valid one); "
-                                                 "quote it when reporting a problem.",
+                                                 "quote it when reporting a problem (x-request-id, when there is "
+                                                 "one).",
                                   "schema": {"type": "string"}},
+                "RequestId": {"description": "Only when you sent your own x-correlation-id: the gateway's own ID for "
+                                             "the request, the one its logs and telemetry hold (yours is echoed, "
+                                             "never recorded).",
+                              "schema": {"type": "string", "format": "uuid"}},
                 "RetryAfter": {"description": "Seconds to wait before retrying (upstream_throttled).",
                                "schema": {"type": "integer", "minimum": 0}},
             },
@@ -149,6 +161,10 @@ def _document_json() -> str:
                                                      "its own function)."},
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
                                      "description": "A host key of the function app, as a query parameter."},
+                "masterKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                                    "description": "The master key of the function app (operators only)."},
+                "masterKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
+                                   "description": "The master key of the function app, as a query parameter."},
             },
         },
     }

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from ..schemas import DELIVERY_HEADER as DELIVERY
 from ..schemas import GUID_PATTERN, MAX_BATCH, MAX_BODY_BYTES, ref
+from ..schemas import SIGNATURE_HEADER as SIGNATURE
+from ..schemas import TIMED_SIGNATURE_HEADER as TIMED_SIGNATURE
 from . import examples
 
 # Query parameters may be left blank where the page's own form sends them empty: whitespace, as Python's
@@ -21,9 +24,10 @@ CORRELATION_PARAMETER: dict[str, Any] = {
     "required": False,
     "title": "Correlation ID",
     "_visibility": "advanced",
-    "description": "Your own ID for this request, echoed in the x-correlation-id response header and the gateway's "
-                   "logs: 1 to 64 letters, digits and . _ : - are kept; anything else (or none) is replaced by a new "
-                   "one, never refused.",
+    "description": "Your own ID for this request, echoed in the x-correlation-id response header: 1 to 64 letters, "
+                   "digits and . _ : - are kept; anything else (or none) is replaced by a new one, never refused. "
+                   "The gateway's logs and telemetry never record yours: the answer's x-request-id is its own ID "
+                   "for the request; quote that when reporting a problem.",
     # Any value is accepted (a bad one is replaced), so the schema must not forbid any.
     "schema": {"type": "string"},
 }
@@ -105,6 +109,7 @@ class Operation:
     visibility: str | None = None
     public: bool = False
     not_modified: bool = False  # answers 304 to a matching If-None-Match, with the 200's headers
+    admin: bool = False  # needs the master key: the host refuses any other key with its empty 401
     trigger: str | None = None  # the connector's x-ms-trigger: "single" for a webhook trigger
     notification: Notification | None = None  # what the webhook this operation subscribes to is sent
 
@@ -604,7 +609,7 @@ def _subscription_operations() -> list[Operation]:
             errors=CHECK_ERRORS,
             error_notes={
                 400: ("invalid_request: a missing or invalid field (target names it): a callbackUrl that is not "
-                      "https or resolves to a loopback, private or link-local address, a workstreamId that is not a "
+                      "https on port 443 or does not resolve to public addresses only, a workstreamId that is not a "
                       "GUID, context items the checks would refuse; or the workstream already has the most "
                       "subscriptions it may have.", ("invalid_request",)),
                 404: ("not_found: Dynamics 365 does not know the workstream.", ("not_found",)),
@@ -612,15 +617,22 @@ def _subscription_operations() -> list[Operation]:
             notification=Notification(
                 "AvailabilityChange", "A change of availability",
                 "Sent to the subscription's callbackUrl (POST, JSON) when the watched field changes. Headers: "
-                "x-availability-signature is sha256= and the hex HMAC-SHA256 of the raw body keyed with the "
-                "subscription's secret; x-availability-delivery is the delivery's ID, the same on every retry. Answer "
-                "2xx to take it; 5xx, 429 or no answer within 5 seconds is retried with back-off; 410 deletes the "
-                "subscription; after 10 failures in a row it is disabled.",
+                f"{TIMED_SIGNATURE} is t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<delivery ID>.<raw body>\" "
+                "keyed with the subscription's secret>: check it and refuse a t more than 5 minutes from your clock, "
+                f"so that a copy sent again later or under another ID fails; {SIGNATURE} is sha256= and the hex "
+                f"HMAC-SHA256 of the raw body alone; {DELIVERY} is the delivery's ID, the same on every retry. "
+                "Answer 2xx to take it, with the status line within 5 seconds of the connection (nothing after it is "
+                "read); 5xx, 429 or no status line in time is retried with back-off; 410 deletes the subscription; "
+                "after 10 failures in a row it is disabled.",
                 headers=(
-                    {"name": "x-availability-signature", "in": "header", "required": True,
+                    {"name": TIMED_SIGNATURE, "in": "header", "required": True,
+                     "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<delivery ID>.<raw body>\", keyed "
+                                    "with the subscription's secret>. Refuse a t more than 5 minutes from your clock.",
+                     "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"}},
+                    {"name": SIGNATURE, "in": "header", "required": True,
                      "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with the subscription's secret>.",
                      "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"}},
-                    {"name": "x-availability-delivery", "in": "header", "required": True,
+                    {"name": DELIVERY, "in": "header", "required": True,
                      "description": "The delivery's ID: the same on every retry of one change.",
                      "schema": {"type": "string", "format": "uuid"}},
                 ),
@@ -628,22 +640,25 @@ def _subscription_operations() -> list[Operation]:
         ),
         Operation(
             path="/subscriptions", method="get",
-            operation_id="ListSubscriptions", tag="Notifications",
+            operation_id="ListSubscriptions", tag="Notifications", admin=True,
             summary="List change subscriptions",
             description="Every change subscription of this app, oldest first, with how its last delivery went; never "
-                        "a callback URL (only its host) nor a secret.",
+                        "a callback URL (only its host) nor a secret. Needs the master key: it lists everyone's "
+                        "subscriptions, with the ids that open them.",
             ok=Ok("SubscriptionList", "The subscriptions.",
                   examples={"one": {"summary": "One subscription", "value": {"subscriptions": [
                       examples.subscription()]}}}),
             errors=(401, 500, 503),
-            error_notes=_STORAGE_FAULT,
+            error_notes={401: ("The master key is missing or wrong: any other key (a function or host key) is refused "
+                               "by the Functions host, with an empty body.", ()), **_STORAGE_FAULT},
         ),
         Operation(
             path="/subscriptions/{id}", method="get",
             operation_id="GetSubscription", tag="Notifications",
             summary="Get a change subscription",
             description="One change subscription and how its last delivery went; never its callback URL (only its "
-                        "host) nor its secret.",
+                        "host) nor its secret. Its ID, unguessable and shown only to whoever made it, is what opens "
+                        "it, with any key of the app.",
             parameters=(_SUBSCRIPTION_ID,),
             ok=Ok("Subscription", "The subscription.",
                   examples={"delivered": {"summary": "Last delivery taken", "value": examples.subscription()}}),

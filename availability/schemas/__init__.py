@@ -24,6 +24,7 @@ from .besttimes import best_times_shapes
 from .core import (
     ALIAS_PATTERN,
     CALLBACK_PATTERN,
+    DELIVERY_HEADER,
     DIALECT,
     EXAMPLE_CONVERSATION,
     EXAMPLE_QUEUE,
@@ -40,6 +41,8 @@ from .core import (
     MAX_SUBSCRIPTIONS_PER_WORKSTREAM,
     MAX_VALUE_LENGTH,
     SCHEMA_PREFIX,
+    SIGNATURE_HEADER,
+    TIMED_SIGNATURE_HEADER,
     public,
     ref,
 )
@@ -61,6 +64,9 @@ __all__ = [
     "CALLBACK_PATTERN",
     "MAX_CALLBACK_LENGTH",
     "MAX_SUBSCRIPTIONS_PER_WORKSTREAM",
+    "DELIVERY_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMED_SIGNATURE_HEADER",
     "MAX_BATCH",
     "MAX_BODY_BYTES",
     "MAX_CONTEXT_ITEMS",

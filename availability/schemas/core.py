@@ -20,6 +20,9 @@ __all__ = [
     "CALLBACK_PATTERN",
     "MAX_CALLBACK_LENGTH",
     "MAX_SUBSCRIPTIONS_PER_WORKSTREAM",
+    "DELIVERY_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMED_SIGNATURE_HEADER",
     "NOT_BLANK_PATTERN",
     "TEXT_PATTERN",
     "INTEGER_PATTERN",
@@ -64,6 +67,10 @@ CALLBACK_PATTERN = (f"^[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\\.{_LABEL})*(?::{_POR
                     "(?:[/?](?:[-A-Za-z0-9._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)?$")
 MAX_CALLBACK_LENGTH = 2048
 MAX_SUBSCRIPTIONS_PER_WORKSTREAM = 100
+# The headers a delivery to a callback carries: its id (the same on every retry), the body's signature, and the
+# signature over the time it was sent, its id and its body.
+DELIVERY_HEADER, SIGNATURE_HEADER, TIMED_SIGNATURE_HEADER = ("x-availability-delivery", "x-availability-signature",
+                                                             "x-availability-signature-timed")
 # "Not blank", spelled so Python's `re` (the fuzzer's generator) and Rust's regex (the validator) agree:
 # Python counts \x1c-\x1f as whitespace, Rust does not.
 NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f]"

@@ -244,8 +244,9 @@ class Settings:
         "before the escalation decision offers an alternative instead, when the request gives no `maxWaitSeconds` "
         "(0–86400; see [For AI agents](agents.md#the-decision-rules))", default=600)
     allow_private_callbacks: bool = setting(
-        "NOTIFY_ALLOW_PRIVATE_CALLBACKS", values.flag, "`true`: callback URLs may be `http://` and point at loopback "
-        "or private addresses (local development; `dev.py start` sets it)", default=False)
+        "NOTIFY_ALLOW_PRIVATE_CALLBACKS", values.flag, "`true`: callback URLs may be `http://`, on any port, and point "
+        "at loopback or private addresses (local development; `dev.py start` sets it). Refused in Azure: the "
+        "subscriptions and the notify timer answer `configuration_error` naming it", default=False)
     running_in_azure: bool = setting(
         "WEBSITE_INSTANCE_ID", values.present, "set by App Service on every instance: the app is running in Azure",
         default=False, shown="unset", platform=True)
@@ -257,6 +258,15 @@ class Settings:
     proxies: dict[str, str] = derived(_proxies, *_proxy("http"), *_proxy("https"), *_proxy("no"), default={})
     # A malformed PUBLIC_* setting: only the public endpoints answer with it, the others keep working.
     public_fault: ConfigurationError | None = field(default=None, repr=False, compare=False)
+
+    def private_callbacks(self) -> bool:
+        """`NOTIFY_ALLOW_PRIVATE_CALLBACKS`, refused (`ConfigurationError` naming it) where the app runs in Azure:
+        there it would open callbacks to the metadata endpoint and the private network."""
+        if self.allow_private_callbacks and self.running_in_azure:
+            raise ConfigurationError(message="The app setting NOTIFY_ALLOW_PRIVATE_CALLBACKS is for local development "
+                                             "only and is refused in Azure: remove it (or set it to false).",
+                                     setting="NOTIFY_ALLOW_PRIVATE_CALLBACKS")
+        return self.allow_private_callbacks
 
     def require(self, *names: str) -> None:
         """Raise `ConfigurationError` for the first of `names` (attribute names) that is not set."""

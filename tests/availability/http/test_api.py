@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -223,13 +224,20 @@ def test_a_correlation_id_that_is_not_a_sane_token_is_replaced_never_refused(gat
                             headers={"x-correlation-id": given.encode("utf-8")})
     assert response.status_code == 200
     assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["x-correlation-id"])
+    assert "x-request-id" not in response.headers  # the gateway's own id is the correlation id
 
 
-def test_a_sane_correlation_id_is_echoed(gateway):
-    for given in ("abc-123", "order:42.7_x", "x" * 64):
+def test_a_sane_correlation_id_is_echoed_but_never_logged(gateway):
+    for given in (f"abc-{uuid.uuid4().hex}", f"order:42.7_{uuid.uuid4().hex}", "x" * 32 + uuid.uuid4().hex):
         response = gateway.post("availability/before-conversation", {"workstreamId": CHAT},
                                 headers={"x-correlation-id": given})
         assert (response.status_code, response.headers["x-correlation-id"]) == (200, given)
+        own = response.headers["x-request-id"]  # the id the gateway logs and traces instead
+        assert re.fullmatch(r"[0-9a-f-]{36}", own)
+        deadline = time.monotonic() + 5
+        while own not in gateway.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"correlation={own}" in gateway.log() and given not in gateway.log()
 
 
 def test_message_language_from_the_field_else_accept_language(gateway):

@@ -13,11 +13,14 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -55,8 +58,14 @@ class Delivery:
         return self.headers["x-availability-delivery"]
 
     def signed_with(self, secret: str) -> bool:
+        """Both signatures hold: the body's, and the one over the time it was sent, its id and the body."""
         expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(self.headers["x-availability-signature"], expected)
+        match = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", self.headers["x-availability-signature-timed"])
+        assert match, self.headers["x-availability-signature-timed"]
+        signed = f"{match[1]}.{self.id}.".encode() + self.body
+        timed = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        return (hmac.compare_digest(self.headers["x-availability-signature"], expected)
+                and hmac.compare_digest(match[2], timed) and abs(int(match[1]) - self.at) <= 5)
 
 
 class Receiver:
@@ -117,6 +126,65 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class HostileReceiver:
+    """A receiver on loopback that takes the request, then answers as hostile ones do: `trickle` sends a status
+    line and headers a byte a second, without end; `stream` sends a 200 and a chunked body without end."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.requests: dict[str, float] = {}  # path -> when its request arrived
+        self.closed: dict[str, tuple[float, int]] = {}  # path -> when the app closed, bytes sent until then
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, mode: str) -> tuple[str, str]:
+        name = f"{mode}-{uuid.uuid4().hex}"
+        return name, f"http://127.0.0.1:{self.port}/{name}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            name = request.split(b" ", 2)[1].decode().strip("/")
+            with self.lock:
+                self.requests[name] = time.time()
+            sent = 0
+            try:
+                if name.startswith("trickle"):
+                    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000:
+                        connection.sendall(bytes([byte]))
+                        sent += 1
+                        time.sleep(1)
+                else:
+                    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    connection.sendall(head)
+                    sent += len(head)
+                    chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
+                    while True:
+                        connection.sendall(chunk)
+                        sent += len(chunk)
+                        time.sleep(0.001)
+            except OSError:  # the app closed the connection
+                with self.lock:
+                    self.closed[name] = (time.time(), sent)
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 # -------------------------------------------------------------------------------------------- fixtures
@@ -214,6 +282,11 @@ def run_timer(gateway: Gateway, name: str = "notify_subscribers", timeout: float
     raise AssertionError(f"{name} did not finish")
 
 
+def master(gateway: Gateway) -> dict[str, str]:
+    """The headers of a request with the master key (listing every subscription needs it)."""
+    return {"x-functions-key": gateway.master_key}
+
+
 def subscribe(gateway: Gateway, url: str, workstream: str = OFFICE, **body) -> dict:
     response = gateway.post("subscriptions", {"callbackUrl": url, "workstreamId": workstream, **body})
     assert response.status_code == 201, response.text
@@ -301,7 +374,8 @@ def test_a_deleted_subscription_is_told_nothing(host, control, receiver):
     run_timer(gateway)
     receiver.wait_for(kept_name, 1)
     assert receiver.deliveries(gone_name) == []
-    assert [s["id"] for s in gateway.get("subscriptions").json()["subscriptions"]] == [kept["id"]]
+    listed = gateway.get("subscriptions", headers=master(gateway)).json()["subscriptions"]
+    assert [s["id"] for s in listed] == [kept["id"]]
 
 
 def test_the_location_is_absolute_on_the_host_asked_and_a_delete_there_with_the_key_ends_it(host, receiver):
@@ -350,7 +424,7 @@ def test_a_410_deletes_the_subscription(host, control, receiver):
     run_timer(gateway)
     assert len(receiver.wait_for(name, 1)) == 1
     assert gateway.get(f"subscriptions/{made['id']}").status_code == 404
-    assert gateway.get("subscriptions").json() == {"subscriptions": []}
+    assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
 
 
 def test_a_delivery_cut_off_by_sigkill_is_sent_again_with_its_id_by_the_next_run(host, control, receiver):
@@ -408,7 +482,13 @@ def test_callbacks_must_be_https_to_public_addresses_without_the_setting(host, r
         assert response.status_code == 400, (url, response.text)
         error = response.json()["error"]
         assert error["target"] == "callbackUrl" and url not in error["message"], url
-    assert gateway.get("subscriptions").json() == {"subscriptions": []}
+    # A name that does not resolve and one that resolves to loopback get one answer: no oracle of internal names.
+    unknown, internal = (gateway.post("subscriptions", {"callbackUrl": url, "workstreamId": OFFICE}).json()["error"]
+                         for url in ("https://no-such-host.invalid/hook", "https://localhost/hook"))
+    assert unknown == internal
+    port = gateway.post("subscriptions", {"callbackUrl": "https://hooks.contoso.com:8443/x", "workstreamId": OFFICE})
+    assert port.status_code == 400 and "port 443" in port.json()["error"]["message"]
+    assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
 
 
 def test_the_guard_holds_at_delivery_time_too(host, control, receiver):
@@ -432,7 +512,7 @@ def test_subscriptions_list_and_get_never_show_the_callback_url_or_the_secret(ho
     made = subscribe(gateway, url, WEB_CHAT, notifyOn="canEscalate", contextItems={"Language": "fr"})
     assert set(made) == {"id", "workstreamId", "notifyOn", "createdAt", "status", "secret"}
     assert made["notifyOn"] == "canEscalate" and made["workstreamId"] == WEB_CHAT
-    listed = gateway.get("subscriptions")
+    listed = gateway.get("subscriptions", headers=master(gateway))
     one = gateway.get(f"subscriptions/{made['id']}")
     for response in (listed, one):
         assert response.status_code == 200
@@ -445,6 +525,69 @@ def test_subscriptions_list_and_get_never_show_the_callback_url_or_the_secret(ho
     for missing in (str(uuid.uuid4()), "not-a-guid"):
         response = gateway.get(f"subscriptions/{missing}")
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_listing_every_subscription_needs_the_master_key_while_its_id_opens_one_with_any_key(host, receiver):
+    """Keys cannot be told apart, so the id (unguessable, shown only to whoever made it) is what opens one
+    subscription; listing them all, ids included, is for the master key only."""
+    gateway = host()
+    _, url = receiver.endpoint()
+    made = subscribe(gateway, url)
+    refused = gateway.get("subscriptions")  # the function key
+    assert refused.status_code == 401 and refused.content == b""  # the host's own answer, before the app
+    assert "x-correlation-id" not in refused.headers
+    assert requests.get(f"{gateway.url}/api/subscriptions?code={gateway.function_key}", timeout=10).status_code == 401
+    listed = gateway.get("subscriptions", headers=master(gateway))
+    assert [s["id"] for s in listed.json()["subscriptions"]] == [made["id"]]
+    assert gateway.get(f"subscriptions/{made['id']}").json()["id"] == made["id"]
+    assert gateway.get(f"subscriptions/{uuid.uuid4()}").status_code == 404
+    assert gateway.session.delete(f"{gateway.url}/api/subscriptions/{made['id']}", timeout=10).status_code == 204
+    assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
+
+
+def test_private_callbacks_are_refused_in_azure_by_the_subscriptions_and_the_timer_alone(host, receiver):
+    """One app setting must not open callbacks to the metadata endpoint and the private network in Azure."""
+    gateway = host(WEBSITE_INSTANCE_ID="a1b2c3d4e5f6", NOTIFY_ALLOW_PRIVATE_CALLBACKS="true")  # checks answer 200
+    _, url = receiver.endpoint()
+    for response in (gateway.post("subscriptions", {"callbackUrl": url, "workstreamId": OFFICE}),
+                     gateway.get(f"subscriptions/{uuid.uuid4()}"),
+                     gateway.get("subscriptions", headers=master(gateway))):
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "configuration_error"
+        assert "NOTIFY_ALLOW_PRIVATE_CALLBACKS" in response.json()["error"]["message"]
+    admin = {"x-functions-key": gateway.master_key}
+    status_url = f"{gateway.url}/admin/functions/notify_subscribers/status"
+    assert requests.post(f"{gateway.url}/admin/functions/notify_subscribers", json={"input": ""}, headers=admin,
+                         timeout=10).status_code == 202
+    deadline, status = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        status = requests.get(status_url, headers=admin, timeout=10).json()
+        if status["invocations"] and not status["running"]:
+            break
+        time.sleep(0.1)
+    assert status["lastResult"] != "Succeeded" and "NOTIFY_ALLOW_PRIVATE_CALLBACKS" in gateway.log()
+    assert gateway.post("availability/before-conversation", {"workstreamId": WEB_CHAT}).status_code == 200
+    # In Azure without the setting, subscriptions work (and loopback callbacks are refused as ever).
+    strict = host(WEBSITE_INSTANCE_ID="a1b2c3d4e5f6", NOTIFY_ALLOW_PRIVATE_CALLBACKS="false")
+    refused = strict.post("subscriptions", {"callbackUrl": url, "workstreamId": OFFICE})
+    assert refused.status_code == 400 and refused.json()["error"]["target"] == "callbackUrl"
+
+
+def test_the_private_callbacks_setting_is_refused_where_the_app_runs_in_azure():
+    from availability.app import App
+    from availability.errors import ConfigurationError
+    from availability.settings import load_settings
+
+    local = load_settings({"NOTIFY_ALLOW_PRIVATE_CALLBACKS": "true"})
+    assert local.private_callbacks() is True
+    assert load_settings({"WEBSITE_INSTANCE_ID": "a1b2", "NOTIFY_ALLOW_PRIVATE_CALLBACKS": "false"}
+                         ).private_callbacks() is False
+    in_azure = load_settings({"WEBSITE_INSTANCE_ID": "a1b2", "NOTIFY_ALLOW_PRIVATE_CALLBACKS": "true"})
+    for part in ("subscriptions", "notifier"):
+        with pytest.raises(ConfigurationError) as refused:
+            getattr(App(in_azure), part)
+        assert refused.value.setting == "NOTIFY_ALLOW_PRIVATE_CALLBACKS"
+        assert "NOTIFY_ALLOW_PRIVATE_CALLBACKS" in refused.value.message
 
 
 @pytest.mark.parametrize("body, target", [
@@ -469,23 +612,43 @@ def test_an_unknown_workstream_is_a_404_and_makes_no_subscription(host):
     response = gateway.post("subscriptions", {"callbackUrl": "http://127.0.0.1:9/x",
                                               "workstreamId": str(uuid.uuid4())})
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
-    assert gateway.get("subscriptions").json() == {"subscriptions": []}
+    assert gateway.get("subscriptions", headers=master(gateway)).json() == {"subscriptions": []}
 
 
-def test_a_workstream_takes_at_most_the_documented_number_of_subscriptions(host):
-    from availability.schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
+def test_a_workstream_takes_exactly_the_documented_number_of_subscriptions_however_many_are_made_at_once(
+        host, notify_stack):
+    from concurrent.futures import ThreadPoolExecutor
 
-    gateway = host()
+    from availability.schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM as MOST
+    from devtools.sandbox_client import sandbox_app
+
+    table = f"Subscriptions{uuid.uuid4().hex[:12]}"
+    gateway = host(SUBSCRIPTIONS_TABLE=table)
     body = {"callbackUrl": "http://127.0.0.1:9/x", "workstreamId": WEB_CHAT}
-    statuses = []
-    for _ in range(MAX_SUBSCRIPTIONS_PER_WORKSTREAM):
-        statuses.append(gateway.post("subscriptions", body).status_code)
-    assert statuses == [201] * MAX_SUBSCRIPTIONS_PER_WORKSTREAM
-    refused = gateway.post("subscriptions", body)
-    assert refused.status_code == 400 and refused.json()["error"]["target"] == "workstreamId"
-    assert str(MAX_SUBSCRIPTIONS_PER_WORKSTREAM) in refused.json()["error"]["message"]
-    assert gateway.post("subscriptions", {**body, "workstreamId": OFFICE}).status_code == 201  # per workstream
-    assert len(gateway.get("subscriptions").json()["subscriptions"]) == MAX_SUBSCRIPTIONS_PER_WORKSTREAM + 1
+    headers = {"x-functions-key": gateway.function_key}
+
+    def create(_):
+        return requests.post(f"{gateway.url}/api/subscriptions", json=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(create, range(MOST + 30)))
+    assert sorted(a.status_code for a in answers) == [201] * MOST + [400] * 30, [a.text for a in answers][-3:]
+    refused = next(a.json()["error"] for a in answers if a.status_code == 400)
+    assert refused["target"] == "workstreamId" and str(MOST) in refused["message"]
+    made = {a.json()["id"] for a in answers if a.status_code == 201}
+    listed = gateway.get("subscriptions", headers=master(gateway)).json()["subscriptions"]
+    assert {s["id"] for s in listed} == made  # every one accepted is kept, nothing of a refused one is left
+    app = sandbox_app(notify_stack.app_settings({"SUBSCRIPTIONS_TABLE": table}))
+    try:
+        assert app.subscriptions.count(WEB_CHAT) == MOST
+        one = next(iter(made))
+        assert gateway.session.delete(f"{gateway.url}/api/subscriptions/{one}", timeout=10).status_code == 204
+        assert app.subscriptions.count(WEB_CHAT) == MOST - 1
+        assert create(0).status_code == 201 and create(0).status_code == 400  # room for one again, no more
+        assert gateway.post("subscriptions", {**body, "workstreamId": OFFICE}).status_code == 201  # per workstream
+        assert app.subscriptions.count(WEB_CHAT) == MOST and app.subscriptions.count(OFFICE) == 1
+    finally:
+        app.close()
 
 
 def test_deliveries_are_counted_in_the_contract_metric(host, control, receiver):
@@ -571,6 +734,108 @@ def test_after_the_org_clock_moved_days_a_new_subscription_hears_of_an_opening_a
     assert delivery.at - opens_at <= 15
 
 
+def stored(store, url: str, check_body: dict, *, failures: int = 0, workstream: str = WEB_CHAT):
+    """A subscription written straight to the store, its baseline `closed` an hour ago (WEB_CHAT never closes, so
+    a first run tells it a change at once)."""
+    from availability.checks import parse_before_conversation
+    from availability.notifications.store import Subscription, check_key
+    from availability.schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    return store.insert(Subscription(
+        id=str(uuid.uuid4()), workstream_id=workstream, check_body=check_body,
+        check_key=check_key(parse_before_conversation({"workstreamId": workstream, **check_body})), notify_on="status",
+        language="en", time_zone=None, created_at=now, callback_url=url, secret=uuid.uuid4().hex,
+        callback_host="127.0.0.1", seen_status="closed", seen_can_escalate=False, seen_at=now - timedelta(hours=1),
+        consecutive_failures=failures), limit=MAX_SUBSCRIPTIONS_PER_WORKSTREAM)
+
+
+@pytest.fixture
+def hostile():
+    started = HostileReceiver()
+    yield started
+    started.close()
+
+
+def test_hostile_receivers_delay_neither_the_others_deliveries_nor_the_end_of_the_run(notify_stack, receiver,
+                                                                                       hostile):
+    """More receivers trickling a byte a second than the old pool of senders, and two streaming a body without end:
+    the others are told at once, each hostile attempt is cut at its deadline, and the run ends then."""
+    from availability.notifications.delivery import ATTEMPT_SECONDS, MAX_FAILURES, CallbackSender
+    from availability.notifications.watch import Notifier
+    from devtools.sandbox_client import sandbox_app
+
+    app = sandbox_app(notify_stack.app_settings({"SUBSCRIPTIONS_TABLE": f"Subscriptions{uuid.uuid4().hex[:12]}",
+                                                 "AVAILABILITY_SHARED_STATE": "off"}))
+    try:
+        check = {"contextItems": {"TestCase": uuid.uuid4().hex}}
+        normal = [receiver.endpoint()[0] for _ in range(10)]
+        for name in normal:
+            stored(app.subscriptions, f"{receiver.base}/{name}", check)
+        slow = [hostile.url("trickle") for _ in range(20)]
+        streams = [hostile.url("stream") for _ in range(2)]
+        for _, url in slow + streams:  # one more failure disables them: no retry to wait for
+            stored(app.subscriptions, url, check, failures=MAX_FAILURES - 1)
+        notifier = Notifier(store=app.subscriptions, service=app.service, sender=CallbackSender(allow_private=True),
+                            org_clock=app.org_clock)
+        started = time.time()
+        summary = notifier.run()
+        ended = time.time()
+    finally:
+        app.close()
+    arrivals = [receiver.wait_for(name, 1, timeout=1)[0].at for name in normal]
+    assert max(arrivals) - started < ATTEMPT_SECONDS, "the others waited for the hostile receivers"
+    assert ended - started < ATTEMPT_SECONDS + 4, f"the run took {ended - started:.1f} s"
+    assert (summary.counts["delivered"], summary.counts["failed"]) == (12, 20), summary.line()
+    for name, _ in streams:  # the status line, then closed: never drained
+        closed_at, sent = hostile.closed[name]
+        assert closed_at - hostile.requests[name] < 2 and sent < 4 * 1024 * 1024
+    for name, _ in slow:
+        assert name in hostile.requests
+
+
+def test_a_run_writes_the_changes_and_the_attempts_of_many_subscriptions_in_a_few_transactions(notify_stack, receiver):
+    """Subscriptions of one watch: their changes are written in one transaction (with the run's hold on them), and
+    the attempts' outcomes together, so storage requests do not grow one or two per subscription."""
+    from availability.notifications.delivery import CallbackSender
+    from availability.notifications.watch import Notifier
+    from availability.tables import service_from_connection_string
+    from devtools.sandbox_client import sandbox_app
+
+    requests_made = []
+    settings = notify_stack.app_settings({"SUBSCRIPTIONS_TABLE": f"Subscriptions{uuid.uuid4().hex[:12]}",
+                                          "AVAILABILITY_SHARED_STATE": "off"})
+    app = sandbox_app(settings, table_service=service_from_connection_string(
+        settings["AzureWebJobsStorage"], raw_response_hook=lambda response: requests_made.append(
+            (response.http_request.method, response.http_response.status_code))))
+    try:
+        check = {"contextItems": {"TestCase": uuid.uuid4().hex}}
+        names = [receiver.endpoint()[0] for _ in range(40)]
+        made = [stored(app.subscriptions, f"{receiver.base}/{name}", check) for name in names]
+        notifier = Notifier(store=app.subscriptions, service=app.service, sender=CallbackSender(allow_private=True),
+                            org_clock=app.org_clock)
+        requests_made.clear()
+        summary = notifier.run()
+        assert summary.counts["delivered"] == 40, summary.line()
+        # Reads of the subscriptions and the watches, the watch's row, one transaction for the 40 changes, and
+        # the outcomes in a few more (written together within a fraction of a second, so a busy machine may split
+        # them further): a handful of requests where one or two per subscription would be 40 to 80.
+        writes = [made for made in requests_made if made[0] != "GET"]
+        assert len(requests_made) <= 13 and len(writes) <= 10, requests_made
+        for subscription, name in zip(made, names, strict=True):
+            [delivery] = receiver.wait_for(name, 1, timeout=1)
+            assert delivery.signed_with(subscription.secret)
+            shown = app.subscriptions.get(subscription.id)
+            assert (shown.seen_status, shown.pending, shown.last_delivery_status) == ("available", None, "delivered")
+        # A row changed meanwhile: the transaction writes nothing, and the rows are then written one by one.
+        first, second = (app.subscriptions.get(made[0].id), app.subscriptions.get(made[1].id))
+        app.subscriptions.save(replace(first, language="fr"))
+        assert app.subscriptions.save_all([replace(first, language="de"), replace(second, language="de")]) is None
+        assert (app.subscriptions.get(first.id).language, app.subscriptions.get(second.id).language) == ("fr", "en")
+    finally:
+        app.close()
+
+
 # ------------------------------------------------------------------------------- the local stack's demo
 
 
@@ -622,10 +887,34 @@ def test_the_guard_refuses_every_address_that_is_not_public():
                "192.0.2.10", "198.18.0.1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "240.0.0.1", "not an address"]
     for address in refused:
         assert not is_allowed_address(address), address
+    # IPv6 forms carrying an IPv4 address a translator or a tunnel may deliver to: judged by that address.
+    embedded = ["64:ff9b::a9fe:a9fe", "64:ff9b::10.0.0.1", "2002:7f00:1::", "2002:a9fe:a9fe::1", "::127.0.0.1",
+                "::10.1.2.3", "::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "::ffff:7f00:1", "64:ff9b:1::1432:201",
+                "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:a9fe:a9fe::1"]
+    for address in refused + embedded:
+        assert not is_allowed_address(address), address
     assert {str(a) for a in METADATA_ADDRESSES} == {"169.254.169.254", "fd00:ec2::254"}
-    for address in ("20.50.2.1", "52.239.152.10", "2603:1000::1", "::ffff:20.50.2.1"):
+    for address in ("20.50.2.1", "52.239.152.10", "2603:1000::1", "::ffff:20.50.2.1", "64:ff9b::20.50.2.1",
+                    "2002:1432:201::1"):
         assert is_allowed_address(address), address
-    assert all(is_allowed_address(address, allow_private=True) for address in refused[:-1])
+    assert all(is_allowed_address(address, allow_private=True) for address in refused[:-1] + embedded)
+
+
+def test_the_ipv4_an_ipv6_address_carries_is_read_in_every_form():
+    import ipaddress
+
+    from availability.notifications.guard import embedded_ipv4
+
+    def carried(address):
+        return [str(v4) for v4 in embedded_ipv4(ipaddress.IPv6Address(address))]
+
+    assert carried("64:ff9b::a9fe:a9fe") == ["169.254.169.254"]  # NAT64
+    assert carried("2002:7f00:1::") == ["127.0.0.1"]  # 6to4
+    assert carried("::127.0.0.1") == ["127.0.0.1"]  # compatible
+    assert carried("::ffff:0:7f00:1") == ["127.0.0.1"]  # translated
+    assert carried("::ffff:10.0.0.1") == ["10.0.0.1"]  # mapped
+    assert carried("2001:0:4136:e378:8000:63bf:3fff:fdd2") == ["65.54.227.120", "192.0.2.45"]  # Teredo
+    assert carried("2603:1000::1") == []
 
 
 def test_a_name_resolving_to_a_private_address_is_refused_even_beside_a_public_one():
@@ -656,30 +945,133 @@ def test_a_name_resolving_to_a_private_address_is_refused_even_beside_a_public_o
         resolve(callback, resolver=slow, timeout=0.1)
     with pytest.raises(CallbackRefused):
         resolve(Callback.parse("http://hooks.contoso.com/x"), resolver=resolver("20.50.2.1"))
+    with pytest.raises(CallbackRefused, match="port 443"):  # no other port, so no scan of a host's services
+        resolve(Callback.parse("https://hooks.contoso.com:8443/x"), resolver=resolver("20.50.2.1"))
+    assert resolve(Callback.parse("https://hooks.contoso.com:443/x"), resolver=resolver("20.50.2.1"))
+    assert resolve(Callback.parse("http://hooks.contoso.com:8080/x"), resolver=resolver("10.1.2.3"),
+                   allow_private=True) == ["10.1.2.3"]
 
 
-def test_a_delivery_goes_nowhere_when_the_name_now_resolves_privately(receiver):
-    """DNS rebinding: public when subscribed, the receiver's loopback address at delivery: nothing is sent."""
+def test_a_delivery_goes_nowhere_when_the_name_now_resolves_privately():
+    """DNS rebinding: public when subscribed, a loopback address at delivery: nothing is sent."""
     from availability.notifications.delivery import CallbackSender
 
-    name, _ = receiver.endpoint()
-    port = receiver.server.server_address[1]
+    from availability.notifications.guard import NOT_PUBLIC
 
-    def rebound(host, port_, family, kind):
-        return [(socket.AF_INET, kind, 6, "", ("127.0.0.1", port_))]
+    for address in ("127.0.0.1", "64:ff9b::7f00:1"):  # loopback, and loopback through NAT64
+        def rebound(host, port_, family, kind, address=address):
+            return [(socket.AF_INET6 if ":" in address else socket.AF_INET, kind, 6, "", (address, port_))]
 
-    attempt = CallbackSender(resolver=rebound).post(f"https://hooks.contoso.com:{port}/{name}", b"{}",
-                                                    secret="s", delivery_id="d")
-    assert attempt.outcome == "refused" and attempt.status is None
-    time.sleep(0.2)
-    assert receiver.deliveries(name) == []
+        attempt = CallbackSender(resolver=rebound).post("https://hooks.contoso.com/availability", b"{}",
+                                                        secret="s", delivery_id="d")
+        assert (attempt.outcome, attempt.status) == ("refused", None) and NOT_PUBLIC in attempt.reason
+
+
+def test_an_attempt_ends_by_its_deadline_and_reads_no_more_than_the_status_line(hostile, receiver):
+    from availability.notifications.delivery import REPLY_BYTES, CallbackSender
+
+    sender = CallbackSender(allow_private=True, attempt_seconds=2.0)
+    name, url = hostile.url("trickle")
+    started = time.monotonic()
+    attempt = sender.post(url, b"{}", secret="s", delivery_id="d")
+    assert (attempt.outcome, attempt.status) == ("retry", None)
+    assert time.monotonic() - started < 2.5 and name in hostile.requests
+    name, url = hostile.url("stream")
+    started = time.monotonic()
+    attempt = sender.post(url, b"{}", secret="s", delivery_id="d")
+    assert (attempt.outcome, attempt.status) == ("delivered", 200) and time.monotonic() - started < 1
+    deadline = time.monotonic() + 3
+    while name not in hostile.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hostile.closed[name][1] < 4 * 1024 * 1024
+    # An interim answer is passed over; what is not HTTP is no answer.
+    for reply, outcome in ((b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+                            ("delivered", 204)),
+                           (b"HTTP/1.0 503 Busy\r\n\r\n", ("retry", 503)),
+                           (b"SSH-2.0-OpenSSH_9.6\r\n", ("retry", None)),
+                           (b"HTTP/1.1 200 " + b"x" * REPLY_BYTES, ("retry", None))):
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            def answer(server=server, reply=reply):
+                connection, _ = server.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(reply)
+                    time.sleep(0.5)
+
+            threading.Thread(target=answer, daemon=True).start()
+            got = sender.post(f"http://127.0.0.1:{server.getsockname()[1]}/x", b"{}", secret="s", delivery_id="d")
+            assert (got.outcome, got.status) == outcome, reply
+
+
+def raw_post(port: int, headers: dict[str, str] | list[bytes], body: bytes) -> int:
+    """POST to loopback `port` with exactly these header lines; the status of the answer."""
+    lines = headers if isinstance(headers, list) else [f"{k}: {v}".encode("latin-1") for k, v in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"POST /hook HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(line + b"\r\n" for line in lines)
+                           + b"\r\n" + body)
+        return int(connection.recv(1024).split(b" ", 2)[1])
+
+
+@pytest.mark.subprocess
+def test_the_docs_receiver_takes_each_change_once_and_refuses_replays_and_malformed_requests(tmp_path):
+    from availability.notifications.delivery import CallbackSender, sign, sign_timed
+
+    text = (ROOT / "docs" / "notifications.md").read_text(encoding="utf-8")
+    code = text.split("## A receiver that checks the signature", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "8080" in code and "SEEN_MAX = 10_000" in code
+    port, secret = free_port(), "the-subscription-secret"
+    (tmp_path / "hook.py").write_text(code.replace("8080", str(port)).replace("SEEN_MAX = 10_000", "SEEN_MAX = 2"))
+    (tmp_path / "hook-secret.txt").write_text(secret + "\n")
+    process = subprocess.Popen([sys.executable, "hook.py"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while socket.socket().connect_ex(("127.0.0.1", port)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def change(status: str) -> bytes:
+            return json.dumps({"previousStatus": "closed", "status": status,
+                               "availability": {"message": f"now {status}"}}).encode()
+
+        def signed(body: bytes, delivery: str, at: int, key: str = secret) -> dict[str, str]:
+            return {"Content-Length": str(len(body)), "x-availability-delivery": delivery,
+                    "x-availability-signature": sign(key, body),
+                    "x-availability-signature-timed": sign_timed(key, body, delivery, at)}
+
+        sender = CallbackSender(allow_private=True)
+        first, body, now = str(uuid.uuid4()), change("available"), int(time.time())
+        attempt = sender.post(f"http://127.0.0.1:{port}/hook", body, secret=secret, delivery_id=first)
+        assert (attempt.outcome, attempt.status) == ("delivered", 204)
+        assert raw_post(port, signed(body, first, now), body) == 204  # a retry: taken, not told twice
+        assert raw_post(port, signed(body, first, now - 600), body) == 401  # a copy sent again later
+        assert raw_post(port, {**signed(body, first, now), "x-availability-delivery": str(uuid.uuid4())}, body) == 401
+        assert raw_post(port, {k: v for k, v in signed(body, first, now).items()
+                               if k != "x-availability-signature-timed"}, body) == 401  # the body's signature alone
+        assert raw_post(port, signed(body, first, now, key="another"), body) == 401
+        assert raw_post(port, [f"Content-Length: {len(body)}".encode(), b"x-availability-delivery: " + first.encode(),
+                               "x-availability-signature-timed: t=\u00e9,v1=\u00e9\u00e8".encode()], body) == 401
+        assert raw_post(port, [b"Transfer-Encoding: chunked"], b"2\r\n{}\r\n0\r\n\r\n") == 411  # no length
+        assert raw_post(port, [b"Content-Length: \xb2"], b"") == 400
+        for status in ("busy", "closed"):  # two more ids: the first is forgotten (SEEN_MAX = 2) ...
+            other = change(status)
+            assert raw_post(port, signed(other, str(uuid.uuid4()), now), other) == 204
+        assert raw_post(port, signed(body, first, now), body) == 204  # ... and so told again
+        assert raw_post(port, [], b"") == 411  # answered once the one before has printed (one request at a time)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    assert out.splitlines() == ["closed -> available | now available", "closed -> busy | now busy",
+                                "closed -> closed | now closed", "closed -> available | now available"], err
 
 
 def test_the_signature_is_the_hmac_sha256_of_the_raw_body():
-    from availability.notifications.delivery import MAX_FAILURES, backoff, sign
+    from availability.notifications.delivery import MAX_FAILURES, backoff, sign, sign_timed
 
     body = b'{"status":"available"}'
     assert sign("secret", body) == "sha256=" + hmac.new(b"secret", body, hashlib.sha256).hexdigest()
+    signed = b"1796198402.6b0d5f0e-2c1a-4f4e-9a51-0d2f3c4b5a69." + body
+    assert sign_timed("secret", body, "6b0d5f0e-2c1a-4f4e-9a51-0d2f3c4b5a69", 1796198402) == (
+        "t=1796198402,v1=" + hmac.new(b"secret", signed, hashlib.sha256).hexdigest())
     assert [backoff(n) for n in range(1, 10)] == [2, 10, 60, 120, 300, 600, 1200, 1800, 3600]
     assert MAX_FAILURES == 10
 

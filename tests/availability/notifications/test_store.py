@@ -29,7 +29,7 @@ def test_a_subscription_changed_since_it_was_read_is_a_conflict_and_a_deleted_on
     table = service_from_connection_string(stack.storage_connection).get_table_client(unique_table())
     store = SubscriptionStore(table)
     try:
-        read = store.insert(subscription())
+        read = store.insert(subscription(), limit=100)
         saved = store.save(replace(read, consecutive_failures=1))  # one run's change
         with pytest.raises(Conflict):  # another run's change, on the row as it was before
             store.save(replace(read, consecutive_failures=2))

@@ -342,14 +342,19 @@ def test_openapi_has_every_endpoint_of_the_contract(oas):
                                                                        | WORKSTREAM_OPERATIONS | BEST_TIMES_OPERATIONS)
 
 
-def test_openapi_security_is_the_function_key_except_health_and_openapi(oas):
+def test_openapi_security_is_the_function_key_except_health_openapi_and_the_subscription_list(oas):
     schemes = oas["components"]["securitySchemes"]
     assert {(s["type"], s["in"], s["name"]) for s in schemes.values()} == {
         ("apiKey", "header", "x-functions-key"), ("apiKey", "query", "code")}
-    assert {name for requirement in oas["security"] for name in requirement} == set(schemes)
+    function_keys = {name for requirement in oas["security"] for name in requirement}
+    assert function_keys == {"functionKeyHeader", "functionKeyQuery"}
     for path, method, operation in operations(oas):
         if path in ("/api/health", "/api/openapi.json") or path.startswith("/api/public/"):
             assert operation["security"] == []
+        elif (path, method) == ("/api/subscriptions", "get"):  # everyone's subscriptions: operators only
+            assert {name for requirement in operation["security"] for name in requirement} == set(schemes) - \
+                function_keys == {"masterKeyHeader", "masterKeyQuery"}
+            assert "master key" in operation["responses"]["401"]["description"]
         else:
             assert "security" not in operation
             assert "401" in operation["responses"]
@@ -841,7 +846,15 @@ def test_the_change_the_callback_receives_is_described_and_its_example_fits(oas,
 
     callbacks = oas["paths"]["/api/subscriptions"]["post"]["callbacks"]["availabilityChange"]
     delivery = callbacks["{$request.body#/callbackUrl}"]["post"]
-    assert {p["name"] for p in delivery["parameters"]} == {"x-availability-signature", "x-availability-delivery"}
+    headers = {p["name"]: p for p in delivery["parameters"]}
+    assert set(headers) == {"x-availability-signature", "x-availability-signature-timed", "x-availability-delivery"}
+    from availability.notifications.delivery import sign, sign_timed
+
+    body = b'{"status":"available"}'
+    sent = {"x-availability-signature": sign("s", body),
+            "x-availability-signature-timed": sign_timed("s", body, GUID, 1796198402)}
+    for name, value in sent.items():  # what is sent fits what is described
+        assert re.fullmatch(headers[name]["schema"]["pattern"].strip("^$"), value), name
     media = delivery["requestBody"]["content"]["application/json"]
     assert media["schema"] == {"$ref": "#/components/schemas/AvailabilityChange"}
     for example in media["examples"].values():
