@@ -36,10 +36,11 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from availability.errors import AvailabilityError, InternalError, InvalidRequest
@@ -146,16 +147,16 @@ class FunctionsHost:
         lock = TimerLock.from_environment()
         if timer.run_on_startup:
             self.run_timer(timer, reason="run on startup")
-        due = datetime.now(timezone.utc)
+        due = datetime.now(UTC)
         while not self._stop.is_set():
             try:
                 due = schedule.next_after(due)
-            except Exception:  # noqa: BLE001 - croniter finds no date (31 February): NCrontab never fires it either
+            except Exception:
                 log.warning("Timer %s: the schedule '%s' never occurs", timer.name, schedule.expression)
                 return
-            if self._stop.wait(max(0.0, (due - datetime.now(timezone.utc)).total_seconds())):
+            if self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
                 return
-            late = (datetime.now(timezone.utc) - due).total_seconds()
+            late = (datetime.now(UTC) - due).total_seconds()
             if timer.running:
                 log.warning("Timer %s fired at %s while the previous run is still going; skipped", timer.name, due)
                 continue
@@ -166,7 +167,7 @@ class FunctionsHost:
             self.run_timer(timer, reason=f"timer fired at {due.isoformat()}", past_due=late > 5,
                            schedule_status={"Last": due.isoformat(), "Next": following.isoformat()})
             if schedule.interval is not None:
-                due = datetime.now(timezone.utc)  # a constant schedule counts from the end of the run
+                due = datetime.now(UTC)  # a constant schedule counts from the end of the run
 
     def start_timer(self, timer: TimerFunction, *, reason: str) -> None:
         """Run a timer function in the background; it counts as running from this call on."""
@@ -199,7 +200,7 @@ class FunctionsHost:
                 timer.running -= 1
                 timer.invocations += 1
                 timer.last_result = result
-                timer.last_finished = datetime.now(timezone.utc).isoformat()
+                timer.last_finished = datetime.now(UTC).isoformat()
             log.info("Executed 'Functions.%s' (%s, Id=%s, Duration=%dms)", timer.name, result, invocation,
                      (time.perf_counter() - started) * 1000)
 
@@ -248,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(READ_TIMEOUT)
         super().handle_one_request()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is written by _handle instead
 
     def __getattr__(self, name: str) -> Any:
@@ -449,7 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
         the master key (AdminAuthLevel policy): no valid key is a challenge (401), a valid key of a lower level a
         refusal (403), both empty; then the body, then the function."""
         host = self.functions_host
-        segments = [segment for segment in path.strip("/").split("/")]
+        segments = path.strip("/").split("/")
         method = self.command.upper()
         invoke_route = len(segments) == 3 and segments[1].lower() == "functions" and method == "POST"
         status_route = (len(segments) == 4 and segments[1].lower() == "functions" and segments[3].lower() == "status"

@@ -86,7 +86,8 @@ def test_no_secret_or_caller_context_in_what_is_exported(fresh_gateway, stack, s
     quiet(sandbox)
     gateway = fresh_gateway(AVAILABILITY_SHARED_STATE="off")
     marker, chosen = f"private-{uuid.uuid4().hex}", f"caller-{uuid.uuid4().hex}"
-    answer = gateway.post("availability/before-conversation", {"workstreamId": CHAT, "contextItems": {"Customer": marker}},
+    answer = gateway.post("availability/before-conversation",
+                          {"workstreamId": CHAT, "contextItems": {"Customer": marker}},
                           headers={"x-correlation-id": chosen})
     assert answer.status_code == 200 and answer.headers["x-correlation-id"] == chosen
     settled(sandbox, {"availability.requests": 1})

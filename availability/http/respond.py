@@ -10,8 +10,9 @@ import json
 import logging
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import azure.functions as func
 
@@ -204,4 +205,4 @@ _DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -18,10 +18,11 @@ import ipaddress
 import re
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["CALLBACK_PORT", "DNS_SECONDS", "METADATA_ADDRESSES", "NOT_PUBLIC", "Callback", "CallbackRefused",

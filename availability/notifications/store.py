@@ -25,9 +25,11 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from .. import tables
 from ..answer import Availability, format_time
@@ -58,7 +60,7 @@ class Gone(Exception):
     """The row is not there any more (the subscription was deleted)."""
 
 
-class LimitReached(Exception):  # noqa: N818 - a refusal, not an error of the store
+class LimitReached(Exception):
     """The workstream already has as many subscriptions as it may have."""
 
 
@@ -264,7 +266,8 @@ class SubscriptionStore:
 
         try:
             with tables.errors_translated():
-                row = self._table.get_entity(SUBSCRIPTIONS, COUNT + workstream_id.lower(), **tables.options_until(deadline))
+                row = self._table.get_entity(SUBSCRIPTIONS, COUNT + workstream_id.lower(),
+                                             **tables.options_until(deadline))
         except ResourceNotFoundError:
             rows = self._query(SUBSCRIPTIONS, ("WorkstreamId eq @w", {"w": workstream_id}), deadline,
                                select=["RowKey"])
@@ -313,7 +316,8 @@ class SubscriptionStore:
 
         try:
             with tables.errors_translated():
-                entity = self._table.get_entity(SUBSCRIPTIONS, subscription_id.lower(), **tables.options_until(deadline))
+                entity = self._table.get_entity(SUBSCRIPTIONS, subscription_id.lower(),
+                                                **tables.options_until(deadline))
         except ResourceNotFoundError:  # no such row, or no table yet
             return None
         return Subscription.from_entity(entity)
@@ -408,10 +412,8 @@ class SubscriptionStore:
 
         with tables.errors_translated():
             for key in keys:
-                try:
+                with suppress(ResourceNotFoundError):
                     self._table.delete_entity(WATCHES, key)
-                except ResourceNotFoundError:
-                    pass
 
     def _query(self, partition: str, extra: tuple[str, dict[str, Any]] | None, deadline: float | None,
                select: list[str] | None = None) -> list[Any]:
@@ -442,7 +444,7 @@ def _when(value: Any) -> Any:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return utc(value) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return utc(value) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _text(value: Any) -> str:

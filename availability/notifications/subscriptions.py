@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..answer import Availability, format_time
@@ -24,8 +25,14 @@ from ..schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
 from .guard import NOT_PUBLIC, Callback, CallbackRefused, CallbackUnresolved, resolve
 from .store import LimitReached, Subscription, SubscriptionStore, Watch, check_key
 
-__all__ = ["create_subscription", "created_json", "find_subscription", "delete_subscription", "list_subscriptions",
-           "location_of"]
+__all__ = [
+    "create_subscription",
+    "created_json",
+    "delete_subscription",
+    "find_subscription",
+    "list_subscriptions",
+    "location_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,7 @@ def location_of(request_url: str, subscription_id: str) -> str:
 
 def create_subscription(body: Any, *, accept_language: str | None, store: SubscriptionStore, service: Any,
                         allow_private: bool, deadline: float | None = None,
-                        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+                        now: Callable[[], datetime] = lambda: datetime.now(UTC)
                         ) -> tuple[Subscription, Availability]:
     """Validate, check and store a new subscription; returns it with its baseline answer.
 

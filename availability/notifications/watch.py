@@ -40,10 +40,11 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from .. import telemetry
 from ..answer import Availability, format_time
@@ -143,7 +144,7 @@ class Notifier:
 
     def deadline(self, started: float) -> float:
         """When a run that started at `started` stops starting work: a few seconds before the next occurrence."""
-        moment = datetime.fromtimestamp(started, timezone.utc)
+        moment = datetime.fromtimestamp(started, UTC)
         try:
             following = next_slot(self.schedule, timer_slot(self.schedule, moment, self.zone), self.zone).timestamp()
         except ConfigurationError:
@@ -365,7 +366,7 @@ class _Run:
         """Use the snapshot row of `slot` for the watch (it is a check without context), or wait for it a while."""
         assert self.n.snapshots is not None
         check, now = self.checks[key], self.n.clock()
-        moment = datetime.fromtimestamp(slot, timezone.utc)
+        moment = datetime.fromtimestamp(slot, UTC)
         rows = self.n.snapshots.history(HistoryQuery(start=moment, end=moment, limit=1,
                                                      workstream_id=check.workstream_id.lower()),
                                         deadline=self.n.monotonic() + 10)
@@ -461,7 +462,7 @@ class _Run:
         # every answer's `retrieved_at`: it is read on the org's clock as the answer at hand gives it.
         seen = subscription.seen_at + answer.clock_offset
         changed_at = watch.changed_at if watch.changed_at and watch.changed_at > seen else answer.org_retrieved_at
-        body = change_body(subscription, answer, changed_at, datetime.fromtimestamp(self.n.clock(), timezone.utc))
+        body = change_body(subscription, answer, changed_at, datetime.fromtimestamp(self.n.clock(), UTC))
         return Pending(id=str(uuid.uuid4()), body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
                        status=answer.status, can_escalate=answer.can_escalate, answered_at=answer.retrieved_at)
 
@@ -503,7 +504,7 @@ class _Run:
         pending = subscription.pending
         assert pending is not None
         now = self.n.clock()
-        base = replace(subscription, last_delivery_at=datetime.fromtimestamp(now, timezone.utc),
+        base = replace(subscription, last_delivery_at=datetime.fromtimestamp(now, UTC),
                        last_response_status=attempt.status)
         told: dict[str, Any] = {"pending": None, "seen_status": pending.status,
                                 "seen_can_escalate": pending.can_escalate, "seen_at": pending.answered_at}

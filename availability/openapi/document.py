@@ -11,8 +11,17 @@ from typing import Any
 from .. import __version__
 from ..schemas import components, public, ref
 from . import examples
-from .operations import (CORRELATION_PARAMETER, ERROR_RESPONSES, INFO_DESCRIPTION, RESPONSE_NAMES, TAGS, TITLE,
-                         Notification, Operation, operations)
+from .operations import (
+    CORRELATION_PARAMETER,
+    ERROR_RESPONSES,
+    INFO_DESCRIPTION,
+    RESPONSE_NAMES,
+    TAGS,
+    TITLE,
+    Notification,
+    Operation,
+    operations,
+)
 
 OPENAPI_VERSION = "3.1.0"
 

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,7 +30,7 @@ import requests
 
 from devtools.sandbox_client import SandboxControl
 from devtools.stack import ROOT, Stack, free_port
-from tests.conftest import Gateway, TEST_LOGS
+from tests.conftest import TEST_LOGS, Gateway
 from tests.days import FUTURE, PAST, WEEKDAYS, at, sandbox_day
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "notifications.toml"
@@ -78,7 +78,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 name = self.path.split("?")[0].strip("/")
                 with receiver.lock:
@@ -690,7 +690,7 @@ def test_can_escalate_subscribers_hear_of_escalation_changes_only(host, control,
 
 def other_side(day: date) -> date:
     """The day on the other side of today from `day`."""
-    return FUTURE if day < datetime.now(timezone.utc).date() else PAST
+    return FUTURE if day < datetime.now(UTC).date() else PAST
 
 
 def test_a_subscription_in_place_hears_of_an_opening_after_the_org_clock_moves_to_just_before_it(
@@ -741,7 +741,7 @@ def stored(store, url: str, check_body: dict, *, failures: int = 0, workstream: 
     from availability.notifications.store import Subscription, check_key
     from availability.schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
 
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     return store.insert(Subscription(
         id=str(uuid.uuid4()), workstream_id=workstream, check_body=check_body,
         check_key=check_key(parse_before_conversation({"workstreamId": workstream, **check_body})), notify_on="status",
@@ -862,7 +862,7 @@ def test_a_flow_shaped_receiver_is_told_when_the_demo_chat_queue_opens(demo_stac
         warm_up = {"workstreamId": website_chat, "contextItems": {"WarmUp": uuid.uuid4().hex}}
         assert gateway.post("availability/before-conversation", warm_up).status_code == 200
         name, url = receiver.endpoint(202)
-        weekday = sandbox_day((day - datetime.now(timezone.utc).date()).days, on=WEEKDAYS)
+        weekday = sandbox_day((day - datetime.now(UTC).date()).days, on=WEEKDAYS)
         control.set_clock(at(weekday, "07:59:55", "Europe/London"))
         opens_at = time.time() + 5
         made = subscribe(gateway, url, website_chat)
@@ -955,7 +955,6 @@ def test_a_name_resolving_to_a_private_address_is_refused_even_beside_a_public_o
 def test_a_delivery_goes_nowhere_when_the_name_now_resolves_privately():
     """DNS rebinding: public when subscribed, a loopback address at delivery: nothing is sent."""
     from availability.notifications.delivery import CallbackSender
-
     from availability.notifications.guard import NOT_PUBLIC
 
     for address in ("127.0.0.1", "64:ff9b::7f00:1"):  # loopback, and loopback through NAT64
@@ -1081,7 +1080,7 @@ def test_a_snapshot_row_stands_in_for_an_ask_only_when_it_tells_staffing_alone()
     from availability.notifications.watch import merge_snapshot
     from availability.snapshots import Snapshot
 
-    moment = datetime(2026, 12, 2, 11, 58, tzinfo=timezone.utc)
+    moment = datetime(2026, 12, 2, 11, 58, tzinfo=UTC)
     answer = Availability(queue_id="q", within_operating_hours=True, representatives_available=True,
                           available_representatives=3, position_in_queue=2, average_wait_seconds=60,
                           next_transition_time=moment + timedelta(hours=6), next_opening_time=None,
@@ -1097,7 +1096,8 @@ def test_a_snapshot_row_stands_in_for_an_ask_only_when_it_tells_staffing_alone()
     assert merged.next_transition_time == answer.next_transition_time  # the hours still hold
     assert merged.retrieved_at == busy.retrieved_at and merged.org_time == busy.retrieved_at + timedelta(seconds=30)
     assert merge_snapshot(answer, Snapshot.of("w", moment, answer)) is None  # not newer
-    assert merge_snapshot(answer, Snapshot.failed("w", moment, "upstream_timeout", moment + timedelta(minutes=3))) is None
+    failed = Snapshot.failed("w", moment, "upstream_timeout", moment + timedelta(minutes=3))
+    assert merge_snapshot(answer, failed) is None
     moved = Snapshot.of("w", moment, Availability(**{**busy.__dict__, "queue_id": "other"}))
     closed = Snapshot.of("w", moment, Availability(**{**busy.__dict__, "within_operating_hours": False}))
     late = Snapshot.of("w", moment, Availability(**{**busy.__dict__, "retrieved_at": moment + timedelta(hours=7)}))
@@ -1111,11 +1111,11 @@ def test_a_run_ends_before_the_next_occurrence_of_its_schedule():
 
     def deadline(schedule, started):
         notifier = Notifier(store=None, service=None, sender=None, schedule=schedule)
-        return datetime.fromtimestamp(notifier.deadline(started.timestamp()), timezone.utc)
+        return datetime.fromtimestamp(notifier.deadline(started.timestamp()), UTC)
 
-    minute = datetime(2026, 12, 2, 12, 0, 0, 200_000, tzinfo=timezone.utc)
-    assert deadline("0 * * * * *", minute) == datetime(2026, 12, 2, 12, 0, 57, tzinfo=timezone.utc)
+    minute = datetime(2026, 12, 2, 12, 0, 0, 200_000, tzinfo=UTC)
+    assert deadline("0 * * * * *", minute) == datetime(2026, 12, 2, 12, 0, 57, tzinfo=UTC)
     assert deadline("0 * * * * *", minute - timedelta(seconds=0.4)) == datetime(2026, 12, 2, 12, 0, 57,
-                                                                               tzinfo=timezone.utc)  # fired early
+                                                                               tzinfo=UTC)  # fired early
     assert deadline("0 * * * * *", minute + timedelta(seconds=45)) == minute + timedelta(seconds=65)  # 20 s at least
     assert deadline(QUIET, minute) == minute + timedelta(seconds=120)  # by hand, at most two minutes

@@ -11,7 +11,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -412,7 +412,7 @@ def test_answer_schema_has_exactly_the_contract_fields(oas):
 
 
 def test_answers_the_app_renders_fit_the_answer_schema(oas):
-    now = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
     answer = parse_availability(UPSTREAM_SAMPLE, now)
     rendered = answer.to_json(now + timedelta(seconds=3), "Europe/Paris")
     assert set(rendered) == set(oas_schema(oas, "Availability")["properties"])
@@ -663,7 +663,7 @@ def test_history_parameters_and_rows_are_what_the_snapshots_module_uses(oas):
     assert tuple(query) == HISTORY_PARAMETERS
     limit, empty = query["limit"]["schema"]["anyOf"]  # an empty value is as absent: the host drops it
     assert (limit["default"], limit["maximum"], empty) == (DEFAULT_LIMIT, MAX_LIMIT, {"const": ""})
-    now = datetime(2026, 11, 24, 14, 3, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, 14, 3, tzinfo=UTC)
     slot = now.replace(minute=0)
     rows = [Snapshot.of(GUID, slot, parse_availability(UPSTREAM_SAMPLE, now)).to_json(),
             Snapshot.failed(GUID, slot, "upstream_timeout", now).to_json()]
@@ -764,7 +764,7 @@ def test_swagger_response_examples_fit_its_definitions(oas, swagger):
         "200"]["content"]["application/json"]["examples"].values()]
     for value in values:
         assert problems({"$ref": "#/definitions/Availability"}, value, swagger) == []
-    now = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
     rendered = parse_availability(UPSTREAM_SAMPLE, now).to_json(now)
     assert problems({"$ref": "#/definitions/Availability"}, rendered, swagger) == []
     snapshots = oas["paths"]["/api/snapshots"]["get"]["responses"]["200"]["content"]["application/json"]
