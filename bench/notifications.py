@@ -105,7 +105,7 @@ def measure(stack: Any, sandbox: Any, restart_counts: Callable[[Any, int], None]
                 runs[slow].append(one_run(app, sandbox, counted, restart_counts=restart_counts, delay_ms=delay_ms,
                                           url=url, transition=transition, slow=slow, slow_ones=slow_ones))
                 say(f"    {runs[slow][-1]}")
-        calm, slow = best(runs[False]), best(runs[True])
+        calm, slowed = best(runs[False]), best(runs[True])
     finally:
         receiver.kill()
         receiver.wait(10)
@@ -121,15 +121,15 @@ def measure(stack: Any, sandbox: Any, restart_counts: Callable[[Any, int], None]
         "notify_storage_ops_per_subscription": round(calm["storage"] / subscriptions, 2),
         "notify_delivered": calm["delivered"],
         "notify_deliveries_seconds": calm["deliveries_seconds"],
-        "notify_run_seconds_slow": slow["run_seconds"],
-        "notify_org_calls_slow": slow["org_calls"],
-        "notify_delivered_slow": slow["delivered"],
-        "notify_slow_receivers": slow["slow"],
-        "notify_slow_attempt_seconds": slow["slow_attempt_seconds"],
-        "notify_deliveries_seconds_slow": slow["deliveries_seconds"],
-        "notify_others_delivered_seconds_slow": slow["others_seconds"],
-        "notify_slow_added_seconds": round(slow["deliveries_seconds"] - calm["deliveries_seconds"], 2),
-        "notify_others_delayed_seconds": round(slow["others_seconds"] - calm["deliveries_seconds"], 2),
+        "notify_run_seconds_slow": slowed["run_seconds"],
+        "notify_org_calls_slow": slowed["org_calls"],
+        "notify_delivered_slow": slowed["delivered"],
+        "notify_slow_receivers": slowed["slow"],
+        "notify_slow_attempt_seconds": slowed["slow_attempt_seconds"],
+        "notify_deliveries_seconds_slow": slowed["deliveries_seconds"],
+        "notify_others_delivered_seconds_slow": slowed["others_seconds"],
+        "notify_slow_added_seconds": round(slowed["deliveries_seconds"] - calm["deliveries_seconds"], 2),
+        "notify_others_delayed_seconds": round(slowed["others_seconds"] - calm["deliveries_seconds"], 2),
         "notify_interval_seconds": INTERVAL_SECONDS,
     }
 

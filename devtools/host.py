@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import hmac
 import inspect
+import io
 import json
 import logging
 import os
@@ -236,6 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
     # must not hold a thread (and the request budget is 25 s).
     timeout = READ_TIMEOUT
     functions_host: FunctionsHost
+    # Made by StreamRequestHandler.setup with its default buffering (rbufsize -1): a buffered reader, which can peek.
+    rfile: io.BufferedReader
 
     def handle_one_request(self) -> None:
         # Between requests a kept-alive connection may idle as long as Azure's front end lets it; once a

@@ -60,8 +60,8 @@ def test_every_route_answers_every_method_a_python_function_can_declare(app_func
         if methods is None:
             assert route not in declared, f"{route}: a function without methods must be the route's only one"
             declared[route] = None
-        elif declared.get(route, set()) is not None:
-            declared[route] = declared.get(route, set()) | {str(getattr(m, "value", m)) for m in methods}
+        elif (known := declared.get(route, set())) is not None:
+            declared[route] = known | {str(getattr(m, "value", m)) for m in methods}
         answered.setdefault(route, set()).update(function.get_user_function().answered_methods)
     for route, methods in declared.items():
         assert methods is None or methods >= set(DECLARABLE_METHODS), (route, methods)

@@ -7,7 +7,7 @@ and those it does not answer get its 405 with `Allow` (`answers`), where the hos
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -15,6 +15,9 @@ import azure.functions as func
 from .. import __version__, app
 from ..errors import AvailabilityError
 from .respond import REQUEST_ID, answers, correlation_id, handle, json_body, json_response, utcnow
+
+if TYPE_CHECKING:
+    from ..checks import Check
 
 bp = func.Blueprint()
 
@@ -63,13 +66,12 @@ def batch(req: func.HttpRequest) -> func.HttpResponse:
         now = utcnow()
         results = []
         for index, check in enumerate(parsed):
-            outcome = check if isinstance(check, AvailabilityError) else next(answers)
+            if isinstance(check, AvailabilityError):
+                results.append(_failed_entry(index, check))
+                continue
+            outcome = next(answers)
             if isinstance(outcome, AvailabilityError):
-                body = outcome.to_body()  # a copy: the error may be shared by identical checks
-                target = body["error"].get("target")
-                if target and not target.startswith("checks["):  # an upstream error names the field alone
-                    body["error"]["target"] = f"checks[{index}].{target}"
-                results.append({"status": outcome.status, **body})
+                results.append(_failed_entry(index, outcome))
             else:
                 results.append({"status": 200, "availability": outcome.to_json(now, check.time_zone,
                                                                                 _language(check, req))})
@@ -175,7 +177,16 @@ def dashboard(req: func.HttpRequest) -> func.HttpResponse:
         "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 
 
-def _language(check: Any, req: func.HttpRequest) -> str:
+def _failed_entry(index: int, error: AvailabilityError) -> dict[str, Any]:
+    """A batch entry's error, its target named within the batch (`checks[3].timeZone`)."""
+    body = error.to_body()  # a copy: the error may be shared by identical checks
+    target = body["error"].get("target")
+    if target and not target.startswith("checks["):  # an upstream error names the field alone
+        body["error"]["target"] = f"checks[{index}].{target}"
+    return {"status": error.status, **body}
+
+
+def _language(check: Check, req: func.HttpRequest) -> str:
     """The language `message` is worded in: the check's own tag, else the request's Accept-Language."""
     from ..language import negotiate
 

@@ -89,8 +89,8 @@ def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, 
             response, outcome = error_response(error, correlation), error.code
         except Exception:  # a bug must still answer in the contract's shape, without a trace
             log.exception("%s failed unexpectedly (correlation %s)", name, own)
-            error = InternalError()
-            response, outcome = error_response(error, correlation), error.code
+            bug = InternalError()
+            response, outcome = error_response(bug, correlation), bug.code
         span.set_attribute("http.response.status_code", response.status_code)
     if given is not None and _shared(response):
         # A cache would repeat the caller's id to everyone it serves this copy to: the gateway's own id instead.

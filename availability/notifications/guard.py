@@ -18,15 +18,14 @@ import ipaddress
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["CALLBACK_PORT", "DNS_SECONDS", "METADATA_ADDRESSES", "NOT_PUBLIC", "Callback", "CallbackRefused",
-           "CallbackUnresolved", "embedded_ipv4", "is_allowed_address", "resolve"]
+           "CallbackUnresolved", "Resolver", "embedded_ipv4", "is_allowed_address", "resolve"]
 
 # The clouds' instance metadata endpoints (IPv4, and the IPv6 one): link-local and unique-local, so refused with
 # every other non-global address anyway; named so that the rule is explicit and tested by name.
@@ -42,7 +41,8 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 DNS_SECONDS = 5.0  # a resolution longer than this is a failure (getaddrinfo itself has no timeout)
 
-Resolver = Callable[..., list]
+# `socket.getaddrinfo(host, port, family, type)` or a stand-in: (family, type, proto, canonical name, address) each.
+Resolver = Callable[[str, int, int, int], Sequence[tuple[int, int, int, str, tuple[object, ...]]]]
 _REQUEST_TARGET = re.compile(r"/[!-~]*")  # visible ASCII: what an HTTP request line may carry
 
 
@@ -116,7 +116,7 @@ def is_allowed_address(address: str, *, allow_private: bool = False) -> bool:
     """True when the app may connect to `address`: a global unicast address (and so is any IPv4 address it
     carries), or any with `allow_private`."""
     try:
-        ip: Any = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone index is not part of the address
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone index is not part of the address
     except ValueError:
         return False
     if allow_private:
@@ -129,10 +129,10 @@ def is_allowed_address(address: str, *, allow_private: bool = False) -> bool:
     return _is_public(ip)
 
 
-def _is_public(ip: Any) -> bool:
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if ip in METADATA_ADDRESSES or ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.is_link_local:
         return False
-    return bool(ip.is_global)
+    return ip.is_global
 
 
 def resolve(callback: Callback, *, allow_private: bool = False, resolver: Resolver | None = None,

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import tables
 from ..answer import Availability, format_time
@@ -37,6 +37,9 @@ from ..checks import BeforeConversationCheck, parse_before_conversation
 from ..errors import StorageTimeout, StorageUnavailable
 from ..localtime import utc
 from ..state.rows import decode, encode
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
 
 __all__ = ["BATCH", "Conflict", "Gone", "LimitReached", "Pending", "Subscription", "SubscriptionStore", "Watch",
            "check_key"]
@@ -213,7 +216,7 @@ class SubscriptionStore:
     `deadline` (monotonic) ends by it (`StorageTimeout`).
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: TableClient) -> None:
         self._table = table
         self._created = tables.EnsuredTable(table)
 

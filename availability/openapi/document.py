@@ -32,7 +32,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     `server_url` is the app's origin, e.g. `https://contoso-availability.azurewebsites.net`; a trailing `/` or
     `/api` is dropped. Without it the document has no `servers` (clients then use the URL it was read from).
     """
-    document = json.loads(_document_json())
+    document: dict[str, Any] = json.loads(_document_json())
     if server_url:
         url = server_url.rstrip("/")
         if url.endswith("/api"):

@@ -20,10 +20,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -256,7 +258,7 @@ def day(side) -> date:
 
 
 @pytest.fixture(scope="module")
-def api(notify_stack) -> Gateway:
+def api(notify_stack) -> Iterator[Gateway]:
     """One host for the tests that only send requests (none of them makes a subscription)."""
     started = notify_stack.start_host(port=0, name="notify-api", extra_settings={
         "SNAPSHOT_SCHEDULE": QUIET, "NOTIFY_SCHEDULE": QUIET,
@@ -321,7 +323,7 @@ def test_a_closed_queue_opening_is_told_once_within_90_s_with_a_valid_signature(
     assert delivery.at - opens_at <= 90
     assert delivery.signed_with(made["secret"])
     assert not delivery.signed_with(made["secret"] + "x")
-    assert uuid.UUID(delivery.id)
+    uuid.UUID(delivery.id)  # a UUID, else ValueError
     assert delivery.headers["content-type"].startswith("application/json")
     change = delivery.json
     assert change["subscriptionId"] == made["id"] and change["workstreamId"] == OFFICE
@@ -454,7 +456,8 @@ def test_a_delivery_cut_off_by_sigkill_is_sent_again_with_its_id_by_the_next_run
 def test_watching_costs_one_call_per_distinct_check_whatever_the_subscription_count(host, control, receiver):
     gateway = host()
     before_opening(control, PAST, 6)
-    checks = [{}, {"contextItems": {"TestCase": "a"}}, {"contextItems": {"TestCase": "b", "Tier": 2}}]
+    checks: list[dict[str, Any]] = [{}, {"contextItems": {"TestCase": "a"}},
+                                    {"contextItems": {"TestCase": "b", "Tier": 2}}]
     names = []
     for check in checks:
         for _ in range(3):
@@ -826,12 +829,16 @@ def test_a_run_writes_the_changes_and_the_attempts_of_many_subscriptions_in_a_fe
             [delivery] = receiver.wait_for(name, 1, timeout=1)
             assert delivery.signed_with(subscription.secret)
             shown = app.subscriptions.get(subscription.id)
+            assert shown is not None
             assert (shown.seen_status, shown.pending, shown.last_delivery_status) == ("available", None, "delivered")
         # A row changed meanwhile: the transaction writes nothing, and the rows are then written one by one.
         first, second = (app.subscriptions.get(made[0].id), app.subscriptions.get(made[1].id))
+        assert first is not None and second is not None
         app.subscriptions.save(replace(first, language="fr"))
         assert app.subscriptions.save_all([replace(first, language="de"), replace(second, language="de")]) is None
-        assert (app.subscriptions.get(first.id).language, app.subscriptions.get(second.id).language) == ("fr", "en")
+        first_now, second_now = app.subscriptions.get(first.id), app.subscriptions.get(second.id)
+        assert first_now is not None and second_now is not None
+        assert (first_now.language, second_now.language) == ("fr", "en")
     finally:
         app.close()
 
@@ -1107,10 +1114,16 @@ def test_a_snapshot_row_stands_in_for_an_ask_only_when_it_tells_staffing_alone()
 
 
 def test_a_run_ends_before_the_next_occurrence_of_its_schedule():
+    from availability.notifications.delivery import CallbackSender
+    from availability.notifications.store import SubscriptionStore
     from availability.notifications.watch import Notifier
+    from availability.tables import service_from_connection_string
+
+    # A deadline is arithmetic on the schedule: the store and the sender are there but never called.
+    store = SubscriptionStore(service_from_connection_string("UseDevelopmentStorage=true").get_table_client("Unused"))
 
     def deadline(schedule, started):
-        notifier = Notifier(store=None, service=None, sender=None, schedule=schedule)
+        notifier = Notifier(store=store, service=None, sender=CallbackSender(), schedule=schedule)
         return datetime.fromtimestamp(notifier.deadline(started.timestamp()), UTC)
 
     minute = datetime(2026, 12, 2, 12, 0, 0, 200_000, tzinfo=UTC)
