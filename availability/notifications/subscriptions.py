@@ -24,6 +24,7 @@ from ..language import negotiate
 from ..schemas import MAX_SUBSCRIPTIONS_PER_WORKSTREAM
 from .guard import NOT_PUBLIC, Callback, CallbackRefused, CallbackUnresolved, resolve
 from .store import LimitReached, Subscription, SubscriptionStore, Watch, check_key
+from .watch import Checks
 
 __all__ = [
     "create_subscription",
@@ -48,7 +49,7 @@ def location_of(request_url: str, subscription_id: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{subscription_id}", "", ""))
 
 
-def create_subscription(body: Any, *, accept_language: str | None, store: SubscriptionStore, service: Any,
+def create_subscription(body: Any, *, accept_language: str | None, store: SubscriptionStore, service: Checks,
                         allow_private: bool, deadline: float | None = None,
                         now: Callable[[], datetime] = lambda: datetime.now(UTC)
                         ) -> tuple[Subscription, Availability]:

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from .. import telemetry
 from ..answer import Availability, format_time
@@ -55,7 +55,7 @@ from ..snapshots import HistoryQuery, Snapshot, SnapshotStore, next_slot, schedu
 from .delivery import MAX_FAILURES, Attempt, CallbackSender, backoff
 from .store import BATCH, Conflict, Gone, Pending, Subscription, SubscriptionStore, Watch
 
-__all__ = ["GAP_SECONDS", "MARGIN_SECONDS", "Notifier", "NotifySummary", "change_body", "merge_snapshot",
+__all__ = ["GAP_SECONDS", "MARGIN_SECONDS", "Checks", "Notifier", "NotifySummary", "change_body", "merge_snapshot",
            "status_since"]
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,13 @@ class NotifySummary:
                 f"duration={self.duration_seconds:.2f}s")
 
 
+
+class Checks(Protocol):
+    """Where the answers come from: the `AvailabilityService` (its cache, the shared state, then the org)."""
+
+    def check(self, check: BeforeConversationCheck, *, deadline: float | None = None) -> Availability: ...
+
+
 class Notifier:
     """Runs change detection and delivery for every subscription (one `run()` per timer occurrence).
 
@@ -104,7 +111,7 @@ class Notifier:
         machine's clock, for a notifier that never talks to an org).
     """
 
-    def __init__(self, *, store: SubscriptionStore, service: Any, sender: CallbackSender,
+    def __init__(self, *, store: SubscriptionStore, service: Checks, sender: CallbackSender,
                  snapshots: SnapshotStore | None = None, schedule: str = "0 * * * * *",
                  snapshot_schedule: str = "0 */5 * * * *", snapshot_workstreams: Iterable[str] | None = None,
                  time_zone: str | None = None, ask_concurrency: int = 8, delivery_concurrency: int = 16,

@@ -1114,16 +1114,21 @@ def test_a_snapshot_row_stands_in_for_an_ask_only_when_it_tells_staffing_alone()
 
 
 def test_a_run_ends_before_the_next_occurrence_of_its_schedule():
+    from availability.answer import Availability
     from availability.notifications.delivery import CallbackSender
     from availability.notifications.store import SubscriptionStore
     from availability.notifications.watch import Notifier
     from availability.tables import service_from_connection_string
 
-    # A deadline is arithmetic on the schedule: the store and the sender are there but never called.
+    # A deadline is arithmetic on the schedule: the store, the checks and the sender are there but never called.
     store = SubscriptionStore(service_from_connection_string("UseDevelopmentStorage=true").get_table_client("Unused"))
 
+    class Unasked:
+        def check(self, check: object, *, deadline: float | None = None) -> Availability:
+            raise AssertionError("a deadline asks for no answer")
+
     def deadline(schedule, started):
-        notifier = Notifier(store=store, service=None, sender=CallbackSender(), schedule=schedule)
+        notifier = Notifier(store=store, service=Unasked(), sender=CallbackSender(), schedule=schedule)
         return datetime.fromtimestamp(notifier.deadline(started.timestamp()), UTC)
 
     minute = datetime(2026, 12, 2, 12, 0, 0, 200_000, tzinfo=UTC)
