@@ -9,7 +9,7 @@ of what a gate, a budget and a cap are: the shared state (availability/state) im
 of the app together, falling back to these while its storage fails.
 
 The circuit: a failure of the org (an answer 5xx, no answer in time, no connection) holds every call for
-`circuit_pause(1)`; each failed probe after it doubles the pause (0.5 s, 1 s, 2 s ... up to 30 s, less up to a quarter
+`circuit_pause(1)`; each failed probe after it doubles the pause (1 s, 2 s, 4 s ... up to 30 s, less up to a quarter
 at random so that instances do not probe in step); the first probe the org answers closes it. Meanwhile calls fail
 at once with `UpstreamUnavailable`, so that a caller holding an older answer serves it without asking the org. A
 call's own retries may wait out a short pause (a blip), not a long one.
@@ -39,7 +39,7 @@ SLOTS_FULL = ("The app's calls in flight to Dynamics 365 are at their cap (AVAIL
               "again later.")
 FAILING = "Dynamics 365 is failing; it is asked again shortly."
 
-CIRCUIT_BASE_SECONDS, CIRCUIT_MAX_SECONDS = 0.5, 30.0
+CIRCUIT_BASE_SECONDS, CIRCUIT_MAX_SECONDS = 1.0, 30.0
 RETRY_MAY_WAIT_SECONDS = 1.0  # a call's own retry waits out an open circuit this long at most
 # Seconds a call holds the probe: no call lasts longer (AVAILABILITY_TIMEOUT_SECONDS is at most 24).
 MAX_CALL_SECONDS = 25.0
@@ -56,7 +56,7 @@ def jitter(low: float, high: float) -> float:
 
 
 def circuit_pause(failures: int) -> float:
-    """How long calls are held after the org's `failures`-th failure in a row: 0.5 s doubling to 30 s at most,
+    """How long calls are held after the org's `failures`-th failure in a row: 1 s doubling to 30 s at most,
     jittered down by up to a quarter."""
     return min(CIRCUIT_MAX_SECONDS, CIRCUIT_BASE_SECONDS * 2.0 ** max(0, failures - 1)) * jitter(0.75, 1.0)
 

@@ -105,14 +105,16 @@ class MemoryState:
         self.remember(key, answer, *lifetime(answer))
         return answer, False
 
-    def remember(self, key: bytes, answer: Availability, fresh_for: float, stale_for: float) -> None:
-        """Keep `answer` fresh for `fresh_for` seconds and as a stale fallback for `stale_for` seconds."""
+    def remember(self, key: bytes, answer: Availability, fresh_for: float, stale_for: float, *,
+                 window: float | None = None) -> None:
+        """Keep `answer` fresh for `fresh_for` seconds and as a stale fallback for `stale_for` seconds; `window`: its
+        whole fresh window when it was had earlier (another instance's), which the grace is no longer than."""
         if fresh_for <= 0 and stale_for <= 0:
             return
         now = self._monotonic()
         fresh_for, stale_for = max(0.0, fresh_for), max(0.0, stale_for)
         lead = min(fresh_for / 5, REFRESH_LEAD_SECONDS) * jitter(0.5, 1.0)
-        grace = min(GRACE_SECONDS, fresh_for)
+        grace = min(GRACE_SECONDS, fresh_for if window is None else window)
         entry = Entry(replace(answer, source="cache"), now + fresh_for, now + stale_for, now + fresh_for - lead,
                       now + min(fresh_for + grace, stale_for))
         with self._lock:

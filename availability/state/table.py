@@ -263,7 +263,8 @@ class TableState:
         if local is not None and local.retrieved_at >= row.answer.retrieved_at:
             return
         now = self.wall()
-        self.memory.remember(key, row.answer, row.fresh_until - now, row.stale_until - now)
+        self.memory.remember(key, row.answer, row.fresh_until - now, row.stale_until - now,
+                             window=row.fresh_until - row.answer.retrieved_at.timestamp())
 
     def _share(self, row_name: str, key: bytes, answer: Availability, allowance: Allowance, *, at: float,
                fresh_for: float, stale_for: float, lease: Lease | None) -> None:

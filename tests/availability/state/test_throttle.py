@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 from availability.dataverse.throttle import (
+    CIRCUIT_BASE_SECONDS,
     CIRCUIT_MAX_SECONDS,
     MAX_CALL_SECONDS,
     MAX_RETRY_AFTER,
@@ -220,16 +221,16 @@ def test_a_failure_one_instance_met_leaves_the_org_alone_for_all_then_one_probe_
     with pytest.raises(UpstreamUnavailable):  # at once, without a call: the caller serves an older answer
         other.gate.wait(clock.now + 20)
     assert clock.slept == 0.0
-    clock.advance(0.5)  # the first pause is half a second at most
+    clock.advance(CIRCUIT_BASE_SECONDS)  # the first pause is a second at most
     assert other.gate.wait(clock.now + 20) is True  # the probe, for all
     with pytest.raises(UpstreamUnavailable):  # while it is out: no call from anyone
         third.gate.wait(clock.now + 20)
     other.gate.failed("HTTP 503", probe=True)  # the org still fails: a pause twice as long
     other.gate.end_probe(recovered=False)
-    clock.advance(0.6)
+    clock.advance(1.4 * CIRCUIT_BASE_SECONDS)  # the pause is now 1.5 to 2 times the first
     with pytest.raises(UpstreamUnavailable):
         third.gate.wait(clock.now + 20)
-    clock.advance(0.5)
+    clock.advance(0.6 * CIRCUIT_BASE_SECONDS)
     assert third.gate.wait(clock.now + 20) is True
     third.gate.end_probe(recovered=True)  # back
     assert [subject.gate.wait(clock.now + 20) for subject in (first, other, third)] == [False] * 3
