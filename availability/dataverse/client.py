@@ -310,6 +310,8 @@ class DataverseClient:
             try:
                 remaining = deadline - self._clock()
                 tried.sent = True
+                # The org is at fault for a timeout only when it had the whole of an attempt's time.
+                tried.whole_time = remaining >= 0.9 * self.attempt_timeout
                 with telemetry.upstream_call(_name(path)) as call:
                     response = tried.response = self._session.request(
                         method, self._base + path, data=data, headers=headers,
@@ -317,9 +319,11 @@ class DataverseClient:
                     call.status_code = response.status_code
             except requests.Timeout:
                 tried.failure = UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+                tried.org_failed = tried.whole_time
                 log.warning("Dataverse %s %s timed out (client request %s)", method, _name(path), tried.request_id)
             except requests.RequestException as exc:
                 tried.failure = UpstreamUnavailable(message="Dynamics 365 could not be reached.")
+                tried.org_failed = True
                 log.warning("Dataverse %s %s failed: %s (client request %s)", method, _name(path),
                             type(exc).__name__, tried.request_id)
             finally:
@@ -330,7 +334,7 @@ class DataverseClient:
             if status == 429:
                 assert response is not None
                 self._gate.note(wire.retry_after(response.headers))  # before the probe ends: no gap for others
-            elif tried.sent and (status is None or status >= 500):
+            elif (status is not None and status >= 500) or tried.org_failed:
                 self._gate.failed(f"HTTP {status}" if status else type(tried.failure).__name__, probe=probe)
             if probe:
                 self._gate.end_probe(recovered=status is not None and status != 429 and status < 500)
@@ -343,14 +347,17 @@ class DataverseClient:
 
 @dataclass
 class Attempt:
-    """One attempt as it went: the response (None when none came), the failure when the org could not be reached,
-    whether the request was sent, and `outrun` when the budget's room was taken by another call meanwhile."""
+    """One attempt as it went: the response (None when none came), the failure when the org could not be reached
+    (`org_failed`: the org's fault, not the caller's time running out), whether the request was sent, and `outrun`
+    when the budget's room was taken by another call meanwhile."""
 
     request_id: str
     token: str = ""
     response: requests.Response | None = None
     failure: AvailabilityError | None = None
     sent: bool = False
+    whole_time: bool = False
+    org_failed: bool = False
     outrun: bool = False
 
 

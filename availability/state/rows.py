@@ -183,15 +183,28 @@ class Allowance:
             lock.release()
 
     def run(self, operation: Callable[[tables.CallOptions], T]) -> T:
-        """`operation` given per-call options that end its storage request within what is left."""
+        """`operation` given per-call options that end its storage request within what is left; a request that
+        timed out in less than a storage request's own time is this request's time running out (`Spent`), not
+        storage failing."""
         if self.left <= 0.02:
             raise Spent()
         options = tables.options_within(self.left, connect=CONNECT_SECONDS, read=READ_SECONDS)
+        cut = self.left < CONNECT_SECONDS + READ_SECONDS
         started = self._monotonic()
         try:
             return operation(options)
+        except Exception as exc:
+            if cut and _timed_out(exc):
+                raise Spent() from exc
+            raise
         finally:
             self.left -= self._monotonic() - started
+
+
+def _timed_out(error: BaseException) -> bool:
+    from azure.core.exceptions import ServiceRequestTimeoutError, ServiceResponseTimeoutError
+
+    return isinstance(error, (ServiceRequestTimeoutError, ServiceResponseTimeoutError))
 
 
 class Health:

@@ -68,7 +68,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FIRST_POLL, MAX_POLL = 0.03, 0.25  # a follower's reads of the row while the leader fetches (no answer held here)
+# A follower's reads of the row while another instance fetches (no answer held here): soon at first, then less and
+# less often, so that followers of a slow org do not read the row many times a second each.
+FIRST_POLL, MAX_POLL = 0.03, 1.0
 PURGE_EVERY_SECONDS = 60.0  # this instance looks whether old answers are to be deleted at most this often
 MAX_BACKGROUND = 1000  # writes waiting for the background workers; past it, answers stay in memory only
 # A background write waits this long after it was queued, so that it does not compete with the response to the
@@ -232,7 +234,7 @@ class TableState:
                 if self.monotonic() + pause >= end:
                     raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
                 self.sleep(pause)
-                pause = min(pause * 1.5, MAX_POLL)
+                pause = min(pause * 2, MAX_POLL)
                 try:
                     row = self._read(row.partition, row_name, allowance)
                 except Spent:  # followed as long as this request may use storage: as past its deadline
