@@ -153,6 +153,8 @@ def main(argv: list[str]) -> int:
         return run_in_venv(python, ["-m", "devtools.stack", "start", *absolute_paths(rest, PATH_OPTIONS)])
     if command == "lint":
         return lint(python)
+    if command == "bench":
+        return run_in_venv(python, ["-m", "bench", *rest])
     if has_paths(rest):
         return run_in_venv(python, ["-m", "pytest", *rest])
     # The whole suite in WORKERS processes, a module each at a time: its tests mostly wait on timers and the
@@ -160,7 +162,6 @@ def main(argv: list[str]) -> int:
     workers = [] if any(arg.startswith("-n") for arg in rest) or "--fast" in rest else ["-n", str(WORKERS),
                                                                                          "--dist", "loadfile"]
     return run_in_venv(python, ["-m", "pytest", *workers, *rest, "tests"])
-    return run_in_venv(python, ["-m", "bench", *rest])
 
 
 if __name__ == "__main__":
