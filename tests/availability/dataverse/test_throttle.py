@@ -4,9 +4,11 @@ each failed probe; no `per_minute + 1` calls ever fall within 60 s, nor a share'
 
 from __future__ import annotations
 
-import pytest
-
+import itertools
 import threading
+import time
+
+import pytest
 
 from availability.dataverse.throttle import (
     CIRCUIT_BASE_SECONDS,
@@ -235,7 +237,7 @@ def test_a_share_of_the_budget_allows_that_part_and_a_fraction_one_call_per_its_
         if subject.take():
             sent.append(clock.now)
         clock.advance(1)
-    assert [later - earlier for earlier, later in zip(sent, sent[1:])] == [200, 200]
+    assert [later - earlier for earlier, later in itertools.pairwise(sent)] == [200, 200]
 
 
 def test_calls_given_elsewhere_count_against_the_share() -> None:
@@ -254,8 +256,6 @@ def test_no_call_past_the_cap_and_a_slot_freed_goes_to_a_waiting_call() -> None:
     subject.acquire(0)
     with pytest.raises(UpstreamThrottled):
         subject.acquire(0)  # no wait allowed, none free
-    import time
-
     freed = threading.Timer(0.05, subject.release)
     freed.start()
     subject.acquire(time.monotonic() + 5)  # waits for the one freed

@@ -4,7 +4,7 @@ fresh is served as `stale` for a short grace, never past its stale window (its t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from availability.answer import Availability
 from availability.state.memory import GRACE_SECONDS, REFRESH_LEAD_SECONDS, MemoryState
@@ -14,7 +14,7 @@ KEY = b"k" * 20
 
 
 def answer() -> Availability:
-    return Availability("q", True, True, 1, 1, 30, None, None, None, datetime.now(timezone.utc))
+    return Availability("q", True, True, 1, 1, 30, None, None, None, datetime.now(UTC))
 
 
 def test_a_hit_near_the_end_of_the_window_leads_one_refresh_and_is_still_served() -> None:
@@ -23,7 +23,7 @@ def test_a_hit_near_the_end_of_the_window_leads_one_refresh_and_is_still_served(
     state.remember(KEY, answer(), 15.0, 300.0)
     refreshes = []
     while clock.now < 1_000 + 15:
-        hit, future, leader = state.begin(KEY)
+        hit, _, leader = state.begin(KEY)
         assert hit is not None and hit.source == "cache"  # served all along
         if leader:
             refreshes.append(clock.now)

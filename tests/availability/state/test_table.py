@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import pytest
 
 from availability.answer import Availability
+from availability.errors import UpstreamThrottled
 from availability.state import TableState, partition_for
 from availability.state.rows import SHARDS, THROTTLE_ROW, Allowance, encode
 from availability.state.throttle import BUDGET_WINDOW, Throttle
@@ -160,6 +161,25 @@ def test_a_miss_costs_one_storage_request_on_the_callers_path_while_the_instance
     finally:
         state.close()
         table.delete_table()
+
+
+def test_a_check_the_budget_does_not_admit_leaves_no_row(table):
+    state = TableState(table, partition_for("https://org.example", "client"), max_calls_per_minute=2)
+
+    def call() -> Availability:  # as the client calls: the room admitted is taken as the call goes out
+        assert state.budget.take()
+        return answer()
+
+    refused = 0
+    for _ in range(5):
+        try:
+            state.fetch(uuid.uuid4().bytes, time.monotonic() + 10, call, lambda _: (60.0, 300.0),
+                        admit=lambda: state.budget.wait(time.monotonic()))  # room now, or none: no wait here
+        except UpstreamThrottled:
+            refused += 1
+    state.close()
+    assert refused == 3
+    assert len([row for row in table.list_entities() if "-g" in row["PartitionKey"]]) == 2  # the two admitted
 
 
 def test_a_read_begun_before_this_instances_own_write_does_not_undo_it(table):
