@@ -63,7 +63,7 @@ def _create() -> None:
         DELIVERIES: meter.create_counter(DELIVERIES, description="Change notifications: delivered, retried or "
                                                                  "failed"),
         SHARED_STATE_FAILURES: meter.create_counter(
-            SHARED_STATE_FAILURES, description="Shared-state storage requests that failed: the instance answered "
+            SHARED_STATE_FAILURES, description="Times shared-state storage was found failing: the instance answered "
                                                "with its own state meanwhile"),
         "tracer": trace.get_tracer(NAME),
     })

@@ -182,7 +182,7 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
         except (TypeError, ValueError, IndexError):
             seconds = MIN_RETRY_AFTER
     # 0, a past date or garbage must not turn into a tight loop against a throttling org.
-    return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, seconds)) if seconds == seconds else MIN_RETRY_AFTER
+    return MIN_RETRY_AFTER if math.isnan(seconds) else min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, seconds))
 
 
 def error_message(payload: Any) -> str:

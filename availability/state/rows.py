@@ -215,7 +215,7 @@ class Health:
         self._monotonic = monotonic
         self._down_until = 0.0
         self._warned_at = -math.inf
-        self.failures = 0  # storage failures so far (for telemetry)
+        self.failures = 0  # times storage was found failing so far (for telemetry)
         self.down = False
         self._lock = threading.Lock()  # requests and background threads fail at once: one warning
 
@@ -224,16 +224,20 @@ class Health:
         return self._monotonic() >= self._down_until
 
     def failed(self, error: BaseException) -> None:
-        """Storage failed with `error`: not used for a while, and said so (at most once a minute)."""
+        """Storage failed with `error`: not used for a while, and said so (at most once a minute); counted once per
+        try of storage (requests and background work that were on their way at once fail together)."""
         now = self._monotonic()
         with self._lock:
-            self.failures += 1
+            first = now >= self._down_until
+            if first:
+                self.failures += 1
             self._down_until = now + COOLDOWN_SECONDS
             self.down = True
             warn = now - self._warned_at >= WARN_EVERY_SECONDS
             if warn:
                 self._warned_at = now
-        telemetry.count_shared_state_failure()
+        if first:
+            telemetry.count_shared_state_failure()
         if warn:
             log.warning("Shared state unavailable (table %s: %s); this instance answers with its own cache, "
                         "Retry-After and calls budget, and tries storage again every %.0f s", self._table,

@@ -10,7 +10,7 @@ import threading
 import time
 import tomllib
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("clean_sandbox")
 
 
 def answer() -> Availability:
-    return Availability("q", True, True, 1, 1, 30, None, None, None, datetime.now(timezone.utc))
+    return Availability("q", True, True, 1, 1, 30, None, None, None, datetime.now(UTC))
 
 
 @pytest.fixture
@@ -234,7 +234,7 @@ def test_a_forged_answer_is_served_no_longer_than_this_instances_own_window(tabl
                        cache_seconds=15, stale_seconds=300)
     key = uuid.uuid4().bytes
     forged = Availability("forged-queue", True, True, 9, 1, 0, None, None, None,
-                          datetime.fromtimestamp(clock[0] - 60, timezone.utc))
+                          datetime.fromtimestamp(clock[0] - 60, UTC))
     table.create_table()
     partition = state.layout.answers(key, state.layout.generation(key, clock[0]))
     table.create_entity({"PartitionKey": partition, "RowKey": "a" + key.hex(), "Answer": encode(forged),
