@@ -47,7 +47,7 @@ class Transports:
     :param verify_vault_challenge: check the vault's 401 challenge against its host; only a local stand-in,
         whose loopback host can never be a subdomain of the real vault resource, turns it off.
     :param table_service: an `azure.data.tables.TableServiceClient` (default: the one `AzureWebJobsStorage`
-        describes).
+        describes); the shared state's too, unless `AVAILABILITY_STATE_STORAGE` names its own.
     """
 
     session: requests.Session | None = None
@@ -102,7 +102,7 @@ class App:
             state = self.state
             return DataverseClient(org_url, self.credential, timeout=config.timeout_seconds,
                                    attempt_timeout=min(10.0, config.timeout_seconds), session=session,
-                                   gate=state.gate, budget=state.budget)
+                                   gate=state.gate, budget=state.budget, slots=state.slots)
 
         return self._part("client", build)
 
@@ -123,18 +123,22 @@ class App:
 
     @property
     def state(self) -> State:
-        """Answers, calls in flight, the org's Retry-After and the calls budget: this instance's own, or with
-        `AVAILABILITY_SHARED_STATE=table` every instance's through `AVAILABILITY_STATE_TABLE`."""
+        """Answers, calls in flight, the org's Retry-After and circuit, the calls budget and the cap on calls in
+        flight: this instance's own, or with `AVAILABILITY_SHARED_STATE=table` every instance's through
+        `AVAILABILITY_STATE_TABLE`."""
 
         def build() -> State:
             from .state import MemoryState, TableState, partition_for
 
             config = self.settings
             if config.shared_state != "table":
-                return MemoryState(max_calls_per_minute=config.max_calls_per_minute)
-            table = self.table_service.get_table_client(config.state_table)
+                return MemoryState(max_calls_per_minute=config.max_calls_per_minute,
+                                   max_concurrent_calls=config.max_concurrent_calls)
+            table = self.state_table_service.get_table_client(config.state_table)
             return TableState(table, partition_for(config.dataverse_url, config.client_id),
-                              max_calls_per_minute=config.max_calls_per_minute)
+                              max_calls_per_minute=config.max_calls_per_minute,
+                              max_concurrent_calls=config.max_concurrent_calls, cache_seconds=config.cache_seconds,
+                              stale_seconds=config.stale_seconds)
 
         return self._part("state", build)
 
@@ -164,6 +168,22 @@ class App:
         return self._part("table_service", build)
 
     @property
+    def state_table_service(self) -> Any:
+        """The `TableServiceClient` of the shared state: `AVAILABILITY_STATE_STORAGE`'s when it is set, else
+        `table_service`."""
+
+        def build() -> Any:
+            connection = self.settings.state_storage
+            if connection == self.settings.storage:
+                return self.table_service
+            _quiet_sdk_logs()
+            from .tables import service_from_connection
+
+            return service_from_connection(connection, ca_bundle=self.settings.ca_bundle)
+
+        return self._part("state_table_service", build)
+
+    @property
     def workstreams(self) -> WorkstreamDirectory:
         """The org's active workstreams, asked of the org once per `WORKSTREAMS_CACHE_SECONDS` (for every instance
         together through the state table when shared state is on)."""
@@ -176,7 +196,7 @@ class App:
             if config.shared_state == "table":
                 from .state import partition_for
 
-                shared = SharedList(self.table_service.get_table_client(config.state_table),
+                shared = SharedList(self.state_table_service.get_table_client(config.state_table),
                                     partition_for(config.dataverse_url, config.client_id))
             def query(**when: Any) -> list[dict[str, Any]]:
                 # The client is looked up when the org is asked, not now: an org not configured fails that only.
@@ -291,9 +311,13 @@ class App:
         """Close the connections of the parts built so far."""
         with self._lock:
             parts, self._parts = self._parts, {}
-        for name in ("client", "state", "snapshot_store", "subscriptions", "table_service"):
-            close = getattr(parts.get(name), "close", None)
-            if close is not None:
+        closed: set[int] = set()
+        for name in ("service", "client", "state", "snapshot_store", "subscriptions", "state_table_service",
+                     "table_service"):
+            part = parts.get(name)
+            close = getattr(part, "close", None)
+            if close is not None and id(part) not in closed:  # the shared state's service may be the host's
+                closed.add(id(part))
                 close()
 
 

@@ -1,7 +1,10 @@
 """The availability service: cache, single flight, stale fallback and batch fan-out over DataverseClient.
 
-- An answer is served from cache for `cache_seconds`, never past its `nextTransitionTime`.
-- Identical concurrent requests (same cache key) share one upstream call.
+- An answer is served from cache for `cache_seconds`, never past its `nextTransitionTime`; one that is still asked
+  for near the end of that is refreshed in the background a little before (one refresh at a time per answer), so
+  that a hot answer does not expire under its callers.
+- Identical concurrent requests (same cache key) share one upstream call; while that call is on its way, callers
+  holding the previous answer are served it marked `stale` for a short grace (availability/state/memory.py).
 - While upstream is down, throttling or slow, an answer up to `stale_seconds` old is served marked `stale`.
 - An answer kept from before the org's clock was set to another time (a sandbox clock moved by days) is not
   served: it was true of another moment; the org is asked again.
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 
 # Errors that mean "the org cannot answer right now": a remembered answer is better than none.
 STALE_ON = (UpstreamUnavailable, UpstreamTimeout, UpstreamThrottled)
+REFRESHERS, MAX_REFRESHING = 4, 64  # background refreshes at once, and waiting at most
 
 
 def _digest(key: tuple) -> bytes:
@@ -58,7 +62,8 @@ class AvailabilityService:
         (None: no such check).
 
     `lookups` counts how each non-live check was answered: `hit` (this instance's cache), `shared` (an answer
-    another instance fetched), `miss` (the org's answer), `stale`; telemetry reads it as the cache metric.
+    another instance fetched), `miss` (the org's answer), `stale`; telemetry reads it as the cache metric. It also
+    counts the background refreshes that were done (`refresh`, not a lookup: not sent as one).
     """
 
     def __init__(
@@ -83,6 +88,8 @@ class AvailabilityService:
         self.batch_concurrency = batch_concurrency
         self.lookups: Counter[str] = Counter()
         self._count_lock = threading.Lock()
+        self._refreshers: ThreadPoolExecutor | None = None
+        self._refreshing = 0
 
     def check(self, check: Check, *, deadline: float | None = None, live: bool = False) -> Availability:
         """One answer for `check`: from cache, from upstream (shared with identical concurrent calls), or stale."""
@@ -92,9 +99,12 @@ class AvailabilityService:
         key = _digest(check.cache_key())
         hit, future, leader = self._state.begin(key)
         if hit is not None:
+            if leader:
+                assert future is not None
+                self._refresh(key, check, future)
             if self._of_another_time(hit):
                 return self._ask_again(key, check, deadline)
-            self._count("hit")
+            self._count("stale" if hit.source == "stale" else "hit")
             return hit
         assert future is not None
         if leader:
@@ -115,9 +125,9 @@ class AvailabilityService:
                 raise
             self._count("stale")
             return stale
-        if answer.source == "cache" and self._of_another_time(answer):  # another instance's, kept from before
+        if answer.source != "live" and self._of_another_time(answer):  # another instance's, kept from before
             return self._ask_again(key, check, deadline)
-        self._count("shared" if answer.source == "cache" else "miss")
+        self._count({"cache": "shared", "stale": "stale"}.get(answer.source, "miss"))
         return answer
 
     def check_many(self, checks: Sequence[Check], *, deadline: float | None = None
@@ -150,18 +160,58 @@ class AvailabilityService:
     def clear(self) -> None:
         self._state.clear()
 
+    def close(self) -> None:
+        """Stop the refreshes' workers (refreshes on their way are left to end by themselves)."""
+        with self._count_lock:
+            workers, self._refreshers = self._refreshers, None
+        if workers is not None:
+            workers.shutdown(wait=False, cancel_futures=True)
+
     # -- internals --
-    def _fetch(self, key: bytes, check: Check, deadline: float | None, future: Future) -> None:
+    def _fetch(self, key: bytes, check: Check, deadline: float | None, future: Future[Availability], *,
+               refresh: bool = False) -> None:
         try:
             answer, _ = self._state.fetch(key, deadline,
                                           lambda: self._client.get_availability(check, deadline=deadline),
-                                          self._lifetime)
+                                          self._lifetime, admit=lambda: self._client.admit(deadline),
+                                          refresh=refresh)
         except BaseException as exc:
             self._state.end(key)
             future.set_exception(exc)
             return
         self._state.end(key)
         future.set_result(answer)
+
+    def _refresh(self, key: bytes, check: Check, future: Future[Availability]) -> None:
+        """Fetch `check` again in the background while its answer is still served (`future`: its refresh)."""
+        with self._count_lock:
+            if self._refreshers is None:
+                self._refreshers = ThreadPoolExecutor(REFRESHERS, thread_name_prefix="refresh")
+            workers = self._refreshers
+            busy = self._refreshing >= MAX_REFRESHING
+            if not busy:
+                self._refreshing += 1
+        if busy:  # the org is slow and many answers are due: the next miss asks instead
+            self._state.end(key)
+            future.set_exception(UpstreamUnavailable(message="Dynamics 365 is slow; the answer is not renewed."))
+            return
+
+        def refresh() -> None:
+            try:
+                self._fetch(key, check, None, future, refresh=True)
+                if future.exception() is None:
+                    self._count("refresh")
+            finally:
+                with self._count_lock:
+                    self._refreshing -= 1
+
+        try:
+            workers.submit(refresh)
+        except RuntimeError:  # closed meanwhile
+            with self._count_lock:
+                self._refreshing -= 1
+            self._state.end(key)
+            future.set_exception(UpstreamUnavailable(message="The answer is not renewed: the app is stopping."))
 
     def _of_another_time(self, answer: Availability) -> bool:
         """True when the org's clock jumped since `answer` came: it was true of another moment of the org's."""
@@ -186,4 +236,5 @@ class AvailabilityService:
     def _count(self, result: str, count: int = 1) -> None:
         with self._count_lock:
             self.lookups[result] += count
-        telemetry.count_cache_lookup(result, count)
+        if result != "refresh":
+            telemetry.count_cache_lookup(result, count)

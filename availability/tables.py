@@ -1,7 +1,7 @@
-"""Table Storage, as the app reaches it: the service client `AzureWebJobsStorage` describes (a connection
-string, or an identity with `__accountName` / `__tableServiceUri` and `__clientId`), tables created on first
-need, per-call options that end a storage request in the time it has, and azure-core's errors turned into the
-gateway's own (`StorageUnavailable`, `StorageTimeout`, `ConfigurationError`).
+"""Table Storage, as the app reaches it: the service client a storage connection describes (`AzureWebJobsStorage` or
+`AVAILABILITY_STATE_STORAGE`: a connection string, or an identity with `__accountName` / `__tableServiceUri` and
+`__clientId`), tables created on first need, per-call options that end a storage request in the time it has, and
+azure-core's errors turned into the gateway's own (`StorageUnavailable`, `StorageTimeout`, `ConfigurationError`).
 
 azure-data-tables and azure-identity are imported on first use, never at app import.
 """
@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient, TableServiceClient
 
-    from .settings import Settings
+    from .settings import Settings, StorageConnection
 
 __all__ = ["CONNECT_TIMEOUT", "READ_TIMEOUT", "CallOptions", "EnsuredTable", "create_table", "errors_translated",
-           "options_until", "options_within", "service_from_account", "service_from_connection_string",
-           "service_from_settings", "translate"]
+           "options_until", "options_within", "service_from_account", "service_from_connection",
+           "service_from_connection_string", "service_from_settings", "translate"]
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,9 @@ def _client_options(endpoint: str, ca_bundle: str | None) -> dict[str, Any]:
 
 
 def service_from_connection_string(connection_string: str, *, ca_bundle: str | None = None,
-                                   **client_options: Any) -> TableServiceClient:
-    """A `TableServiceClient` for the account a connection string names (UseDevelopmentStorage=true works)."""
+                                   setting: str = "AzureWebJobsStorage", **client_options: Any) -> TableServiceClient:
+    """A `TableServiceClient` for the account a connection string names (UseDevelopmentStorage=true works);
+    `setting` is the app setting it comes from, named when it is not a connection string."""
     from azure.data.tables import TableServiceClient
 
     match = re.search(r"(?:TableEndpoint=|^)(https?://[^;/]+)", connection_string)
@@ -71,17 +72,17 @@ def service_from_connection_string(connection_string: str, *, ca_bundle: str | N
         return TableServiceClient.from_connection_string(
             connection_string, **{**_client_options(endpoint, ca_bundle), **client_options})
     except (ValueError, TypeError):
-        raise ConfigurationError(message="The app setting AzureWebJobsStorage is not a valid storage "
-                                         "connection string.", setting="AzureWebJobsStorage") from None
+        raise ConfigurationError(message=f"The app setting {setting} is not a valid storage connection string.",
+                                 setting=setting) from None
 
 
 def service_from_account(account_name: str, credential: TokenCredential | None = None, *,
                          endpoint: str | None = None, managed_identity_client_id: str | None = None,
                          ca_bundle: str | None = None, **client_options: Any) -> TableServiceClient:
-    """A `TableServiceClient` reached with an identity (`AzureWebJobsStorage__accountName` or `__tableServiceUri`).
+    """A `TableServiceClient` reached with an identity (`<connection>__accountName` or `__tableServiceUri`).
 
     The credential is DefaultAzureCredential by default, with the user-assigned identity
-    `managed_identity_client_id` (`AzureWebJobsStorage__clientId`) when given.
+    `managed_identity_client_id` (`<connection>__clientId`) when given.
     """
     from azure.data.tables import TableServiceClient
 
@@ -97,20 +98,28 @@ def service_from_account(account_name: str, credential: TokenCredential | None =
                               **{**_client_options(endpoint, ca_bundle), **client_options})
 
 
-def service_from_settings(settings: Settings, **client_options: Any) -> TableServiceClient:
-    """The `TableServiceClient` the settings describe; `ConfigurationError` naming AzureWebJobsStorage when none."""
-    settings.require("storage_connection")
-    if settings.storage_connection:
-        return service_from_connection_string(settings.storage_connection, ca_bundle=settings.ca_bundle,
-                                              **client_options)
-    account = settings.storage_account_name
-    if not settings.storage_table_uri and not re.fullmatch(r"[a-z0-9]{3,24}", account or ""):
-        raise ConfigurationError(message="The app setting AzureWebJobsStorage__accountName must be a storage "
+def service_from_connection(connection: StorageConnection, *, ca_bundle: str | None = None,
+                            **client_options: Any) -> TableServiceClient:
+    """The `TableServiceClient` of one storage connection (`ConfigurationError` naming it when it is not set)."""
+    if not connection.configured:
+        raise ConfigurationError(message=f"The app setting {connection.name} is required but is not set.",
+                                 setting=connection.name)
+    if connection.connection_string:
+        return service_from_connection_string(connection.connection_string, ca_bundle=ca_bundle,
+                                              setting=connection.name, **client_options)
+    account = connection.account_name
+    if not connection.table_uri and not re.fullmatch(r"[a-z0-9]{3,24}", account or ""):
+        raise ConfigurationError(message=f"The app setting {connection.name}__accountName must be a storage "
                                          "account name (3-24 lowercase letters or digits).",
-                                 setting="AzureWebJobsStorage__accountName")
-    return service_from_account(account or "", endpoint=settings.storage_table_uri,
-                                managed_identity_client_id=settings.storage_client_id, ca_bundle=settings.ca_bundle,
+                                 setting=f"{connection.name}__accountName")
+    return service_from_account(account or "", endpoint=connection.table_uri,
+                                managed_identity_client_id=connection.client_id, ca_bundle=ca_bundle,
                                 **client_options)
+
+
+def service_from_settings(settings: Settings, **client_options: Any) -> TableServiceClient:
+    """The `TableServiceClient` of `AzureWebJobsStorage`; `ConfigurationError` naming it when it is not set."""
+    return service_from_connection(settings.storage, ca_bundle=settings.ca_bundle, **client_options)
 
 
 # -- time: a storage request ends in the time it has ------------------------------------------------------------

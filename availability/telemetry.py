@@ -26,6 +26,7 @@ CACHE_LOOKUPS = "availability.cache.lookups"
 UPSTREAM_CALLS = "availability.upstream.calls"
 UPSTREAM_DURATION = "availability.upstream.duration"
 UPSTREAM_THROTTLED = "availability.upstream.throttled"
+UPSTREAM_CIRCUIT = "availability.upstream.circuit"
 SNAPSHOT_ROWS = "availability.snapshot.rows"
 DELIVERIES = "availability.notifications.deliveries"
 SHARED_STATE_FAILURES = "availability.state.failures"
@@ -58,11 +59,13 @@ def _create() -> None:
                                                   description="Time the org took to answer, by action"),
         UPSTREAM_THROTTLED: meter.create_counter(UPSTREAM_THROTTLED, description="Calls held back: by the org's "
                                                                                  "429 or by the app's budget"),
+        UPSTREAM_CIRCUIT: meter.create_counter(UPSTREAM_CIRCUIT, description="The org's circuit opened (it fails: "
+                                                                             "no call until a probe) or closed"),
         SNAPSHOT_ROWS: meter.create_counter(SNAPSHOT_ROWS, description="Snapshot rows written, ok or error"),
         DELIVERIES: meter.create_counter(DELIVERIES, description="Change notifications: delivered, retried or "
                                                                  "failed"),
         SHARED_STATE_FAILURES: meter.create_counter(
-            SHARED_STATE_FAILURES, description="Shared-state storage requests that failed: the instance answered "
+            SHARED_STATE_FAILURES, description="Times shared-state storage was found failing: the instance answered "
                                                "with its own state meanwhile"),
         PROFILE_BUILDS: meter.create_counter(PROFILE_BUILDS, description="Workstream profiles built from the "
                                                                          "snapshot table for best times: ok or error"),
@@ -80,8 +83,14 @@ def count_cache_lookup(result: str, lookups: int = 1) -> None:
 
 
 def count_throttled(source: str) -> None:
-    """`source`: org (a 429 or its Retry-After) or budget (AVAILABILITY_MAX_CALLS_PER_MINUTE)."""
+    """`source`: org (a 429 or its Retry-After), budget (AVAILABILITY_MAX_CALLS_PER_MINUTE) or concurrency
+    (AVAILABILITY_MAX_CONCURRENT_CALLS)."""
     _instrument(UPSTREAM_THROTTLED).add(1, {"source": source})
+
+
+def count_circuit(state: str) -> None:
+    """`state`: open (the org fails: calls are held, then one probe) or closed (a probe was answered)."""
+    _instrument(UPSTREAM_CIRCUIT).add(1, {"state": state})
 
 
 def count_snapshot_rows(result: str, rows: int = 1) -> None:

@@ -5,7 +5,9 @@ and, side by side, with each instance on its own (`AVAILABILITY_SHARED_STATE=off
 - the org's calls in any 60 s under `AVAILABILITY_MAX_CALLS_PER_MINUTE` with load on three instances (from the
   sandbox's request log);
 - hit and miss latency with shared state vs off, interleaved, one host each;
-- storage operations per upstream call, counted in process on the table client's responses.
+- storage operations per upstream call, counted in process on the table client's responses;
+- the org's calls in one minute of outage while one check is asked five times a second over the three instances,
+  an older answer at hand (the circuit leaves the org alone but for its probes).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 BUDGET = 30  # AVAILABILITY_MAX_CALLS_PER_MINUTE of the budget run
 BUDGET_LOAD_SECONDS = 65  # longer than a minute: the windows slide
+OUTAGE_SECONDS, OUTAGE_RATE, OUTAGE_TARGET = 60, 5, 10  # a minute of outage, requests a second, org calls at most
 ACTION = "CCaaS_GetRepresentativeAvailabilityBeforeConversation"
 
 
@@ -170,3 +173,36 @@ def storage_operations(app_settings: dict[str, str], sandbox: Any, workstreams: 
         app.close()
     return {"storage_ops_per_upstream_call": round(distinct, 2), "storage_ops_identical_burst": burst,
             "storage_ops_identical_burst_calls": burst_calls}
+
+
+def outage_minute(stack: Any, sandbox: Any, workstream: str, *, client_of: Callable, restart_counts: Callable,
+                  delay_ms: int) -> dict[str, Any]:
+    """The org's calls during one minute of outage (every action call answered 503), one check asked five times a
+    second over three instances, each holding an older answer: the first failure opens the circuit for all of them,
+    then only its probes reach the org."""
+    hosts = three(stack, {"AVAILABILITY_SHARED_STATE": "table", "AVAILABILITY_CACHE_SECONDS": "1"}, "outage")
+    clients = [client_of(host) for host in hosts]
+    restart_counts(sandbox, delay_ms)
+    context = {"Outage": uuid.uuid4().hex}
+    for client in clients:
+        client.check(workstream, context)  # an answer at hand on each
+    time.sleep(1.2)  # past its cache window: every request from now on would ask the org
+    sandbox.reset()
+    sandbox.fault("actions", status=503)
+    started = time.monotonic()
+    sources: dict[str, int] = {}
+    asked = 0
+    while time.monotonic() - started < OUTAGE_SECONDS:
+        try:
+            source = clients[asked % 3].check(workstream, context)["source"]
+        except RuntimeError:  # 503: no older answer at hand (none should be)
+            source = "error"
+        sources[source] = sources.get(source, 0) + 1
+        asked += 1
+        time.sleep(max(0.0, started + asked / OUTAGE_RATE - time.monotonic()))
+    calls = sum(sandbox.stats()["actions"].values())
+    sandbox.clear_faults()
+    stop(hosts)
+    return {"outage_org_calls_per_minute": calls, "outage_requests": asked,
+            "outage_stale_answers": sources.get("stale", 0), "outage_errors": sources.get("error", 0),
+            "outage_calls_if_asked_each_time": asked * 3}  # each request asking, with the client's three attempts

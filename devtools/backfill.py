@@ -214,7 +214,10 @@ def backfill_sandbox(
 
     from .sandbox_client import SandboxControl, sandbox_app
 
-    app = sandbox_app(app_settings)
+    # Without the calls budget and cap: a week of history is thousands of checks of the sandbox within a minute or
+    # two, which the defaults, there to spare a real org, would spread over an hour.
+    app = sandbox_app({**app_settings, "AVAILABILITY_MAX_CALLS_PER_MINUTE": "0",
+                       "AVAILABILITY_MAX_CONCURRENT_CALLS": "0"})
     settings = app.settings
     end = schedule_slot(settings.snapshot_schedule, now or datetime.now(UTC))
     slots = past_slots(settings.snapshot_schedule, end - timedelta(days=days) + timedelta(seconds=1), end)

@@ -63,7 +63,7 @@ def shown_setting(name: str, value: str) -> str:
     """
     if name in SECRETS:
         return "<set in the environment or local.settings.json>"
-    if name.startswith("AzureWebJobsStorage"):
+    if name.startswith(("AzureWebJobsStorage", "AVAILABILITY_STATE_STORAGE")):  # storage connections
         value = re.sub(r"(AccountKey=)(?!" + re.escape(AZURITE_KEY) + r"(;|$))[^;]*", r"\1<hidden>", value,
                        flags=re.IGNORECASE)
         value = re.sub(r"(SharedAccessSignature=)[^;]*", r"\1<hidden>", value, flags=re.IGNORECASE)

@@ -67,8 +67,9 @@ def test_stack_details_mask_storage_keys_but_keep_azurites_published_one():
     from devtools.stack import AZURITE_KEY, shown_setting
 
     real = "DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=c2VjcmV0a2V5;EndpointSuffix=core.windows.net"
-    assert "c2VjcmV0a2V5" not in shown_setting("AzureWebJobsStorage", real)
-    assert "AccountKey=<hidden>" in shown_setting("AzureWebJobsStorage", real)
+    for connection in ("AzureWebJobsStorage", "AVAILABILITY_STATE_STORAGE"):
+        assert "c2VjcmV0a2V5" not in shown_setting(connection, real)
+        assert "AccountKey=<hidden>" in shown_setting(connection, real)
     sas = "TableEndpoint=https://contoso.table.core.windows.net;SharedAccessSignature=sv=2024&sig=abc%3D"
     assert "sig=" not in shown_setting("AzureWebJobsStorage", sas)
     azurite = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"

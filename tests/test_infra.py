@@ -235,6 +235,8 @@ def test_load_settings_reads_exactly_the_declared_variables():
 
     asked: set[str] = set()
     load_settings(Recording({"AzureWebJobsStorage__credential": "managedidentity",  # the clientId is read then
-                             "AzureWebJobsStorage__clientId": "0f7d0d59-6a5b-4c38-9e8c-3f5b1d1c2a10"}))
+                             "AzureWebJobsStorage__clientId": "0f7d0d59-6a5b-4c38-9e8c-3f5b1d1c2a10",
+                             "AVAILABILITY_STATE_STORAGE__credential": "managedidentity",
+                             "AVAILABILITY_STATE_STORAGE__clientId": "0f7d0d59-6a5b-4c38-9e8c-3f5b1d1c2a10"}))
     assert asked == {declared.name for declared in declarations()}
     assert set(APP_SETTINGS) == {d.name for d in declarations() if not d.platform}

@@ -1,6 +1,7 @@
 """Many instances, one org (`dev.py start --instances`, `AVAILABILITY_SHARED_STATE`): three hosts of one app
-share answers, calls in flight, the org's Retry-After and the calls budget through Azurite, run each timer
-occurrence once, and keep answering when storage fails. Counts come from the sandbox (its stats and request log).
+share answers, calls in flight, the org's Retry-After and circuit and the calls budget through Azurite, run each
+timer occurrence once, and keep answering when storage fails, each within its share of the budget. Counts come from
+the sandbox (its stats and request log).
 """
 
 from __future__ import annotations
@@ -178,6 +179,49 @@ def test_the_calls_budget_holds_for_all_instances_together(app_instances, sandbo
     assert len(times) == budget and times[-1] - times[0] < 60  # all in one minute: at most B in any 60 s
 
 
+def test_followers_of_a_slow_call_are_served_the_answer_they_hold(app_instances, sandbox):
+    instances = app_instances(2, AVAILABILITY_CACHE_SECONDS=2)
+    body = {"workstreamId": CHAT, "contextItems": unique()}
+    first = ask(instances[0], body).json()
+    time.sleep(0.3)  # written to the table once its caller has it
+    assert ask(instances[1], body).json()["source"] == "cache"  # both hold it now
+    time.sleep(2.2)  # past its window on both (and no request near its end: no refresh ahead of it)
+    sandbox.fault("actions", delayMs=3000)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(ask, instances[0], body)  # the call for the next answer: three seconds
+        time.sleep(0.5)
+        followers = [ask(instance, body) for instance in (instances[0], instances[1])]  # here, and elsewhere
+        assert slow.result().json()["source"] == "live"
+    for follower in followers:
+        assert follower.status_code == 200
+        answer = follower.json()
+        assert (answer["source"], answer["retrievedAt"]) == ("stale", first["retrievedAt"])
+        assert answer["ageSeconds"] >= 2.5  # as old as it is
+        assert follower.elapsed.total_seconds() < 1  # not held for the slow call
+    assert calls(sandbox) == 2
+
+
+def test_an_outage_costs_the_org_a_few_probes_not_a_call_per_request(app_instances, sandbox):
+    instances = app_instances(3, AVAILABILITY_CACHE_SECONDS=1)
+    body = {"workstreamId": CHAT, "contextItems": unique()}
+    assert [ask(instance, body).status_code for instance in instances] == [200] * 3  # each holds an answer
+    time.sleep(1.1)
+    sandbox.reset()
+    sandbox.fault("actions", status=503)
+    started = time.monotonic()
+    answers = []
+    while time.monotonic() - started < 10:  # one check asked five times a second, over the three
+        answers.append(ask(instances[len(answers) % 3], body))
+        time.sleep(max(0.0, started + len(answers) * 0.2 - time.monotonic()))
+    assert {(a.status_code, a.json()["source"]) for a in answers} == {(200, "stale")}
+    # The first failure opens the circuit for every instance: then only probes, 1 s apart, 2 s, 4 s ... (a
+    # minute costs at most ten, see the bench); asked each time, the org would get 150 calls (three per request).
+    assert calls(sandbox) <= 7, call_times(sandbox)
+    assert max(a.elapsed.total_seconds() for a in answers[5:]) < 1
+    logs = "".join(instance.log() for instance in instances)
+    assert logs.count("circuit open") == 1  # said once, by the instance that opened it
+
+
 # -- the shared store failing -----------------------------------------------------------------------------------
 
 def test_answers_still_come_when_the_shared_store_is_unreachable(app_instances, sandbox):
@@ -228,6 +272,39 @@ def test_instances_go_on_alone_while_storage_is_down_and_share_again_when_it_ret
         assert all("Shared state reachable again" in instance.log() for instance in instances)
     finally:
         own.stop()
+
+
+def test_with_storage_failing_three_instances_keep_to_the_budget_together(app_instances, sandbox, tmp_path):
+    own = Stack(state_dir=tmp_path, log_dir=tmp_path / "logs", quiet=True)
+    try:
+        own.start_azurite(free_port())
+        instances = app_instances(3, AzureWebJobsStorage=own.storage_connection, AVAILABILITY_MAX_CALLS_PER_MINUTE=30,
+                                  AVAILABILITY_TIMEOUT_SECONDS=2)
+        for instance in instances:  # each joins the roster with its first request
+            assert ask(instance, {"workstreamId": CHAT, "contextItems": unique()}).status_code == 200
+        time.sleep(1.6)  # the throttle row each read then is too old for the next call to go by
+        for instance in instances:  # each reads the roster's count (three) with its next call
+            assert ask(instance, {"workstreamId": CHAT, "contextItems": unique()}).status_code == 200
+        for process in own.processes:
+            process.stop()
+        responses = burst(instances, {"workstreamId": CHAT}, 0)
+        started = time.monotonic()
+
+        def distinct(index: int) -> requests.Response:
+            return ask(instances[index % 3], {"workstreamId": CHAT, "contextItems": unique()})
+
+        with ThreadPoolExecutor(9) as pool:
+            while time.monotonic() - started < 4:
+                responses.extend(pool.map(distinct, range(27)))
+    finally:
+        own.stop()
+    statuses = Counter(r.status_code for r in responses)
+    times = call_times(sandbox)
+    # 30 a minute over the three instances the roster counted: 10 each, the 2 each made before included. Each on
+    # its own with the whole budget, they would have made 90.
+    assert len(times) <= 30 and times[-1] - times[0] < 60
+    assert len(times) >= 24 and statuses[503] > 0 and set(statuses) <= {200, 503}
+    assert all("Shared state unavailable" in instance.log() for instance in instances)
 
 
 # -- the timer's singleton lock ------------------------------------------------------------------------------

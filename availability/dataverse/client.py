@@ -4,8 +4,11 @@ Budgets are explicit: every call gets `timeout` seconds in all (retries and wait
 attempt at most `attempt_timeout`. Within that budget:
 - 429: wait `Retry-After` and try again if the wait fits, else raise `UpstreamThrottled` carrying it; until
   that moment passes, calls for any key fail fast (or wait, if it fits) instead of hammering the org.
-- 5xx, connection errors and timeouts: retried with jittered exponential back-off, `max_attempts` in all.
+- 5xx, connection errors and timeouts: retried with jittered exponential back-off, `max_attempts` in all; each
+  failure also opens the gate's circuit, so that other calls fail fast (`UpstreamUnavailable`) instead of asking
+  a failing org, until one probe finds it back.
 - 401: one fresh token and one retry, then `UpstreamAuthFailed`.
+- Calls keep to the app's budget of calls per minute and its cap on calls in flight.
 
 The loop is written here rather than with azure-core's RetryPolicy because the policy sleeps a
 Retry-After even past the caller's budget; this one turns such a wait into an error the caller can pass on.
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -31,7 +34,7 @@ from ..errors import AvailabilityError, UpstreamThrottled, UpstreamTimeout, Upst
 from ..session import pooled_session
 from . import wire
 from .clock import OrgClock
-from .throttle import THROTTLED, Budget, CallsBudget, Gate, RetryAfterGate
+from .throttle import THROTTLED, Budget, CallsBudget, CallSlots, Gate, RetryAfterGate, Slots, jitter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ class DataverseClient:
     :keyword gate: where the org's Retry-After is kept (default: this process's own `RetryAfterGate`).
     :keyword budget: the calls budget to keep to (default: a `CallsBudget` of `max_calls_per_minute` in this
         process); the shared state gives both for all instances together.
+    :keyword slots: the cap on calls in flight to keep to (default: `CallSlots` of `max_concurrent_calls` in this
+        process, 0 for none); the shared state gives one for all instances together.
     :keyword session: the HTTP transport to the org (default: a pooled session of `pool_size` connections).
     :keyword pool_size: pooled connections kept to the org (default 32).
     :keyword org_clock: learns the org's clock from every answer's `Date` (default: a clock of this client's own,
@@ -69,10 +74,12 @@ class DataverseClient:
         backoff: float = 0.25,
         max_attempts: int = 3,
         max_calls_per_minute: int = 0,
+        max_concurrent_calls: int = 0,
         session: requests.Session | None = None,
         pool_size: int = 32,
         gate: Gate | None = None,
         budget: Budget | None = None,
+        slots: Slots | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         org_clock: OrgClock | None = None,
@@ -90,6 +97,7 @@ class DataverseClient:
         self.max_pages = 100
         self._gate = gate if gate is not None else RetryAfterGate(clock=clock, sleep=sleep)
         self._budget = budget if budget is not None else CallsBudget(max_calls_per_minute, clock=clock, sleep=sleep)
+        self._slots = slots if slots is not None else CallSlots(max_concurrent_calls, clock=clock)
         self.org_clock = org_clock if org_clock is not None else OrgClock(sync=self._read_org_clock)
 
     # -- operations --
@@ -105,6 +113,23 @@ class DataverseClient:
                                        deadline=deadline, queue_until=queue_until, budgeted=True,
                                        not_found=not_found, not_found_target=target)
         return wire.parse_availability(payload, datetime.now(timezone.utc), org_time)
+
+    def admit(self, deadline: float | None = None, queue_until: float | None = None) -> bool:
+        """Room in the calls budget for an action call with this `deadline`, held for this thread until its call
+        takes it (or `release_admission`): waited for as the call itself would, else `UpstreamThrottled`."""
+        return self._budget.wait(self._budget_wait_until(self._deadline(deadline, queue_until), queue_until))
+
+    def release_admission(self) -> None:
+        """The room `admit` found is not used: no call follows."""
+        self._budget.release()
+
+    def _deadline(self, deadline: float | None, queue_until: float | None) -> float:
+        caller_deadline = deadline if deadline is not None else queue_until or self._clock() + self.timeout
+        return min(caller_deadline, self._clock() + self.timeout)
+
+    def _budget_wait_until(self, deadline: float, queue_until: float | None) -> float:
+        # The wait leaves the call some time of its own after it.
+        return (queue_until or deadline) - min(5.0, self.timeout / 2)
 
     def list_workstreams(self, *, active_only: bool = True, deadline: float | None = None,
                          queue_until: float | None = None) -> list[dict[str, Any]]:
@@ -172,73 +197,50 @@ class DataverseClient:
         """One exchange with retries inside the budget: the 200's JSON and the org's clock when it answered."""
         max_attempts = attempts or self.max_attempts
         caller_deadline = deadline if deadline is not None else queue_until or self._clock() + self.timeout
-        deadline = min(caller_deadline, self._clock() + self.timeout)
+        deadline = self._deadline(deadline, queue_until)
         refreshed = False
         attempt = 0
+        last_failure: AvailabilityError | None = None
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         while True:
             attempt += 1
             # Room in the app's own budget first, holding nothing (not the probe slot of the 429 gate below),
             # and leaving the call some time of its own after the wait.
             try:
-                waited = budgeted and self._budget.wait((queue_until or deadline) - min(5.0, self.timeout / 2))
+                waited = budgeted and self._budget.wait(self._budget_wait_until(deadline, queue_until))
             except UpstreamThrottled:
                 telemetry.count_throttled("budget")
                 raise
             if waited and queue_until:  # queueing was not the call's time: its own budget starts now
                 deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
-            # The org's Retry-After: waited out within the call's budget, or until `queue_until` (a timer run
-            # waits inside its slot), after which the call has its own budget again.
-            before = self._clock()
+            taken = False
             try:
-                probe = self._gate.wait(queue_until - min(5.0, self.timeout / 2) if queue_until else deadline)
-            except UpstreamThrottled:
-                telemetry.count_throttled("org")
-                raise
-            if queue_until and self._clock() > before:
-                deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
-            response = None
-            try:
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
-                token = self._credential.token(deadline=deadline)
-                request_id = str(uuid.uuid4())
-                headers = {
-                    "Authorization": f"Bearer {token}",
-                    "Accept": "application/json",
-                    "OData-MaxVersion": "4.0",
-                    "OData-Version": "4.0",
-                    "x-ms-client-request-id": request_id,
-                }
-                if data is not None:
-                    headers["Content-Type"] = "application/json; charset=utf-8"
-                if prefer:
-                    headers["Prefer"] = prefer
-                if budgeted and not self._budget.take():
+                # The org's Retry-After: waited out within the call's budget, or until `queue_until` (a timer run
+                # waits inside its slot), after which the call has its own budget again. While the org fails, the
+                # circuit refuses at once (a retry of this call may wait out a short pause).
+                before = self._clock()
+                try:
+                    probe = self._gate.wait(queue_until - min(5.0, self.timeout / 2) if queue_until else deadline,
+                                            retry=last_failure is not None)
+                except UpstreamThrottled:
+                    telemetry.count_throttled("org")
+                    raise
+                except UpstreamUnavailable:
+                    if last_failure is not None:
+                        raise last_failure from None  # this call's own failure says more than the circuit
+                    raise
+                if queue_until and self._clock() > before:
+                    deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
+                tried = self._attempt(method, path, data, deadline=deadline, prefer=prefer, budgeted=budgeted,
+                                      probe=probe)
+                if tried.outrun:
                     attempt -= 1  # another call took the room meanwhile: wait again, this was no attempt
                     continue
-                try:
-                    with telemetry.upstream_call(_name(path)) as call:
-                        response = self._session.request(
-                            method, self._base + path, data=data, headers=headers,
-                            timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)),
-                            allow_redirects=False)
-                        call.status_code = response.status_code
-                except requests.Timeout:
-                    failure: AvailabilityError = UpstreamTimeout(
-                        message="Dynamics 365 did not answer within the time budget.")
-                    log.warning("Dataverse %s %s timed out (client request %s)", method, _name(path), request_id)
-                except requests.RequestException as exc:
-                    failure = UpstreamUnavailable(message="Dynamics 365 could not be reached.")
-                    log.warning("Dataverse %s %s failed: %s (client request %s)", method, _name(path),
-                                type(exc).__name__, request_id)
+                taken = budgeted
             finally:
-                # Whatever happened (even a token failure before sending), the probe slot is given back.
-                if response is not None and response.status_code == 429:
-                    self._gate.note(wire.retry_after(response.headers))  # before the probe ends: no gap for others
-                if probe:
-                    self._gate.end_probe(recovered=response is not None and response.status_code != 429)
+                if budgeted and not taken:
+                    self._budget.release()
+            response, failure, request_id = tried.response, tried.failure, tried.request_id
             if response is not None:
                 status = response.status_code
                 org_time = wire.org_date(response.headers)
@@ -256,7 +258,7 @@ class DataverseClient:
                                 response.headers.get("x-ms-service-request-id"))
                 if status == 401 and not refreshed:
                     refreshed = True
-                    self._credential.invalidate(token)
+                    self._credential.invalidate(tried.token)
                     continue
                 if status == 429:
                     telemetry.count_throttled("org")
@@ -267,14 +269,96 @@ class DataverseClient:
                 if status < 500:
                     raise wire.client_error(status, _error_message(response), not_found, not_found_target)
                 failure = UpstreamUnavailable(message=f"Dynamics 365 answered with HTTP {status}.")
-            pause = self.backoff * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+            assert failure is not None
+            last_failure = failure
+            pause = self.backoff * (2 ** (attempt - 1)) * jitter(0.5, 1.5)
             if attempt >= max_attempts or self._clock() + pause >= deadline - 0.05:
                 raise failure
             self._sleep(pause)
 
+    def _attempt(self, method: str, path: str, data: bytes | None, *, deadline: float, prefer: str | None,
+                 budgeted: bool, probe: bool) -> Attempt:
+        """One attempt past the gate: a token, the budget's room taken, a slot, the request. The gate hears how it
+        went (a 429, a failure, the probe's end) whatever happens."""
+        tried = Attempt(request_id=str(uuid.uuid4()))
+        response: requests.Response | None = None
+        try:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+            tried.token = self._credential.token(deadline=deadline)
+            headers = {
+                "Authorization": f"Bearer {tried.token}",
+                "Accept": "application/json",
+                "OData-MaxVersion": "4.0",
+                "OData-Version": "4.0",
+                "x-ms-client-request-id": tried.request_id,
+            }
+            if data is not None:
+                headers["Content-Type"] = "application/json; charset=utf-8"
+            if prefer:
+                headers["Prefer"] = prefer
+            if budgeted and not self._budget.take():
+                tried.outrun = True
+                return tried
+            try:
+                # A slot among the calls in flight, leaving the call time of its own once it has one.
+                self._slots.acquire(deadline - min(1.0, remaining / 2))
+            except UpstreamThrottled:
+                telemetry.count_throttled("concurrency")
+                raise
+            try:
+                remaining = deadline - self._clock()
+                tried.sent = True
+                # The org is at fault for a timeout only when it had the whole of an attempt's time.
+                tried.whole_time = remaining >= 0.9 * self.attempt_timeout
+                with telemetry.upstream_call(_name(path)) as call:
+                    response = tried.response = self._session.request(
+                        method, self._base + path, data=data, headers=headers,
+                        timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)), allow_redirects=False)
+                    call.status_code = response.status_code
+            except requests.Timeout:
+                tried.failure = UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+                tried.org_failed = tried.whole_time
+                log.warning("Dataverse %s %s timed out (client request %s)", method, _name(path), tried.request_id)
+            except requests.RequestException as exc:
+                tried.failure = UpstreamUnavailable(message="Dynamics 365 could not be reached.")
+                tried.org_failed = True
+                log.warning("Dataverse %s %s failed: %s (client request %s)", method, _name(path),
+                            type(exc).__name__, tried.request_id)
+            finally:
+                self._slots.release()
+        finally:
+            # Whatever happened (even a token failure before sending), the probe slot is given back.
+            status = response.status_code if response is not None else None
+            if status == 429:
+                assert response is not None
+                self._gate.note(wire.retry_after(response.headers))  # before the probe ends: no gap for others
+            elif (status is not None and status >= 500) or tried.org_failed:
+                self._gate.failed(f"HTTP {status}" if status else type(tried.failure).__name__, probe=probe)
+            if probe:
+                self._gate.end_probe(recovered=status is not None and status != 429 and status < 500)
+        return tried
+
     @property
     def max_calls_per_minute(self) -> int:
         return self._budget.per_minute
+
+
+@dataclass
+class Attempt:
+    """One attempt as it went: the response (None when none came), the failure when the org could not be reached
+    (`org_failed`: the org's fault, not the caller's time running out), whether the request was sent, and `outrun`
+    when the budget's room was taken by another call meanwhile."""
+
+    request_id: str
+    token: str = ""
+    response: requests.Response | None = None
+    failure: AvailabilityError | None = None
+    sent: bool = False
+    whole_time: bool = False
+    org_failed: bool = False
+    outrun: bool = False
 
 
 def _name(path: str) -> str:

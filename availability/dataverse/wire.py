@@ -28,6 +28,9 @@ API_VERSION = "1.0"
 TEXT_DATATYPE = "192350000"
 INTEGER_DATATYPE = "192350001"
 MIN_RETRY_AFTER = 1.0  # seconds
+# No Retry-After holds calls longer than this, whoever says it (the org, or a row of the shared state): Dataverse's
+# own are seconds to a few minutes, and a longer one is more likely a fault than a wish.
+MAX_RETRY_AFTER = 300.0
 
 
 # ------------------------------------------------------------------------------------------------ requests
@@ -165,7 +168,7 @@ def org_date(headers: Mapping[str, str]) -> datetime | None:
 
 
 def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float:
-    """Seconds from a Retry-After header (seconds or an HTTP date); at least 1 s, and 1 s when unreadable.
+    """Seconds from a Retry-After header (seconds or an HTTP date); 1 s to 300 s, and 1 s when unreadable.
 
     An HTTP date is the org's time: it is measured from the same answer's `Date` (the org's clock), else from `now`.
     """
@@ -179,7 +182,7 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
         except (TypeError, ValueError, IndexError):
             seconds = MIN_RETRY_AFTER
     # 0, a past date or garbage must not turn into a tight loop against a throttling org.
-    return max(MIN_RETRY_AFTER, seconds) if seconds == seconds else MIN_RETRY_AFTER
+    return MIN_RETRY_AFTER if math.isnan(seconds) else min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, seconds))
 
 
 def error_message(payload: Any) -> str:

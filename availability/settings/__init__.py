@@ -19,7 +19,8 @@ from ..errors import ConfigurationError
 from . import values
 from .values import SHARED_STATES
 
-__all__ = ["APP_SETTINGS", "Declared", "SECRETS", "SHARED_STATES", "Settings", "declarations", "load_settings"]
+__all__ = ["APP_SETTINGS", "SECRETS", "SHARED_STATES", "Declared", "Settings", "StorageConnection", "declarations",
+           "load_settings"]
 
 DEFAULT_SECRET_NAME = "dataverse-client-secret"
 DEFAULT_SCHEDULE = "0 */5 * * * *"
@@ -91,7 +92,11 @@ def derived(read: Callable[[Getter, Any], Any], *declared: Declared, default: An
 
 # -- fields read from several variables ----------------------------------------------------------------------
 
-_STORAGE = ("AzureWebJobsStorage", "AzureWebJobsStorage__accountName", "AzureWebJobsStorage__tableServiceUri")
+# Functions' identity-based connections: `<NAME>` holds a connection string, or `<NAME>__accountName` /
+# `<NAME>__tableServiceUri` an account reached with a managed identity (`__credential`, `__clientId`).
+HOST_STORAGE, STATE_STORAGE = "AzureWebJobsStorage", "AVAILABILITY_STATE_STORAGE"
+_STORAGE = (HOST_STORAGE, f"{HOST_STORAGE}__accountName", f"{HOST_STORAGE}__tableServiceUri",
+            STATE_STORAGE, f"{STATE_STORAGE}__accountName", f"{STATE_STORAGE}__tableServiceUri")
 
 
 def _shared_state(get: Getter, default: str) -> str:
@@ -101,22 +106,52 @@ def _shared_state(get: Getter, default: str) -> str:
     return chosen or ("table" if any(get(name) for name in _STORAGE) else default)
 
 
-def _storage_identity(get: Getter, default: str | None) -> str | None:
-    """The user-assigned identity for Table Storage, read as Functions reads identity-based connections.
+def _identity(connection: str) -> Callable[[Getter, str | None], str | None]:
+    """How the user-assigned identity of the connection `connection` is read, as Functions reads identity-based
+    connections.
 
     `__clientId` names a user-assigned identity only next to `__credential=managedidentity`; without it, Functions
     would take `__clientId` with `__clientSecret` as a service principal, which this app does not do (a secret for
     storage is what the managed identity is there to avoid), so that is refused.
     """
-    if get("AzureWebJobsStorage__clientSecret") is not None:
-        raise values.bad("AzureWebJobsStorage__clientSecret", "is not supported: use a managed identity "
-                         "(AzureWebJobsStorage__credential=managedidentity) or a connection string")
-    credential = get("AzureWebJobsStorage__credential")
-    if credential is None:
-        return default
-    if credential.lower() != "managedidentity":
-        raise values.bad("AzureWebJobsStorage__credential", "must be managedidentity when set")
-    return values.guid(get("AzureWebJobsStorage__clientId"), "AzureWebJobsStorage__clientId", None)
+
+    def read(get: Getter, default: str | None) -> str | None:
+        if get(f"{connection}__clientSecret") is not None:
+            raise values.bad(f"{connection}__clientSecret", "is not supported: use a managed identity "
+                             f"({connection}__credential=managedidentity) or a connection string")
+        credential = get(f"{connection}__credential")
+        if credential is None:
+            return default
+        if credential.lower() != "managedidentity":
+            raise values.bad(f"{connection}__credential", "must be managedidentity when set")
+        return values.guid(get(f"{connection}__clientId"), f"{connection}__clientId", None)
+
+    return read
+
+
+def _identity_declared(connection: str) -> tuple[Declared, ...]:
+    return (Declared(f"{connection}__credential", "identity-based: `managedidentity` to name a user-assigned "
+                     "identity with `__clientId`", "unset"),
+            Declared(f"{connection}__clientId", "identity-based: the client id of that user-assigned identity",
+                     "unset (the system-assigned identity)"),
+            Declared(f"{connection}__clientSecret", "refused: a secret for storage is what the managed identity "
+                     "avoids", "unset"))
+
+
+@dataclass(frozen=True)
+class StorageConnection:
+    """One storage connection as Functions names them (`AzureWebJobsStorage`, `AVAILABILITY_STATE_STORAGE`): a
+    connection string, or an account's name or table endpoint reached with a managed identity."""
+
+    name: str
+    connection_string: str | None = field(default=None, repr=False)  # may carry an account key
+    account_name: str | None = None
+    table_uri: str | None = None
+    client_id: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.connection_string or self.account_name or self.table_uri)
 
 
 def _ca_bundle(get: Getter, default: str | None) -> str | None:
@@ -166,14 +201,22 @@ class Settings:
         "time budget for one upstream call, retries and waits included (at most 24)", default=20.0)
     max_calls_per_minute: int = setting(
         "AVAILABILITY_MAX_CALLS_PER_MINUTE", values.whole(0, 100_000),
-        "the app's own budget of availability action calls in any 60 s, for all instances together (the org's limit "
-        "is shared by every caller; the older API allowed 100 a minute); a call past it waits for room within its "
-        "time budget, else `upstream_throttled` (or a `stale` answer). Snapshots count too. With "
-        "`AVAILABILITY_SHARED_STATE=off` each instance keeps its own count", default=0, shown="`0` (none)")
+        "the app's own budget of availability action calls in any 60 s, for all instances together (`0`: none). The "
+        "default is half of Dataverse's 6,000 requests per 5 minutes per user, which every caller of the org as the "
+        "same application user shares; a call past it waits for room within its time budget, else "
+        "`upstream_throttled` (or a `stale` answer). Snapshots count too. With `AVAILABILITY_SHARED_STATE=off` each "
+        "instance keeps its own count", default=600)
+    max_concurrent_calls: int = setting(
+        "AVAILABILITY_MAX_CONCURRENT_CALLS", values.whole(0, 1_000),
+        "calls to the org in flight at once, for all instances together (`0`: none); the default stays below "
+        "Dataverse's 52 concurrent requests per user. A call past it waits for a free slot within its time budget, "
+        "else `upstream_throttled` (or a `stale` answer). With `AVAILABILITY_SHARED_STATE=off`, per instance",
+        default=24)
     shared_state: str = derived(_shared_state, Declared(
-        "AVAILABILITY_SHARED_STATE", "`table`: all instances share answers, calls in flight, the org's `Retry-After` "
-        "and the calls budget through a table of `AzureWebJobsStorage`; `off`: each instance keeps its own (see "
-        "[Many instances](instances.md))", "`table` when storage is configured, else `off`"), default="off")
+        "AVAILABILITY_SHARED_STATE", "`table`: all instances share answers, calls in flight, the org's `Retry-After`, "
+        "its circuit, the calls budget and the concurrency cap through a table of `AVAILABILITY_STATE_STORAGE` (else "
+        "`AzureWebJobsStorage`); `off`: each instance keeps its own (see [Many instances](instances.md))",
+        "`table` when storage is configured, else `off`"), default="off")
     state_table: str = setting(
         "AVAILABILITY_STATE_TABLE", values.table, "table of the shared state", default=DEFAULT_STATE_TABLE)
     workstreams_cache_seconds: float = setting(
@@ -202,14 +245,18 @@ class Settings:
     storage_table_uri: str | None = setting(
         "AzureWebJobsStorage__tableServiceUri", values.url("https://contosohistory.table.core.windows.net"),
         "identity-based: the table endpoint itself (sovereign clouds, private endpoints), instead of `__accountName`")
-    storage_client_id: str | None = derived(
-        _storage_identity,
-        Declared("AzureWebJobsStorage__credential", "identity-based: `managedidentity` to name a user-assigned "
-                 "identity with `__clientId`", "unset"),
-        Declared("AzureWebJobsStorage__clientId", "identity-based: the client id of that user-assigned identity",
-                 "unset (the system-assigned identity)"),
-        Declared("AzureWebJobsStorage__clientSecret", "refused: a secret for storage is what the managed identity "
-                 "avoids", "unset"))
+    storage_client_id: str | None = derived(_identity(HOST_STORAGE), *_identity_declared(HOST_STORAGE))
+    state_storage_connection: str | None = setting(
+        STATE_STORAGE, values.text, "storage connection string of the shared state's own account (see [Scaling]"
+        "(scaling.md)); with it, or its `__accountName` or `__tableServiceUri`, the shared state lives there instead "
+        "of in `AzureWebJobsStorage`", shown="unset (`AzureWebJobsStorage`)", hidden=True)
+    state_storage_account_name: str | None = setting(
+        f"{STATE_STORAGE}__accountName", values.text,
+        "identity-based: the shared state's storage account name, instead of a connection string")
+    state_storage_table_uri: str | None = setting(
+        f"{STATE_STORAGE}__tableServiceUri", values.url("https://contosostate.table.core.windows.net"),
+        "identity-based: the shared state's table endpoint, instead of `__accountName`")
+    state_storage_client_id: str | None = derived(_identity(STATE_STORAGE), *_identity_declared(STATE_STORAGE))
     authority_host: str | None = setting(
         "AZURE_AUTHORITY_HOST", values.url("https://login.microsoftonline.com"),
         "Entra ID's authority host for the org's tokens (sovereign clouds)",
@@ -267,6 +314,19 @@ class Settings:
                                              "only and is refused in Azure: remove it (or set it to false).",
                                      setting="NOTIFY_ALLOW_PRIVATE_CALLBACKS")
         return self.allow_private_callbacks
+
+    @property
+    def storage(self) -> StorageConnection:
+        """`AzureWebJobsStorage`: the host's storage, and the snapshots' and subscriptions'."""
+        return StorageConnection(HOST_STORAGE, self.storage_connection, self.storage_account_name,
+                                 self.storage_table_uri, self.storage_client_id)
+
+    @property
+    def state_storage(self) -> StorageConnection:
+        """Where the shared state lives: `AVAILABILITY_STATE_STORAGE` when set, else `AzureWebJobsStorage`."""
+        own = StorageConnection(STATE_STORAGE, self.state_storage_connection, self.state_storage_account_name,
+                                self.state_storage_table_uri, self.state_storage_client_id)
+        return own if own.configured else self.storage
 
     def require(self, *names: str) -> None:
         """Raise `ConfigurationError` for the first of `names` (attribute names) that is not set."""

@@ -1,77 +1,132 @@
-"""The org's `Retry-After` and the calls budget for every instance together, in the partition's throttle row.
+"""The org's throttle row: what every instance together must keep to, in one row of the org's own partition.
 
-`Throttle` is the row: the `Retry-After` (`RetryUntil`, `Recovering`), the lease of the one probe after it
-(`ProbeUntil`/`Prober`) and the calls of the last minute counted per second (`Calls`). `ThrottleRow` is the row as
-this instance knows it, changed only on its ETag, and the `Keeper` reads it again in the background while the
-instance calls the org. `SharedStorage` is this instance's way to the row; on it, `SharedGate` and `SharedBudget`
-are the `Gate` and `Budget` of every instance together, and fall back to this instance's own `RetryAfterGate` and
-`CallsBudget` while storage fails.
+`Throttle` is the row: the org's `Retry-After` (`RetryUntil`, `Recovering`) and its circuit (`Failures`,
+`FailingUntil`), the lease of the one probe after either (`ProbeUntil`/`Prober`), the calls budget's grants of the
+last minute counted per second (`Calls`), the leases of the slots for calls in flight (`Slots`), how many instances
+are active (`Active`, kept by the roster) and how far old generations of answers are deleted (`PurgedThrough`).
+Every time in it is read within bounds: a lease no longer than its kind allows from when it was taken, nothing
+further ahead than the instances' clocks may disagree, so that no row written by anyone holds calls for long.
+
+`ThrottleRow` is the row as this instance knows it, changed only on its ETag, and the `Keeper` reads it again in the
+background while the instance calls the org: about once a second, five times a second for a while after a 429 or
+while the org fails. `SharedStorage` is this instance's way to it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import random
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
-from ..dataverse.throttle import BUDGET_SPENT, THROTTLED, Budget, CallsBudget, Gate, RetryAfterGate
-from ..errors import StorageUnavailable, UpstreamThrottled
-from .rows import MAX_LEASE_SECONDS, THROTTLE_ROW, Allowance, Conflict, Health, Row, RowStore, Spent, as_number
+from ..dataverse.throttle import CIRCUIT_MAX_SECONDS, MAX_CALL_SECONDS, MAX_RETRY_AFTER, jitter
+from ..errors import StorageUnavailable
+from .rows import SKEW_SECONDS, THROTTLE_ROW, Allowance, Conflict, Health, Row, RowStore, Spent, as_number
 
 T = TypeVar("T")
 
-# The throttle row as read at most MAX_AGE ago is good enough for a call, else the call reads it first. For
-# KEEP_FRESH seconds after each call, the `Keeper` reads it again whenever it is older than REFRESH_AFTER, so that
-# the calls of a busy instance do not wait for it.
-THROTTLE_MAX_AGE, THROTTLE_REFRESH_AFTER, KEEP_FRESH_SECONDS = 0.25, 0.2, 2.0
-CALL_MARGIN = 0.2  # of a call's budget, kept for the call when the gate waits
-BUDGET_WINDOW = 62  # one-second buckets a call's room is counted over (see `Throttle.wait_for_room`)
+# While this instance calls the org (and for KEEP_FRESH_SECONDS after), the `Keeper` reads the row again once it is
+# READ_EVERY old (jittered by a fifth), or READ_EVERY_HURRIED for HURRY_SECONDS after a 429 or a failure of the org;
+# a call goes by the row as read MAX_AGE ago at most (MAX_AGE_HURRIED meanwhile), else reads it first.
+READ_EVERY, READ_EVERY_HURRIED, HURRY_SECONDS, KEEP_FRESH_SECONDS = 1.0, 0.2, 5.0, 2.0
+MAX_AGE, MAX_AGE_HURRIED = 1.5, 0.3
+GRANT_SECONDS = 2.0  # calls granted by the budget are sent within this, or not at all
+BUDGET_WINDOW = 62 + math.ceil(GRANT_SECONDS)  # one-second buckets a grant's room is counted over
+SLOT_LEASE_SECONDS = 45.0  # slots for calls in flight are held this long, renewed while in use
+MAX_INSTANCES = 100_000
 
 
 @dataclass
 class Throttle:
-    """The throttle row as last read or written."""
+    """The throttle row as last read or written (times in epoch seconds)."""
 
     retry_until: float = 0.0
+    retry_noted: float = 0.0  # when the Retry-After was noted: it holds calls MAX_RETRY_AFTER at most from then
     recovering: bool = False
     probe_until: float = 0.0
+    probe_taken: float = 0.0
     prober: str = ""
-    calls: dict[int, int] = dataclasses.field(default_factory=dict)  # epoch second -> calls sent in it
+    failures: int = 0  # the org's failures in a row: the circuit is closed at 0
+    failing_until: float = 0.0
+    failed_at: float = 0.0
+    calls: dict[int, int] = dataclasses.field(default_factory=dict)  # epoch second -> calls granted in it
+    slots: dict[str, tuple[int, float]] = dataclasses.field(default_factory=dict)  # owner -> (slots, taken at)
+    active: int = 0  # instances the roster last counted (0: not known yet)
+    joins: int = 0  # instances that joined the roster, ever
+    counted_at: float = 0.0  # when the roster was last counted (or is being counted)
+    count_joins: int = 0  # `joins` when that count began
+    purged_through: int = 0  # answers' generations deleted up to this one
+    purge_taken: float = 0.0
+    purger: str = ""
     etag: str | None = None  # None: no such row yet
 
     @classmethod
-    def of(cls, row: Row | None) -> Throttle:
-        """The row as read (None: there is none yet)."""
+    def of(cls, row: Row | None, wall: float) -> Throttle:
+        """The row as read at `wall` (None: there is none yet), within bounds."""
         if row is None:
             return cls()
         values = row.values
+        ahead = wall + SKEW_SECONDS
         calls: dict[int, int] = {}
         for item in str(values.get("Calls") or "").split(","):
             second, _, count = item.partition(":")
-            if second.isdigit() and count.isdigit():
+            if second.isdigit() and count.isdigit() and int(second) <= ahead:
                 calls[int(second)] = int(count)
-        return cls(as_number(values.get("RetryUntil")), bool(values.get("Recovering")),
-                   as_number(values.get("ProbeUntil")), str(values.get("Prober") or ""), calls, row.etag)
+        slots: dict[str, tuple[int, float]] = {}
+        for item in str(values.get("Slots") or "").split(","):
+            owner, _, rest = item.partition(":")
+            count, _, taken = rest.partition(":")
+            if owner and count.isdigit() and _number(taken) <= ahead:
+                slots[owner] = (min(int(count), 1000), _number(taken))
+        noted = _past(values.get("RetryNoted"), ahead)
+        probe_taken = _past(values.get("ProbeTaken"), ahead)
+        failed_at = _past(values.get("FailedAt"), ahead)
+        failures = as_number(values.get("Failures"))
+        return cls(
+            retry_until=min(as_number(values.get("RetryUntil")), noted + MAX_RETRY_AFTER),
+            retry_noted=noted, recovering=bool(values.get("Recovering")),
+            probe_until=min(as_number(values.get("ProbeUntil")), probe_taken + MAX_CALL_SECONDS + 1.0),
+            probe_taken=probe_taken, prober=str(values.get("Prober") or ""),
+            failures=int(min(max(failures, 0), 64)),
+            failing_until=min(as_number(values.get("FailingUntil")), failed_at + CIRCUIT_MAX_SECONDS),
+            failed_at=failed_at, calls=calls, slots=slots,
+            active=int(min(max(as_number(values.get("Active")), 0), MAX_INSTANCES)),
+            joins=int(max(as_number(values.get("Joins")), 0)), counted_at=_past(values.get("CountedAt"), ahead),
+            count_joins=int(max(as_number(values.get("CountJoins")), 0)),
+            purged_through=int(max(as_number(values.get("PurgedThrough")), 0)),
+            purge_taken=_past(values.get("PurgeTaken"), ahead), purger=str(values.get("Purger") or ""),
+            etag=row.etag)
 
     def entity(self) -> dict[str, object]:
         """The row's properties as written."""
-        return {"RowKey": THROTTLE_ROW, "RetryUntil": float(self.retry_until), "Recovering": self.recovering,
-                "ProbeUntil": float(self.probe_until), "Prober": self.prober,
-                "Calls": ",".join(f"{second}:{count}" for second, count in sorted(self.calls.items()))}
+        return {"RowKey": THROTTLE_ROW, "RetryUntil": float(self.retry_until), "RetryNoted": float(self.retry_noted),
+                "Recovering": self.recovering, "ProbeUntil": float(self.probe_until),
+                "ProbeTaken": float(self.probe_taken), "Prober": self.prober, "Failures": self.failures,
+                "FailingUntil": float(self.failing_until), "FailedAt": float(self.failed_at),
+                "Calls": ",".join(f"{second}:{count}" for second, count in sorted(self.calls.items())),
+                "Slots": ",".join(f"{owner}:{count}:{taken:.3f}" for owner, (count, taken) in self.slots.items()),
+                "Active": self.active, "Joins": self.joins, "CountedAt": float(self.counted_at),
+                "CountJoins": self.count_joins, "PurgedThrough": self.purged_through,
+                "PurgeTaken": float(self.purge_taken), "Purger": self.purger}
+
+    # -- the calls budget --
+    def granted(self, now: float) -> int:
+        """Calls granted within the budget's window before `now`."""
+        current = int(now)
+        return sum(count for second, count in self.calls.items() if second > current - BUDGET_WINDOW)
 
     def wait_for_room(self, per_minute: int, now: float) -> float:
-        """Seconds until a call fits `per_minute` in any 60 s, counting calls in one-second buckets.
+        """Seconds until a call fits `per_minute` in any 60 s, counting grants in one-second buckets.
 
-        A call counted at second b is allowed while buckets b-61..b hold fewer than `per_minute`, so no 62
-        consecutive buckets ever hold more. A call reaches the org a moment after it is counted, and the
-        instances' clocks disagree a little: as long as the two together stay under a second, the calls of any
-        60 s at the org were counted within 61 s, which lie within 62 buckets. A call waits at most a second
-        longer than an exact count would make it wait.
+        A call granted at second b is allowed while buckets b-63..b hold fewer than `per_minute`, so no 64
+        consecutive buckets ever hold more. A call is sent within `GRANT_SECONDS` of its grant (or never), and the
+        instances' clocks disagree a little: as long as that disagreement and the moment a call reaches the org stay
+        under a second, the calls of any 60 s at the org were granted within 63 s, which lie within 64 buckets. A
+        call waits at most three seconds longer than an exact count would make it wait.
         """
         current = int(now)
         window = sorted((second, count) for second, count in self.calls.items() if second > current - BUDGET_WINDOW)
@@ -84,46 +139,97 @@ class Throttle:
                 return second + BUDGET_WINDOW - now
         return 0.0 if total < per_minute else 60.0
 
-    def count_call(self, now: float) -> None:
-        """One call sent at `now` (epoch seconds); buckets out of the window are dropped."""
+    def grant(self, now: float, calls: int = 1) -> None:
+        """`calls` granted at `now` (epoch seconds); buckets out of the window are dropped."""
         current = int(now)
         self.calls = {second: count for second, count in self.calls.items() if second > current - BUDGET_WINDOW}
-        self.calls[current] = self.calls.get(current, 0) + 1
+        self.calls[current] = self.calls.get(current, 0) + calls
+
+    # -- slots for calls in flight --
+    def slots_of_others(self, owner: str, now: float) -> int:
+        """Slots other instances hold at `now`."""
+        return sum(count for holder, (count, taken) in self.slots.items()
+                   if holder != owner and taken + SLOT_LEASE_SECONDS > now)
+
+    def hold_slots(self, owner: str, count: int, now: float) -> None:
+        """`owner` holds `count` slots from `now` (none: let go); leases run out are dropped."""
+        self.slots = {holder: held for holder, held in self.slots.items()
+                      if holder != owner and held[1] + SLOT_LEASE_SECONDS > now}
+        if count:
+            self.slots[owner] = (count, now)
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        return math.inf
+    return value if math.isfinite(value) else math.inf
+
+
+def _past(value: object, ahead: float) -> float:
+    """A moment a row holds, 0 when it is further ahead than `ahead` (no instance's clock is that far ahead)."""
+    moment = as_number(value)
+    return moment if moment <= ahead else 0.0
 
 
 class ThrottleRow:
     """The throttle row as this instance knows it, and changes to it written on its ETag."""
 
-    def __init__(self, rows: RowStore, monotonic: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    def __init__(self, rows: RowStore, monotonic: Callable[[], float], wall: Callable[[], float],
+                 sleep: Callable[[float], None]) -> None:
         self._rows = rows
         self._monotonic = monotonic
+        self._wall = wall
         self._sleep = sleep
         self._lock = threading.Lock()
         self._reading = threading.Lock()  # one read at a time: concurrent callers take its result
         self._known = Throttle()
         self._read_at = -math.inf
         self._written_at = -math.inf  # when this instance's last write of the row was done
+        self._hurried_until = -math.inf
 
     def seen(self, row: Row | None, begun: float) -> None:
         """The row as a read begun at `begun` (monotonic) found it (None: there is none yet).
 
         Ignored when this instance wrote the row after that read began: the read may predate the write.
         """
+        known = Throttle.of(row, self._wall())
         with self._lock:
             if begun >= self._written_at:
                 # As fresh as the moment the read began: the row may have changed during the read.
-                self._known, self._read_at = Throttle.of(row), begun
+                self._known, self._read_at = known, begun
+        if known.recovering or known.failures:
+            self.hurry()
 
     def _read(self, allowance: Allowance) -> None:
         begun = self._monotonic()
         self.seen(self._rows.read(THROTTLE_ROW, allowance), begun)
+
+    def hurry(self) -> None:
+        """Read the row five times a second for a while (the org throttles or fails: its state changes fast)."""
+        with self._lock:
+            self._hurried_until = self._monotonic() + HURRY_SECONDS
+
+    def hurried(self) -> bool:
+        with self._lock:
+            return self._monotonic() < self._hurried_until
+
+    def max_age(self) -> float:
+        """How old the row may be for a call to go by it."""
+        return MAX_AGE_HURRIED if self.hurried() else MAX_AGE
+
+    def known(self) -> Throttle:
+        """The row as last read or written, whatever its age (a copy)."""
+        with self._lock:
+            return dataclasses.replace(self._known, calls=dict(self._known.calls), slots=dict(self._known.slots))
 
     def current(self, max_age: float, allowance: Allowance) -> Throttle:
         """The row as read at most `max_age` ago, else read now."""
         asked = self._monotonic()
         with self._lock:
             if asked - self._read_at <= max_age:
-                return dataclasses.replace(self._known, calls=dict(self._known.calls))
+                return dataclasses.replace(self._known, calls=dict(self._known.calls), slots=dict(self._known.slots))
         with allowance.holding(self._reading):
             with self._lock:
                 fresh = self._read_at >= asked  # read by another caller while this one waited
@@ -136,7 +242,7 @@ class ThrottleRow:
         with self._lock:
             return self._monotonic() - self._read_at
 
-    def refresh(self, allowance: Allowance, older_than: float = THROTTLE_REFRESH_AFTER) -> None:
+    def refresh(self, allowance: Allowance, older_than: float) -> None:
         """Read the row again if it was read more than `older_than` ago (off the callers' path)."""
         with allowance.holding(self._reading):  # a caller reading it meanwhile reads it for this too
             with self._lock:
@@ -144,9 +250,11 @@ class ThrottleRow:
                     return
             self._read(allowance)
 
-    def change(self, mutate: Callable[[Throttle], bool], allowance: Allowance) -> Throttle | None:
-        """Apply `mutate` to the latest row and write it if unchanged meanwhile; None when `mutate` declined."""
-        max_age = THROTTLE_MAX_AGE
+    def change(self, mutate: Callable[[Throttle], bool], allowance: Allowance,
+               max_age: float | None = None) -> Throttle | None:
+        """Apply `mutate` to the row as read at most `max_age` ago (by default `max_age()`) and write it if unchanged
+        meanwhile (else read it again and apply `mutate` anew); None when `mutate` declined."""
+        max_age = self.max_age() if max_age is None else max_age
         for _ in range(20):
             row = self.current(max_age, allowance)
             if not mutate(row):
@@ -159,7 +267,7 @@ class ThrottleRow:
                     etag = self._rows.update(row.entity(), row.etag, allowance, merge=False)
             except Conflict:
                 max_age = -1.0  # read it again
-                self._sleep(random.uniform(0, 0.01))
+                self._sleep(jitter(0, 0.02))
                 continue
             row.etag = etag
             with self._lock:
@@ -176,22 +284,23 @@ def _start_thread(target: Callable[[], None]) -> threading.Thread:
 
 
 class Keeper:
-    """Keeps the throttle row at most `THROTTLE_REFRESH_AFTER` old, in a thread of its own, for
-    `KEEP_FRESH_SECONDS` after each call of this instance, so that a call seldom reads the row on its caller's path.
+    """Keeps the throttle row fresh, in a thread of its own, for `KEEP_FRESH_SECONDS` after each call of this
+    instance, so that a call seldom reads the row on its caller's path.
 
-    A quiet instance reads nothing: its first call after a quiet spell reads the row first. A busy one reads it at
-    most five times a second, however many calls it makes. The thread starts with the first call and stops on
-    `close()` (a later call starts it again).
+    A quiet instance reads nothing: its first call after a quiet spell reads the row first. A busy one reads it
+    about once a second (five times a second while hurried), however many calls it makes, at moments drawn anew
+    each time so that instances do not read in step. The thread starts with the first call and stops on `close()`
+    (a later call starts it again).
 
     :param row: the throttle row as this instance knows it.
-    :param read: reads the row again when it is older than `THROTTLE_REFRESH_AFTER`, storage failures handled.
+    :param read: reads the row again when it is older than the seconds given, storage failures handled.
     :param monotonic: the clock `KEEP_FRESH_SECONDS` and the row's age are counted on.
     :keyword wait: waits on the keeper's condition for at most the seconds given (None: until notified), as
         `threading.Condition.wait` does; with `spawn`, how a clock other than the system's runs the keeper.
     :keyword spawn: runs the keeper's loop (by default in a new daemon thread, which it returns).
     """
 
-    def __init__(self, row: ThrottleRow, read: Callable[[], None], monotonic: Callable[[], float], *,
+    def __init__(self, row: ThrottleRow, read: Callable[[float], None], monotonic: Callable[[], float], *,
                  wait: Callable[[threading.Condition, float | None], bool] = threading.Condition.wait,
                  spawn: Callable[[Callable[[], None]], threading.Thread | None] = _start_thread) -> None:
         self._row = row
@@ -236,7 +345,11 @@ class Keeper:
                 if generation == self._generation:  # ended by something unforeseen: the next call starts anew
                     self._running = False
 
+    def _every(self) -> float:
+        return READ_EVERY_HURRIED if self._row.hurried() else READ_EVERY * jitter(0.8, 1.2)
+
     def _keep(self, generation: int) -> None:
+        every = self._every()
         while True:
             with self._wake:
                 while generation == self._generation and self._monotonic() >= self._busy_until:
@@ -244,21 +357,24 @@ class Keeper:
                     self._wait(self._wake, None)
                 if generation != self._generation:
                     return
-                wait = THROTTLE_REFRESH_AFTER - self._row.age()
+                if self._row.hurried():  # hurried meanwhile: from now on
+                    every = min(every, READ_EVERY_HURRIED)
+                wait = every - self._row.age()
                 if wait > 0:
                     self._wait(self._wake, wait)
                     continue
-            self._read()
-            if self._row.age() >= THROTTLE_REFRESH_AFTER:  # storage could not be read: not again at once
+            self._read(every)
+            every = self._every()
+            if self._row.age() >= every:  # storage could not be read: not again at once
                 with self._wake:
-                    self._wait(self._wake, THROTTLE_REFRESH_AFTER)
+                    self._wait(self._wake, every)
 
 
 class SharedStorage:
     """This instance's way to the throttle row: who it is in leases, its clocks, whether storage may be used now,
     and the storage allowance of the request each thread serves.
 
-    :param rows: the org's partition.
+    :param rows: the org's own partition.
     :param health: whether to use storage now, as this instance has found it.
     """
 
@@ -267,7 +383,7 @@ class SharedStorage:
         self.owner = uuid.uuid4().hex[:16]  # this instance, in leases
         self.monotonic, self.wall, self.sleep = monotonic, wall, sleep
         self.health = health
-        self.throttle = ThrottleRow(rows, monotonic, sleep)
+        self.throttle = ThrottleRow(rows, monotonic, wall, sleep)
         self._request = threading.local()  # the storage allowance of the request this thread serves
 
     @contextmanager
@@ -295,172 +411,10 @@ class SharedStorage:
         self.health.succeeded()
         return result
 
-    def refresh(self) -> None:
+    def refresh(self, older_than: float) -> None:
         """The keeper's read of the throttle row (storage failures count as any request's)."""
-        self.with_storage(lambda allowance: self.throttle.refresh(allowance, older_than=THROTTLE_REFRESH_AFTER))
+        self.with_storage(lambda allowance: self.throttle.refresh(allowance, older_than=older_than))
 
-
-class SharedGate(Gate):
-    """The org's `Retry-After` for every instance: noted in the throttle row, and one probe in all after it.
-
-    Falls back to this instance's own `RetryAfterGate` (kept up to date all along) while storage fails.
-    """
-
-    def __init__(self, storage: SharedStorage, local: RetryAfterGate, keeper: Keeper) -> None:
-        self._storage = storage
-        self._local = local
-        self._keeper = keeper
-        self._lock = threading.Lock()
-        self._probing = False  # a thread of this instance holds the probe (or is taking it)
-
-    def note(self, wait: float) -> None:
-        self._local.note(wait)
-        until = self._storage.wall() + wait
-        owner = self._storage.owner
-
-        def mutate(row: Throttle) -> bool:
-            row.retry_until, row.recovering = max(row.retry_until, until), True
-            if row.prober == owner:  # the probe was answered (with this 429): its lease ends
-                row.probe_until, row.prober = 0.0, ""
-            return True
-
-        self._storage.with_storage(lambda allowance: self._storage.throttle.change(mutate, allowance))
-
-    def wait(self, deadline: float) -> bool:
-        self._keeper.calling()
-        result = self._storage.with_storage(lambda allowance: self._wait(deadline, allowance))
-        return self._local.wait(deadline) if result is None else result
-
-    def _wait(self, deadline: float, allowance: Allowance) -> bool:
-        storage = self._storage
-        max_age = THROTTLE_MAX_AGE
-        while True:
-            row = storage.throttle.current(max_age, allowance)
-            now, clock = storage.wall(), storage.monotonic()
-            wait = row.retry_until - now
-            # Waits must leave the call time for the gate's own reads and writes, and for the call itself.
-            if wait > 0:
-                if clock + wait + CALL_MARGIN >= deadline:
-                    raise UpstreamThrottled(message=THROTTLED, retry_after=max(1, round(wait)))
-                storage.sleep(wait)
-                max_age = 0.0
-                continue
-            if not row.recovering:
-                return False
-            if clock + CALL_MARGIN >= deadline:
-                raise UpstreamThrottled(message=THROTTLED, retry_after=1)
-            # Past a Retry-After, one call goes first for all instances: the one that takes the probe's lease.
-            with self._lock:
-                mine = not self._probing and not (row.probe_until > now and row.prober != storage.owner)
-                if mine:
-                    self._probing = True
-            if mine and self._take_probe(deadline, allowance):
-                if storage.monotonic() + CALL_MARGIN / 2 < deadline:
-                    return True
-                self.end_probe(recovered=False)  # taken too late to be sent: let another instance probe
-                raise UpstreamThrottled(message=THROTTLED, retry_after=1)
-            if clock + 0.1 + CALL_MARGIN >= deadline:
-                raise UpstreamThrottled(message=THROTTLED, retry_after=1)
-            storage.sleep(0.1)
-            max_age = 0.0
-
-    def _take_probe(self, deadline: float, allowance: Allowance) -> bool:
-        storage = self._storage
-        now = storage.wall()
-        lease = now + min(max(0.0, deadline - storage.monotonic()), MAX_LEASE_SECONDS) + 1.0
-
-        def mutate(row: Throttle) -> bool:
-            if row.retry_until > now or not row.recovering or (row.probe_until > now and row.prober != storage.owner):
-                return False
-            row.probe_until, row.prober = lease, storage.owner
-            return True
-
-        taken = False
-        try:
-            taken = storage.throttle.change(mutate, allowance) is not None
-        finally:
-            if not taken:
-                with self._lock:
-                    self._probing = False
-        return taken
-
-    def end_probe(self, *, recovered: bool) -> None:
-        with self._lock:
-            self._probing = False
-        self._local.end_probe(recovered=recovered)
-        owner = self._storage.owner
-
-        def mutate(row: Throttle) -> bool:
-            changed = False
-            if row.prober == owner:
-                row.probe_until, row.prober, changed = 0.0, "", True
-            if recovered and row.recovering and row.retry_until <= self._storage.wall():
-                row.recovering, changed = False, True
-            return changed
-
-        self._storage.with_storage(lambda allowance: self._storage.throttle.change(mutate, allowance))
-
-
-class SharedBudget(Budget):
-    """`AVAILABILITY_MAX_CALLS_PER_MINUTE` for every instance together, counted in the throttle row.
-
-    Each call is also counted in this instance's own `CallsBudget`, which takes over while storage fails. When
-    storage works but cannot confirm room within the request's allowance (slow, or many instances taking at
-    once), the call is not made: the budget is there to protect the org.
-    """
-
-    def __init__(self, storage: SharedStorage, local: CallsBudget) -> None:
-        self._storage = storage
-        self._local = local
-        self.per_minute = local.per_minute
-
-    def wait(self, wait_until: float) -> bool:
-        if not self.per_minute:
-            return False
-        result = self._storage.with_storage(_strict(lambda allowance: self._wait(wait_until, allowance)))
-        return self._local.wait(wait_until) if result is None else result
-
-    def _wait(self, wait_until: float, allowance: Allowance) -> bool:
-        storage = self._storage
-        waited, max_age = False, THROTTLE_MAX_AGE
-        while True:
-            wait = storage.throttle.current(max_age, allowance).wait_for_room(self.per_minute, storage.wall())
-            if wait <= 0:
-                return waited
-            if storage.monotonic() + wait > wait_until:
-                raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=max(1, math.ceil(wait)))
-            storage.sleep(wait)
-            waited, max_age = True, 0.0
-
-    def take(self) -> bool:
-        if not self.per_minute:
-            return True
-
-        def mutate(row: Throttle) -> bool:
-            now = self._storage.wall()  # each try's own time: the call is counted in the second it is sent
-            # A Retry-After noted since the gate looked (the gate may go by a row a moment old): no room either.
-            if row.wait_for_room(self.per_minute, now) > 0 or row.retry_until > now:
-                return False
-            row.count_call(now)
-            return True
-
-        taken = self._storage.with_storage(
-            _strict(lambda allowance: self._storage.throttle.change(mutate, allowance) is not None))
-        if taken is None:
-            return self._local.take()
-        if taken:
-            self._local.take()  # this instance's own count, for when storage fails
-        return taken
-
-
-def _strict(operation: Callable[[Allowance], T]) -> Callable[[Allowance], T]:
-    """`operation`, with room it could not confirm in time taken as no room."""
-
-    def strict(allowance: Allowance) -> T:
-        try:
-            return operation(allowance)
-        except Spent:
-            raise UpstreamThrottled(message=BUDGET_SPENT, retry_after=1) from None
-
-    return strict
-
+    def active(self) -> int | None:
+        """How many instances the roster last counted (None: not known yet)."""
+        return self.throttle.known().active or None

@@ -19,7 +19,8 @@ def test_defaults_are_the_contracts():
     assert settings.snapshot_table == "AvailabilitySnapshots"
     assert settings.snapshot_retention_days == 90
     assert settings.timeout_seconds == 20
-    assert settings.max_calls_per_minute == 0
+    # Half of Dataverse's 6,000 requests per 5 minutes per user; below its 52 concurrent requests per user.
+    assert settings.max_calls_per_minute == 600 and settings.max_concurrent_calls == 24
 
 
 def test_values_are_normalized():
@@ -43,6 +44,10 @@ def test_values_are_normalized():
     ("AVAILABILITY_STALE_SECONDS", "-1"),
     ("AVAILABILITY_TIMEOUT_SECONDS", "60"),
     ("AVAILABILITY_MAX_CALLS_PER_MINUTE", "-1"),
+    ("AVAILABILITY_MAX_CONCURRENT_CALLS", "many"),
+    ("AVAILABILITY_STATE_STORAGE__tableServiceUri", "ststate.table.core.windows.net"),
+    ("AVAILABILITY_STATE_STORAGE__clientSecret", "a-service-principal-secret"),
+    ("AVAILABILITY_STATE_STORAGE__credential", "connectionstring"),
     ("SNAPSHOT_SCHEDULE", "*/5 * * * *"),
     ("SNAPSHOT_WORKSTREAMS", "abc"),
     ("SNAPSHOT_TABLE", "1bad"),
@@ -80,3 +85,23 @@ def test_a_storage_client_id_names_a_user_assigned_identity_only_with_credential
 
 def test_the_secret_never_shows_in_the_settings_repr():
     assert "hunter2" not in repr(load_settings({**ORG, "DATAVERSE_CLIENT_SECRET": "hunter2"}))
+
+
+def test_the_shared_state_has_a_storage_account_of_its_own_when_one_is_named():
+    host = {"AzureWebJobsStorage__credential": "managedidentity",
+            "AzureWebJobsStorage__clientId": "0f7d0d59-6a5b-4c38-9e8c-3f5b1d1c2a10",
+            "AzureWebJobsStorage__tableServiceUri": "https://sthost.table.core.windows.net"}
+    settings = load_settings(host)
+    assert settings.state_storage == settings.storage and settings.shared_state == "table"
+    state = {"AVAILABILITY_STATE_STORAGE__credential": "managedidentity",
+             "AVAILABILITY_STATE_STORAGE__clientId": "1a2b3c4d-6a5b-4c38-9e8c-3f5b1d1c2a10",
+             "AVAILABILITY_STATE_STORAGE__tableServiceUri": "https://ststate.table.core.windows.net/"}
+    settings = load_settings({**host, **state})
+    own = settings.state_storage
+    assert (own.name, own.table_uri, own.client_id) == (
+        "AVAILABILITY_STATE_STORAGE", "https://ststate.table.core.windows.net", "1a2b3c4d-6a5b-4c38-9e8c-3f5b1d1c2a10")
+    assert settings.storage.table_uri == "https://sthost.table.core.windows.net"  # the host's own is untouched
+    assert load_settings(state).shared_state == "table"  # shared wherever there is storage to share through
+    with_key = load_settings({"AVAILABILITY_STATE_STORAGE": "DefaultEndpointsProtocol=https;AccountName=s;"
+                                                            "AccountKey=secretkey=="})
+    assert with_key.state_storage.connection_string and "secretkey" not in repr(with_key)

@@ -1,9 +1,10 @@
-"""Snapshots in Table Storage reached with a managed identity instead of a connection string.
+"""Snapshots and the shared state in Table Storage reached with a managed identity instead of a connection string.
 
 Azurite runs here over HTTPS with `--oauth basic`, so it takes bearer tokens for https://storage.azure.com;
 the sandbox's identity endpoint mints them for the app's user-assigned identity. The app is configured
 only with Functions' identity-based settings (`AzureWebJobsStorage__tableServiceUri`, `__credential`,
-`__clientId`), as it would be in Azure without a storage key.
+`__clientId`; `AVAILABILITY_STATE_STORAGE__...` for the shared state's own account), as it would be in Azure
+without a storage key.
 """
 
 from __future__ import annotations
@@ -106,3 +107,27 @@ def test_an_identity_not_assigned_to_the_app_is_a_configuration_error(oauth_azur
     assert response.status_code == 503, response.text
     error = response.json()["error"]
     assert error["code"] == "configuration_error" and "AzureWebJobsStorage" in error["message"]
+
+
+def test_the_shared_state_lives_in_an_account_of_its_own_reached_with_the_identity(oauth_azurite, fresh_gateway,
+                                                                                   stack):
+    from azure.data.tables import TableServiceClient
+
+    from availability.tables import service_from_connection_string
+    from devtools.sandbox_client import SandboxIdentity
+
+    endpoint, bundle = oauth_azurite
+    table = f"State{uuid.uuid4().hex[:16]}"
+    gateway = fresh_gateway(AVAILABILITY_STATE_STORAGE__tableServiceUri=endpoint,
+                            AVAILABILITY_STATE_STORAGE__credential="managedidentity",
+                            AVAILABILITY_STATE_STORAGE__clientId=stack.sandbox["userAssignedIdentityClientId"],
+                            AVAILABILITY_STATE_TABLE=table, REQUESTS_CA_BUNDLE=bundle)
+    response = gateway.post("availability/before-conversation", {"workstreamId": CHAT})
+    assert response.status_code == 200, response.text
+    time.sleep(0.3)  # the answer is written once its caller has it
+    identity = SandboxIdentity(stack.sandbox["identityEndpoint"], stack.sandbox["identityHeader"], bundle)
+    own = TableServiceClient(endpoint, credential=identity, connection_verify=bundle).get_table_client(table)
+    rows = list(own.list_entities())
+    assert [row for row in rows if "-g" in row["PartitionKey"]]  # the check's answer, in the state's own account
+    host = service_from_connection_string(stack.storage_connection)
+    assert table not in {found.name for found in host.list_tables()}  # nothing of it in AzureWebJobsStorage

@@ -1,12 +1,24 @@
-"""One instance's `RetryAfterGate` and `CallsBudget` on a clock the tests move: the org's Retry-After is waited
-out to the moment and followed by one probe; no `per_minute + 1` calls ever fall within 60 s."""
+"""One instance's `RetryAfterGate`, `CallsBudget` and `CallSlots` on a clock the tests move: the org's Retry-After
+is waited out to the moment and followed by one probe; a failing org is left alone for a pause that doubles with
+each failed probe; no `per_minute + 1` calls ever fall within 60 s, nor a share's more; no call past the cap."""
 
 from __future__ import annotations
 
+import itertools
+import threading
+import time
+
 import pytest
 
-from availability.dataverse.throttle import CallsBudget, RetryAfterGate
-from availability.errors import UpstreamThrottled
+from availability.dataverse.throttle import (
+    CIRCUIT_BASE_SECONDS,
+    CIRCUIT_MAX_SECONDS,
+    CallsBudget,
+    CallSlots,
+    RetryAfterGate,
+    circuit_pause,
+)
+from availability.errors import UpstreamThrottled, UpstreamUnavailable
 from tests.clock import FakeClock
 
 
@@ -81,6 +93,88 @@ def test_without_a_retry_after_calls_pass_at_once() -> None:
     assert clock.slept == 0.0
 
 
+# -- the circuit -----------------------------------------------------------------------------------------------
+
+def test_a_failure_holds_every_call_for_a_pause_then_lets_one_probe_through() -> None:
+    clock = FakeClock()
+    subject = gate(clock)
+    subject.failed("HTTP 503", probe=False)
+    pause = subject.open_for()
+    assert 0.75 * CIRCUIT_BASE_SECONDS <= pause <= CIRCUIT_BASE_SECONDS
+    with pytest.raises(UpstreamUnavailable):  # at once: a caller with an older answer serves it
+        subject.wait(clock.now + 20)
+    assert clock.slept == 0.0
+    clock.advance(pause)
+    assert subject.wait(clock.now + 20) is True  # the probe
+    with pytest.raises(UpstreamUnavailable):  # while it is out, no second call
+        subject.wait(clock.now + 20)
+    subject.end_probe(recovered=True)
+    assert subject.wait(clock.now + 20) is False and subject.failures == 0
+
+
+def test_each_failed_probe_doubles_the_pause_up_to_its_cap() -> None:
+    clock = FakeClock()
+    subject = gate(clock)
+    subject.failed("timeout", probe=False)
+    pauses = []
+    for _ in range(10):
+        pauses.append(subject.open_for())
+        clock.advance(pauses[-1])
+        assert subject.wait(clock.now + 20) is True
+        subject.failed("HTTP 500", probe=True)
+        subject.end_probe(recovered=False)
+    for index, pause in enumerate(pauses):
+        top = min(CIRCUIT_MAX_SECONDS, CIRCUIT_BASE_SECONDS * 2 ** index)
+        assert 0.75 * top <= pause <= top, (index, pauses)
+    assert max(pauses) <= CIRCUIT_MAX_SECONDS
+
+
+def test_calls_that_were_on_their_way_when_it_opened_do_not_lengthen_the_pause() -> None:
+    clock = FakeClock()
+    subject = gate(clock)
+    subject.failed("HTTP 503", probe=False)
+    for _ in range(20):
+        subject.failed("HTTP 503", probe=False)
+    assert subject.failures == 1 and subject.open_for() <= CIRCUIT_BASE_SECONDS
+
+
+def test_a_retry_of_the_failed_call_waits_out_a_short_pause_not_a_long_one() -> None:
+    clock = FakeClock()
+    subject = gate(clock)
+    subject.failed("HTTP 503", probe=False)
+    assert subject.wait(clock.now + 20, retry=True) is True  # a blip: the retry waits and goes as the probe
+    subject.failed("HTTP 503", probe=True)
+    subject.end_probe(recovered=False)
+    assert subject.open_for() > 1.0
+    with pytest.raises(UpstreamUnavailable):
+        subject.wait(clock.now + 20, retry=True)
+
+
+def test_one_minute_of_outage_costs_the_org_a_handful_of_calls() -> None:
+    # One check asked five times a second through a minute of outage, each call failing: only probes go.
+    clock = FakeClock()
+    subject = gate(clock)
+    sent = 0
+    start = clock.now
+    while clock.now < start + 60:
+        try:
+            probe = subject.wait(clock.now + 20)
+            sent += 1
+            subject.failed("HTTP 503", probe=probe)
+            if probe:
+                subject.end_probe(recovered=False)
+        except UpstreamUnavailable:
+            pass
+        clock.advance(0.2)
+    assert 5 <= sent <= 10
+
+
+def test_the_pause_is_drawn_below_its_doubling() -> None:
+    draws = [circuit_pause(3) for _ in range(200)]
+    top = 4 * CIRCUIT_BASE_SECONDS
+    assert all(0.75 * top <= pause <= top for pause in draws) and len(set(draws)) > 100
+
+
 # -- the budget ------------------------------------------------------------------------------------------------
 
 def test_no_more_than_the_budget_is_ever_sent_in_60_s_and_room_is_used_as_soon_as_it_comes() -> None:
@@ -123,3 +217,52 @@ def test_a_budget_of_zero_holds_nothing() -> None:
     subject = budget(clock, 0)
     assert all(subject.take() for _ in range(1000))
     assert subject.wait(clock.now) is False and clock.slept == 0.0
+
+
+def test_a_share_of_the_budget_allows_that_part_and_a_fraction_one_call_per_its_time() -> None:
+    clock = FakeClock()
+    subject = budget(clock, 30)
+    subject.share(30 / 3)  # three instances share it
+    sent = []
+    while clock.now < 1_000 + 120:
+        if subject.take():
+            sent.append(clock.now)
+        clock.advance(0.5)
+    assert most_within(sent, 60) == 10
+    clock = FakeClock()
+    subject = budget(clock, 30)
+    subject.share(30 / 100)  # a hundred instances: one call per 200 s each
+    sent = []
+    while clock.now < 1_000 + 600:
+        if subject.take():
+            sent.append(clock.now)
+        clock.advance(1)
+    assert [later - earlier for earlier, later in itertools.pairwise(sent)] == [200, 200]
+
+
+def test_calls_given_elsewhere_count_against_the_share() -> None:
+    clock = FakeClock()
+    subject = budget(clock, 10)
+    subject.record(4)
+    subject.share(5)
+    assert [subject.take() for _ in range(2)] == [True, False]
+
+
+# -- the cap on calls in flight --------------------------------------------------------------------------------
+
+def test_no_call_past_the_cap_and_a_slot_freed_goes_to_a_waiting_call() -> None:
+    subject = CallSlots(2)
+    subject.acquire(0)
+    subject.acquire(0)
+    with pytest.raises(UpstreamThrottled):
+        subject.acquire(0)  # no wait allowed, none free
+    freed = threading.Timer(0.05, subject.release)
+    freed.start()
+    subject.acquire(time.monotonic() + 5)  # waits for the one freed
+    freed.join()
+    assert subject.in_use == 2
+    subject.resize(1)
+    subject.release()
+    with pytest.raises(UpstreamThrottled):
+        subject.acquire(0)  # narrowed to one, and one is in use
+    assert CallSlots(0).acquire(0) is None  # no cap
