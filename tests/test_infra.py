@@ -1,6 +1,8 @@
 """The `azd up` deployment (azure.yaml, infra/), checked offline: no Bicep compiler can be installed here.
 
 - every .bicep file parses (pycep-parser), and checkov passes on infra/ with its skips in infra/.checkov.yaml;
+- what the compiler and the platform refuse, read from the syntax tree: a loop over anything not known when the
+  deployment starts, a `siteConfig` property Flex Consumption refuses, a timer schedule that may be empty;
 - the app settings the infra sets are held against the app's own list (`availability.settings.APP_SETTINGS`):
   every required one set, no unknown name, and the whole set loads with `load_settings`;
 - the roles are the documented built-in role ids, assigned to the app's user-assigned identity only;
@@ -17,6 +19,7 @@ import re
 import subprocess
 import sys
 import venv
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -61,11 +64,37 @@ IDENTITY_STORAGE = {
     "AzureWebJobsStorage__tableServiceUri",
 }
 
+# The shared state's own account, as an identity-based connection of the same form.
+STATE_STORAGE = {
+    "AVAILABILITY_STATE_STORAGE__credential",
+    "AVAILABILITY_STATE_STORAGE__clientId",
+    "AVAILABILITY_STATE_STORAGE__tableServiceUri",
+}
+
+# `siteConfig` properties Flex Consumption refuses with ARM error 51021 ("The following site configuration
+# property (Site.SiteConfig.FtpsState) for Flex Consumption sites is invalid"), enforced region by region:
+# - ftpsState, use32BitWorkerProcess, netFrameworkVersion, functionsRuntimeScaleMonitoringEnabled:
+#   https://github.com/microsoft/azure-pipelines-tasks/issues/21032, and with preWarmedInstanceCount in the ARM
+#   error quoted in https://github.com/Azure/terraform-azurerm-avm-res-web-site/issues/360;
+# - linuxFxVersion: https://github.com/Azure/terraform-azurerm-avm-res-web-site/issues/283;
+# - functionAppScaleLimit: https://github.com/Azure/azure-functions-host/issues/10643;
+# - windowsFxVersion, alwaysOn: left out on FC1 by https://github.com/Azure/terraform-azurerm-avm-res-web-site/pull/345
+#   (the plan is Linux only; nothing is kept warm by the site).
+# The runtime goes in functionAppConfig.runtime, scaling in functionAppConfig.scaleAndConcurrency.
+FLEX_REFUSED_SITE_CONFIG = {
+    "ftpsState", "linuxFxVersion", "windowsFxVersion", "use32BitWorkerProcess", "netFrameworkVersion",
+    "functionsRuntimeScaleMonitoringEnabled", "preWarmedInstanceCount", "functionAppScaleLimit", "alwaysOn",
+}
+
+# Functions whose value ARM knows only while the deployment runs (Bicep's DeployTimeConstantValidator).
+RUNTIME_FUNCTIONS = re.compile(r"reference|list\w*")
+
 # Values standing for the deployment's references when the infra's settings are loaded by the app.
 SAMPLE_VALUES = {
     "identityClientId": "11111111-2222-3333-4444-555555555555",
     "storage.properties.primaryEndpoints.blob": "https://stsample.blob.core.windows.net/",
     "storage.properties.primaryEndpoints.table": "https://stsample.table.core.windows.net/",
+    "stateStorage.properties.primaryEndpoints.table": "https://ststatesample.table.core.windows.net/",
     "applicationInsights.properties.ConnectionString":
         "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
         "IngestionEndpoint=https://x.in.applicationinsights.azure.com/",
@@ -76,6 +105,9 @@ SAMPLE_VALUES = {
     "secretName": DEFAULT_SECRET_NAME,
     "snapshotSchedule": DEFAULT_SCHEDULE,
     "notifySchedule": DEFAULT_NOTIFY_SCHEDULE,
+    "maxCallsPerMinute": 600,
+    "maxConcurrentCalls": 24,
+    "publicAllowedOrigins": "https://www.contoso.com, https://support.contoso.com",
 }
 
 CHECKOV_REQUIREMENTS = INFRA / "requirements-checkov.txt"
@@ -86,7 +118,11 @@ CHECKOV_VENV = ROOT / ".tools" / "checkov"
 
 @cache
 def parse(path: Path) -> dict[str, Any]:
-    return BicepParser().parse(text=path.read_text(encoding="utf-8"))
+    return parse_text(path.read_text(encoding="utf-8"))
+
+
+def parse_text(text: str) -> dict[str, Any]:
+    return BicepParser().parse(text=text)
 
 
 def code(path: Path) -> str:
@@ -117,6 +153,145 @@ def infra_settings() -> dict[str, Any]:
             parse(MODULES / "functionapp.bicep")["variables"]["appSettings"]["value"].items()}
 
 
+def decorator(param: dict[str, Any], kind: str) -> Any:
+    """The argument of a parameter's decorator (`min_length`, `min_value`...), or None."""
+    return next((d.get("argument") for d in param["decorators"] if d["type"] == kind), None)
+
+
+def interpolated(text: str) -> list[str]:
+    """The roots of the `${...}` expressions in a string (`storage` in '${storage.properties.x}/c')."""
+    return re.findall(r"\$\{\s*([A-Za-z_]\w*)", text)
+
+
+def evaluate(node: Any, names: dict[str, Any]) -> Any:
+    """The value of an expression built from literals, `names` and the few functions the infra computes with."""
+    if isinstance(node, list):
+        return [evaluate(item, names) for item in node]
+    if isinstance(node, str):
+        return names[node] if node in names else node
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") == "lambda_expression":
+        detail = node["detail"]
+        return lambda value: evaluate(detail["expression"], {**names, detail["var_1"]: value})
+    if "function" in node:
+        args = [evaluate(arg, names) for arg in node["function"]["parameters"].values()]
+        functions: dict[str, Callable[..., Any]] = {
+            "split": lambda text, sep: text.split(sep), "replace": str.replace, "empty": lambda value: not value,
+            "contains": lambda container, item: item in container, "string": str,
+            "map": lambda items, f: [f(item) for item in items], "filter": lambda items, f: [i for i in items if f(i)],
+            "union": lambda *objects: {key: value for obj in objects for key, value in obj.items()}}
+        return functions[node["function"]["type"]](*args)
+    if "operator" in node:
+        operator, operands = node["operator"]["type"], node["operator"]["operands"]
+        if operator == "not":
+            return not evaluate(operands["bool_value"], names)
+        if operator == "conditional":
+            chosen = "true_value" if evaluate(operands["condition"], names) else "false_value"
+            return evaluate(operands[chosen], names)
+        raise NotImplementedError(operator)
+    return {key: evaluate(value, names) for key, value in node.items()}
+
+
+def loops(node: Any, where: str = "",
+          enclosing: frozenset[str] = frozenset()) -> Iterator[tuple[str, Any, frozenset[str]]]:
+    """Every `for` expression under `node`: where it is, the array it iterates over, the loop names around it."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from loops(item, f"{where}[{index}]", enclosing)
+    elif isinstance(node, dict):
+        if isinstance(node.get("loop_type"), dict):
+            detail = node["loop_type"]["detail"]
+            yield where, detail["array_name"], enclosing
+            enclosing |= {detail[key] for key in ("item_name", "index_name") if key in detail}
+        for key, value in node.items():
+            if key != "loop_type":
+                yield from loops(value, f"{where}.{key}" if where else str(key), enclosing)
+
+
+def unknown_at_start(node: Any, bicep: dict[str, Any], allowed: frozenset[str] = frozenset(),
+                     seen: frozenset[str] = frozenset()) -> set[str]:
+    """What in an expression ARM knows only once the deployment runs: a resource, a module, `reference`, `list*`.
+
+    Parameters, literals, and variables built only from those are known at the start. Bicep also accepts a
+    resource's id, name, type and apiVersion; this is stricter and takes no resource at all.
+    """
+    resources = {*bicep.get("resources", {}), *bicep.get("modules", {})}
+    variables = bicep.get("variables", {})
+
+    def name(identifier: str) -> set[str]:
+        if identifier in allowed or identifier in bicep.get("parameters", {}):
+            return set()
+        if identifier in resources:
+            return {identifier}
+        if identifier in variables and identifier not in seen:
+            found = unknown_at_start(variables[identifier]["value"], bicep, allowed, seen | {identifier})
+            return {f"{identifier} ({', '.join(sorted(found))})"} if found else set()
+        return set()  # a literal
+
+    if isinstance(node, list):
+        return set().union(*(unknown_at_start(item, bicep, allowed, seen) for item in node))
+    if isinstance(node, str):
+        return set().union(*map(name, interpolated(node) if "${" in node else [node]))
+    if not isinstance(node, dict):
+        return set()
+    if node.get("type") == "lambda_expression":
+        detail = node["detail"]
+        local = frozenset(value for key, value in detail.items() if key.startswith("var_"))
+        return unknown_at_start(detail["expression"], bicep, allowed | local, seen)
+    if "function" in node:
+        function = node["function"]["parameters"].get("func_name") or node["function"]["type"]  # list*: list_func
+        if RUNTIME_FUNCTIONS.fullmatch(function):
+            return {f"{function}()"}
+        return unknown_at_start(list(node["function"]["parameters"].values()), bicep, allowed, seen)
+    if "operator" in node:
+        operands = node["operator"]["operands"]
+        if node["operator"]["type"] == "property_accessor":
+            return unknown_at_start(operands["operand_1"], bicep, allowed, seen)
+        return unknown_at_start(list(operands.values()), bicep, allowed, seen)
+    if isinstance(node.get("loop_type"), dict):
+        detail = node["loop_type"]["detail"]
+        local = frozenset(detail[key] for key in ("item_name", "index_name") if key in detail)
+        return (unknown_at_start(detail["array_name"], bicep, allowed, seen)
+                | unknown_at_start(node.get("config"), bicep, allowed | local, seen))
+    keys = [key for key in node if isinstance(key, str) and "${" in key]
+    return unknown_at_start([*keys, *node.values()], bicep, allowed, seen)
+
+
+def loops_not_known_at_start(bicep: dict[str, Any]) -> list[str]:
+    """The loops whose array ARM would know only during the deployment (Bicep refuses them: BCP178)."""
+    return [f"{where} iterates over {', '.join(sorted(found))}" for where, array, enclosing in loops(bicep)
+            if (found := unknown_at_start(array, bicep, enclosing))]
+
+
+def refused_site_config(bicep: dict[str, Any]) -> list[str]:
+    """The `siteConfig` properties (on a site, or a `sites/config` `web` resource) Flex Consumption refuses."""
+    found = []
+    for name, resource in bicep.get("resources", {}).items():
+        config = body(resource)
+        if resource["type"] in ("Microsoft.Web/sites", "Microsoft.Web/sites/slots"):
+            site_config = config.get("properties", {}).get("siteConfig", {})
+        elif resource["type"] == "Microsoft.Web/sites/config" and config.get("name") == "web":
+            site_config = config.get("properties", {})
+        else:
+            continue
+        found += [f"{name}: {key}" for key in site_config if key in FLEX_REFUSED_SITE_CONFIG]
+    return found
+
+
+def emptiable_schedules(bicep: dict[str, Any], names: set[str]) -> list[str]:
+    """The schedule parameters among `names` that accept an empty string."""
+    params = bicep.get("parameters", {})
+    return [name for name in sorted(names) if (decorator(params[name], "min_length") or 0) < 1]
+
+
+def schedule_params() -> dict[Path, set[str]]:
+    """The parameters that end up as the timers' `%NAME%` app settings, in functionapp.bicep and in main.bicep."""
+    in_module = {value for name, value in infra_settings().items() if name in timer_settings()}
+    return {MODULES / "functionapp.bicep": in_module,
+            INFRA / "main.bicep": {module_params("functionApp")[name] for name in in_module}}
+
+
 def timer_settings() -> set[str]:
     """The `%NAME%` schedules of the product's timers: the host resolves them from app settings only."""
     sources = [ROOT / "function_app.py", *sorted((ROOT / "availability").rglob("*.py"))]
@@ -129,7 +304,8 @@ def timer_settings() -> set[str]:
 def test_the_infra_has_one_small_module_per_concern():
     assert {path.relative_to(INFRA).as_posix() for path in BICEP_FILES} == {
         "main.bicep", "modules/identity.bicep", "modules/monitoring.bicep", "modules/storage.bicep",
-        "modules/keyvault.bicep", "modules/secret.bicep", "modules/functionapp.bicep", "modules/rbac.bicep"}
+        "modules/statestorage.bicep", "modules/keyvault.bicep", "modules/secret.bicep", "modules/functionapp.bicep",
+        "modules/rbac.bicep"}
     main = parse(INFRA / "main.bicep")
     for name, module in main["modules"].items():
         assert (INFRA / module["detail"]["path"]).is_file(), name
@@ -158,12 +334,106 @@ def test_the_parameters_file_maps_azd_environment_values():
     assert mapped["dataverseUrl"] == "${DATAVERSE_URL}"
     assert mapped["dataverseTenantId"] == "${DATAVERSE_TENANT_ID}"
     assert mapped["dataverseClientId"] == "${DATAVERSE_CLIENT_ID}"
+    # The settings the app knows by name keep that name as the azd environment value.
+    assert mapped["maxCallsPerMinute"] == "${AVAILABILITY_MAX_CALLS_PER_MINUTE}"
+    assert mapped["maxConcurrentCalls"] == "${AVAILABILITY_MAX_CONCURRENT_CALLS}"
+    assert mapped["publicAllowedOrigins"] == "${PUBLIC_ALLOWED_ORIGINS}"
     for name, value in mapped.items():
         assert re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*\}", value), f"{name}: {value} is not an azd environment value"
     without_default = {name for name, param in declared.items() if param["default"] is None}
     assert without_default <= set(mapped), "azd would have nothing to pass for these"
     for name in ("dataverseUrl", "dataverseTenantId", "dataverseClientId", "dataverseClientSecret"):
         assert any(d["type"] == "description" and d["argument"] for d in declared[name]["decorators"]), name
+
+
+# --- what the compiler and the platform refuse -------------------------------------------------------------
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda path: path.relative_to(INFRA).as_posix())
+def test_every_loop_iterates_over_what_is_known_when_the_deployment_starts(path):
+    assert not loops_not_known_at_start(parse(path))
+
+
+def test_the_app_settings_are_one_object_written_without_a_loop():
+    functionapp = parse(MODULES / "functionapp.bicep")
+    settings = [body(resource) for resource in functionapp["resources"].values()
+                if resource["type"] == "Microsoft.Web/sites/config" and body(resource)["name"] == "appsettings"]
+    assert len(settings) == 1 and settings[0]["parent"] == "app"
+    assert settings[0]["properties"]["function"] == {
+        "type": "union", "parameters": {"arg_1": "additionalAppSettings", "arg_2": "appSettings"}}
+    assert "appSettings" not in body(functionapp["resources"]["app"])["properties"]["siteConfig"]
+
+
+def test_no_site_sets_a_site_config_property_flex_consumption_refuses():
+    for path in BICEP_FILES:
+        assert not refused_site_config(parse(path)), path.name
+    # FTP stays off without ftpsState: basic publishing credentials are refused for FTP and SCM alike.
+    policies = {body(resource)["name"]: body(resource) for resource in parse(MODULES / "functionapp.bicep")[
+        "resources"].values() if resource["type"] == "Microsoft.Web/sites/basicPublishingCredentialsPolicies"}
+    assert {name: policy["properties"] for name, policy in policies.items()} == {
+        "ftp": {"allow": False}, "scm": {"allow": False}}
+    assert {policy["parent"] for policy in policies.values()} == {"app"}
+
+
+def test_no_timer_schedule_can_be_set_empty():
+    params = schedule_params()
+    assert params[MODULES / "functionapp.bicep"] == {"snapshotSchedule", "notifySchedule"}
+    for path, names in params.items():
+        assert not emptiable_schedules(parse(path), names), path.name
+
+
+LOOP_OVER_DEPLOYED_VALUES = """
+param extra object = {}
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: 'st'
+}
+module identity 'identity.bicep' = {
+  name: 'identity'
+}
+var settings = {
+  BLOB: storage.properties.primaryEndpoints.blob
+}
+var viaInterpolation = {
+  ID: '${identity.outputs.clientId}'
+}
+var known = [
+  'a'
+]
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: 'app'
+  properties: {
+    siteConfig: {
+      ftpsState: 'Disabled'
+      linuxFxVersion: 'PYTHON|3.11'
+      minTlsVersion: '1.2'
+      appSettings: [for setting in items(union(extra, settings)): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+  }
+}
+var fromModule = [for item in items(viaInterpolation): item.key]
+var storageKeys = listKeys(storage.id, '2023-05-01')
+var fromList = [for key in storageKeys.keys: key.value]
+var fine = [for (name, i) in known: {
+  parts: [for part in split(name, '-'): '${part}${i}']
+}]
+var fineToo = [for item in items(extra): filter(known, k => k == item.key)]
+@minLength(1)
+param schedule string = '0 * * * * *'
+param emptiable string = '0 * * * * *'
+"""
+
+
+def test_the_checks_find_what_the_compiler_and_the_platform_refuse():
+    bicep = parse_text(LOOP_OVER_DEPLOYED_VALUES)
+    assert loops_not_known_at_start(bicep) == [
+        "resources.app.config.properties.siteConfig.appSettings iterates over settings (storage)",
+        "variables.fromModule.value iterates over viaInterpolation (identity)",
+        "variables.fromList.value iterates over storageKeys (listKeys())",
+    ]
+    assert refused_site_config(bicep) == ["app: ftpsState", "app: linuxFxVersion"]
+    assert emptiable_schedules(bicep, {"schedule", "emptiable"}) == ["emptiable"]
 
 
 # --- app settings against the app's own list --------------------------------------------------------------
@@ -196,13 +466,20 @@ def test_the_infra_sets_no_unknown_setting():
 def test_the_infra_settings_load_as_the_app_reads_them():
     environ = {}
     for name, value in infra_settings().items():
+        value = evaluate(value, SAMPLE_VALUES)
         if not isinstance(value, str):
-            pytest.fail(f"{name}: an expression the test cannot stand a value in for: {value}")
-        environ[name] = re.sub(r"\$\{([^}]+)\}", lambda m: SAMPLE_VALUES[m.group(1)], SAMPLE_VALUES.get(value, value))
+            pytest.fail(f"{name}: app settings are strings, not {value!r}")
+        environ[name] = re.sub(r"\$\{([^}]+)\}", lambda m: SAMPLE_VALUES[m.group(1)], value)
     settings = load_settings(environ)
     settings.require("dataverse_url", "tenant_id", "client_id", "key_vault_url", "storage_connection")
     assert settings.storage_client_id == SAMPLE_VALUES["identityClientId"]
     assert settings.storage_table_uri == "https://stsample.table.core.windows.net"
+    assert settings.max_calls_per_minute == 600
+    assert settings.public_origins == ("https://www.contoso.com", "https://support.contoso.com")
+    assert settings.public_fault is None
+    assert environ["AVAILABILITY_MAX_CONCURRENT_CALLS"] == "24"
+    assert environ["AVAILABILITY_STATE_STORAGE__tableServiceUri"] == "https://ststatesample.table.core.windows.net/"
+    assert environ["AVAILABILITY_STATE_STORAGE__clientId"] == SAMPLE_VALUES["identityClientId"]
     assert settings.client_secret is None and settings.client_secret_name == DEFAULT_SECRET_NAME
     assert environ["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == \
         f"ClientId={SAMPLE_VALUES['identityClientId']};Authorization=AAD"
@@ -225,6 +502,73 @@ def test_the_settings_come_from_the_deployment():
     assert main["dataverseClientSecretName"]["default"] == DEFAULT_SECRET_NAME
     assert params["secretName"] == module_params("dataverseSecret")["name"] == "dataverseClientSecretName"
     assert main["additionalAppSettings"]["default"] == {}
+    for name in ("maxCallsPerMinute", "maxConcurrentCalls", "publicAllowedOrigins", "additionalAppSettings"):
+        assert params[name] == name
+    # The module has no defaults of its own for these: main.bicep's are the only ones.
+    module = parse(MODULES / "functionapp.bicep")["parameters"]
+    assert all(module[name]["default"] is None for name in (
+        "snapshotSchedule", "notifySchedule", "maxCallsPerMinute", "maxConcurrentCalls", "publicAllowedOrigins"))
+
+
+def test_the_org_is_spared_by_default():
+    # Dataverse's service protection limits, per user (the app is one application user): 6,000 requests in any
+    # 5 minutes and 52 at once (https://learn.microsoft.com/power-apps/developer/data-platform/api-limits).
+    main = parse(INFRA / "main.bicep")["parameters"]
+    assert main["maxCallsPerMinute"]["default"] == 6000 // 5 // 2 == 600
+    assert main["maxConcurrentCalls"]["default"] == 24 < 52
+    for name in ("maxCallsPerMinute", "maxConcurrentCalls"):
+        assert decorator(main[name], "min_value") == 0, name
+    settings = infra_settings()
+    for setting, param in (("AVAILABILITY_MAX_CALLS_PER_MINUTE", "maxCallsPerMinute"),
+                           ("AVAILABILITY_MAX_CONCURRENT_CALLS", "maxConcurrentCalls")):
+        assert settings[setting] == {"function": {"type": "string", "parameters": {"value_to_convert": param}}}
+
+
+def test_the_shared_state_has_its_own_account_reached_through_the_identity():
+    settings = infra_settings()
+    assert STATE_STORAGE <= set(settings)
+    assert settings["AVAILABILITY_STATE_STORAGE__credential"] == "managedidentity"
+    assert settings["AVAILABILITY_STATE_STORAGE__clientId"] == settings["AzureWebJobsStorage__clientId"]
+    assert settings["AVAILABILITY_STATE_STORAGE__tableServiceUri"] == "stateStorage.properties.primaryEndpoints.table"
+    functionapp = parse(MODULES / "functionapp.bicep")["resources"]
+    assert body(functionapp["stateStorage"])["name"] == "stateStorageAccountName" != "storageAccountName"
+    assert module_params("functionApp")["stateStorageAccountName"] == "stateStorage.outputs.name"
+    assert module_params("rbac")["stateStorageAccountName"] == "stateStorage.outputs.name"
+    assert module_params("stateStorage")["name"] != module_params("storage")["name"]
+    # Tables only: no blob container, queue or share in it.
+    state = parse(MODULES / "statestorage.bicep")["resources"]
+    assert {resource["type"] for resource in state.values()} == {
+        "Microsoft.Storage/storageAccounts", "Microsoft.Storage/storageAccounts/tableServices"}
+
+
+def test_the_platform_cors_setting_takes_the_app_s_own_origins():
+    functionapp = parse(MODULES / "functionapp.bicep")
+    assert infra_settings()["PUBLIC_ALLOWED_ORIGINS"] == "publicAllowedOrigins"
+    cors = body(functionapp["resources"]["app"])["properties"]["siteConfig"]["cors"]
+    assert cors["supportCredentials"] is False
+    variables = functionapp["variables"]
+    for value in ("", "  ", "https://www.contoso.com", "https://www.contoso.com , https://support.contoso.com:8443",
+                  "*", "https://www.contoso.com,*", " * "):
+        names: dict[str, Any] = {"publicAllowedOrigins": value}
+        for name in ("publicOrigins", "publicOriginList", "corsAllowedOrigins"):
+            names[name] = evaluate(variables[name]["value"], names)
+        platform = evaluate(cors["allowedOrigins"], names)
+        assert platform == list(load_settings({"PUBLIC_ALLOWED_ORIGINS": value}).public_origins), value
+    main = parse(INFRA / "main.bicep")["parameters"]
+    assert main["publicAllowedOrigins"]["default"] == ""
+
+
+def test_the_parameters_file_shows_how_to_give_more_settings():
+    entry = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"][
+        "additionalAppSettings"]
+    assert entry["value"] == "${ADDITIONAL_APP_SETTINGS}"
+    assert "azd env set ADDITIONAL_APP_SETTINGS" in entry["metadata"]["description"]
+    example = entry["metadata"]["example"]
+    assert all(isinstance(value, str) for value in example.values())  # app settings are strings
+    settings = load_settings({**example, "DATAVERSE_URL": "https://contoso.crm.dynamics.com"})
+    assert settings.public_fault is None and list(settings.public_checks) == ["support"]
+    assert not set(example) - set(APP_SETTINGS)
+    assert not set(example) & set(infra_settings()), "the template's own settings win over these"
 
 
 def test_app_settings_lists_every_setting_load_settings_reads():
@@ -252,8 +596,9 @@ def test_the_role_ids_are_the_documented_built_in_roles():
 
 def test_each_role_is_assigned_to_the_identity_on_its_resource_and_named_by_scope_principal_and_role():
     rbac = parse(MODULES / "rbac.bicep")
-    existing = {name: resource["type"] for name, resource in rbac["resources"].items() if resource["existing"]}
-    assignments = {}
+    existing = {name: (resource["type"], body(resource)["name"])
+                for name, resource in rbac["resources"].items() if resource["existing"]}
+    assignments = set()
     for name, resource in rbac["resources"].items():
         if resource["type"] != "Microsoft.Authorization/roleAssignments":
             continue
@@ -268,12 +613,13 @@ def test_each_role_is_assigned_to_the_identity_on_its_resource_and_named_by_scop
         assert config["properties"]["principalId"] == "principalId", name
         assert config["properties"]["principalType"] == "ServicePrincipal", name
         assert "condition" not in resource["config"], f"{name} is conditional"
-        assignments[role.removeprefix("roles.")] = existing[config["scope"]]
+        assignments.add((role.removeprefix("roles."), *existing[config["scope"]]))
     assert assignments == {
-        "keyVaultSecretsUser": "Microsoft.KeyVault/vaults",
-        "storageBlobDataOwner": "Microsoft.Storage/storageAccounts",
-        "storageTableDataContributor": "Microsoft.Storage/storageAccounts",
-        "monitoringMetricsPublisher": "Microsoft.Insights/components",
+        ("keyVaultSecretsUser", "Microsoft.KeyVault/vaults", "keyVaultName"),
+        ("storageBlobDataOwner", "Microsoft.Storage/storageAccounts", "storageAccountName"),
+        ("storageTableDataContributor", "Microsoft.Storage/storageAccounts", "storageAccountName"),
+        ("storageTableDataContributor", "Microsoft.Storage/storageAccounts", "stateStorageAccountName"),
+        ("monitoringMetricsPublisher", "Microsoft.Insights/components", "applicationInsightsName"),
     }
     if "AzureWebJobsStorage__queueServiceUri" in infra_settings():
         pytest.fail("a queue service URI needs Storage Queue Data Contributor in rbac.bicep")
@@ -321,10 +667,12 @@ def test_the_app_is_python_3_11_on_flex_consumption():
     assert not refused & set(infra_settings())
 
 
-def test_storage_takes_no_shared_key_and_no_anonymous_reader():
-    storage = body(parse(MODULES / "storage.bicep")["resources"]["storage"])["properties"]
+@pytest.mark.parametrize("module", ["storage.bicep", "statestorage.bicep"])
+def test_storage_takes_no_shared_key_and_no_anonymous_reader(module):
+    storage = body(parse(MODULES / module)["resources"]["storage"])["properties"]
     assert storage["allowSharedKeyAccess"] is False
     assert storage["allowBlobPublicAccess"] is False
+    assert storage["defaultToOAuthAuthentication"] is True
     assert storage["minimumTlsVersion"] == "TLS1_2"
     assert storage["supportsHttpsTrafficOnly"] is True
 
