@@ -2,7 +2,8 @@
 
 - every .bicep file parses (pycep-parser), and checkov passes on infra/ with its skips in infra/.checkov.yaml;
 - what the compiler and the platform refuse, read from the syntax tree: a loop over anything not known when the
-  deployment starts, a `siteConfig` property Flex Consumption refuses, a timer schedule that may be empty;
+  deployment starts, a `siteConfig` property Flex Consumption refuses, a timer schedule that may be empty, and a
+  package that would carry the virtual environment `azd restore` makes;
 - the app settings the infra sets are held against the app's own list (`availability.settings.APP_SETTINGS`):
   every required one set, no unknown name, and the whole set loads with `load_settings`;
 - the roles are the documented built-in role ids, assigned to the app's user-assigned identity only;
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import venv
 from collections.abc import Callable, Iterator
+from fnmatch import fnmatch
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -292,6 +294,13 @@ def schedule_params() -> dict[Path, set[str]]:
             INFRA / "main.bicep": {module_params("functionApp")[name] for name in in_module}}
 
 
+def excludes_virtual_environments(funcignore: str) -> bool:
+    """Whether an ignore file leaves out `<project>_env`, the virtual environment `azd restore` makes."""
+    patterns = [line.strip().rstrip("/") for line in funcignore.splitlines() if line.strip()[:1] not in ("", "#")]
+    return all(any(fnmatch(f"{project}_env", pattern) for pattern in patterns)
+               for project in (ROOT.name, "availability", "api"))
+
+
 def timer_settings() -> set[str]:
     """The `%NAME%` schedules of the product's timers: the host resolves them from app settings only."""
     sources = [ROOT / "function_app.py", *sorted((ROOT / "availability").rglob("*.py"))]
@@ -381,6 +390,16 @@ def test_no_timer_schedule_can_be_set_empty():
         assert not emptiable_schedules(parse(path), names), path.name
 
 
+def test_the_package_leaves_out_the_virtual_environments_azd_makes():
+    funcignore = (ROOT / ".funcignore").read_text(encoding="utf-8")
+    assert excludes_virtual_environments(funcignore)
+    patterns = {line.strip().rstrip("/") for line in funcignore.splitlines()}
+    # What azd leaves out by itself only while there is no .funcignore (Python), or always.
+    assert {".venv", "__pycache__", ".azure", "local.settings.json"} <= patterns
+    shipped = ["function_app.py", "host.json", "requirements.txt", "availability"]
+    assert not [name for name in shipped if any(fnmatch(name, pattern) for pattern in patterns)]
+
+
 LOOP_OVER_DEPLOYED_VALUES = """
 param extra object = {}
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -434,6 +453,8 @@ def test_the_checks_find_what_the_compiler_and_the_platform_refuse():
     ]
     assert refused_site_config(bicep) == ["app: ftpsState", "app: linuxFxVersion"]
     assert emptiable_schedules(bicep, {"schedule", "emptiable"}) == ["emptiable"]
+    assert not excludes_virtual_environments(".venv\n__pycache__\n# *_env\n")
+    assert excludes_virtual_environments(".venv\n*_env/\n")
 
 
 # --- app settings against the app's own list --------------------------------------------------------------
