@@ -9,6 +9,9 @@ param principalId string
 @description('Name of the storage account behind AzureWebJobsStorage.')
 param storageAccountName string
 
+@description('Name of the storage account of the instances\' shared state.')
+param stateStorageAccountName string
+
 @description('Name of the Key Vault holding the Dataverse client secret.')
 param keyVaultName string
 
@@ -20,7 +23,7 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   // Blobs: the host's keys, timer leases and schedule status, and the deployment package.
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  // Tables: snapshots, subscriptions and the instances' shared state.
+  // Tables: snapshots and subscriptions (AzureWebJobsStorage), and the instances' shared state (its own account).
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   // Send telemetry to Application Insights with Entra ID (local auth is disabled).
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -28,6 +31,10 @@ var roles = {
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+
+resource stateStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: stateStorageAccountName
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
@@ -61,6 +68,16 @@ resource storageBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-0
 resource storageTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, roles.storageTableDataContributor)
   scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource stateStorageTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(stateStorage.id, principalId, roles.storageTableDataContributor)
+  scope: stateStorage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: principalId

@@ -1,7 +1,8 @@
 // The storage account behind AzureWebJobsStorage: the Functions host's blobs (keys, timer leases and
-// schedule status), the app's tables (snapshots, shared state) and the container the Flex Consumption plan
-// deploys the app package from. Shared keys are disabled: every client, the platform included, signs in with
-// the app's managed identity (roles in rbac.bicep), so no account key or key-bearing connection string exists.
+// schedule status), the app's tables of snapshots and subscriptions, and the container the Flex Consumption plan
+// deploys the app package from (the instances' shared state has an account of its own, statestorage.bicep).
+// Shared keys are disabled: every client, the platform included, signs in with the app's managed identity (roles
+// in rbac.bicep), so no account key or key-bearing connection string exists.
 
 @description('Name of the storage account (3-24 lowercase letters and digits, globally unique).')
 @minLength(3)
