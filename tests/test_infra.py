@@ -790,6 +790,7 @@ def test_checkov_skips_are_listed_once_each_with_a_reason():
         assert "checkov:skip" not in path.read_text(encoding="utf-8"), f"{path.name}: skip inline, not in .checkov.yaml"
 
 
+@pytest.mark.subprocess
 @pytest.mark.timeout(900)  # the first run installs checkov (about 90 s); later runs take about 10 s
 def test_checkov_passes_on_the_infra():
     checkov = _checkov()
