@@ -3,8 +3,9 @@
 
     python3 dev.py start [--port N] [--instances N] [--scenario FILE] [--no-backfill] [--state-dir DIR]
                          [--local-settings FILE]        set up, then run the local stack until Ctrl-C
-    python3 dev.py test [--fast] [pytest args]          set up, then the test suite; --fast: only the tests that
-                                                        start no process (no Node)
+    python3 dev.py test [--fast] [pytest args]          set up, then ruff and mypy, then the test suite; --fast:
+                                                        only the tests that start no process (no Node); with
+                                                        test paths, those tests alone (no ruff nor mypy)
     python3 dev.py lint                                 set up, then ruff and mypy alone
     python3 dev.py bench [--only GROUPS] [args]         set up, then run the benchmarks (--only best-times: those
                                                         alone, merged into the last results)
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -36,7 +38,7 @@ def say(text: str) -> None:
     print(f"[dev] {text}", flush=True)
 
 
-def fail(text: str) -> "NoReturn":  # noqa: F821 - only a hint
+def fail(text: str) -> NoReturn:
     print(f"[dev] error: {text}", file=sys.stderr, flush=True)
     sys.exit(1)
 
@@ -111,7 +113,7 @@ def run_in_venv(python: Path, args: list[str]) -> int:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if os.name != "nt":
         os.chdir(ROOT)
-        os.execve(str(python), [str(python), *args], env)
+        os.execve(str(python), [str(python), *args], env)  # noqa: S606 - the venv's own python, no shell
     process = subprocess.Popen([str(python), *args], cwd=ROOT, env=env)
     while True:
         try:
@@ -130,12 +132,13 @@ def absolute_paths(args: list[str], options: tuple[str, ...]) -> list[str]:
     for arg in args:
         name, equals, value = arg.partition("=")
         if wanted:
-            arg, wanted = os.path.abspath(os.path.expanduser(arg)), False
+            result.append(os.path.abspath(os.path.expanduser(arg)))
+            wanted = False
         elif name in options and equals:
-            arg = f"{name}={os.path.abspath(os.path.expanduser(value))}"
-        elif arg in options:
-            wanted = True
-        result.append(arg)
+            result.append(f"{name}={os.path.abspath(os.path.expanduser(value))}")
+        else:
+            wanted = arg in options
+            result.append(arg)
     return result
 
 
@@ -157,6 +160,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         if has_paths(rest):
             return run_in_venv(python, ["-m", "pytest", *rest])
+        # The whole suite (or its fast layer) is checked by ruff and mypy first: a new lint or type error fails it.
+        if lint(python) != 0:
+            return 1
         # The whole suite in WORKERS processes, a module each at a time: its tests mostly wait on timers and the
         # network, so even two cores run several at once.
         workers = [] if any(arg.startswith("-n") for arg in rest) or "--fast" in rest else ["-n", str(WORKERS),

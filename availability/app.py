@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # the heavy modules load on first use only (settings too: it is read with the first request)
     import requests
 
     from .besttimes.cache import ProfileCache
     from .dashboard.directory import OrgDirectory
-    from .public.config import PublicChecks
     from .dataverse import DataverseClient, DataverseCredential
     from .dataverse.clock import OrgClock
     from .notifications.store import SubscriptionStore
     from .notifications.watch import Notifier
+    from .public.config import PublicChecks
     from .service import AvailabilityService
     from .settings import Settings
     from .snapshots import SnapshotRunner, SnapshotStore

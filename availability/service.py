@@ -21,10 +21,11 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from . import telemetry
 from .answer import Availability
@@ -44,7 +45,7 @@ STALE_ON = (UpstreamUnavailable, UpstreamTimeout, UpstreamThrottled)
 REFRESHERS, MAX_REFRESHING = 4, 64  # background refreshes at once, and waiting at most
 
 
-def _digest(key: tuple) -> bytes:
+def _digest(key: tuple[object, ...]) -> bytes:
     """A fixed-size cache key: callers' context values (up to 64 KiB a request) are not kept in memory."""
     return hashlib.blake2b(repr(key).encode(), digest_size=20).digest()
 
@@ -76,7 +77,7 @@ class AvailabilityService:
         state: State | None = None,
         org_clock: OrgClock | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
         self.cache_seconds = cache_seconds

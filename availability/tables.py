@@ -12,8 +12,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .errors import AvailabilityError, ConfigurationError, StorageTimeout, StorageUnavailable
 from .session import pooled_session

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 NAME = "availability"
 
@@ -117,9 +118,10 @@ def count_delivery(result: str) -> None:
 def request_span(endpoint: str, correlation_id: str) -> AbstractContextManager[Any]:
     """The span of one HTTP request, carrying the gateway's own id for it, `correlation_id`, never one a caller
     chose (a context manager that gives the span)."""
-    return _instrument("tracer").start_as_current_span(
+    span: AbstractContextManager[Any] = _instrument("tracer").start_as_current_span(
         f"availability {endpoint}", attributes={"availability.endpoint": endpoint,
                                                 "availability.correlation_id": correlation_id})
+    return span
 
 
 class UpstreamCall:

@@ -241,10 +241,12 @@ def measure_on_the_bench_stack(args: argparse.Namespace, selected: list[str], st
         say("starting the sandbox and Azurite ...")
         stack.start_sandbox()
         stack.start_azurite()
-        sandbox = SandboxControl(stack.sandbox["url"], stack.sandbox["caBundle"])
+        info = stack.sandbox
+        assert info is not None  # started above
+        sandbox = SandboxControl(info["url"], info["caBundle"])
         settings = stack.app_settings()
-        direct = DirectPath(stack.sandbox["url"], stack.sandbox["url"], stack.sandbox["tenantId"],
-                            stack.sandbox["clientId"], "bench-secret", settings["REQUESTS_CA_BUNDLE"])
+        direct = DirectPath(info["url"], info["url"], info["tenantId"], info["clientId"], "bench-secret",
+                            settings["REQUESTS_CA_BUNDLE"])
         if "bursts" in selected:
             results.update(measure_bursts(args, stack, sandbox, direct, workstreams))
         if "latency" in selected:
@@ -322,7 +324,7 @@ def measure_latency(args, stack, sandbox, direct, workstreams) -> dict[str, Any]
     cached.check(workstreams[0], {"Hit": "key"})
     token = direct.token()
     hits, misses, direct_checks, direct_actions = [], [], [], []
-    for i in range(args.samples):
+    for _ in range(args.samples):
         hits.append(timed(lambda: cached.check(workstreams[0], {"Hit": "key"})))
         direct_checks.append(timed(lambda: direct.check(workstreams[0])))
         misses.append(timed(lambda: uncached.check(workstreams[2], {"Miss": uuid.uuid4().hex})))

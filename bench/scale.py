@@ -197,7 +197,7 @@ def run(app_settings: dict[str, str], sandbox: Any, workstreams: list[str], *, i
             fetches[int(time.monotonic())] += 1
             return _fetch(*args, **kwargs)
 
-        state.fetch = counted  # type: ignore[method-assign]
+        state.fetch = counted  # type: ignore[method-assign]  # counts each fetch of this instance's state
     sandbox.reset()
     sandbox.fault("actions", delayMs=int(latency * 1000))
     hot, tail = checks(workstreams)
@@ -242,7 +242,7 @@ def run(app_settings: dict[str, str], sandbox: Any, workstreams: list[str], *, i
             per_second[second][kind(partition) + " writes"] += count
     calls = [when for when, _ in org.started if first <= when < last]
     call_seconds = Counter(int(when) for when in calls)
-    busy = Counter()  # second -> instances that called the org in the 2 s before it
+    busy: Counter[int] = Counter()  # second -> instances that called the org in the 2 s before it
     for second in seconds:
         busy[second] = len({who for when, who in org.started if second - 2 <= when < second + 1})
     span = len(seconds)
@@ -261,7 +261,7 @@ def run(app_settings: dict[str, str], sandbox: Any, workstreams: list[str], *, i
                 "throttle reads": per_second[s]["throttle"] - per_second[s]["throttle writes"],
                 "throttle writes": per_second[s]["throttle writes"], "roster": per_second[s]["roster"]}
                for s in seconds]
-    total = Counter()
+    total: Counter[str] = Counter()
     for sample in samples:
         total.update({name: value for name, value in sample.items() if name != "instances"})
     return {

@@ -80,7 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        status, headers, body = self.server.website.page(self.path.split("?", 1)[0])  # type: ignore[attr-defined]
+        website = self.server.website  # type: ignore[attr-defined]  # set by the server, the handler's way back
+        status, headers, body = website.page(self.path.split("?", 1)[0])
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

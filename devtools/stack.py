@@ -9,6 +9,7 @@ consecutive ports: N instances of one app (one host id, one set of keys, one Azu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -21,9 +22,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from availability.settings import APP_SETTINGS, SECRETS
@@ -129,10 +131,8 @@ class Process:
             if os.name == "nt":
                 self.popen.kill()
             else:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             self.popen.wait(5)
 
     def log_tail(self, lines: int = 15) -> str:
@@ -191,13 +191,14 @@ class Stack:
     def _spawn(self, name: str, command: list[str], env: Mapping[str, str] | None = None) -> Process:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
-        log_file = open(log_path, "w", encoding="utf-8")
+        log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - the child's output for its whole life
         child_env = dict(env if env is not None else self.environ)
         # Children end themselves if this process dies without stopping them.
         child_env["LOCAL_STACK_PARENT_PID"] = str(os.getpid())
         child_env.setdefault("PYTHONUNBUFFERED", "1")
-        kwargs: dict[str, Any] = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {
-            "start_new_session": True}
+        kwargs: dict[str, Any] = {"start_new_session": True}
+        if sys.platform == "win32":
+            kwargs = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
         popen = subprocess.Popen(command, cwd=self.root, env=child_env, stdout=log_file,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs)
         log_file.close()
@@ -653,7 +654,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sandbox and --local-settings exclude each other")
     if args.local_settings is None and not args.sandbox:
         args.local_settings = ROOT / "local.settings.json"  # used when it exists, as Core Tools does
-    elif args.local_settings is not None and not args.local_settings.exists():  # named but missing: never fall back to the demo org silently
+    elif args.local_settings is not None and not args.local_settings.exists():
+        # Named but missing: never fall back to the demo org silently.
         parser.error(f"settings file not found: {args.local_settings}")
     return run(args)
 

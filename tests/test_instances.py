@@ -209,7 +209,7 @@ def test_an_outage_costs_the_org_a_few_probes_not_a_call_per_request(app_instanc
     sandbox.reset()
     sandbox.fault("actions", status=503)
     started = time.monotonic()
-    answers = []
+    answers: list[requests.Response] = []
     while time.monotonic() - started < 10:  # one check asked five times a second, over the three
         answers.append(ask(instances[len(answers) % 3], body))
         time.sleep(max(0.0, started + len(answers) * 0.2 - time.monotonic()))

@@ -20,9 +20,10 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -112,7 +113,7 @@ class DataverseClient:
         payload, org_time = self._send("POST", wire.action_of(check), body=wire.request_body(check),
                                        deadline=deadline, queue_until=queue_until, budgeted=True,
                                        not_found=not_found, not_found_target=target)
-        return wire.parse_availability(payload, datetime.now(timezone.utc), org_time)
+        return wire.parse_availability(payload, datetime.now(UTC), org_time)
 
     def admit(self, deadline: float | None = None, queue_until: float | None = None) -> bool:
         """Room in the calls budget for an action call with this `deadline`, held for this thread until its call

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import Any
 
 from ..answer import Availability
 from ..checks import BeforeConversationCheck, Check, ContextItem, ForConversationCheck, is_guid
@@ -177,7 +178,7 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
         seconds = float(value)
     except ValueError:
         try:
-            since = org_date(headers) or now or datetime.now(timezone.utc)
+            since = org_date(headers) or now or datetime.now(UTC)
             seconds = (parsedate_to_datetime(value) - since).total_seconds()
         except (TypeError, ValueError, IndexError):
             seconds = MIN_RETRY_AFTER

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import ConfigurationError
 from . import values
@@ -22,7 +23,7 @@ from .values import SHARED_STATES
 __all__ = ["APP_SETTINGS", "SECRETS", "SHARED_STATES", "Declared", "Settings", "StorageConnection", "declarations",
            "load_settings"]
 
-DEFAULT_SECRET_NAME = "dataverse-client-secret"
+DEFAULT_SECRET_NAME = "dataverse-client-secret"  # noqa: S105 - the secret's name in Key Vault, not a secret
 DEFAULT_SCHEDULE = "0 */5 * * * *"
 DEFAULT_TABLE = "AvailabilitySnapshots"
 DEFAULT_STATE_TABLE = "AvailabilityState"
@@ -270,7 +271,7 @@ class Settings:
         "the zone the queues' operating hours and shifts follow, so that their hours stay put across daylight saving "
         "changes ([Best times](best-times.md#the-time-zone-of-the-hours))", default="UTC")
     # PUBLIC_AVAILABILITY: alias -> its check's body, validated as a check by the public endpoints
-    public_checks: dict[str, dict[str, Any]] = setting(
+    public_checks: dict[str, dict[str, Any]] = setting(  # noqa: RUF009 - setting() returns a dataclass field
         "PUBLIC_AVAILABILITY", values.public_checks, "JSON object, alias → check (`{\"support\": {\"workstreamId\": "
         "\"<guid>\", \"contextItems\": {...}}}`): the only checks anonymous callers can ask for (see "
         "[Web pages](web-pages.md)); aliases are 1–40 of `a-z 0-9 -`. Malformed: the public endpoints answer "
@@ -302,7 +303,8 @@ class Settings:
         Declared("REQUESTS_CA_BUNDLE", "the CAs every outgoing call trusts (the local stack points it at the "
                  "sandbox's CA)", "unset (certifi's)", platform=True),
         Declared("CURL_CA_BUNDLE", "as `REQUESTS_CA_BUNDLE`, when that is unset", "unset", platform=True))
-    proxies: dict[str, str] = derived(_proxies, *_proxy("http"), *_proxy("https"), *_proxy("no"), default={})
+    proxies: dict[str, str] = derived(  # noqa: RUF009 - derived() returns a dataclass field
+        _proxies, *_proxy("http"), *_proxy("https"), *_proxy("no"), default={})
     # A malformed PUBLIC_* setting: only the public endpoints answer with it, the others keep working.
     public_fault: ConfigurationError | None = field(default=None, repr=False, compare=False)
 

@@ -42,8 +42,8 @@ def table(stack):
 def test_rows_hold_neither_the_callers_text_nor_a_secret(fresh_gateway, table):
     gateway = fresh_gateway(AVAILABILITY_SHARED_STATE="table", AVAILABILITY_STATE_TABLE=table.table_name)
     marker = f"caller-{uuid.uuid4().hex}"
-    response = gateway.post("availability/before-conversation",
-                            {"workstreamId": CHAT, "contextItems": {"Note": marker}, "engagementContext": {"x": marker}})
+    response = gateway.post("availability/before-conversation", {
+        "workstreamId": CHAT, "contextItems": {"Note": marker}, "engagementContext": {"x": marker}})
     assert response.status_code == 200
     time.sleep(0.3)  # written once the caller has its answer
     rows = list(table.list_entities())
@@ -62,20 +62,25 @@ def test_rows_hold_neither_the_callers_text_nor_a_secret(fresh_gateway, table):
 class ThreadRequests(RequestCounter):
     """The requests of each thread: a caller's path apart from the keeper's and the background's."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[tuple[str, str, str]] = []  # (method, url, the sending thread's name)
+
     def __call__(self, response) -> None:
+        super().__call__(response)
         request = response.http_request
         with self._lock:
-            self.requests.append((request.method, request.url, threading.current_thread().name))
+            self.threads.append((request.method, request.url, threading.current_thread().name))
 
     def of(self, thread: str) -> list[tuple[str, str]]:
         """The requests the thread named `thread` sent."""
         with self._lock:
-            return [(method, url) for method, url, name in self.requests if name == thread]
+            return [(method, url) for method, url, name in self.threads if name == thread]
 
     def requests_of_threads(self, prefix: str) -> list[tuple[str, str]]:
         """The requests of the threads whose names start with `prefix` (a pool's)."""
         with self._lock:
-            return [(method, url) for method, url, name in self.requests if name.startswith(prefix)]
+            return [(method, url) for method, url, name in self.threads if name.startswith(prefix)]
 
 
 def counted_table(stack, counter: RequestCounter, name: str):
