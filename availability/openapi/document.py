@@ -11,17 +11,8 @@ from typing import Any
 from .. import __version__
 from ..schemas import components, public, ref
 from . import examples
-from .operations import (
-    CORRELATION_PARAMETER,
-    ERROR_RESPONSES,
-    INFO_DESCRIPTION,
-    RESPONSE_NAMES,
-    TAGS,
-    TITLE,
-    Notification,
-    Operation,
-    operations,
-)
+from .operation import CORRELATION_PARAMETER, ERROR_RESPONSES, RESPONSE_NAMES, Notification, Operation
+from .operations import INFO_DESCRIPTION, TAGS, TITLE, operations
 
 OPENAPI_VERSION = "3.1.0"
 

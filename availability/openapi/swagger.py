@@ -23,14 +23,8 @@ from typing import Any
 from .. import __version__
 from ..schemas import SCHEMA_PREFIX, components
 from .connection import DEFINITION_HOST, properties
-from .operations import (
-    CONNECTOR_DESCRIPTION,
-    CONNECTOR_TITLE,
-    CORRELATION_PARAMETER,
-    ERROR_RESPONSES,
-    LIST_WORKSTREAMS,
-    operations,
-)
+from .operation import CORRELATION_PARAMETER, ERROR_RESPONSES
+from .operations import CONNECTOR_DESCRIPTION, CONNECTOR_TITLE, LIST_WORKSTREAMS, operations
 from .publisher import Publisher
 
 # The definition's `host`: never called, since the policy replaces scheme, host and base path with the

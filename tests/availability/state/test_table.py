@@ -72,6 +72,11 @@ class ThreadRequests(RequestCounter):
         with self._lock:
             self.threads.append((request.method, request.url, threading.current_thread().name))
 
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self.threads.clear()
+
     def of(self, thread: str) -> list[tuple[str, str]]:
         """The requests the thread named `thread` sent."""
         with self._lock:

@@ -1,0 +1,81 @@
+"""The best-times operation: suggestions from the snapshot history."""
+
+from __future__ import annotations
+
+from ..schemas import GUID_PATTERN, ref
+from . import examples
+from .operation import (
+    BLANK_PATTERN,
+    Ok,
+    Operation,
+)
+
+
+def best_times_operation() -> Operation:
+    from ..besttimes.windows import (
+        DEFAULT_COUNT,
+        DEFAULT_MIN_SHARE,
+        DEFAULT_WITHIN_HOURS,
+        MAX_COUNT,
+        MAX_WITHIN_HOURS,
+        MIN_WEEKS,
+    )
+    from ..language import SUPPORTED
+
+    blank = {"type": "string", "pattern": BLANK_PATTERN}
+    samples = examples.best_times()
+    return Operation(
+        path="/workstreams/{id}/best-times", method="get",
+        operation_id="GetBestTimes", tag="History", connector=True, visibility="advanced",
+        summary="Get the best times to reach a workstream",
+        description=(
+            "Suggests when to come back when nobody is free or the queue is closed: the coming windows of whole "
+            "hours in which, over the last weeks of recorded history, a representative was free most of the time "
+            "(at least minAvailableShare of the snapshots of each hour), earliest first, with a sentence a bot can "
+            "say, the share of the time someone was free, a lower bound of it and how sure the suggestion is. With "
+            f"too little history (an hour of the week seen in fewer than {MIN_WEEKS} weeks) the list is empty and "
+            "reason says so. Reads only the recorded history: never a call to Dynamics 365."
+        ),
+        parameters=(
+            {"name": "id", "in": "path", "required": True, "title": "Workstream ID",
+             "description": "The workstream whose history to read.",
+             "schema": {"type": "string", "format": "uuid", "pattern": GUID_PATTERN}, "example": examples.WORKSTREAM},
+            {"name": "count", "in": "query", "required": False, "title": "Number of suggestions",
+             "description": f"1 to {MAX_COUNT}; default {DEFAULT_COUNT}.",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": DEFAULT_COUNT}},
+            {"name": "within", "in": "query", "required": False, "title": "Hours ahead", "_visibility": "advanced",
+             "description": f"How far ahead a suggestion may start, in hours: 1 to {MAX_WITHIN_HOURS}; default "
+                            f"{DEFAULT_WITHIN_HOURS}.",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_WITHIN_HOURS,
+                        "default": DEFAULT_WITHIN_HOURS}},
+            {"name": "minAvailableShare", "in": "query", "required": False, "title": "Least share with someone free",
+             "_visibility": "advanced",
+             "description": "Each hour of a suggestion had a representative free in at least this share of its "
+                            f"snapshots: 0 to 1; default {DEFAULT_MIN_SHARE}.",
+             "schema": {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_MIN_SHARE}},
+            {"name": "tz", "in": "query", "required": False, "title": "Time zone",
+             "description": "IANA time zone the messages word times in (and whose days end the windows); blank or "
+                            "absent means UTC.",
+             "schema": {"anyOf": [ref("TimeZone"), blank], "_swagger": {"anyOf": None, "type": "string"}},
+             "example": "Europe/Paris"},
+            {"name": "lang", "in": "query", "required": False, "title": "Language", "_visibility": "advanced",
+             "description": f"BCP 47 tag of the language of the messages ({', '.join(SUPPORTED)}; else English); "
+                            "blank or absent: the request's Accept-Language, else English.",
+             "schema": {"anyOf": [ref("LanguageTag"), blank], "_swagger": {"anyOf": None, "type": "string"}},
+             "example": "fr"},
+        ),
+        ok=Ok("BestTimes", "The suggestions, earliest first, and what they rest on.",
+              examples={"suggestions": {"summary": "Eight weeks of history, worded in French for Europe/Paris",
+                                        "value": samples["suggestions"]},
+                        "notEnoughHistory": {"summary": "One week of history: nothing suggested, and why",
+                                             "value": samples["notEnoughHistory"]}}),
+        errors=(400, 401, 500, 503, 504),
+        error_notes={
+            400: ("invalid_request: the workstream ID is not a GUID, count, within or minAvailableShare is out of "
+                  "range, tz is not an IANA time zone name, lang is not a BCP 47 tag, or the query has another "
+                  "parameter; target names it.", ("invalid_request",)),
+            503: ("upstream_unavailable (the snapshot table cannot be reached) or configuration_error "
+                  "(AzureWebJobsStorage is missing or refused).", ("upstream_unavailable", "configuration_error")),
+            504: ("upstream_timeout: the snapshot table did not return the history in time.", ("upstream_timeout",)),
+        },
+    )
