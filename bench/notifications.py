@@ -1,4 +1,4 @@
-"""The notifications figures (quality.md, third wave): one notify run at scale.
+"""The notifications figures: one notify run at scale.
 
 10,000 subscriptions over 100 watched checks (100 workstreams of an office-hours queue, 100 subscriptions each:
 the most a workstream may have) are written straight to the subscriptions table through the store, with the

@@ -469,7 +469,7 @@ class Stack:
 
     # -- what start tells --
     def describe(self) -> dict[str, Any]:
-        """The content of `.local/stack.json` (contract §1)."""
+        """The content of `.local/stack.json` (docs/local-stack.md)."""
         host = self.hosts[0]
         sandbox = self.sandbox or {}
         return {

@@ -1,5 +1,6 @@
 """The layout holds: no import cycle in any package, no private name imported across modules, the product
-importing nothing of the local tooling, and only the settings module reading the environment."""
+importing nothing of the local tooling, only the settings module reading the environment, and
+no module of the product over 600 lines."""
 
 from __future__ import annotations
 
@@ -76,3 +77,12 @@ def test_the_test_folders_mirror_the_code():
     parts = {path.name for path in (ROOT / "availability").iterdir() if (path / "__init__.py").exists()}
     folders = {path.name for path in tests.iterdir() if path.is_dir() and not path.name.startswith("__")}
     assert folders <= parts, f"test folders without a part of the code of that name: {sorted(folders - parts)}"
+
+
+MODULE_MAX_LINES = 600
+
+
+def test_no_module_of_the_product_is_over_600_lines():
+    long = {name: count for name, path in modules_of(ROOT / "availability", "availability").items()
+            if (count := path.read_text(encoding="utf-8").count("\n")) > MODULE_MAX_LINES}
+    assert not long, f"modules of availability/ over {MODULE_MAX_LINES} lines (split them by concern): {long}"

@@ -2,7 +2,8 @@
 
 - `subscriptions.py`: the API (make, list, get, delete) over `store.py`, the table of subscriptions and watches.
 - `watch.py`: what the `notify_subscribers` timer runs: change detection (transitions, staffing, the snapshot
-  rows) and delivery; `delivery.py`: one signed POST; `guard.py`: which callbacks may be called.
+  rows) and delivery, its timed tasks on `scheduler.py`; `changes.py`: what a change is and what its delivery says;
+  `delivery.py`: one signed POST; `guard.py`: which callbacks may be called.
 - `blueprint.py`: the HTTP functions and the timer.
 
 Nothing is imported here: the function app imports the blueprint, and the blueprint the rest on first use.

@@ -1,4 +1,4 @@
-"""The change subscriptions API (contract §3): make one, list them, get one, delete one.
+"""The change subscriptions API: make one, list them, get one, delete one.
 
 Making one validates the body against its shape (`SubscriptionRequest` in schemas/: the check's fields are a
 before-conversation check's, read by the same parser), checks the callback (guard.py), keeps to the documented

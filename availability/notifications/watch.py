@@ -32,8 +32,6 @@ occurrence; what is left (a retry due later) is taken up by a later run, from th
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import threading
@@ -47,16 +45,17 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .. import telemetry
-from ..answer import Availability, format_time
+from ..answer import Availability
 from ..checks import BeforeConversationCheck
 from ..dataverse.clock import OrgClock, jumped
 from ..errors import AvailabilityError, ConfigurationError
-from ..snapshots import HistoryQuery, Snapshot, SnapshotStore, next_slot, schedule_slot, schedule_zone, timer_slot
+from ..snapshots import HistoryQuery, SnapshotStore, next_slot, schedule_slot, schedule_zone, timer_slot
+from .changes import ASK, change_body, merge_snapshot, status_since
 from .delivery import MAX_FAILURES, Attempt, CallbackSender, backoff
+from .scheduler import Scheduler
 from .store import BATCH, Conflict, Gone, Pending, Subscription, SubscriptionStore, Watch
 
-__all__ = ["GAP_SECONDS", "MARGIN_SECONDS", "Checks", "Notifier", "NotifySummary", "change_body", "merge_snapshot",
-           "status_since"]
+__all__ = ["GAP_SECONDS", "MARGIN_SECONDS", "Checks", "Notifier", "NotifySummary"]
 
 log = logging.getLogger(__name__)
 
@@ -174,95 +173,6 @@ class Notifier:
                 and (self.snapshot_workstreams is None or check.workstream_id.lower() in self.snapshot_workstreams))
 
 
-_ASK = object()  # merge_snapshot's "the row says the hours changed: ask"
-
-
-def merge_snapshot(answer: Availability, row: Snapshot) -> Availability | object | None:
-    """`answer` brought up to date with a snapshot row of its workstream: the new answer, `_ASK` when the row shows
-    more than staffing changed (another queue, the hours), or None when the row is not newer or holds an error."""
-    if row.error or row.retrieved_at is None or row.retrieved_at <= answer.retrieved_at:
-        return None
-    offset = answer.clock_offset
-    transition = answer.next_transition_time
-    if (row.queue_id != answer.queue_id or row.within_operating_hours != answer.within_operating_hours
-            or (transition is not None and transition <= row.retrieved_at + offset)):
-        return _ASK  # the row cannot give the new opening and closing times
-    return replace(answer, representatives_available=bool(row.representatives_available),
-                   available_representatives=row.available_representatives, position_in_queue=row.position_in_queue,
-                   average_wait_seconds=row.average_wait_seconds, retrieved_at=row.retrieved_at,
-                   org_time=(row.retrieved_at + offset) if answer.org_time else None, source="live")
-
-
-class _Scheduler:
-    """Timed tasks on two bounded pools, until none is left or the deadline passes (later ones are dropped: the
-    rows keep what they need, and a later run takes them up)."""
-
-    def __init__(self, deadline: float, clock: Callable[[], float], pools: Mapping[str, ThreadPoolExecutor]) -> None:
-        self.deadline = deadline
-        self._clock = clock
-        self._pools = pools
-        self._heap: list[tuple[float, int, str, Callable[..., None], tuple[Any, ...]]] = []
-        self._kept: set[int] = set()  # the order numbers of tasks that run even past the deadline
-        self._condition = threading.Condition()
-        self._active = 0
-        self._order = itertools.count()
-        self.dropped = 0
-
-    def at(self, when: float, pool: str, task: Callable[..., None], *args: Any) -> bool:
-        """Run `task(*args)` on `pool` at `when` (epoch seconds); False when that is past the deadline."""
-        if when > self.deadline:
-            return False
-        with self._condition:
-            heapq.heappush(self._heap, (when, next(self._order), pool, task, args))
-            self._condition.notify()
-        return True
-
-    def soon(self, pool: str, task: Callable[..., None], *args: Any, delay: float = 0.0) -> None:
-        """Run `task(*args)` on `pool` now (or `delay` seconds from now), even past the deadline: what was sent
-        must be recorded."""
-        with self._condition:
-            order = next(self._order)
-            self._kept.add(order)
-            heapq.heappush(self._heap, (self._clock() + delay, order, pool, task, args))
-            self._condition.notify()
-
-    def run(self) -> None:
-        while True:
-            with self._condition:
-                while True:
-                    now = self._clock()
-                    if now >= self.deadline and len(self._heap) > len(self._kept):
-                        kept = [entry for entry in self._heap if entry[1] in self._kept]
-                        self.dropped += len(self._heap) - len(kept)
-                        self._heap = kept
-                        heapq.heapify(self._heap)
-                    if self._heap and self._heap[0][0] <= now:
-                        _, order, pool, task, args = heapq.heappop(self._heap)
-                        self._kept.discard(order)
-                        self._active += 1
-                        break
-                    if not self._heap and not self._active:
-                        return
-                    wait = None
-                    if self._heap:  # until the next task (or the deadline, when tasks are to be dropped then)
-                        due = self._heap[0][0]
-                        wait = (due if now >= self.deadline else min(due, self.deadline)) - now
-                    self._condition.wait(wait if wait is None else max(0.01, wait))
-            self._pools[pool].submit(self._call, task, args)
-
-    def _call(self, task: Callable[..., None], args: tuple[Any, ...]) -> None:
-        try:
-            task(*args)
-        except AvailabilityError as exc:  # storage or the org failed: the rows keep the state, a later run goes on
-            log.warning("Notify task %s failed: %s (%s)", getattr(task, "__name__", "?"), exc.message, exc.code)
-        except Exception:  # a bug in one task must not stop the others
-            log.exception("Notify task %s failed unexpectedly", getattr(task, "__name__", "?"))
-        finally:
-            with self._condition:
-                self._active -= 1
-                self._condition.notify()
-
-
 class _Run:
     """The state of one run: the subscriptions by watch, the watches, and the tasks on their way."""
 
@@ -298,7 +208,7 @@ class _Run:
         with ThreadPoolExecutor(self.n.ask_concurrency, thread_name_prefix="notify-watch") as watch_pool, \
                 ThreadPoolExecutor(self.n.delivery_concurrency, thread_name_prefix="notify-deliver") as deliveries, \
                 ThreadPoolExecutor(self.n.post_concurrency, thread_name_prefix="notify-post") as posts:
-            self.scheduler = _Scheduler(self.deadline, self.n.clock, {"watch": watch_pool, "deliver": deliveries,
+            self.scheduler = Scheduler(self.deadline, self.n.clock, {"watch": watch_pool, "deliver": deliveries,
                                                                       "post": posts})
             for key in self.groups:
                 self.compare(key)
@@ -386,7 +296,7 @@ class _Run:
             return
         assert watch.answer is not None
         merged = merge_snapshot(watch.answer, rows[0])
-        if merged is _ASK:
+        if merged is ASK:
             self.learn(key, None, snapshot_slot=slot)
             self.ask_at(key, max(now, watch.asked_at + GAP_SECONDS))
         elif merged is None:  # not newer than what the watch knows, or the snapshot's check failed
@@ -619,27 +529,3 @@ class _Run:
         """A delivery attempt's result: delivered, retried or failed (the contract's metric)."""
         self.tally(result)
         telemetry.count_delivery(result)
-
-
-def change_body(subscription: Subscription, answer: Availability, changed_at: datetime, now: datetime
-                ) -> dict[str, Any]:
-    """What a delivery tells (contract §3): the status last told, the new one, and the whole answer, worded in the
-    subscription's language and time zone."""
-    return {"subscriptionId": subscription.id, "workstreamId": subscription.workstream_id,
-            "previousStatus": subscription.seen_status, "status": answer.status, "canEscalate": answer.can_escalate,
-            "changedAt": format_time(changed_at),
-            "availability": answer.to_json(now, subscription.time_zone, subscription.language)}
-
-
-def status_since(previous: Availability | None, answer: Availability, known: datetime | None) -> datetime:
-    """Since when `answer`'s status holds, on the org's clock: the transition that changed it when there was one
-    (it passed between the two answers), else when it was seen."""
-    if previous is None or known is None:
-        return answer.org_retrieved_at
-    if (previous.status, previous.can_escalate) == (answer.status, answer.can_escalate):
-        return known
-    transition = previous.next_transition_time
-    if transition is not None and previous.org_retrieved_at <= transition <= answer.org_retrieved_at \
-            and not jumped(previous.clock_offset.total_seconds(), answer.clock_offset.total_seconds()):
-        return transition  # (after a jump of the org's clock, much else may have happened between the two)
-    return answer.org_retrieved_at

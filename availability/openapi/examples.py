@@ -265,7 +265,7 @@ def availability_change() -> dict[str, Any]:
     from datetime import datetime, timedelta
 
     from ..answer import Availability
-    from ..notifications.watch import change_body
+    from ..notifications.changes import change_body
 
     opened = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
     answer = Availability(queue_id=QUEUE, within_operating_hours=True, representatives_available=True,

@@ -10,7 +10,7 @@ import pytest
 from availability.answer import Availability
 from availability.dataverse import wire
 from availability.dataverse.clock import JUMP_SECONDS, OrgClock, jumped
-from availability.notifications.watch import status_since
+from availability.notifications.changes import status_since
 
 NOW = datetime(2030, 5, 6, 7, 59, 50, tzinfo=UTC)  # any moment: nothing here reads the real calendar
 

@@ -1084,7 +1084,7 @@ def test_the_signature_is_the_hmac_sha256_of_the_raw_body():
 
 def test_a_snapshot_row_stands_in_for_an_ask_only_when_it_tells_staffing_alone():
     from availability.answer import Availability
-    from availability.notifications.watch import merge_snapshot
+    from availability.notifications.changes import merge_snapshot
     from availability.snapshots import Snapshot
 
     moment = datetime(2026, 12, 2, 11, 58, tzinfo=UTC)
