@@ -1,10 +1,10 @@
-"""The one error hierarchy of the gateway; each class carries its contract code and HTTP status.
+"""The one error hierarchy of the gateway; each class carries its error code and HTTP status.
 
     AvailabilityError                    (base; never raised as such)
     ├── InvalidRequest                   400  invalid_request
     ├── Unauthorized                     401  unauthorized
     ├── NotFound                         404  not_found
-    ├── MethodNotAllowed                 405  method_not_allowed    (answered by the host, before any function)
+    ├── MethodNotAllowed                 405  method_not_allowed    (a method the route does not serve)
     ├── UpstreamError                    (base for trouble with Dynamics 365, Entra ID or Key Vault)
     │   ├── UpstreamAuthFailed           502  upstream_auth_failed
     │   ├── UpstreamThrottled            503  upstream_throttled    (carries retry_after)
@@ -14,7 +14,7 @@
     │   ├── StorageUnavailable           503  upstream_unavailable
     │   └── StorageTimeout               504  upstream_timeout
     ├── ConfigurationError               503  configuration_error   (carries setting)
-    └── InternalError                    500  internal_error        (a bug, answered in the contract's shape)
+    └── InternalError                    500  internal_error        (a bug, answered in the error shape)
 
 `message` is shown to callers as is, so it must never hold a secret, a token or an upstream body. To a caller,
 Table Storage is one more service the gateway depends on: its errors answer with the same codes as the org's,

@@ -1,4 +1,4 @@
-"""The app's telemetry through the OpenTelemetry API only: the contract's metrics (§6), a span per request and
+"""The app's telemetry through the OpenTelemetry API only: the metrics docs/operations.md lists, a span per request and
 one per upstream call.
 
 Which SDK and exporter receive them is the host's business: in Azure the Python worker configures the Azure

@@ -41,7 +41,7 @@ from devtools.stack import ROOT, Stack
 
 RESULTS = ROOT / "bench" / "results"
 QUIET_TIMER = {"SNAPSHOT_SCHEDULE": "0 0 0 1 1 *", "NOTIFY_SCHEDULE": "0 0 0 1 1 *"}  # no timer run in a measurement
-ONE_INSTANCE = {**QUIET_TIMER, "AVAILABILITY_SHARED_STATE": "off"}  # the first wave's figures: one instance
+ONE_INSTANCE = {**QUIET_TIMER, "AVAILABILITY_SHARED_STATE": "off"}  # the single-instance figures
 # 1,000 checks over distinct keys, each a call to the org within seconds, to count tokens and secret reads: more than
 # the default calls budget (600 a minute) and cap (24 at once) allow, which would refuse or hold some of them.
 UNBOUNDED = {"AVAILABILITY_MAX_CALLS_PER_MINUTE": "0", "AVAILABILITY_MAX_CONCURRENT_CALLS": "0"}

@@ -28,7 +28,7 @@ param dataverseTenantId string
 param dataverseClientId string
 
 @secure()
-@description('Client secret of that app registration. Optional: leave it empty and put the secret in the vault after deployment (README, "Deploy to Azure").')
+@description('Client secret of that app registration. Optional: leave it empty and put the secret in the vault after deployment (docs/deploy.md, "Put the client secret in the vault").')
 param dataverseClientSecret string = ''
 
 @description('Name of the Dataverse client secret in Key Vault.')

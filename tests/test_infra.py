@@ -43,7 +43,7 @@ INFRA = ROOT / "infra"
 MODULES = INFRA / "modules"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
-# Built-in role definition ids, as documented (spec upstream.md §3; Azure built-in roles reference).
+# Built-in role definition ids, as documented (Azure built-in roles reference).
 DOCUMENTED_ROLES = {
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",

@@ -1,4 +1,4 @@
-"""The org's wire format: action names, request bodies, reading answers, errors and headers (upstream.md §1).
+"""The org's wire format: action names, request bodies, reading answers, errors and headers.
 
 Requests are exact (double-encoded context JSON, datatype codes as strings); reading is tolerant (names in any
 case, sentinel dates, older payloads without some fields). Nothing here sends anything.

@@ -65,8 +65,8 @@ def answer_fields() -> dict[str, dict[str, Any]]:
         "message": {"type": "string", "title": "Message",
                     "examples": ["A representative is available now; the estimated wait is about 2 "
                                  "minutes."],
-                    "description": "One plain English sentence a bot can say as is, with times in the "
-                                   "requested time zone."},
+                    "description": "One sentence a bot can say as is, in the requested language, with times "
+                                   "in the requested time zone."},
         "retrievedAt": {**WHEN, "title": "Retrieved at",
                         "description": "UTC time Dynamics 365 produced this answer."},
         "source": {"type": "string", "enum": _sources(), "title": "Source",

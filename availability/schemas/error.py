@@ -6,19 +6,33 @@ from typing import Any
 
 from .core import ref
 
-__all__ = ["error_codes", "error_names", "error_shapes"]
+__all__ = ["error_codes", "error_codes_described", "error_names", "error_shapes", "error_statuses"]
 
 
-def error_codes() -> list[str]:
-    """The codes of the error tree's leaves, in the order the tree defines them (a base such as UpstreamError is
-    never raised)."""
+def error_statuses() -> dict[str, int]:
+    """The codes of the error tree's leaves with their HTTP status, in the order the tree defines them (a base such
+    as UpstreamError is never raised)."""
     from .. import errors
 
     def leaves(cls: type[errors.AvailabilityError]) -> list[type[errors.AvailabilityError]]:
         below = [sub for sub in cls.__subclasses__() if sub.__module__ == errors.__name__]
         return [leaf for sub in below for leaf in leaves(sub)] if below else [cls]
 
-    return list(dict.fromkeys(cls.code for cls in leaves(errors.AvailabilityError)))
+    statuses: dict[str, int] = {}
+    for leaf in leaves(errors.AvailabilityError):
+        statuses.setdefault(leaf.code, leaf.status)
+    return statuses
+
+
+def error_codes() -> list[str]:
+    """The error codes, in the order the error tree defines them."""
+    return list(error_statuses())
+
+
+def error_codes_described() -> str:
+    """Every code with its HTTP status, as the error body's `code` describes them."""
+    return ", ".join(f"{code} ({status}{', a fault of the gateway' if status == 500 else ''})"
+                     for code, status in error_statuses().items()) + "."
 
 
 def error_names() -> dict[str, str]:
@@ -38,10 +52,7 @@ def error_shapes() -> dict[str, dict[str, Any]]:
                 "code": {"type": "string", "enum": error_codes(), "title": "Error code",
                          "_enum_names": error_names(),
                          "examples": ["invalid_request"],
-                         "description": "invalid_request (400), unauthorized (401), not_found (404), "
-                                        "upstream_auth_failed (502), upstream_throttled, upstream_unavailable or "
-                                        "configuration_error (503), upstream_timeout (504), internal_error (500, a "
-                                        "fault of the gateway)."},
+                         "description": error_codes_described()},
                 "message": {"type": "string", "title": "Error message",
                             "description": "One sentence explaining the error; never holds a secret."},
                 "target": {"type": "string", "title": "Field at fault", "examples": ["contextItems.Tier"],
