@@ -95,7 +95,8 @@ def restart_counts(sandbox: SandboxControl, delay_ms: int) -> None:
 
 
 def write_scenario(path: Path, workstreams: int) -> list[str]:
-    """An org with `workstreams` chat workstreams over ten 24x7 queues; returns the workstream ids."""
+    """An org with `workstreams` chat workstreams over ten 24x7 queues, and the notify runs' office-hours
+    workstreams; returns the ids of the former."""
     lines = ['[org]', 'tenant_id = "aaaaaaaa-0000-4000-8000-0000000000be"',
              'client_id = "bbbbbbbb-0000-4000-8000-0000000000be"', 'client_secret = "bench-secret"',
              'secret_name = "dataverse-client-secret"', '']
@@ -107,6 +108,7 @@ def write_scenario(path: Path, workstreams: int) -> list[str]:
         ids.append(f"22222222-0000-4000-8000-{w:012d}")
         lines += ['[[workstreams]]', f'id = "{ids[-1]}"', f'name = "Workstream {w}"', 'channel = "chat"',
                   f'default_queue = "11111111-0000-4000-8000-{w % 10:012d}"', '']
+    lines += notifications.scenario_lines()  # the office-hours workstreams the notify runs watch
     path.write_text("\n".join(lines), encoding="utf-8")
     return ids
 
