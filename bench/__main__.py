@@ -543,8 +543,8 @@ def _notification_rows(r: dict[str, Any]) -> list[tuple[Any, Any, Any, Any]]:
          f"every delivery is done or cut (s); {r['notify_delivered_slow']:,} delivered (the last "
          f"{r['notify_others_delivered_seconds_slow']} s after the transition), the slow ones cut after "
          f"{r['notify_slow_attempt_seconds']} s", r["notify_deliveries_seconds_slow"],
-         r["notify_deliveries_seconds"], f"+{r['notify_slow_added_seconds']} s (≤ {ATTEMPT_SECONDS:.0f} s, one "
-         f"attempt's deadline, + 1 s); the others' last delivery +{r['notify_others_delayed_seconds']} s "
+         r["notify_deliveries_seconds"], f"{r['notify_slow_added_seconds']:+} s (≤ {ATTEMPT_SECONDS:.0f} s, one "
+         f"attempt's deadline, + 1 s); the others' last delivery {r['notify_others_delayed_seconds']:+} s "
          f"(≤ {ATTEMPT_SECONDS:.0f} s)"),
         ("Notify run at that closing: duration (s), its retries of the slow ones included",
          r["notify_run_seconds_slow"], f"{r['notify_org_calls_slow']} org calls", interval),
