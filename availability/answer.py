@@ -99,7 +99,7 @@ class Availability:
         return now + self.clock_offset
 
     def to_json(self, now: datetime, time_zone: str | None = None, language: str = SOURCE) -> dict[str, Any]:
-        """The contract's answer object, `message` worded in `language` for `time_zone`, `ageSeconds` at `now`."""
+        """The API's answer object, `message` worded in `language` for `time_zone`, `ageSeconds` at `now`."""
         return {
             "queueId": self.queue_id,
             "status": self.status,

@@ -46,7 +46,7 @@ __all__ = [
 
 
 class AvailabilityError(Exception):
-    """Base of every error the gateway answers with; `to_body()` is the contract's error body."""
+    """Base of every error the gateway answers with; `to_body()` is the API's error body."""
 
     code: ClassVar[str] = "upstream_unavailable"
     status: ClassVar[int] = 503
@@ -70,7 +70,7 @@ class AvailabilityError(Exception):
         super().__init__(self.message)
 
     def to_body(self) -> dict[str, Any]:
-        """The contract's `{"error": {"code", "message", "target"?}}` body."""
+        """The API's `{"error": {"code", "message", "target"?}}` body."""
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.target is not None:
             error["target"] = self.target

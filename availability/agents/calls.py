@@ -9,7 +9,7 @@ single flight, stale answers, budget) and rules.
 The function returns the whole `CallToolResult`, wrapped as the extension reads a worker's result when
 `useResultSchema` is set: `{"type": "call_tool_result", "content": "<the CallToolResult as JSON>"}`
 (Trigger/ToolReturnValueBinder.cs). An answer is `structuredContent` and, for clients that read only text, the
-same JSON as a text block; an error is a result with `isError: true` holding the contract's error body (code,
+same JSON as a text block; an error is a result with `isError: true` holding the API's error body (code,
 message, target, and `retryAfter` where the HTTP answer would carry `Retry-After`), never an exception: the
 extension would turn one into a bare "An error occurred invoking ..." for the client.
 """
@@ -45,7 +45,7 @@ def call_tool(name: str, context: Any) -> str:
             status, result = 200, result_envelope(structured, correlation)
         except AvailabilityError as error:
             status, outcome, result = error.status, error.code, _error_envelope(error, correlation)
-        except Exception:  # a bug must still answer as a tool error in the contract's shape, without a trace
+        except Exception:  # a bug must still answer as a tool error in the API's shape, without a trace
             log.exception("%s failed unexpectedly (correlation %s)", endpoint, correlation)
             failure = InternalError()
             status, outcome, result = failure.status, failure.code, _error_envelope(failure, correlation)

@@ -120,7 +120,7 @@ class DataverseCredential:
             token = self._acquire()
         except AvailabilityError as error:
             failure: AvailabilityError = error
-        except Exception:  # a bug or an SDK surprise still answers in the contract's terms
+        except Exception:  # a bug or an SDK surprise still answers in the API's terms
             log.exception("Token refresh failed unexpectedly")
             failure = UpstreamUnavailable(message="A token for Dynamics 365 could not be obtained.")
         else:

@@ -131,7 +131,7 @@ def _average_wait(fields: Mapping[str, Any]) -> int | None:
 
 
 def parse_availability(payload: Any, retrieved_at: datetime, org_time: datetime | None = None) -> Availability:
-    """Normalize an action's 200 body; raises `UpstreamUnavailable` when it lacks what the contract needs."""
+    """Normalize an action's 200 body; raises `UpstreamUnavailable` when it lacks what an answer needs."""
     if not isinstance(payload, dict):
         raise _malformed()
     # The docs' table says camelCase, their samples PascalCase: match names case-insensitively.

@@ -166,7 +166,7 @@ def dashboard(req: func.HttpRequest) -> func.HttpResponse:
                                                      deadline=deadline, **_dashboard_parts())
         return None, "html"
 
-    response = handle("dashboard", req, work)  # errors (400 with target, ...) keep the contract's JSON shape
+    response = handle("dashboard", req, work)  # errors (400 with target, ...) keep the API's JSON shape
     if response.status_code != 200:
         return response
     from ..dashboard import content_security_policy

@@ -1,4 +1,4 @@
-"""HTTP responses in the contract's shape: JSON bodies, errors, the correlation id, one log line per request.
+"""HTTP responses in the API's shape: JSON bodies, errors, the correlation id, one log line per request.
 
 Translation of the error tree to HTTP happens here and only here.
 """
@@ -46,7 +46,7 @@ def json_response(body: object, status: int, correlation_id: str, headers: dict[
 
 
 def error_response(error: AvailabilityError, correlation_id: str) -> func.HttpResponse:
-    """The contract's error body and status (with `Retry-After` when the error carries one)."""
+    """The API's error body and status (with `Retry-After` when the error carries one)."""
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
     return json_response(error.to_body(), error.status, correlation_id, headers)
 
@@ -87,7 +87,7 @@ def handle(name: str, req: func.HttpRequest, work: Callable[[float], tuple[Any, 
             response = render(body, correlation) if render else json_response(body, 200, correlation)
         except AvailabilityError as error:
             response, outcome = error_response(error, correlation), error.code
-        except Exception:  # a bug must still answer in the contract's shape, without a trace
+        except Exception:  # a bug must still answer in the API's shape, without a trace
             log.exception("%s failed unexpectedly (correlation %s)", name, own)
             bug = InternalError()
             response, outcome = error_response(bug, correlation), bug.code
@@ -115,7 +115,7 @@ def answers(*methods: str, allow: tuple[str, ...] | None = None, endpoint: str |
     """Run the function for `methods` only and answer any other method that reaches it with the app's 405.
 
     Azure's host answers a method no function of a route declares with an empty 404, so a route that should say
-    405 (with `Allow`, in the contract's shape) declares the other methods too and refuses them here: declared
+    405 (with `Allow`, in the API's shape) declares the other methods too and refuses them here: declared
     without methods, the function is handed every method. `allow` is what the whole route answers, when other
     functions serve the same route (default: `methods`); `endpoint` names the function's requests in the log and
     the metrics (default: its name, with dashes).

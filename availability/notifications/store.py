@@ -129,7 +129,7 @@ class Subscription:
         return self.seen_can_escalate if self.notify_on == "canEscalate" else self.seen_status
 
     def to_json(self) -> dict[str, Any]:
-        """The contract's list/get item: never the callback URL nor the secret."""
+        """The API's list/get item: never the callback URL nor the secret."""
         return {"id": self.id, "workstreamId": self.workstream_id, "notifyOn": self.notify_on,
                 "createdAt": format_time(self.created_at), "callbackHost": self.callback_host,
                 "lastDeliveryAt": format_time(self.last_delivery_at),

@@ -211,7 +211,7 @@ class _Run:
                 ThreadPoolExecutor(self.n.delivery_concurrency, thread_name_prefix="notify-deliver") as deliveries, \
                 ThreadPoolExecutor(self.n.post_concurrency, thread_name_prefix="notify-post") as posts:
             self.scheduler = Scheduler(self.deadline, self.n.clock, {"watch": watch_pool, "deliver": deliveries,
-                                                                      "post": posts})
+                                                                     "post": posts})
             for key in self.groups:
                 self.compare(key)
                 self.plan(key)
@@ -528,6 +528,6 @@ class _Run:
             self.counts[name] += 1
 
     def count(self, result: str) -> None:
-        """A delivery attempt's result: delivered, retried or failed (the contract's metric)."""
+        """A delivery attempt's result: delivered, retried or failed (the API's metric)."""
         self.tally(result)
         telemetry.count_delivery(result)

@@ -1,4 +1,4 @@
-"""The best-times operation: suggestions from the snapshot history."""
+"""The history's operations: the snapshots, the supervisor dashboard, and the best times suggested from them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,77 @@ from .operation import (
     BLANK_PATTERN,
     Ok,
     Operation,
+    guid_parameter,
 )
+
+
+def history_operations() -> list[Operation]:
+    """The snapshots, the dashboard and the best times, in the order the documents list them."""
+    return [
+        Operation(
+            path="/snapshots", method="get",
+            operation_id="GetAvailabilityHistory", tag="History", connector=True, visibility="advanced",
+            summary="Get availability history",
+            description=(
+                "Returns the availability snapshots the gateway records every few minutes for each workstream, "
+                "newest first (the last 24 hours by default). Use it for questions about the past, such as how "
+                "often support was busy this morning, and for reports or charts. Do not use it to decide whether to "
+                "escalate now: call Check availability before a conversation for that."
+            ),
+            parameters=(
+                {**guid_parameter("workstreamId", "Workstream", "Only this workstream's snapshots: pick it by name, "
+                                   "or enter its ID.", examples.WORKSTREAM, visibility="important"),
+                 "_pick": "workstream"},
+                guid_parameter("queueId", "Queue ID", "Only snapshots routed to this queue.", examples.QUEUE,
+                                visibility="advanced"),
+                {"name": "from", "in": "query", "required": False, "title": "From",
+                 "description": "Start of the period: an ISO-8601 time with Z or an offset (e.g. "
+                                "2026-11-24T08:00:00Z) or a date (2026-11-24); default 24 hours before to.",
+                 "schema": {"type": "string", "format": "date-time"}, "example": "2026-11-24T08:00:00Z"},
+                {"name": "to", "in": "query", "required": False, "title": "To",
+                 "description": "End of the period (inclusive): an ISO-8601 time with Z or an offset, or a date "
+                                "meaning the whole of that day (UTC); default now.",
+                 "schema": {"type": "string", "format": "date-time"}, "example": "2026-11-24T18:00:00Z"},
+                {"name": "limit", "in": "query", "required": False, "title": "Maximum number of snapshots",
+                 "_visibility": "advanced", "description": "1 to 5000; default 500.",
+                 "schema": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 5000, "default": 500}},
+            ),
+            ok=Ok("SnapshotList", "The snapshots, newest first.",
+                  examples={"history": {"summary": "A good run and a failed one", "value": examples.snapshots()}}),
+            errors=(400, 401, 500, 503),
+            error_notes={
+                400: ("invalid_request: an unknown query parameter, a workstreamId or queueId that is not a GUID, "
+                      "from or to that is not an ISO-8601 time with Z or an offset (or a date), from after to, or "
+                      "limit outside 1 to 5000; target names the parameter.", ("invalid_request",)),
+                503: ("upstream_unavailable (the snapshot table cannot be reached) or configuration_error "
+                      "(AzureWebJobsStorage is missing or refused).", ("upstream_unavailable", "configuration_error")),
+            },
+        ),
+        Operation(
+            path="/dashboard", method="get",
+            operation_id="GetDashboard", tag="History",
+            summary="Open the supervisor dashboard",
+            description=(
+                "One self-contained HTML page for a browser (put a host key in the code query parameter): per "
+                "workstream, the status right now, a timeline of the last 24 hours and an hour-of-week heatmap of "
+                "when customers could be escalated."
+            ),
+            parameters=(
+                guid_parameter("workstreamId", "Workstream ID", "Only this workstream; blank means all.",
+                                examples.WORKSTREAM, blank=True),
+                {"name": "days", "in": "query", "required": False, "title": "Days",
+                 "description": "Days the heatmap covers, 1 to 31; default 7.",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 31, "default": 7}},
+                {"name": "tz", "in": "query", "required": False, "title": "Time zone",
+                 "description": "IANA time zone the page shows times in; blank or absent means UTC.",
+                 "schema": {"anyOf": [ref("TimeZone"), {"type": "string", "pattern": BLANK_PATTERN}]},
+                 "example": "Europe/Paris"},
+            ),
+            ok=Ok(None, "The dashboard page.", media="text/html"),
+            errors=(400, 401, 500),
+        ),
+        best_times_operation(),
+    ]
 
 
 def best_times_operation() -> Operation:

@@ -51,7 +51,7 @@ def parse_wording(params: Mapping[str, str], check: BeforeConversationCheck) -> 
 
 def public_answer(alias: str, answer: Availability, now: datetime, wording: Wording,
                   next_good_time: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The contract's public answer (`PublicAvailability`) for `alias`, with `nextGoodTime` when the wording asks."""
+    """The API's public answer (`PublicAvailability`) for `alias`, with `nextGoodTime` when the wording asks."""
     body = {
         "alias": alias,
         "status": answer.status,

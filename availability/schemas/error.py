@@ -30,9 +30,16 @@ def error_codes() -> list[str]:
 
 
 def error_codes_described() -> str:
-    """Every code with its HTTP status, as the error body's `code` describes them."""
-    return ", ".join(f"{code} ({status}{', a fault of the gateway' if status == 500 else ''})"
-                     for code, status in error_statuses().items()) + "."
+    """Every code with its HTTP status, by status: "invalid_request (400), ..., upstream_throttled,
+    upstream_unavailable or configuration_error (503), upstream_timeout (504)"."""
+    by_status: dict[int, list[str]] = {}
+    for code, status in error_statuses().items():
+        by_status.setdefault(status, []).append(code)
+    parts = []
+    for status, codes in sorted(by_status.items()):
+        named = codes[0] if len(codes) == 1 else f"{', '.join(codes[:-1])} or {codes[-1]}"
+        parts.append(f"{named} ({status}{', a fault of the gateway' if status == 500 else ''})")
+    return ", ".join(parts) + "."
 
 
 def error_names() -> dict[str, str]:

@@ -1,6 +1,6 @@
 // Key Vault holding the Dataverse client secret. RBAC authorization (no access policies): the app's identity
 // reads secrets as Key Vault Secrets User (rbac.bicep). Purge protection is on: a deleted vault stays
-// recoverable for the retention days, and its name is taken until then (README, "Deploy to Azure").
+// recoverable for the retention days, and its name is taken until then (docs/deploy.md).
 
 @description('Name of the vault (3-24 letters, digits and dashes, globally unique).')
 @minLength(3)

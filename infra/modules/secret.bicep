@@ -1,6 +1,6 @@
 // The Dataverse client secret, written into the vault. main.bicep deploys this module only when a value
-// is given; otherwise the operator puts the secret after deployment (README, "Deploy to Azure"), and later
-// deployments without a value leave the vault's secret as it is.
+// is given; otherwise the operator puts the secret after deployment (docs/deploy.md, "Put the client secret
+// in the vault"), and later deployments without a value leave the vault's secret as it is.
 
 @description('Name of the Key Vault.')
 param keyVaultName string

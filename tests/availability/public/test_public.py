@@ -218,7 +218,7 @@ def test_max_age_is_what_is_left_of_the_answers_freshness(fresh_site, clean_sand
     started = time.monotonic()
     first = max_age_of(page.get("chat"))
     first_answered = time.monotonic()
-    assert 28 <= first <= 30
+    assert math.floor(30 - (first_answered - started)) <= first <= 30  # fetched for this request: barely aged
     time.sleep(2.2)
     asked = time.monotonic()
     second = max_age_of(page.get("chat"))  # the same cached answer, 2 s older
@@ -226,7 +226,6 @@ def test_max_age_is_what_is_left_of_the_answers_freshness(fresh_site, clean_sand
     # Each max-age is the freshness left when its header was written (rounded up): they differ by the time between
     # the two answers, whatever the requests themselves took on a busy machine.
     assert math.floor(asked - first_answered) <= first - second <= math.ceil(answered - started)
-    assert second < first
 
 
 def test_max_age_never_runs_past_the_next_opening_or_closing(fresh_site, sandbox, clean_sandbox, side):

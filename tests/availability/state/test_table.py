@@ -73,8 +73,8 @@ class ThreadRequests(RequestCounter):
             self.threads.append((request.method, request.url, threading.current_thread().name))
 
     def reset(self) -> None:
-        super().reset()
         with self._lock:
+            self.requests.clear()
             self.threads.clear()
 
     def of(self, thread: str) -> list[tuple[str, str]]:
