@@ -526,7 +526,9 @@ def banner(info: dict[str, Any], stack_file: Path) -> str:
                   f"  mcp_extension    {mcp_key}   (the MCP extension's system key; the master key works too)"]
     if info["workstreams"]:
         lines += ["", "Demo workstreams:"]
-        lines += [f"  {w['id']}  {w['name']}" for w in info["workstreams"]]
+        lines += [f"  {w['id']}  {w['name']}" + ("" if w.get("active", True) else
+                                                  "   (inactive: not in /api/workstreams, no history)")
+                  for w in info["workstreams"]]
     if info["conversations"]:
         lines += ["Demo conversations:"]
         lines += [f"  {c['id']}  (workstream {c['workstreamId']})" for c in info["conversations"]]
@@ -534,13 +536,14 @@ def banner(info: dict[str, Any], stack_file: Path) -> str:
     if info.get("demoPageUrl"):
         lines += ["", "Demo web page (another origin; its chat button shows only while the queue is available):",
                   f"  {info['demoPageUrl']}   (no key: GET {url}/api/public/availability/support)"]
-    lines += ["", "Try:", f"  curl -s {url}/api/health"]
+    lines += ["", "Try (contextItems.Language routes the check to a queue; language words its message):",
+              f"  curl -s {url}/api/health"]
     if info["workstreams"]:
         workstream = info["workstreams"][0]["id"]
         lines.append(
             f"  curl -s -X POST {url}/api/availability/before-conversation -H 'x-functions-key: {key}' "
             f"-H 'Content-Type: application/json' -d '{{\"workstreamId\": \"{workstream}\", "
-            f"\"contextItems\": {{\"Language\": \"fr\"}}}}'")
+            f"\"contextItems\": {{\"Language\": \"fr\"}}, \"language\": \"fr\"}}'")
     if info["conversations"]:
         conversation = info["conversations"][0]["id"]
         lines.append(

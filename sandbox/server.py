@@ -70,7 +70,7 @@ class Sandbox:
             "tenantId": scenario.org.tenant_id,
             "clientId": scenario.org.client_id,
             "secretName": scenario.org.secret_name,
-            "workstreams": [{"id": w.id, "name": w.name} for w in scenario.workstreams.values()],
+            "workstreams": [{"id": w.id, "name": w.name, "active": w.active} for w in scenario.workstreams.values()],
             "queues": [{"id": q.id, "name": q.name} for q in scenario.queues.values()],
             "conversations": [{"id": c.id, "workstreamId": c.workstream} for c in scenario.conversations.values()],
         }
