@@ -7,7 +7,7 @@ there.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 
 from ..language import SOURCE, translations
@@ -35,6 +35,10 @@ def _window_sentence(start: datetime, end: datetime, day: str, year: int, *, tim
     words = translations(language)
     where = zone(time_zone)
     begin, finish = local(start, where), local(end, where)
+    if finish.time() == time(0) and finish > begin:
+        # A window runs to midnight at most (it is cut there): "until 12:00 AM" would read as the night before, and
+        # "between 12:00 AM and 12:00 AM" as nothing. The last minute it covers is worded instead, in every language.
+        finish -= timedelta(minutes=1)
     first, last = format_time(begin, "short", locale=language), format_time(finish, "short", locale=language)
     if where is UTC:
         last += " UTC"  # no zone asked for (or UTC itself): say which clock the times are on

@@ -122,6 +122,19 @@ def test_each_language_says_when_to_come_back_in_two_time_zones(language):
     assert empty_message("not_enough_history", language) != empty_message("no_good_time", language)
 
 
+@pytest.mark.parametrize("language", SUPPORTED)
+def test_a_window_that_runs_to_midnight_ends_at_its_last_minute_in_each_language(language):
+    from availability.besttimes.wording import window_message
+
+    paris = "Europe/Paris"  # UTC+1 in December: local midnight is 23:00 UTC
+    evening = window_message(NOW + timedelta(hours=8), NOW + timedelta(hours=14), NOW, paris, language)  # 18:00-00:00
+    whole_day = window_message(NOW + timedelta(hours=14), NOW + timedelta(days=1, hours=14), NOW, paris, language)
+    last = "11:59" if language == "en" else "23:59"
+    for text in (evening, whole_day):
+        assert last in text and not re.search(r"(?<!\d)(12|0?0)[:.]00(?!\d)\D*$", text), (language, text)
+    assert re.search(r"(?<!\d)(6|18)[:.]00", evening), (language, evening)
+
+
 def test_every_language_loads():
     for language in SUPPORTED:
         assert translations(language).gettext("The queue is closed right now.")
