@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..answer import Availability, format_time
-from ..errors import AvailabilityError
+from ..errors import AvailabilityError, NotFound
 from ..localtime import zone
 from .cache import ProfileCache
 from .query import BestTimesQuery
@@ -66,9 +67,17 @@ def outlook_json(outlook: Outlook, now: datetime, time_zone: str | None, languag
     }
 
 
-def best_times(profiles: ProfileCache, query: BestTimesQuery, *, deadline: float | None = None) -> dict[str, Any]:
-    """The answer for `query`: the workstream's profile (cached per slot, no org call), its windows from now on."""
+def best_times(profiles: ProfileCache, query: BestTimesQuery, *, deadline: float | None = None,
+               listed: Callable[[str, float | None], bool] | None = None) -> dict[str, Any]:
+    """The answer for `query`: the workstream's profile (cached per slot, no org call), its windows from now on.
+
+    A workstream without a single snapshot is looked up with `listed` (the org's active workstreams, asked once per
+    directory window): one it does not list is a mistaken id, answered `not_found`, not "not enough history yet".
+    """
     profile = profiles.profile(query.workstream_id, deadline=deadline)
+    if profile.snapshots == 0 and listed is not None and not listed(query.workstream_id, deadline):
+        raise NotFound(message=f"No snapshot of the workstream {query.workstream_id} was ever recorded, and the org "
+                               "does not list it among its active workstreams.", target="id")
     now = profiles.now()
     outlook = suggest(profile, now, count=query.count, within=query.within, min_share=query.min_share,
                       day_zone=zone(query.time_zone))

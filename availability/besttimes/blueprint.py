@@ -21,13 +21,21 @@ bp = func.Blueprint()
 def best_times(req: func.HttpRequest) -> func.HttpResponse:
     """When a workstream is usually staffed: suggestions from its snapshot history, with how sure each is."""
 
+    def listed(workstream_id: str, deadline: float | None) -> bool:
+        from ..errors import AvailabilityError
+
+        try:
+            return any(w.id == workstream_id.lower() for w in app.current().workstreams.workstreams(deadline=deadline))
+        except AvailabilityError:
+            return True  # the org cannot say now: the history speaks alone
+
     def work(deadline: float) -> tuple[Any, str]:
         from .answer import best_times
         from .query import parse_best_times_query
 
         query = parse_best_times_query(req.route_params.get("id", ""), req.params,
                                        req.headers.get("accept-language"))
-        body = best_times(app.current().profiles, query, deadline=deadline)
+        body = best_times(app.current().profiles, query, deadline=deadline, listed=listed)
         return body, f"{len(body['suggestions'])} suggestions" if body["reason"] is None else body["reason"]
 
     return handle("best-times", req, work)

@@ -139,8 +139,10 @@ def best_times_operation() -> Operation:
                                         "value": samples["suggestions"]},
                         "notEnoughHistory": {"summary": "One week of history: nothing suggested, and why",
                                              "value": samples["notEnoughHistory"]}}),
-        errors=(400, 401, 500, 503, 504),
+        errors=(400, 401, 404, 500, 503, 504),
         error_notes={
+            404: ("not_found: no snapshot of this workstream was ever recorded and the org does not list it among its "
+                  "active workstreams (a mistaken ID).", ("not_found",)),
             400: ("invalid_request: the workstream ID is not a GUID, count, within or minAvailableShare is out of "
                   "range, tz is not an IANA time zone name, lang is not a BCP 47 tag, or the query has another "
                   "parameter; target names it.", ("invalid_request",)),

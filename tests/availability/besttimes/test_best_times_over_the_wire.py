@@ -161,6 +161,21 @@ def test_a_bad_parameter_is_a_400_naming_it(gateway):
     assert answer.status_code == 400 and answer.json()["error"]["target"] == "minAvailableShare"
 
 
+def test_a_workstream_the_org_does_not_list_and_no_snapshot_knows_is_not_found(gateway, control):
+    control.reset()
+    unknown = str(uuid.uuid4())
+    for _ in range(3):
+        answer = gateway.get(f"workstreams/{unknown}/best-times")
+        assert answer.status_code == 404, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "not_found" and error["target"] == "id" and unknown in error["message"]
+    # The org's workstream list, asked once and kept: no action called, no history read as "not enough yet".
+    stats = control.stats()
+    assert sum(stats["actions"].values()) == 0 and stats.get("queries", 0) <= 1
+    listed = gateway.get(f"workstreams/{CALIBRATED}/best-times")
+    assert listed.status_code == 200 and listed.json()["suggestions"]
+
+
 def test_one_week_of_history_is_the_explicit_not_enough_answer(calibration, control, side):
     # The org's clock is on a day well before or after today: the history and "now" are its, not this machine's.
     day = sandbox_day(side)
