@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -226,9 +227,11 @@ class DataverseClient:
                 except UpstreamThrottled:
                     telemetry.count_throttled("org")
                     raise
-                except UpstreamUnavailable:
-                    if last_failure is not None:
-                        raise last_failure from None  # this call's own failure says more than the circuit
+                except UpstreamUnavailable as circuit:
+                    if last_failure is not None:  # this call's own failure says more than the circuit
+                        if last_failure.retry_after is None:
+                            last_failure.retry_after = circuit.retry_after
+                        raise last_failure from None
                     raise
                 if queue_until and self._clock() > before:
                     deadline = min(caller_deadline, queue_until, self._clock() + self.timeout)
@@ -274,6 +277,9 @@ class DataverseClient:
             last_failure = failure
             pause = self.backoff * (2 ** (attempt - 1)) * jitter(0.5, 1.5)
             if attempt >= max_attempts or self._clock() + pause >= deadline - 0.05:
+                held = self._gate.open_for()
+                if isinstance(failure, UpstreamUnavailable) and failure.retry_after is None and held > 0:
+                    failure.retry_after = math.ceil(held)  # the circuit it opened: come back once it lets calls go
                 raise failure
             self._sleep(pause)
 

@@ -100,6 +100,10 @@ class Gate(Protocol):
     def end_probe(self, *, recovered: bool) -> None:
         """The probe's answer came (or it failed before sending): `recovered` when the org answered, not 429 or 5xx."""
 
+    def open_for(self) -> float:
+        """Seconds the circuit keeps calls from the org from now, as far as this instance knows (0: a call may go)."""
+        ...
+
 
 class Budget(Protocol):
     """The app's own calls per minute: room waited for (and held for this thread), then taken as a call goes out."""

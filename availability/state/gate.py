@@ -92,6 +92,11 @@ class SharedGate(Gate):
             else:
                 report_probe_failed(failures, pause, cause)
 
+    def open_for(self) -> float:
+        # The local gate hears every failure this instance meets, and the pause it keeps is at least the shared one's
+        # first: enough to tell the caller when to come back.
+        return self._local.open_for()
+
     def wait(self, deadline: float, *, retry: bool = False) -> bool:
         self._keeper.calling()
         result = self._storage.with_storage(lambda allowance: self._wait(deadline, retry, allowance))

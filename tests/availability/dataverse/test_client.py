@@ -113,15 +113,18 @@ def test_throttle_longer_than_the_budget_is_reported_with_its_retry_after(client
 
 def test_an_outage_is_reported_after_at_most_three_attempts_then_the_org_is_left_alone(client, sandbox):
     sandbox.fault("actions", status=503)
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(UpstreamUnavailable) as first:
         client.get_availability(check())
     # A retry waits out the circuit's pause when it is short (a blip); after the second failure it may not be.
     assert 2 <= sandbox.stats()["actions"][ACTION] <= 3
+    # The org's own failure is what the caller hears, with when to come back: once the circuit it opened lets calls go.
+    assert "HTTP 503" in first.value.message and first.value.retry_after is not None and first.value.retry_after >= 1
     before = sandbox.stats()["actions"][ACTION]
     started = time.monotonic()
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(UpstreamUnavailable) as held:
         client.get_availability(check())  # within the circuit's pause: no call, at once
     assert sandbox.stats()["actions"][ACTION] == before and time.monotonic() - started < 0.1
+    assert held.value.retry_after is not None and held.value.retry_after >= 1
 
 
 def test_the_orgs_400_message_is_not_passed_on(client, sandbox):
