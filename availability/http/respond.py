@@ -161,6 +161,9 @@ def json_body(req: func.HttpRequest) -> Any:
         body = _DECODER.decode(raw.decode("utf-8"))
     except RecursionError:
         raise InvalidRequest("The request body nests arrays or objects too deeply.") from None
+    except json.JSONDecodeError as exc:  # where, so that a stray comma is found at once (never the text itself)
+        raise InvalidRequest(f"The request body is not valid JSON: {exc.msg.lower()} at line {exc.lineno}, column "
+                             f"{exc.colno}.") from None
     except (UnicodeError, ValueError):
         raise InvalidRequest("The request body is not valid JSON (UTF-8).") from None
     # A \uD800-\uDFFF escape can leave half a character, which no UTF-8 text holds: refused, naming where.

@@ -190,6 +190,10 @@ def test_malformed_and_oversized_bodies(gateway):
                                         headers={"Content-Type": "application/json"}, timeout=10)
         assert response.status_code == 400, raw
         assert response.json()["error"]["code"] == "invalid_request"
+    stray_comma = f'{{"workstreamId": "{CHAT}",\n "language": "fr",}}'.encode()
+    response = gateway.session.post(f"{gateway.url}/api/availability/before-conversation", data=stray_comma,
+                                    headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 400 and "at line 2, column 19" in response.json()["error"]["message"]
     big = json.dumps({"workstreamId": CHAT, "contextItems": {f"k{i}": "x" * 1000 for i in range(50)},
                       "pad": "x" * 20000})
     response = gateway.session.post(f"{gateway.url}/api/availability/before-conversation", data=big, timeout=10)
