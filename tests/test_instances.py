@@ -217,7 +217,10 @@ def test_an_outage_costs_the_org_a_few_probes_not_a_call_per_request(app_instanc
     # The first failure opens the circuit for every instance: then only probes, 1 s apart, 2 s, 4 s ... (a
     # minute costs at most ten, see the bench); asked each time, the org would get 150 calls (three per request).
     assert calls(sandbox) <= 7, call_times(sandbox)
-    assert max(a.elapsed.total_seconds() for a in answers[5:]) < 1
+    # Answered at once (the older answer, from memory) but for the requests that carried a probe; a busy machine
+    # adds its own delay to each, never the three tries and back-offs a request would make without the circuit.
+    held = sorted(a.elapsed.total_seconds() for a in answers[5:])
+    assert held[len(held) // 2] < 0.25 and held[-1] < 2, held
     logs = "".join(instance.log() for instance in instances)
     assert logs.count("circuit open") == 1  # said once, by the instance that opened it
 

@@ -316,6 +316,8 @@ class DataverseClient:
                 raise
             try:
                 remaining = deadline - self._clock()
+                if remaining <= 0.01:  # the slot came as the time ran out: no request with a timeout of nothing
+                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
                 tried.sent = True
                 # The org is at fault for a timeout only when it had the whole of an attempt's time.
                 tried.whole_time = remaining >= 0.9 * self.attempt_timeout

@@ -12,7 +12,7 @@ import requests
 
 from availability.checks import BeforeConversationCheck, ContextItem
 from availability.dataverse import DataverseClient
-from availability.errors import InvalidRequest, UpstreamThrottled, UpstreamUnavailable
+from availability.errors import InvalidRequest, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
 from availability.session import pooled_session
 from tests.availability.scenario import CHAT
 
@@ -91,6 +91,28 @@ def test_a_probe_that_fails_before_sending_does_not_shut_the_gate(client, creden
     started = time.monotonic()
     answer = client.get_availability(check())  # the org is fine again: no throttle may be left behind
     assert answer.queue_id and time.monotonic() - started < 1.5
+
+
+class LateSlots:
+    """A slot among the calls in flight that comes only as the call's time runs out (a busy cap)."""
+
+    limit = 1
+
+    def acquire(self, until: float) -> None:
+        time.sleep(max(0.0, until - time.monotonic()) + 0.6)
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_slot_that_comes_as_the_time_runs_out_is_a_timeout_not_a_request_without_time(stack, credential, sandbox):
+    late = DataverseClient(stack.sandbox["url"], credential, timeout=3, session=org_session(stack), slots=LateSlots())
+    try:
+        with pytest.raises(UpstreamTimeout):
+            late.get_availability(check(), deadline=time.monotonic() + 0.5)
+    finally:
+        late.close()
+    assert sandbox.stats()["actions"].get(ACTION, 0) == 0
 
 
 def test_retry_after_zero_is_waited_at_least_a_second(client, sandbox):
