@@ -160,7 +160,7 @@ class UpstreamTimeout(UpstreamError):
 
     code = "upstream_timeout"
     status = 504
-    default_message = "Dynamics 365 did not answer in time; please try again shortly."
+    default_message = "Dynamics 365 did not answer within the time budget."
 
 
 class StorageError(AvailabilityError):

@@ -118,7 +118,7 @@ class AvailabilityService:
                 try:
                     answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
                 except FutureTimeout:
-                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.") from None
+                    raise UpstreamTimeout() from None
         except STALE_ON:
             stale = self._state.stale(key)
             if stale is None or self._of_another_time(stale):

@@ -292,7 +292,7 @@ class DataverseClient:
         try:
             remaining = deadline - self._clock()
             if remaining <= 0:
-                raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+                raise UpstreamTimeout()
             tried.token = self._credential.token(deadline=deadline)
             headers = {
                 "Authorization": f"Bearer {tried.token}",
@@ -317,7 +317,7 @@ class DataverseClient:
             try:
                 remaining = deadline - self._clock()
                 if remaining <= 0.01:  # the slot came as the time ran out: no request with a timeout of nothing
-                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+                    raise UpstreamTimeout()
                 tried.sent = True
                 # The org is at fault for a timeout only when it had the whole of an attempt's time.
                 tried.whole_time = remaining >= 0.9 * self.attempt_timeout
@@ -327,7 +327,7 @@ class DataverseClient:
                         timeout=(min(5.0, remaining), min(self.attempt_timeout, remaining)), allow_redirects=False)
                     call.status_code = response.status_code
             except requests.Timeout:
-                tried.failure = UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+                tried.failure = UpstreamTimeout()
                 tried.org_failed = tried.whole_time
                 log.warning("Dataverse %s %s timed out (client request %s)", method, _name(path), tried.request_id)
             except requests.RequestException as exc:

@@ -232,13 +232,13 @@ class TableState:
                     self.memory.follow(key, self.monotonic() + min(row.lease_until - now, GRACE_SECONDS))
                     return graced
                 if self.monotonic() + pause >= end:
-                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.")
+                    raise UpstreamTimeout()
                 self.sleep(pause)
                 pause = min(pause * 2, MAX_POLL)
                 try:
                     row = self._read(row.partition, row_name, allowance)
                 except Spent:  # followed as long as this request may use storage: as past its deadline
-                    raise UpstreamTimeout(message="Dynamics 365 did not answer within the time budget.") from None
+                    raise UpstreamTimeout() from None
                 continue
             admitting()
             until = now + min(max(0.0, end - self.monotonic()), MAX_LEASE_SECONDS) + 1.0
